@@ -1,0 +1,12 @@
+//! Atrium's domain: the vocabulary and rules of a channel program.
+//!
+//! This crate is pure Rust with no I/O so that the server and the browser (WASM) run the very
+//! same rules. Types here can only hold valid values: they are built through `parse` or
+//! `FromStr`, and an invalid value is a [`FieldError`] that names the field it came from.
+
+pub mod calendar;
+pub mod content;
+pub mod error;
+pub mod identity;
+
+pub use error::FieldError;
