@@ -173,6 +173,20 @@ pub struct ContentItem {
     pub created_at: i64,
 }
 
+impl ContentItem {
+    /// The editable fields of this item.
+    pub fn fields(&self) -> ContentFields {
+        ContentFields {
+            title: self.summary.title.clone(),
+            summary: self.summary.summary.clone(),
+            room: self.summary.room,
+            kind: self.summary.kind,
+            body_markdown: self.body_markdown.clone(),
+            audience: self.summary.audience.clone(),
+        }
+    }
+}
+
 /// Validated content fields, ready to store.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContentFields {
@@ -328,6 +342,32 @@ impl ContentInput {
             audience,
         })
     }
+}
+
+/// A room as listed in navigation: its slug and how many items the viewer can see there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RoomSummary {
+    /// The room.
+    pub room: Room,
+    /// Its name.
+    pub title: String,
+    /// Published items visible to the viewer.
+    pub item_count: i64,
+}
+
+/// A room with the published items the viewer can see, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RoomListing {
+    /// The room.
+    pub room: Room,
+    /// Its name.
+    pub title: String,
+    /// One line about the room.
+    pub tagline: String,
+    /// The items.
+    pub items: Vec<ContentSummary>,
 }
 
 #[cfg(test)]

@@ -217,3 +217,46 @@ mod tests {
         assert!(!Role::ChannelManager.can_publish_content());
     }
 }
+
+/// An organisation as shown beside its users: the vendor, or a partner with its type, region,
+/// tier and (for tier-two resellers) distributor.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct OrganisationSummary {
+    /// Identifier.
+    pub id: i64,
+    /// Name.
+    pub name: String,
+    /// Vendor or partner.
+    pub kind: OrganisationKind,
+    /// Partners only.
+    pub partner_type: Option<PartnerType>,
+    /// Partners only.
+    pub region: Option<Region>,
+    /// Partners only: the effective tier.
+    pub tier: Option<TierBadge>,
+    /// Tier-two resellers only: their distributor.
+    pub distributor_id: Option<i64>,
+}
+
+/// The signed-in user, as the top bar and `GET /api/v1/me` show them.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Me {
+    /// User identifier.
+    pub user_id: i64,
+    /// E-mail address (the sign-in name).
+    pub email: String,
+    /// Name shown in greetings.
+    pub display_name: String,
+    /// What the user may do.
+    pub role: Role,
+    /// Partner users only: their persona.
+    pub persona: Option<Persona>,
+    /// The user's organisation.
+    pub organisation: OrganisationSummary,
+    /// The vendor running the program.
+    pub vendor_name: String,
+    /// Where the user starts: their persona's room, or the studio for vendor staff.
+    pub home_path: String,
+}

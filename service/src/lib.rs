@@ -1,1 +1,19 @@
+//! Atrium's service layer: the single gate between callers (Leptos server functions, the REST
+//! API, the command line) and storage. Authorisation, partner isolation, validation and
+//! transactions live here, so they are written once.
 
+pub mod audit;
+pub mod auth;
+pub mod clock;
+pub mod content;
+pub mod demo;
+pub mod error;
+pub mod markdown;
+pub mod portal;
+pub mod store;
+
+pub use auth::{Actor, SessionToken};
+pub use clock::{Clock, SystemClock};
+pub use error::ServiceError;
+pub use portal::{Portal, PortalSettings};
+pub use store::{Backend, Store};

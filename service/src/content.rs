@@ -1,0 +1,363 @@
+//! Rooms and content: reading what a viewer may see, and the studio's writes.
+//!
+//! Isolation rule: a partner user sees a published item only when its audience admits them
+//! ([`domain::content::Audience::admits`]); anything else answers "not found", exactly as if
+//! the item did not exist.
+
+use crate::audit::{self, snapshot, AuditEntry};
+use crate::auth::Actor;
+use crate::error::{ServiceError, ServiceResult};
+use crate::markdown;
+use crate::portal::{stored, Portal};
+use domain::content::{
+    Audience, ContentInput, ContentItem, ContentKind, ContentStatus, ContentSummary, Room, RoomListing,
+    RoomSummary,
+};
+use domain::identity::{PartnerType, Persona, Region, TierRank};
+use domain::FieldError;
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+const SUMMARY_COLUMNS: &str = "id, room, kind, title, summary, status, audience_personas, \
+     audience_partner_types, audience_min_tier, audience_regions, published_at, updated_at";
+
+fn join_codes<T: Copy>(values: &[T], code: fn(T) -> &'static str) -> String {
+    values.iter().map(|v| code(*v)).collect::<Vec<_>>().join(",")
+}
+
+fn split_codes<T>(
+    raw: &str,
+    parse: fn(&str, &str) -> Result<T, FieldError>,
+    column: &str,
+) -> ServiceResult<Vec<T>> {
+    raw.split(',')
+        .filter(|c| !c.is_empty())
+        .map(|c| stored(c, parse, column))
+        .collect()
+}
+
+fn summary_from_row(row: &AnyRow) -> ServiceResult<ContentSummary> {
+    Ok(ContentSummary {
+        id: row.try_get("id")?,
+        room: stored(
+            &row.try_get::<String, _>("room")?,
+            Room::parse,
+            "content_items.room",
+        )?,
+        kind: stored(
+            &row.try_get::<String, _>("kind")?,
+            ContentKind::parse,
+            "content_items.kind",
+        )?,
+        title: row.try_get("title")?,
+        summary: row.try_get("summary")?,
+        status: stored(
+            &row.try_get::<String, _>("status")?,
+            ContentStatus::parse,
+            "content_items.status",
+        )?,
+        audience: Audience {
+            personas: split_codes(
+                &row.try_get::<String, _>("audience_personas")?,
+                Persona::parse,
+                "audience_personas",
+            )?,
+            partner_types: split_codes(
+                &row.try_get::<String, _>("audience_partner_types")?,
+                PartnerType::parse,
+                "audience_partner_types",
+            )?,
+            min_tier: TierRank(u8::try_from(row.try_get::<i64, _>("audience_min_tier")?).unwrap_or(u8::MAX)),
+            regions: split_codes(
+                &row.try_get::<String, _>("audience_regions")?,
+                Region::parse,
+                "audience_regions",
+            )?,
+        },
+        published_at: row.try_get("published_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+fn item_from_row(row: &AnyRow) -> ServiceResult<ContentItem> {
+    Ok(ContentItem {
+        summary: summary_from_row(row)?,
+        body_markdown: row.try_get("body_markdown")?,
+        body_html: row.try_get("body_html")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+/// Whether `actor` may see an item with this status and audience.
+fn visible_to(actor: &Actor, item: &ContentSummary) -> bool {
+    match actor.partner_viewer() {
+        // Vendor staff see every item; drafts are only listed in the studio.
+        None => true,
+        Some(viewer) => item.status == ContentStatus::Published && item.audience.admits(&viewer),
+    }
+}
+
+fn require_publisher(actor: &Actor) -> ServiceResult<()> {
+    if actor.role.can_publish_content() {
+        Ok(())
+    } else {
+        Err(ServiceError::Forbidden(
+            "only content publishers and vendor admins can change content",
+        ))
+    }
+}
+
+impl Portal {
+    async fn published_in(&self, room: Option<Room>) -> ServiceResult<Vec<ContentSummary>> {
+        let rows = match room {
+            Some(room) => {
+                sqlx::query(&format!(
+                    "SELECT {SUMMARY_COLUMNS} FROM content_items WHERE room = $1 AND status = 'published' \
+                     ORDER BY published_at DESC, id DESC"
+                ))
+                .bind(room.as_str())
+                .fetch_all(self.pool())
+                .await?
+            }
+            None => {
+                sqlx::query(&format!(
+                    "SELECT {SUMMARY_COLUMNS} FROM content_items WHERE status = 'published' \
+                     ORDER BY published_at DESC, id DESC"
+                ))
+                .fetch_all(self.pool())
+                .await?
+            }
+        };
+        rows.iter().map(summary_from_row).collect()
+    }
+
+    /// The four rooms with the number of items the actor can see in each.
+    pub async fn rooms(&self, actor: &Actor) -> ServiceResult<Vec<RoomSummary>> {
+        let visible: Vec<ContentSummary> = self
+            .published_in(None)
+            .await?
+            .into_iter()
+            .filter(|item| visible_to(actor, item))
+            .collect();
+        Ok(Room::ALL
+            .iter()
+            .map(|room| RoomSummary {
+                room: *room,
+                title: room.label().to_owned(),
+                item_count: visible.iter().filter(|i| i.room == *room).count() as i64,
+            })
+            .collect())
+    }
+
+    /// A room's published items that the actor can see, newest first. An unknown slug is 404.
+    pub async fn room(&self, actor: &Actor, slug: &str) -> ServiceResult<RoomListing> {
+        let room = Room::parse(slug, "room").map_err(|_| ServiceError::NotFound("room"))?;
+        let items = self
+            .published_in(Some(room))
+            .await?
+            .into_iter()
+            .filter(|item| visible_to(actor, item))
+            .collect();
+        Ok(RoomListing {
+            room,
+            title: room.label().to_owned(),
+            tagline: room.tagline().to_owned(),
+            items,
+        })
+    }
+
+    async fn load_item(&self, conn: &mut sqlx::AnyConnection, id: i64) -> ServiceResult<Option<ContentItem>> {
+        let row = sqlx::query(&format!(
+            "SELECT {SUMMARY_COLUMNS}, body_markdown, body_html, created_at FROM content_items WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(conn)
+        .await?;
+        row.as_ref().map(item_from_row).transpose()
+    }
+
+    /// One item with its rendered body. Items the actor may not see answer 404.
+    pub async fn content_item(&self, actor: &Actor, id: i64) -> ServiceResult<ContentItem> {
+        let mut conn = self.pool().acquire().await?;
+        match self.load_item(&mut conn, id).await? {
+            Some(item) if visible_to(actor, &item.summary) => Ok(item),
+            _ => Err(ServiceError::NotFound("content item")),
+        }
+    }
+
+    /// Every item, drafts included, most recently changed first: the studio's list.
+    pub async fn studio_items(&self, actor: &Actor) -> ServiceResult<Vec<ContentSummary>> {
+        require_publisher(actor)?;
+        let rows = sqlx::query(&format!(
+            "SELECT {SUMMARY_COLUMNS} FROM content_items ORDER BY updated_at DESC, id DESC"
+        ))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(summary_from_row).collect()
+    }
+
+    async fn top_tier(&self) -> ServiceResult<TierRank> {
+        let top: Option<i64> = sqlx::query_scalar("SELECT MAX(rank) FROM tiers")
+            .fetch_one(self.pool())
+            .await?;
+        Ok(TierRank(top.and_then(|r| u8::try_from(r).ok()).unwrap_or(0)))
+    }
+
+    /// Creates a draft item.
+    pub async fn create_content(&self, actor: &Actor, input: ContentInput) -> ServiceResult<ContentItem> {
+        require_publisher(actor)?;
+        let fields = input.apply(None, self.top_tier().await?)?;
+        let body_html = markdown::render(&fields.body_markdown);
+        let now = self.now();
+        let mut tx = self.pool().begin().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO content_items (room, kind, title, summary, body_markdown, body_html, status, \
+             audience_personas, audience_partner_types, audience_min_tier, audience_regions, author_id, \
+             created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, 'draft', $7, $8, $9, $10, $11, $12, $12) RETURNING id",
+        )
+        .bind(fields.room.as_str())
+        .bind(fields.kind.as_str())
+        .bind(&fields.title)
+        .bind(&fields.summary)
+        .bind(&fields.body_markdown)
+        .bind(&body_html)
+        .bind(join_codes(&fields.audience.personas, Persona::as_str))
+        .bind(join_codes(&fields.audience.partner_types, PartnerType::as_str))
+        .bind(i64::from(fields.audience.min_tier.0))
+        .bind(join_codes(&fields.audience.regions, Region::as_str))
+        .bind(actor.user_id)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        let item = self
+            .load_item(&mut tx, id)
+            .await?
+            .ok_or(ServiceError::NotFound("content item"))?;
+        audit::record(
+            &mut tx,
+            now,
+            AuditEntry {
+                actor_user_id: Some(actor.user_id),
+                action: "content.create",
+                entity_type: "content_item",
+                entity_id: id.to_string(),
+                before: None,
+                after: snapshot(&item.fields()),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(item)
+    }
+
+    /// Changes the fields named in `input`; the rest stay as they are.
+    pub async fn update_content(
+        &self,
+        actor: &Actor,
+        id: i64,
+        input: ContentInput,
+    ) -> ServiceResult<ContentItem> {
+        require_publisher(actor)?;
+        let top_tier = self.top_tier().await?;
+        let now = self.now();
+        let mut tx = self.pool().begin().await?;
+        let before = self
+            .load_item(&mut tx, id)
+            .await?
+            .ok_or(ServiceError::NotFound("content item"))?;
+        let before_fields = before.fields();
+        let fields = input.apply(Some(&before_fields), top_tier)?;
+        let body_html = markdown::render(&fields.body_markdown);
+        sqlx::query(
+            "UPDATE content_items SET room = $1, kind = $2, title = $3, summary = $4, body_markdown = $5, \
+             body_html = $6, audience_personas = $7, audience_partner_types = $8, audience_min_tier = $9, \
+             audience_regions = $10, updated_at = $11 WHERE id = $12",
+        )
+        .bind(fields.room.as_str())
+        .bind(fields.kind.as_str())
+        .bind(&fields.title)
+        .bind(&fields.summary)
+        .bind(&fields.body_markdown)
+        .bind(&body_html)
+        .bind(join_codes(&fields.audience.personas, Persona::as_str))
+        .bind(join_codes(&fields.audience.partner_types, PartnerType::as_str))
+        .bind(i64::from(fields.audience.min_tier.0))
+        .bind(join_codes(&fields.audience.regions, Region::as_str))
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        let item = self
+            .load_item(&mut tx, id)
+            .await?
+            .ok_or(ServiceError::NotFound("content item"))?;
+        audit::record(
+            &mut tx,
+            now,
+            AuditEntry {
+                actor_user_id: Some(actor.user_id),
+                action: "content.update",
+                entity_type: "content_item",
+                entity_id: id.to_string(),
+                before: snapshot(&before_fields),
+                after: snapshot(&fields),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(item)
+    }
+
+    /// Publishes an item (partners see it on their next page load) or takes it back to draft.
+    /// Publishing an item that is already published changes nothing and keeps its date.
+    pub async fn set_content_status(
+        &self,
+        actor: &Actor,
+        id: i64,
+        status: ContentStatus,
+    ) -> ServiceResult<ContentItem> {
+        require_publisher(actor)?;
+        let now = self.now();
+        let mut tx = self.pool().begin().await?;
+        let before = self
+            .load_item(&mut tx, id)
+            .await?
+            .ok_or(ServiceError::NotFound("content item"))?;
+        if before.summary.status == status {
+            return Ok(before);
+        }
+        sqlx::query(
+            "UPDATE content_items SET status = $1, updated_at = $2, \
+             published_at = CASE WHEN $1 = 'published' THEN COALESCE(published_at, $2) ELSE published_at END \
+             WHERE id = $3",
+        )
+        .bind(status.as_str())
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        let item = self
+            .load_item(&mut tx, id)
+            .await?
+            .ok_or(ServiceError::NotFound("content item"))?;
+        audit::record(
+            &mut tx,
+            now,
+            AuditEntry {
+                actor_user_id: Some(actor.user_id),
+                action: match status {
+                    ContentStatus::Published => "content.publish",
+                    ContentStatus::Draft => "content.unpublish",
+                },
+                entity_type: "content_item",
+                entity_id: id.to_string(),
+                before: Some(serde_json::json!({ "status": before.summary.status })),
+                after: Some(serde_json::json!({ "status": status })),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(item)
+    }
+}

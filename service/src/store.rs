@@ -1,0 +1,136 @@
+//! Storage: one connection pool over SQLite (the zero-configuration default) or Postgres (for
+//! several instances behind a load balancer), chosen from the URL scheme at start-up.
+//!
+//! Queries are written once in the SQL both databases understand (`$1` placeholders,
+//! `RETURNING`, `ON CONFLICT`); each database has its own migrations folder.
+
+use anyhow::Context;
+use sqlx::any::{install_default_drivers, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+use std::path::Path;
+use std::time::Duration;
+
+/// Which database a [`Store`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A single file under `data/`, in WAL mode.
+    Sqlite,
+    /// A Postgres server shared by any number of instances.
+    Postgres,
+}
+
+/// The database: a pool plus the knowledge of which dialect it speaks.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+/// The URL used when none is configured: a SQLite file in `data/`.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/atrium.db";
+
+impl Store {
+    /// Connects to `url` (`sqlite://path`, `sqlite::memory:` or `postgres://…`). For SQLite the
+    /// file and its folder are created when missing.
+    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        install_default_drivers();
+        let (backend, url) = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            (Backend::Postgres, url.to_owned())
+        } else if let Some(rest) = url.strip_prefix("sqlite:") {
+            (Backend::Sqlite, sqlite_url(rest)?)
+        } else {
+            anyhow::bail!("DATABASE_URL must start with sqlite:// or postgres:// (got `{url}`)");
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(match backend {
+                Backend::Sqlite => 8,
+                Backend::Postgres => 16,
+            })
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // WAL lets readers run beside the single writer; the busy timeout makes
+                        // concurrent writers wait instead of failing.
+                        conn.execute(
+                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+                        )
+                        .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&url)
+            .await
+            .with_context(|| format!("cannot connect to the {backend:?} database"))?;
+        Ok(Self { pool, backend })
+    }
+
+    /// Brings the schema up to date. On Postgres the migrator holds an advisory lock, so several
+    /// instances starting at once migrate exactly once.
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        match self.backend {
+            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&self.pool).await,
+            Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&self.pool).await,
+        }
+        .context("database migration failed")
+    }
+
+    /// The connection pool.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Which database this is.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Checks that the database answers; used by `/readyz`.
+    pub async fn ping(&self) -> anyhow::Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Closes every connection (on shutdown).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Normalises the part after `sqlite:` and makes sure the file's folder exists.
+fn sqlite_url(rest: &str) -> anyhow::Result<String> {
+    let rest = rest.trim_start_matches("//");
+    if rest.starts_with(":memory:") {
+        return Ok(format!("sqlite:{rest}"));
+    }
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    if let Some(dir) = Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let query = if query.contains("mode=") {
+        query.to_owned()
+    } else if query.is_empty() {
+        "mode=rwc".to_owned()
+    } else {
+        format!("{query}&mode=rwc")
+    };
+    Ok(format!("sqlite://{path}?{query}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sqlite_url;
+
+    #[test]
+    fn sqlite_urls_create_the_file() {
+        let dir = std::env::temp_dir().join(format!("atrium-url-{}", std::process::id()));
+        let path = dir.join("x.db");
+        let url = sqlite_url(&format!("//{}", path.display())).unwrap();
+        assert_eq!(url, format!("sqlite://{}?mode=rwc", path.display()));
+        assert!(dir.is_dir());
+        assert_eq!(sqlite_url(":memory:").unwrap(), "sqlite::memory:");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
