@@ -142,7 +142,12 @@ pub struct ContentSummary {
     pub published_at: Option<i64>,
     /// When it last changed (Unix milliseconds).
     pub updated_at: i64,
+    /// Published within the last [`NEW_FOR_MILLIS`]: cards show a "new" marker.
+    pub is_new: bool,
 }
+
+/// How long a published item counts as new: fourteen days.
+pub const NEW_FOR_MILLIS: i64 = 14 * 86_400_000;
 
 impl ContentSummary {
     /// The search-as-you-type rule: every word of `query` appears in the title, summary or kind
@@ -519,6 +524,7 @@ mod tests {
             audience: Audience::default(),
             published_at: None,
             updated_at: 0,
+            is_new: false,
         };
         assert!(item.matches("globex COST", None));
         assert!(item.matches("", Some(ContentKind::Battlecard)));

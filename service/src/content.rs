@@ -9,6 +9,7 @@ use crate::auth::Actor;
 use crate::error::{ServiceError, ServiceResult};
 use crate::markdown;
 use crate::portal::{stored, Portal};
+use domain::content::NEW_FOR_MILLIS;
 use domain::content::{
     Audience, ContentInput, ContentItem, ContentKind, ContentStatus, ContentSummary, Room, RoomListing,
     RoomSummary,
@@ -36,7 +37,8 @@ fn split_codes<T>(
         .collect()
 }
 
-fn summary_from_row(row: &AnyRow) -> ServiceResult<ContentSummary> {
+fn summary_from_row(row: &AnyRow, now: i64) -> ServiceResult<ContentSummary> {
+    let published_at: Option<i64> = row.try_get("published_at")?;
     Ok(ContentSummary {
         id: row.try_get("id")?,
         room: stored(
@@ -74,14 +76,15 @@ fn summary_from_row(row: &AnyRow) -> ServiceResult<ContentSummary> {
                 "audience_regions",
             )?,
         },
-        published_at: row.try_get("published_at")?,
+        published_at,
         updated_at: row.try_get("updated_at")?,
+        is_new: published_at.is_some_and(|at| now - at < NEW_FOR_MILLIS),
     })
 }
 
-fn item_from_row(row: &AnyRow) -> ServiceResult<ContentItem> {
+fn item_from_row(row: &AnyRow, now: i64) -> ServiceResult<ContentItem> {
     Ok(ContentItem {
-        summary: summary_from_row(row)?,
+        summary: summary_from_row(row, now)?,
         body_markdown: row.try_get("body_markdown")?,
         body_html: row.try_get("body_html")?,
         created_at: row.try_get("created_at")?,
@@ -128,7 +131,7 @@ impl Portal {
                 .await?
             }
         };
-        rows.iter().map(summary_from_row).collect()
+        rows.iter().map(|row| summary_from_row(row, self.now())).collect()
     }
 
     /// The four rooms with the number of items the actor can see in each.
@@ -173,7 +176,7 @@ impl Portal {
         .bind(id)
         .fetch_optional(conn)
         .await?;
-        row.as_ref().map(item_from_row).transpose()
+        row.as_ref().map(|row| item_from_row(row, self.now())).transpose()
     }
 
     /// One item with its rendered body. Items the actor may not see answer 404.
@@ -193,7 +196,7 @@ impl Portal {
         ))
         .fetch_all(self.pool())
         .await?;
-        rows.iter().map(summary_from_row).collect()
+        rows.iter().map(|row| summary_from_row(row, self.now())).collect()
     }
 
     async fn top_tier(&self) -> ServiceResult<TierRank> {

@@ -11,6 +11,7 @@ pub mod error;
 pub mod markdown;
 pub mod portal;
 pub mod store;
+pub mod web;
 
 pub use auth::{Actor, SessionToken};
 pub use clock::{Clock, SystemClock};

@@ -143,6 +143,11 @@ impl Portal {
         self.inner.clock.now_millis()
     }
 
+    /// How long a new session lasts, in seconds (the session cookie's `Max-Age`).
+    pub fn session_ttl_secs(&self) -> i64 {
+        self.inner.settings.session_ttl_millis / 1000
+    }
+
     pub(crate) fn pool(&self) -> &sqlx::AnyPool {
         self.inner.store.pool()
     }

@@ -1,0 +1,225 @@
+//! Server functions: the UI's calls into the service layer. Each one resolves the signed-in
+//! actor from the request and delegates to [`service::Portal`]; no rule is decided here.
+
+use domain::content::{AudienceInput, ContentInput, ContentItem, ContentStatus, ContentSummary, RoomListing};
+use domain::identity::{Me, TierBadge};
+use leptos::prelude::*;
+use leptos::server_fn::codec::JsonEncoding;
+use serde::{Deserialize, Serialize};
+
+/// An error as the UI shows it: the same code, message and field as the REST API's errors.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{message}")]
+pub struct PortalError {
+    /// Stable code, e.g. `not_found` or `invalid`.
+    pub code: String,
+    /// What happened, for people.
+    pub message: String,
+    /// The field at fault, for validation errors.
+    pub field: Option<String>,
+}
+
+impl PortalError {
+    /// Whether signing in again would help.
+    pub fn needs_sign_in(&self) -> bool {
+        self.code == "unauthenticated"
+    }
+}
+
+impl FromServerFnError for PortalError {
+    type Encoder = JsonEncoding;
+
+    fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
+        PortalError {
+            code: "request_failed".into(),
+            message: value.to_string(),
+            field: None,
+        }
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl From<service::ServiceError> for PortalError {
+    fn from(e: service::ServiceError) -> Self {
+        if let service::ServiceError::Internal(inner) = &e {
+            tracing::error!("internal error: {inner:#}");
+        }
+        PortalError {
+            code: e.code().into(),
+            message: e.user_message(),
+            field: e.field().map(str::to_owned),
+        }
+    }
+}
+
+/// Server-side access to the request's context.
+#[cfg(feature = "ssr")]
+pub mod ssr {
+    use super::PortalError;
+    use leptos::prelude::*;
+    use service::web::{ClientIp, CookieSecurity, SESSION_COOKIE};
+    use service::{Actor, Portal, SessionToken};
+
+    fn parts() -> Option<http::request::Parts> {
+        use_context::<http::request::Parts>()
+    }
+
+    /// The service layer, provided by the server for every request.
+    pub fn portal() -> Result<Portal, PortalError> {
+        use_context::<Portal>().ok_or_else(|| PortalError {
+            code: "internal".into(),
+            message: "the service layer is not available".into(),
+            field: None,
+        })
+    }
+
+    /// The signed-in actor, resolved from the session cookie by the server's middleware.
+    pub fn actor() -> Result<Actor, PortalError> {
+        parts()
+            .and_then(|p| p.extensions.get::<Actor>().cloned())
+            .ok_or_else(|| service::ServiceError::Unauthenticated.into())
+    }
+
+    /// The session token the browser sent, if any.
+    pub fn session_token() -> Option<SessionToken> {
+        let parts = parts()?;
+        let header = parts.headers.get(http::header::COOKIE)?.to_str().ok()?;
+        service::web::cookie_value(header, SESSION_COOKIE).map(SessionToken::from_cookie)
+    }
+
+    /// The client's address.
+    pub fn client_ip() -> String {
+        parts()
+            .and_then(|p| p.extensions.get::<ClientIp>().map(|c| c.0.clone()))
+            .unwrap_or_else(|| "unknown".into())
+    }
+
+    /// Cookie settings for this request.
+    pub fn cookie_security() -> CookieSecurity {
+        parts()
+            .and_then(|p| p.extensions.get::<CookieSecurity>().copied())
+            .unwrap_or(CookieSecurity { secure: true })
+    }
+
+    /// Adds a `Set-Cookie` header to the response.
+    pub fn set_cookie(value: String) {
+        if let (Some(options), Ok(value)) = (
+            use_context::<leptos_axum::ResponseOptions>(),
+            http::HeaderValue::from_str(&value),
+        ) {
+            options.append_header(http::header::SET_COOKIE, value);
+        }
+    }
+}
+
+/// The signed-in user, or `None` when nobody is signed in.
+#[server(prefix = "/rpc", endpoint = "me")]
+pub async fn current_user() -> Result<Option<Me>, PortalError> {
+    use ssr::*;
+    match actor() {
+        Ok(actor) => Ok(Some(portal()?.me(&actor).await?)),
+        Err(_) => Ok(None),
+    }
+}
+
+/// Signs in and sends the user to their home page.
+#[server(prefix = "/rpc", endpoint = "sign_in")]
+pub async fn sign_in(email: String, password: String) -> Result<(), PortalError> {
+    use ssr::*;
+    let portal = portal()?;
+    let (token, me) = portal
+        .sign_in(&email, &password, &client_ip(), session_token().as_ref())
+        .await?;
+    set_cookie(cookie_security().session_cookie(token.as_str(), portal.session_ttl_secs()));
+    leptos_axum::redirect(&me.home_path);
+    Ok(())
+}
+
+/// Signs out and returns to the sign-in page.
+#[server(prefix = "/rpc", endpoint = "sign_out")]
+pub async fn sign_out() -> Result<(), PortalError> {
+    use ssr::*;
+    if let Some(token) = session_token() {
+        portal()?.sign_out(&token).await?;
+    }
+    set_cookie(cookie_security().clear_session_cookie());
+    leptos_axum::redirect("/login");
+    Ok(())
+}
+
+/// A room's items for the signed-in user.
+#[server(prefix = "/rpc", endpoint = "room")]
+pub async fn get_room(slug: String) -> Result<RoomListing, PortalError> {
+    use ssr::*;
+    Ok(portal()?.room(&actor()?, &slug).await?)
+}
+
+/// One content item, if the signed-in user may see it.
+#[server(prefix = "/rpc", endpoint = "content_item")]
+pub async fn get_item(id: i64) -> Result<ContentItem, PortalError> {
+    use ssr::*;
+    Ok(portal()?.content_item(&actor()?, id).await?)
+}
+
+/// Every item, drafts included (publishers only).
+#[server(prefix = "/rpc", endpoint = "studio_items")]
+pub async fn get_studio_items() -> Result<Vec<ContentSummary>, PortalError> {
+    use ssr::*;
+    Ok(portal()?.studio_items(&actor()?).await?)
+}
+
+/// The program's tiers, for targeting.
+#[server(prefix = "/rpc", endpoint = "tiers")]
+pub async fn get_tiers() -> Result<Vec<TierBadge>, PortalError> {
+    use ssr::*;
+    actor()?;
+    Ok(portal()?.tiers().await?)
+}
+
+/// Creates an item (no `id`) or saves changes to one. A new item opens in the editor.
+#[server(prefix = "/rpc", endpoint = "save_content")]
+#[allow(clippy::too_many_arguments)]
+pub async fn save_content(
+    #[server(default)] id: Option<i64>,
+    title: String,
+    summary: String,
+    room: String,
+    kind: String,
+    body: String,
+    #[server(default)] personas: Vec<String>,
+    #[server(default)] partner_types: Vec<String>,
+    min_tier: i64,
+    #[server(default)] regions: Vec<String>,
+) -> Result<ContentItem, PortalError> {
+    use ssr::*;
+    let portal = portal()?;
+    let actor = actor()?;
+    let input = ContentInput {
+        title: Some(title),
+        summary: Some(summary),
+        room: Some(room),
+        kind: Some(kind),
+        body: Some(body),
+        audience: Some(AudienceInput {
+            personas: Some(personas),
+            partner_types: Some(partner_types),
+            min_tier: Some(min_tier),
+            regions: Some(regions),
+        }),
+    };
+    match id {
+        Some(id) => Ok(portal.update_content(&actor, id, input).await?),
+        None => {
+            let item = portal.create_content(&actor, input).await?;
+            leptos_axum::redirect(&format!("/studio/{}?created=1", item.summary.id));
+            Ok(item)
+        }
+    }
+}
+
+/// Publishes an item or takes it back to draft.
+#[server(prefix = "/rpc", endpoint = "set_content_status")]
+pub async fn set_content_status(id: i64, status: ContentStatus) -> Result<ContentItem, PortalError> {
+    use ssr::*;
+    Ok(portal()?.set_content_status(&actor()?, id, status).await?)
+}

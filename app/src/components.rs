@@ -1,0 +1,220 @@
+//! Pieces shared by the pages: the portal frame, cards, badges, errors and the CSRF field.
+
+use crate::api::{current_user, PortalError, SignOut};
+use domain::calendar::Date;
+use domain::content::{ContentSummary, Room};
+use domain::identity::{Me, TierBadge};
+use leptos::prelude::*;
+use leptos_router::components::{Outlet, A};
+
+/// The signed-in user, loaded once per page by [`PortalLayout`] and shared through context.
+#[derive(Clone, Copy)]
+pub struct MeResource(pub Resource<Result<Option<Me>, PortalError>>);
+
+/// The current request's CSRF token: from the request on the server, from the cookie in the
+/// browser. The server refuses state-changing requests whose token does not match the cookie.
+pub fn csrf_token() -> String {
+    #[cfg(feature = "ssr")]
+    {
+        use_context::<http::request::Parts>()
+            .and_then(|parts| {
+                parts
+                    .extensions
+                    .get::<service::web::CsrfToken>()
+                    .map(|t| t.0.clone())
+            })
+            .unwrap_or_default()
+    }
+    #[cfg(not(feature = "ssr"))]
+    {
+        browser_cookie("atrium_csrf").unwrap_or_default()
+    }
+}
+
+#[cfg(not(feature = "ssr"))]
+fn browser_cookie(name: &str) -> Option<String> {
+    #[cfg(feature = "hydrate")]
+    {
+        use wasm_bindgen::JsCast;
+        let document = web_sys::window()?
+            .document()?
+            .dyn_into::<web_sys::HtmlDocument>()
+            .ok()?;
+        let cookies = document.cookie().ok()?;
+        cookies.split(';').find_map(|pair| {
+            let (key, value) = pair.trim().split_once('=')?;
+            (key == name).then(|| value.to_owned())
+        })
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        let _ = name;
+        None
+    }
+}
+
+/// The hidden field that carries the CSRF token in every form.
+#[component]
+pub fn CsrfField() -> impl IntoView {
+    view! { <input type="hidden" name="csrf_token" value=csrf_token() /> }
+}
+
+/// A tier's name on its colour; the colour is decoration, the name is the information.
+#[component]
+pub fn TierBadgeView(tier: TierBadge) -> impl IntoView {
+    let class = format!("tier tier-{}", tier.name.to_lowercase());
+    view! { <span class=class>{tier.name}</span> }
+}
+
+/// Formats a timestamp as a date people read (`26 Nov 2026`).
+pub fn human_date(millis: i64) -> String {
+    Date::from_unix_millis(millis).human()
+}
+
+/// Formats a timestamp as an ISO date for `<time datetime>`.
+pub fn iso_date(millis: i64) -> String {
+    Date::from_unix_millis(millis).to_string()
+}
+
+/// What went wrong and what to do about it.
+#[component]
+pub fn ErrorPanel(error: PortalError) -> impl IntoView {
+    let (heading, advice) = match error.code.as_str() {
+        "unauthenticated" => ("Your session has ended", "Sign in again to continue."),
+        "not_found" => (
+            "Not found",
+            "It may have been moved, or it is not meant for your role.",
+        ),
+        "forbidden" => (
+            "Not available to your role",
+            "Ask your administrator if you need access.",
+        ),
+        _ => ("Something went wrong", "Try again in a moment."),
+    };
+    let sign_in = error.needs_sign_in();
+    view! {
+        <section class="notice notice-error" role="alert">
+            <h1>{heading}</h1>
+            <p>{error.message}</p>
+            <p>{advice}</p>
+            {sign_in.then(|| view! { <a class="button" href="/login">"Sign in"</a> })}
+        </section>
+    }
+}
+
+/// A content card in a room.
+#[component]
+pub fn ContentCard(item: ContentSummary) -> impl IntoView {
+    let href = format!("/items/{}", item.id);
+    let chip_class = format!("chip chip-{}", item.kind.as_str());
+    let date = item.published_at.unwrap_or(item.updated_at);
+    view! {
+        <li class="card">
+            <article>
+                <p class="card-top">
+                    <span class=chip_class>{item.kind.label()}</span>
+                    {item.is_new.then(|| view! { <span class="new-marker">"New"</span> })}
+                </p>
+                <h2 class="card-title">
+                    <a href=href>{item.title}</a>
+                </h2>
+                <p class="card-summary">{item.summary}</p>
+                <p class="meta">
+                    <time datetime=iso_date(date)>{human_date(date)}</time>
+                </p>
+            </article>
+        </li>
+    }
+}
+
+fn room_links(me: &Me) -> Vec<(String, &'static str)> {
+    let mut links: Vec<(String, &'static str)> = Room::ALL
+        .iter()
+        .map(|room| (format!("/rooms/{room}"), room.label()))
+        .collect();
+    if me.role.can_publish_content() {
+        links.push(("/studio".to_owned(), "Studio"));
+    }
+    links
+}
+
+/// The frame around every signed-in page: top bar, room navigation and, on phones, a bottom
+/// tab bar.
+#[component]
+pub fn PortalLayout() -> impl IntoView {
+    let me = Resource::new(|| (), |_| current_user());
+    provide_context(MeResource(me));
+    let sign_out = ServerAction::<SignOut>::new();
+
+    view! {
+        <a class="skip-link" href="#main">
+            "Skip to content"
+        </a>
+        <Suspense fallback=|| view! { <header class="topbar topbar-loading" aria-busy="true"></header> }>
+            {move || Suspend::new(async move {
+                match me.await {
+                    Ok(Some(me)) => {
+                        let links = room_links(&me);
+                        let tab_links = links.clone();
+                        let org = me.organisation.clone();
+                        view! {
+                            <header class="topbar">
+                                <div class="topbar-inner">
+                                    <a class="brand" href=me.home_path.clone()>
+                                        <span class="brand-mark" aria-hidden="true">"◆"</span>
+                                        <span>{me.vendor_name.clone()}</span>
+                                        <span class="brand-sub">"Partner portal"</span>
+                                    </a>
+                                    <nav class="room-nav" aria-label="Rooms">
+                                        {links
+                                            .into_iter()
+                                            .map(|(href, label)| view! { <A href=href>{label}</A> })
+                                            .collect_view()}
+                                    </nav>
+                                    <div class="account">
+                                        <span class="org">
+                                            <span class="org-name">{org.name.clone()}</span>
+                                            {org.tier.clone().map(|tier| view! { <TierBadgeView tier /> })}
+                                        </span>
+                                        <A href="/me" attr:class="account-link">
+                                            {me.display_name.clone()}
+                                        </A>
+                                        <ActionForm action=sign_out attr:class="inline-form">
+                                            <CsrfField />
+                                            <button type="submit" class="link-button">
+                                                "Sign out"
+                                            </button>
+                                        </ActionForm>
+                                    </div>
+                                </div>
+                            </header>
+                            <nav class="tabbar" aria-label="Rooms">
+                                {tab_links
+                                    .into_iter()
+                                    .filter(|(href, _)| href != "/studio")
+                                    .map(|(href, label)| view! { <A href=href>{label}</A> })
+                                    .collect_view()}
+                                <A href="/me">"Me"</A>
+                            </nav>
+                        }
+                            .into_any()
+                    }
+                    _ => view! { <header class="topbar"></header> }.into_any(),
+                }
+            })}
+        </Suspense>
+        <main id="main" class="main" tabindex="-1">
+            <Outlet />
+        </main>
+    }
+}
+
+/// A placeholder list that keeps the layout still while items load.
+#[component]
+pub fn CardSkeleton() -> impl IntoView {
+    view! {
+        <ul class="cards" aria-hidden="true">
+            {(0..4).map(|_| view! { <li class="card skeleton"></li> }).collect_view()}
+        </ul>
+    }
+}

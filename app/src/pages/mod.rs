@@ -1,0 +1,37 @@
+//! One module per page.
+
+mod item;
+mod login;
+mod me;
+mod room;
+mod studio;
+
+pub use item::ItemPage;
+pub use login::LoginPage;
+pub use me::MePage;
+pub use room::RoomPage;
+pub use studio::{StudioEditPage, StudioListPage, StudioNewPage};
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+/// The page for addresses that lead nowhere.
+#[component]
+pub fn NotFound() -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+        response.set_status(http::StatusCode::NOT_FOUND);
+    }
+    view! {
+        <Title text="Not found" />
+        <main id="main" class="main">
+            <section class="notice">
+                <h1>"Page not found"</h1>
+                <p>"The address may be mistyped, or the page has moved."</p>
+                <a class="button" href="/">
+                    "Go to your home page"
+                </a>
+            </section>
+        </main>
+    }
+}
