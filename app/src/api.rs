@@ -1,7 +1,7 @@
 //! Server functions: the UI's calls into the service layer. Each one resolves the signed-in
 //! actor from the request and delegates to [`service::Portal`]; no rule is decided here.
 
-use domain::content::{AudienceInput, ContentInput, ContentItem, ContentStatus, ContentSummary, RoomListing};
+use domain::content::{ContentItem, ContentStatus, ContentSummary, RoomListing};
 use domain::identity::{Me, TierBadge};
 use leptos::prelude::*;
 use leptos::server_fn::codec::JsonEncoding;
@@ -191,6 +191,7 @@ pub async fn save_content(
     min_tier: i64,
     #[server(default)] regions: Vec<String>,
 ) -> Result<ContentItem, PortalError> {
+    use domain::content::{AudienceInput, ContentInput};
     use ssr::*;
     let portal = portal()?;
     let actor = actor()?;

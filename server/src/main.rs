@@ -1,1 +1,125 @@
-fn main() {}
+//! `atrium`: serve the portal, migrate the database, load the demo, create an administrator.
+
+use clap::{Parser, Subcommand};
+use server::config::{site_options, Config, LogFormat};
+use server::startup::{open_portal, shutdown_signal, AppState, Application};
+use service::demo::{DemoOutcome, DEMO_PASSWORD};
+use service::PortalSettings;
+use std::io::{BufRead, IsTerminal};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "atrium", version, about = "Atrium partner relationship management")]
+struct Cli {
+    /// Log as JSON lines (same as ATRIUM_LOG_FORMAT=json).
+    #[arg(long, global = true)]
+    json_logs: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the portal and the API (the default). Migrates the database first.
+    Serve,
+    /// Bring the database schema up to date and exit.
+    Migrate,
+    /// Load the demo data (PRODUCT.md) into an empty database; harmless if already loaded.
+    Demo,
+    /// Create a vendor administrator. The password is read from ATRIUM_ADMIN_PASSWORD or stdin.
+    CreateAdmin {
+        /// The administrator's e-mail address.
+        #[arg(long)]
+        email: String,
+        /// The administrator's name.
+        #[arg(long)]
+        name: String,
+        /// The vendor's name, when the database has no vendor organisation yet.
+        #[arg(long, default_value = "")]
+        vendor: String,
+    },
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,sqlx=warn,tower_http=info".into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+fn read_password() -> anyhow::Result<String> {
+    if let Ok(password) = std::env::var("ATRIUM_ADMIN_PASSWORD") {
+        return Ok(password);
+    }
+    if std::io::stdin().is_terminal() {
+        eprint!("Password (at least 12 characters, shown as you type): ");
+    }
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut config = Config::load()?;
+    if cli.json_logs {
+        config.log_format = LogFormat::Json;
+    }
+    init_logging(config.log_format);
+    let portal = open_portal(config.database_url(), PortalSettings::default()).await?;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Migrate => {
+            println!("Database is up to date.");
+        }
+        Command::Demo => match portal.load_demo().await? {
+            DemoOutcome::Loaded => {
+                println!("Demo data loaded. Every demo user's password is {DEMO_PASSWORD}.")
+            }
+            DemoOutcome::AlreadyPresent => println!("Demo data already present; nothing to do."),
+        },
+        Command::CreateAdmin { email, name, vendor } => {
+            let password = read_password()?;
+            let id = portal
+                .create_vendor_admin(&email, &name, &password, &vendor)
+                .await?;
+            println!("Created vendor admin {email} (user {id}).");
+        }
+        Command::Serve => {
+            let leptos_options = site_options()?;
+            let bind = config
+                .bind
+                .clone()
+                .unwrap_or_else(|| leptos_options.site_addr.to_string());
+            let state = AppState {
+                leptos_options,
+                portal,
+                secure_cookies: config.secure_cookies,
+            };
+            let app = Application::build(state, &bind).await?;
+            tracing::info!(address = %app.local_addr(), database = ?app_backend(&config), "Atrium is listening");
+            app.run_until(shutdown_signal()).await?;
+        }
+    }
+    Ok(())
+}
+
+fn app_backend(config: &Config) -> &'static str {
+    if config.database_url().starts_with("postgres") {
+        "postgres"
+    } else {
+        "sqlite"
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run(Cli::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("atrium: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

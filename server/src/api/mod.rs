@@ -1,0 +1,359 @@
+//! The REST API under `/api/v1`. Every handler is a thin adapter: it decodes the request,
+//! calls the service layer and encodes the answer. The OpenAPI document at
+//! `/api/v1/openapi.json` is generated from these handlers.
+
+pub mod error;
+
+use crate::startup::AppState;
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use domain::content::{
+    Audience, AudienceInput, ContentInput, ContentItem, ContentKind, ContentStatus, ContentSummary, Room,
+    RoomListing, RoomSummary,
+};
+use domain::identity::{
+    Me, OrganisationKind, OrganisationSummary, PartnerType, Persona, Region, Role, TierBadge, TierRank,
+};
+use error::{ApiError, ApiJson, ErrorBody, ErrorDetail};
+use serde::{Deserialize, Serialize};
+use service::web::{cookie_value, ClientIp, CookieSecurity, CsrfToken, SESSION_COOKIE};
+use service::{Actor, ServiceError, SessionToken};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+
+/// The signed-in actor; requests without a valid session are answered `401`.
+pub struct SignedIn(pub Actor);
+
+impl<S: Send + Sync> FromRequestParts<S> for SignedIn {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        parts
+            .extensions
+            .get::<Actor>()
+            .cloned()
+            .map(SignedIn)
+            .ok_or(ApiError::Service(ServiceError::Unauthenticated))
+    }
+}
+
+/// Ids that are not numbers name nothing: 404, like any other unknown id.
+fn parse_id(raw: &str, what: &'static str) -> Result<i64, ApiError> {
+    raw.parse()
+        .map_err(|_| ApiError::Service(ServiceError::NotFound(what)))
+}
+
+/// Credentials for `POST /api/v1/session`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignInRequest {
+    /// E-mail address.
+    pub email: String,
+    /// Password.
+    pub password: String,
+}
+
+/// A new session: who signed in, and the token to echo in `X-CSRF-Token` on every
+/// state-changing request.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionResponse {
+    /// The signed-in user.
+    pub me: Me,
+    /// The CSRF token (also in the `atrium_csrf` cookie).
+    pub csrf_token: String,
+}
+
+/// Sign in. Sets the `atrium_session` cookie (HttpOnly) with a new session id.
+#[utoipa::path(post, path = "/api/v1/session", tag = "session", request_body = SignInRequest,
+    responses(
+        (status = 200, description = "Signed in", body = SessionResponse),
+        (status = 401, description = "Wrong e-mail or password", body = ErrorBody),
+        (status = 403, description = "Cross-site request", body = ErrorBody),
+        (status = 422, description = "Malformed e-mail or missing field", body = ErrorBody),
+        (status = 429, description = "Too many failed attempts; see Retry-After", body = ErrorBody),
+    ))]
+async fn create_session(
+    State(state): State<AppState>,
+    Extension(ClientIp(ip)): Extension<ClientIp>,
+    Extension(security): Extension<CookieSecurity>,
+    Extension(CsrfToken(csrf_token)): Extension<CsrfToken>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<SignInRequest>,
+) -> Result<Response, ApiError> {
+    let previous = headers
+        .get(header::COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|h| cookie_value(h, SESSION_COOKIE))
+        .map(SessionToken::from_cookie);
+    let (token, me) = state
+        .portal
+        .sign_in(&body.email, &body.password, &ip, previous.as_ref())
+        .await?;
+    let mut response = Json(SessionResponse { me, csrf_token }).into_response();
+    let cookie = security.session_cookie(token.as_str(), state.portal.session_ttl_secs());
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    Ok(response)
+}
+
+/// Sign out: ends the session and clears the cookie.
+#[utoipa::path(delete, path = "/api/v1/session", tag = "session",
+    security(("session" = [], "csrf" = [])),
+    responses(
+        (status = 204, description = "Signed out"),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Missing or wrong CSRF token", body = ErrorBody),
+    ))]
+async fn delete_session(
+    State(state): State<AppState>,
+    Extension(security): Extension<CookieSecurity>,
+    SignedIn(_actor): SignedIn,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    if let Some(token) = headers
+        .get(header::COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|h| cookie_value(h, SESSION_COOKIE))
+    {
+        state.portal.sign_out(&SessionToken::from_cookie(token)).await?;
+    }
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    if let Ok(value) = HeaderValue::from_str(&security.clear_session_cookie()) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    Ok(response)
+}
+
+/// The signed-in user.
+#[utoipa::path(get, path = "/api/v1/me", tag = "session", security(("session" = [])),
+    responses(
+        (status = 200, description = "The signed-in user", body = Me),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+    ))]
+async fn me(State(state): State<AppState>, SignedIn(actor): SignedIn) -> Result<Json<Me>, ApiError> {
+    Ok(Json(state.portal.me(&actor).await?))
+}
+
+/// The rooms, with how many items the caller can see in each.
+#[utoipa::path(get, path = "/api/v1/rooms", tag = "content", security(("session" = [])),
+    responses(
+        (status = 200, description = "The four rooms", body = [RoomSummary]),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+    ))]
+async fn rooms(
+    State(state): State<AppState>,
+    SignedIn(actor): SignedIn,
+) -> Result<Json<Vec<RoomSummary>>, ApiError> {
+    Ok(Json(state.portal.rooms(&actor).await?))
+}
+
+/// A room's published items that the caller can see, newest first.
+#[utoipa::path(get, path = "/api/v1/rooms/{slug}/items", tag = "content", security(("session" = [])),
+    params(("slug" = String, Path, description = "`sales`, `presales`, `marketing` or `post-sales`")),
+    responses(
+        (status = 200, description = "The room and its items", body = RoomListing),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 404, description = "No such room", body = ErrorBody),
+    ))]
+async fn room_items(
+    State(state): State<AppState>,
+    SignedIn(actor): SignedIn,
+    Path(slug): Path<String>,
+) -> Result<Json<RoomListing>, ApiError> {
+    Ok(Json(state.portal.room(&actor, &slug).await?))
+}
+
+/// Every item, drafts included (content publishers and vendor admins).
+#[utoipa::path(get, path = "/api/v1/content", tag = "content", security(("session" = [])),
+    responses(
+        (status = 200, description = "All items, most recently changed first", body = [ContentSummary]),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Not a publisher", body = ErrorBody),
+    ))]
+async fn list_content(
+    State(state): State<AppState>,
+    SignedIn(actor): SignedIn,
+) -> Result<Json<Vec<ContentSummary>>, ApiError> {
+    Ok(Json(state.portal.studio_items(&actor).await?))
+}
+
+/// Create a draft item (content publishers and vendor admins).
+#[utoipa::path(post, path = "/api/v1/content", tag = "content", request_body = ContentInput,
+    security(("session" = [], "csrf" = [])),
+    responses(
+        (status = 201, description = "Created as a draft", body = ContentItem),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Not a publisher, or missing CSRF token", body = ErrorBody),
+        (status = 422, description = "Invalid field", body = ErrorBody),
+    ))]
+async fn create_content(
+    State(state): State<AppState>,
+    SignedIn(actor): SignedIn,
+    ApiJson(input): ApiJson<ContentInput>,
+) -> Result<Response, ApiError> {
+    let item = state.portal.create_content(&actor, input).await?;
+    let location = format!("/api/v1/content/{}", item.summary.id);
+    let mut response = (StatusCode::CREATED, Json(item)).into_response();
+    if let Ok(value) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    Ok(response)
+}
+
+/// One item with its rendered body. Items the caller may not see answer 404.
+#[utoipa::path(get, path = "/api/v1/content/{id}", tag = "content", security(("session" = [])),
+    params(("id" = i64, Path, description = "Item id")),
+    responses(
+        (status = 200, description = "The item", body = ContentItem),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 404, description = "No such item, or not targeted at the caller", body = ErrorBody),
+    ))]
+async fn get_content(
+    State(state): State<AppState>,
+    SignedIn(actor): SignedIn,
+    Path(id): Path<String>,
+) -> Result<Json<ContentItem>, ApiError> {
+    let id = parse_id(&id, "content item")?;
+    Ok(Json(state.portal.content_item(&actor, id).await?))
+}
+
+/// Change some fields of an item; fields left out keep their value.
+#[utoipa::path(patch, path = "/api/v1/content/{id}", tag = "content", request_body = ContentInput,
+    security(("session" = [], "csrf" = [])),
+    params(("id" = i64, Path, description = "Item id")),
+    responses(
+        (status = 200, description = "The updated item", body = ContentItem),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Not a publisher, or missing CSRF token", body = ErrorBody),
+        (status = 404, description = "No such item", body = ErrorBody),
+        (status = 422, description = "Invalid field", body = ErrorBody),
+    ))]
+async fn update_content(
+    State(state): State<AppState>,
+    SignedIn(actor): SignedIn,
+    Path(id): Path<String>,
+    ApiJson(input): ApiJson<ContentInput>,
+) -> Result<Json<ContentItem>, ApiError> {
+    let id = parse_id(&id, "content item")?;
+    Ok(Json(state.portal.update_content(&actor, id, input).await?))
+}
+
+/// Publish an item: partners in its audience see it on their next page load.
+#[utoipa::path(post, path = "/api/v1/content/{id}/publish", tag = "content",
+    security(("session" = [], "csrf" = [])),
+    params(("id" = i64, Path, description = "Item id")),
+    responses(
+        (status = 200, description = "The published item", body = ContentItem),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Not a publisher, or missing CSRF token", body = ErrorBody),
+        (status = 404, description = "No such item", body = ErrorBody),
+    ))]
+async fn publish_content(
+    State(state): State<AppState>,
+    SignedIn(actor): SignedIn,
+    Path(id): Path<String>,
+) -> Result<Json<ContentItem>, ApiError> {
+    let id = parse_id(&id, "content item")?;
+    Ok(Json(
+        state
+            .portal
+            .set_content_status(&actor, id, ContentStatus::Published)
+            .await?,
+    ))
+}
+
+/// Take an item back to draft: partners no longer see it.
+#[utoipa::path(post, path = "/api/v1/content/{id}/unpublish", tag = "content",
+    security(("session" = [], "csrf" = [])),
+    params(("id" = i64, Path, description = "Item id")),
+    responses(
+        (status = 200, description = "The item, now a draft", body = ContentItem),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Not a publisher, or missing CSRF token", body = ErrorBody),
+        (status = 404, description = "No such item", body = ErrorBody),
+    ))]
+async fn unpublish_content(
+    State(state): State<AppState>,
+    SignedIn(actor): SignedIn,
+    Path(id): Path<String>,
+) -> Result<Json<ContentItem>, ApiError> {
+    let id = parse_id(&id, "content item")?;
+    Ok(Json(
+        state
+            .portal
+            .set_content_status(&actor, id, ContentStatus::Draft)
+            .await?,
+    ))
+}
+
+/// This document.
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "meta",
+    responses((status = 200, description = "The OpenAPI 3.1 document")))]
+async fn openapi_document() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
+
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                SESSION_COOKIE,
+                "Set by POST /api/v1/session.",
+            ))),
+        );
+        components.add_security_scheme(
+            "csrf",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-CSRF-Token",
+                "Required on every state-changing request: the csrf_token returned at sign-in, equal to the atrium_csrf cookie.",
+            ))),
+        );
+    }
+}
+
+/// The OpenAPI description of `/api/v1`.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Atrium API", description = "Partner relationship management: sessions, rooms and content."),
+    paths(create_session, delete_session, me, rooms, room_items, list_content, create_content, get_content,
+          update_content, publish_content, unpublish_content, openapi_document),
+    components(schemas(ErrorBody, ErrorDetail, SignInRequest, SessionResponse, Me, OrganisationSummary,
+        OrganisationKind, PartnerType, Persona, Region, Role, TierBadge, TierRank, Room, RoomSummary, RoomListing,
+        ContentKind, ContentStatus, ContentSummary, ContentItem, ContentInput, AudienceInput, Audience)),
+    modifiers(&SecuritySchemes),
+    tags((name = "session", description = "Signing in and out"), (name = "content", description = "Rooms and content"),
+         (name = "meta", description = "About the API"))
+)]
+pub struct ApiDoc;
+
+async fn no_such_endpoint() -> ApiError {
+    ApiError::plain(
+        StatusCode::NOT_FOUND,
+        "no_such_endpoint",
+        "there is no such API endpoint; see /api/v1/openapi.json",
+    )
+}
+
+/// The `/api/v1` routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/session", post(create_session).delete(delete_session))
+        .route("/me", get(me))
+        .route("/rooms", get(rooms))
+        .route("/rooms/{slug}/items", get(room_items))
+        .route("/content", get(list_content).post(create_content))
+        .route("/content/{id}", get(get_content).patch(update_content))
+        .route("/content/{id}/publish", post(publish_content))
+        .route("/content/{id}/unpublish", post(unpublish_content))
+        .route("/openapi.json", get(openapi_document))
+        .fallback(no_such_endpoint)
+}

@@ -1,0 +1,162 @@
+//! Run-time configuration: defaults, then an optional TOML file, then environment variables.
+//!
+//! | setting | file key | environment | default |
+//! |---|---|---|---|
+//! | database | `database_url` | `DATABASE_URL` | `sqlite://data/atrium.db` |
+//! | listen address | `bind` | `ATRIUM_BIND` | the `site-addr` of the Leptos settings (127.0.0.1:3000) |
+//! | log format | `log_format` | `ATRIUM_LOG_FORMAT` | `text` (`json` for log shippers) |
+//! | `Secure` cookies | `secure_cookies` | `ATRIUM_SECURE_COOKIES` | `auto`: on, except plain-http localhost |
+//! | site settings file | — | `ATRIUM_SITE_CONFIG` | `Leptos.toml` |
+//!
+//! The file is `atrium.toml` in the working directory, or the path in `ATRIUM_CONFIG`.
+
+use anyhow::Context;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// How cookies get the `Secure` attribute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SecureCookies {
+    /// `Secure` unless the request's host is a loopback name (plain-http development).
+    #[default]
+    Auto,
+    /// Always `Secure` (behind a TLS-terminating proxy on any host).
+    Always,
+    /// Never `Secure` (only for a private plain-http network).
+    Never,
+}
+
+impl std::str::FromStr for SecureCookies {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> anyhow::Result<Self> {
+        match s {
+            "auto" => Ok(Self::Auto),
+            "always" => Ok(Self::Always),
+            "never" => Ok(Self::Never),
+            other => anyhow::bail!("ATRIUM_SECURE_COOKIES must be auto, always or never (got `{other}`)"),
+        }
+    }
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Everything the binary needs to start.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// `sqlite://…` or `postgres://…`.
+    pub database_url: Option<String>,
+    /// Address to listen on, e.g. `0.0.0.0:3000`.
+    pub bind: Option<String>,
+    /// Log format.
+    #[serde(default)]
+    pub log_format: LogFormat,
+    /// Cookie `Secure` policy.
+    #[serde(default)]
+    pub secure_cookies: SecureCookies,
+}
+
+impl Config {
+    /// Loads the file (if any) and applies environment overrides.
+    pub fn load() -> anyhow::Result<Self> {
+        let path = std::env::var_os("ATRIUM_CONFIG").map(PathBuf::from);
+        let mut config = match &path {
+            Some(path) => Self::from_file(path)?,
+            None if Path::new("atrium.toml").exists() => Self::from_file(Path::new("atrium.toml"))?,
+            None => Self::default(),
+        };
+        if let Ok(url) = std::env::var("DATABASE_URL") {
+            config.database_url = Some(url);
+        }
+        if let Ok(bind) = std::env::var("ATRIUM_BIND") {
+            config.bind = Some(bind);
+        }
+        if let Ok(format) = std::env::var("ATRIUM_LOG_FORMAT") {
+            config.log_format = match format.as_str() {
+                "json" => LogFormat::Json,
+                "text" => LogFormat::Text,
+                other => anyhow::bail!("ATRIUM_LOG_FORMAT must be text or json (got `{other}`)"),
+            };
+        }
+        if let Ok(secure) = std::env::var("ATRIUM_SECURE_COOKIES") {
+            config.secure_cookies = secure.parse()?;
+        }
+        Ok(config)
+    }
+
+    fn from_file(path: &Path) -> anyhow::Result<Self> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        toml::from_str(&text)
+            .with_context(|| format!("{} is not a valid Atrium configuration", path.display()))
+    }
+
+    /// The database URL in force.
+    pub fn database_url(&self) -> &str {
+        self.database_url
+            .as_deref()
+            .unwrap_or(service::store::DEFAULT_DATABASE_URL)
+    }
+}
+
+/// The Leptos site settings (output name, site root, address). Under `cargo leptos` they come
+/// from the environment it sets; a deployed binary reads `Leptos.toml` (or the file named by
+/// `ATRIUM_SITE_CONFIG`) instead, because there is no Cargo.toml beside it.
+pub fn site_options() -> anyhow::Result<leptos::config::LeptosOptions> {
+    let file = std::env::var("ATRIUM_SITE_CONFIG").unwrap_or_else(|_| "Leptos.toml".to_owned());
+    let from_cargo_leptos = std::env::var_os("LEPTOS_OUTPUT_NAME").is_some();
+    let conf = if from_cargo_leptos || !Path::new(&file).exists() {
+        leptos::config::get_configuration(None)
+    } else {
+        leptos::config::get_configuration(Some(&file))
+    }
+    .map_err(|e| anyhow::anyhow!("cannot read the site settings: {e}"))?;
+    Ok(conf.leptos_options)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_parse_and_reject_unknown_keys() {
+        let config: Config = toml::from_str(
+            "database_url = \"postgres://db/atrium\"\nbind = \"0.0.0.0:8080\"\nlog_format = \"json\"\nsecure_cookies = \"always\"",
+        )
+        .unwrap();
+        assert_eq!(config.database_url(), "postgres://db/atrium");
+        assert_eq!(config.log_format, LogFormat::Json);
+        assert_eq!(config.secure_cookies, SecureCookies::Always);
+        assert!(toml::from_str::<Config>("databse_url = \"x\"").is_err());
+        assert_eq!(Config::default().database_url(), "sqlite://data/atrium.db");
+    }
+
+    /// Leptos.toml is the run-time twin of the cargo-leptos metadata in Cargo.toml: the values a
+    /// deployed binary needs to find its assets must agree with what the build produced.
+    #[test]
+    fn leptos_toml_agrees_with_the_build_metadata() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let runtime = leptos::config::get_config_from_file(root.join("Leptos.toml"))
+            .unwrap()
+            .leptos_options;
+        let cargo: toml::Value =
+            toml::from_str(&std::fs::read_to_string(root.join("Cargo.toml")).unwrap()).unwrap();
+        let build = &cargo["workspace"]["metadata"]["leptos"][0];
+        assert_eq!(&*runtime.output_name, build["output-name"].as_str().unwrap());
+        assert_eq!(&*runtime.site_pkg_dir, build["site-pkg-dir"].as_str().unwrap());
+        assert_eq!(
+            runtime.site_addr.to_string(),
+            build["site-addr"].as_str().unwrap()
+        );
+    }
+}

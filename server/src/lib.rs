@@ -1,0 +1,9 @@
+//! The `atrium` server: configuration, the request pipeline, the REST API and start-up.
+//! The binary in `main.rs` is a thin command-line front over this library, which the
+//! integration tests drive in-process.
+
+pub mod api;
+pub mod config;
+pub mod health;
+pub mod startup;
+pub mod web;
