@@ -4,7 +4,7 @@
 use domain::content::{ContentItem, ContentStatus, ContentSummary, RoomListing};
 use domain::identity::{Me, TierBadge};
 use leptos::prelude::*;
-use leptos::server_fn::codec::JsonEncoding;
+use leptos::server_fn::codec::{GetUrl, JsonEncoding};
 use serde::{Deserialize, Serialize};
 
 /// An error as the UI shows it: the same code, message and field as the REST API's errors.
@@ -112,8 +112,12 @@ pub mod ssr {
     }
 }
 
+// Reads are GET requests (safe, cacheable, never CSRF-checked). Every server function that changes state takes the CSRF token as its first argument, so
+// that the hydrated forms send it along; the server's request pipeline checks it before the
+// function runs (the argument itself is not used here).
+
 /// The signed-in user, or `None` when nobody is signed in.
-#[server(prefix = "/rpc", endpoint = "me")]
+#[server(prefix = "/rpc", endpoint = "me", input = GetUrl)]
 pub async fn current_user() -> Result<Option<Me>, PortalError> {
     use ssr::*;
     match actor() {
@@ -124,7 +128,11 @@ pub async fn current_user() -> Result<Option<Me>, PortalError> {
 
 /// Signs in and sends the user to their home page.
 #[server(prefix = "/rpc", endpoint = "sign_in")]
-pub async fn sign_in(email: String, password: String) -> Result<(), PortalError> {
+pub async fn sign_in(
+    #[server(rename = "csrf_token")] _csrf: String,
+    email: String,
+    password: String,
+) -> Result<(), PortalError> {
     use ssr::*;
     let portal = portal()?;
     let (token, me) = portal
@@ -137,7 +145,7 @@ pub async fn sign_in(email: String, password: String) -> Result<(), PortalError>
 
 /// Signs out and returns to the sign-in page.
 #[server(prefix = "/rpc", endpoint = "sign_out")]
-pub async fn sign_out() -> Result<(), PortalError> {
+pub async fn sign_out(#[server(rename = "csrf_token")] _csrf: String) -> Result<(), PortalError> {
     use ssr::*;
     if let Some(token) = session_token() {
         portal()?.sign_out(&token).await?;
@@ -148,28 +156,28 @@ pub async fn sign_out() -> Result<(), PortalError> {
 }
 
 /// A room's items for the signed-in user.
-#[server(prefix = "/rpc", endpoint = "room")]
+#[server(prefix = "/rpc", endpoint = "room", input = GetUrl)]
 pub async fn get_room(slug: String) -> Result<RoomListing, PortalError> {
     use ssr::*;
     Ok(portal()?.room(&actor()?, &slug).await?)
 }
 
 /// One content item, if the signed-in user may see it.
-#[server(prefix = "/rpc", endpoint = "content_item")]
+#[server(prefix = "/rpc", endpoint = "content_item", input = GetUrl)]
 pub async fn get_item(id: i64) -> Result<ContentItem, PortalError> {
     use ssr::*;
     Ok(portal()?.content_item(&actor()?, id).await?)
 }
 
 /// Every item, drafts included (publishers only).
-#[server(prefix = "/rpc", endpoint = "studio_items")]
+#[server(prefix = "/rpc", endpoint = "studio_items", input = GetUrl)]
 pub async fn get_studio_items() -> Result<Vec<ContentSummary>, PortalError> {
     use ssr::*;
     Ok(portal()?.studio_items(&actor()?).await?)
 }
 
 /// The program's tiers, for targeting.
-#[server(prefix = "/rpc", endpoint = "tiers")]
+#[server(prefix = "/rpc", endpoint = "tiers", input = GetUrl)]
 pub async fn get_tiers() -> Result<Vec<TierBadge>, PortalError> {
     use ssr::*;
     actor()?;
@@ -180,6 +188,7 @@ pub async fn get_tiers() -> Result<Vec<TierBadge>, PortalError> {
 #[server(prefix = "/rpc", endpoint = "save_content")]
 #[allow(clippy::too_many_arguments)]
 pub async fn save_content(
+    #[server(rename = "csrf_token")] _csrf: String,
     #[server(default)] id: Option<i64>,
     title: String,
     summary: String,
@@ -220,7 +229,11 @@ pub async fn save_content(
 
 /// Publishes an item or takes it back to draft.
 #[server(prefix = "/rpc", endpoint = "set_content_status")]
-pub async fn set_content_status(id: i64, status: ContentStatus) -> Result<ContentItem, PortalError> {
+pub async fn set_content_status(
+    #[server(rename = "csrf_token")] _csrf: String,
+    id: i64,
+    status: ContentStatus,
+) -> Result<ContentItem, PortalError> {
     use ssr::*;
     Ok(portal()?.set_content_status(&actor()?, id, status).await?)
 }

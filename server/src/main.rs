@@ -21,7 +21,11 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the portal and the API (the default). Migrates the database first.
-    Serve,
+    Serve {
+        /// Load the demo data first when the database is empty (also ATRIUM_DEMO=1).
+        #[arg(long, env = "ATRIUM_DEMO")]
+        demo: bool,
+    },
     /// Bring the database schema up to date and exit.
     Migrate,
     /// Load the demo data (PRODUCT.md) into an empty database; harmless if already loaded.
@@ -69,7 +73,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
     init_logging(config.log_format);
     let portal = open_portal(config.database_url(), PortalSettings::default()).await?;
-    match cli.command.unwrap_or(Command::Serve) {
+    match cli.command.unwrap_or(Command::Serve {
+        demo: std::env::var("ATRIUM_DEMO").is_ok_and(|v| v == "1" || v == "true"),
+    }) {
         Command::Migrate => {
             println!("Database is up to date.");
         }
@@ -86,7 +92,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await?;
             println!("Created vendor admin {email} (user {id}).");
         }
-        Command::Serve => {
+        Command::Serve { demo } => {
+            if demo {
+                report_demo(portal.load_demo().await?);
+            }
             let leptos_options = site_options()?;
             let bind = config
                 .bind
@@ -103,6 +112,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+fn report_demo(outcome: DemoOutcome) {
+    match outcome {
+        DemoOutcome::Loaded => println!("Demo data loaded. Every demo user's password is {DEMO_PASSWORD}."),
+        DemoOutcome::AlreadyPresent => println!("Demo data already present; nothing to do."),
+    }
 }
 
 fn app_backend(config: &Config) -> &'static str {

@@ -74,7 +74,12 @@ fn origin_matches_host(headers: &HeaderMap) -> bool {
     origin_host.eq_ignore_ascii_case(host)
 }
 
-fn csrf_refusal(message: &'static str) -> Response {
+fn csrf_refusal(path: &str, message: &'static str) -> Response {
+    if path.starts_with("/rpc/") {
+        // Server functions decode errors in the UI's own shape.
+        let body = serde_json::json!({ "code": "csrf_failed", "message": message, "field": null });
+        return (StatusCode::FORBIDDEN, axum::Json(body)).into_response();
+    }
     ApiError::plain(StatusCode::FORBIDDEN, "csrf_failed", message).into_response()
 }
 
@@ -128,7 +133,7 @@ pub async fn request_context(State(state): State<AppState>, mut request: Request
     let changes_state = !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS);
     if changes_state {
         if !origin_matches_host(request.headers()) {
-            return csrf_refusal("cross-site requests are not accepted");
+            return csrf_refusal(&path, "cross-site requests are not accepted");
         }
         if !is_csrf_exempt(&method, &path) {
             let (submitted, rebuilt) = match submitted_token(request).await {
@@ -139,6 +144,7 @@ pub async fn request_context(State(state): State<AppState>, mut request: Request
             match (&existing_csrf, submitted) {
                 (Some(expected), Some(got)) if constant_time_eq(expected, &got) => {}
                 _ => return csrf_refusal(
+                    &path,
                     "the request's CSRF token is missing or does not match; reload the page and try again",
                 ),
             }

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# The second command of the README, and what CI runs: every check and every test.
+#   formatting, clippy (server and browser builds), the domain crate for wasm32, unit and
+#   integration tests on SQLite and Postgres, cargo audit, and the Playwright suite in Chromium
+#   against a release build.
+# Postgres: ATRIUM_TEST_POSTGRES_URL, default postgres://postgres@127.0.0.1:5432/postgres. If no
+# server answers there the run fails; it never skips the Postgres tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root="$(pwd)"
+source scripts/install.sh
+install_all --test
+
+export ATRIUM_TEST_POSTGRES_URL="${ATRIUM_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+say "Checking that Postgres answers at $ATRIUM_TEST_POSTGRES_URL"
+if ! scripts/pg-ready.sh "$ATRIUM_TEST_POSTGRES_URL"; then
+  echo "Postgres is not reachable at $ATRIUM_TEST_POSTGRES_URL: the Postgres tests cannot run." >&2
+  exit 1
+fi
+
+say "Formatting"
+cargo fmt --all -- --check
+
+say "Clippy (server build)"
+cargo clippy -p domain -p service -p server --all-targets -- -D warnings
+say "Clippy (browser build)"
+cargo clippy -p app --features hydrate --target wasm32-unknown-unknown -- -D warnings
+say "The domain crate builds for the browser"
+cargo build -p domain --target wasm32-unknown-unknown
+
+say "Unit and integration tests (SQLite and Postgres)"
+cargo test -p domain -p service -p server
+
+say "Supply-chain audit (offline advisory database)"
+scripts/audit.sh
+
+say "Browser tests (release build, Chromium)"
+cargo leptos build --release
+db_dir="$(mktemp -d)"
+port=3000
+if curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1; then port=3300; fi
+DATABASE_URL="sqlite://$db_dir/atrium.db" ATRIUM_BIND="127.0.0.1:$port" \
+  target/release/atrium serve --demo >"$db_dir/server.log" 2>&1 &
+server_pid=$!
+cleanup() { kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; rm -rf "$db_dir"; }
+trap cleanup EXIT
+if ! ATRIUM_BASE_URL="http://127.0.0.1:$port" end2end/run.sh; then
+  echo "--- server log ---" >&2; tail -n 50 "$db_dir/server.log" >&2
+  exit 1
+fi
+say "All checks passed"

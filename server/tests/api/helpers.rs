@@ -1,0 +1,311 @@
+//! `spawn_app()`: a fresh database with the demo data and a server on a free port.
+
+use reqwest::header::{HeaderMap, HeaderValue};
+use reqwest::{Client, Response, StatusCode};
+use serde_json::{json, Value};
+use server::config::SecureCookies;
+use server::startup::{open_portal, AppState, Application};
+use service::{Portal, PortalSettings};
+use sqlx::Connection;
+
+/// Which database a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+/// Declares one test per database from an `async fn(Db)`.
+#[macro_export]
+macro_rules! on_both_databases {
+    ($($name:ident),+ $(,)?) => {
+        pub mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name($crate::helpers::Db::Sqlite).await })+
+        }
+        pub mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name($crate::helpers::Db::Postgres).await })+
+        }
+    };
+}
+
+pub const DEMO_PASSWORD: &str = "atrium-demo-2026";
+
+/// A running server and a browser-like client with its own cookie jar.
+pub struct TestApp {
+    pub address: String,
+    pub portal: Portal,
+    pub db: Db,
+    client: Client,
+    csrf: Option<String>,
+    pg_database: Option<(String, String)>,
+    _dir: Option<TempDir>,
+}
+
+/// A directory removed when dropped.
+pub struct TempDir(std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn unique_name() -> String {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "{}_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::SeqCst),
+        nanos
+    )
+}
+
+fn postgres_admin_url() -> String {
+    std::env::var("ATRIUM_TEST_POSTGRES_URL").expect(
+        "ATRIUM_TEST_POSTGRES_URL is not set: the Postgres variant of this test cannot run. \
+         Set it (e.g. postgres://postgres@127.0.0.1:5432/postgres) or skip with `-- --skip postgres_`.",
+    )
+}
+
+fn with_database(url: &str, database: &str) -> String {
+    let (base, _) = url.rsplit_once('/').expect("the Postgres URL names a database");
+    format!("{base}/{database}")
+}
+
+pub fn client() -> Client {
+    Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// Starts a server on a fresh database loaded with the demo data.
+pub async fn spawn_app(db: Db) -> TestApp {
+    spawn_app_with(db, PortalSettings::default()).await
+}
+
+/// Like [`spawn_app`], with custom limits.
+pub async fn spawn_app_with(db: Db, settings: PortalSettings) -> TestApp {
+    let (url, dir, pg_database) = match db {
+        Db::Sqlite => {
+            let dir = std::env::temp_dir().join(format!("atrium-test-{}", unique_name()));
+            std::fs::create_dir_all(&dir).unwrap();
+            let url = format!("sqlite://{}/atrium.db", dir.display());
+            (url, Some(TempDir(dir)), None)
+        }
+        Db::Postgres => {
+            let admin = postgres_admin_url();
+            let name = format!("atrium_test_{}", unique_name());
+            let mut conn = sqlx::PgConnection::connect(&admin)
+                .await
+                .unwrap_or_else(|e| panic!("cannot reach Postgres at {admin}: {e}"));
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            conn.close().await.unwrap();
+            (with_database(&admin, &name), None, Some((admin, name)))
+        }
+    };
+    let portal = open_portal(&url, settings)
+        .await
+        .expect("database opens and migrates");
+    portal.load_demo().await.expect("demo loads");
+    let leptos_options = leptos::config::LeptosOptions::builder()
+        .output_name("atrium")
+        .site_root("target/site")
+        .build();
+    let state = AppState {
+        leptos_options,
+        portal: portal.clone(),
+        secure_cookies: SecureCookies::Auto,
+    };
+    let app = Application::build(state, "127.0.0.1:0").await.unwrap();
+    let address = format!("http://{}", app.local_addr());
+    tokio::spawn(app.run_until(std::future::pending()));
+    TestApp {
+        address,
+        portal,
+        db,
+        client: client(),
+        csrf: None,
+        pg_database,
+        _dir: dir,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    /// Drops the Postgres database (SQLite folders go with the `TempDir`).
+    pub async fn cleanup(self) {
+        self.portal.store().close().await;
+        if let Some((admin, name)) = &self.pg_database {
+            let mut conn = sqlx::PgConnection::connect(admin).await.unwrap();
+            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&mut conn)
+                .await
+                .unwrap();
+        }
+    }
+
+    /// A second, independent browser on the same server.
+    pub fn another_client(&self) -> TestApp {
+        TestApp {
+            address: self.address.clone(),
+            portal: self.portal.clone(),
+            db: self.db,
+            client: client(),
+            csrf: None,
+            pg_database: None,
+            _dir: None,
+        }
+    }
+
+    pub async fn sign_in_raw(&self, email: &str, password: &str) -> Response {
+        self.client
+            .post(self.url("/api/v1/session"))
+            .json(&json!({ "email": email, "password": password }))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Signs in with the demo password and keeps the CSRF token for later requests.
+    pub async fn sign_in(&mut self, email: &str) -> Value {
+        let response = self.sign_in_raw(email, DEMO_PASSWORD).await;
+        assert_eq!(response.status(), StatusCode::OK, "sign-in as {email}");
+        let body: Value = response.json().await.unwrap();
+        self.csrf = Some(body["csrf_token"].as_str().unwrap().to_owned());
+        body
+    }
+
+    fn csrf_headers(&self) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        if let Some(token) = &self.csrf {
+            headers.insert("x-csrf-token", HeaderValue::from_str(token).unwrap());
+        }
+        headers
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> Response {
+        self.client
+            .post(self.url(path))
+            .headers(self.csrf_headers())
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn patch_json(&self, path: &str, body: &Value) -> Response {
+        self.client
+            .patch(self.url(path))
+            .headers(self.csrf_headers())
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn post_empty(&self, path: &str) -> Response {
+        self.client
+            .post(self.url(path))
+            .headers(self.csrf_headers())
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn delete(&self, path: &str) -> Response {
+        self.client
+            .delete(self.url(path))
+            .headers(self.csrf_headers())
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> Response {
+        let body: String = form_body(fields);
+        self.client
+            .post(self.url(path))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("accept", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub fn csrf_token(&self) -> String {
+        self.csrf.clone().expect("signed in")
+    }
+
+    /// Forgets the CSRF token (to test refusals).
+    pub fn forget_csrf(&mut self) {
+        self.csrf = None;
+    }
+
+    /// Replaces the CSRF token (to test refusals).
+    pub fn set_csrf(&mut self, token: &str) {
+        self.csrf = Some(token.to_owned());
+    }
+
+    /// Publisher-side: the id of a demo item by title.
+    pub async fn item_id(&self, title: &str) -> i64 {
+        let mut publisher = self.another_client();
+        publisher.sign_in("publisher@acme.test").await;
+        let items: Value = publisher.get("/api/v1/content").await.json().await.unwrap();
+        items
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["title"] == title)
+            .unwrap_or_else(|| panic!("no demo item titled {title}"))["id"]
+            .as_i64()
+            .unwrap()
+    }
+}
+
+fn form_body(fields: &[(&str, &str)]) -> String {
+    fields
+        .iter()
+        .map(|(k, v)| format!("{}={}", urlencode(k), urlencode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b' ' => "+".to_owned(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Asserts the one error shape and returns its code.
+pub async fn error_code(response: Response, status: StatusCode) -> Value {
+    assert_eq!(response.status(), status);
+    let body: Value = response.json().await.unwrap();
+    assert!(body["error"]["code"].is_string(), "error shape: {body}");
+    assert!(body["error"]["message"].is_string(), "error shape: {body}");
+    assert!(body["error"].get("field").is_some(), "error shape: {body}");
+    body["error"].clone()
+}

@@ -1,0 +1,81 @@
+//! Server-rendered pages: the sign-in guard and what a partner sees before any script runs.
+
+use crate::helpers::{spawn_app, Db, DEMO_PASSWORD};
+use reqwest::StatusCode;
+
+crate::on_both_databases!(
+    portal_pages_need_a_session,
+    rooms_render_on_the_server,
+    sign_in_form_works_without_script
+);
+
+async fn portal_pages_need_a_session(db: Db) {
+    let app = spawn_app(db).await;
+    for path in ["/", "/rooms/sales", "/items/1", "/studio", "/me"] {
+        let response = app.get(path).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{path}");
+        assert_eq!(response.headers()["location"], "/login", "{path}");
+    }
+    let login = app.get("/login").await;
+    assert_eq!(login.status(), StatusCode::OK);
+    let html = login.text().await.unwrap();
+    assert!(html.contains("<label for=\"email\">"), "labelled inputs");
+    assert!(
+        html.contains("name=\"csrf_token\""),
+        "the form carries a CSRF token"
+    );
+    app.cleanup().await;
+}
+
+async fn rooms_render_on_the_server(db: Db) {
+    let mut app = spawn_app(db).await;
+    app.sign_in("sales@northwind.test").await;
+    let home = app.get("/").await;
+    assert_eq!(home.headers()["location"], "/rooms/sales");
+    let response = app.get("/rooms/sales").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let html = response.text().await.unwrap();
+    assert!(
+        html.contains("Selling Acme SD-WAN to mid-market retail"),
+        "items are in the first response"
+    );
+    assert!(!html.contains("2027 pricing preview"), "drafts are not");
+    assert!(html.contains("Northwind Systems"));
+    let other = app.get("/rooms/marketing").await.text().await.unwrap();
+    assert!(other.contains("Retail networking spend outlook 2027"));
+    let id = app.item_id("Selling Acme SD-WAN to mid-market retail").await;
+    let item = app.get(&format!("/items/{id}")).await.text().await.unwrap();
+    assert!(item.contains("<h2>Who to call</h2>"), "the body is rendered");
+    app.cleanup().await;
+}
+
+async fn sign_in_form_works_without_script(db: Db) {
+    let app = spawn_app(db).await;
+    // The first visit issues the CSRF cookie that the form echoes.
+    let page = app.get("/login").await.text().await.unwrap();
+    let token = page
+        .split("name=\"csrf_token\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let response = app
+        .post_form(
+            "/rpc/sign_in",
+            &[
+                ("csrf_token", &token),
+                ("email", "presales@northwind.test"),
+                ("password", DEMO_PASSWORD),
+            ],
+        )
+        .await;
+    assert!(
+        response.status().is_redirection() || response.status() == StatusCode::OK,
+        "{}",
+        response.status()
+    );
+    assert_eq!(app.get("/api/v1/me").await.status(), StatusCode::OK);
+    app.cleanup().await;
+}
