@@ -358,7 +358,8 @@ impl Portal {
         }
         const DAY: i64 = 86_400_000;
         for (age, item) in ITEMS.iter().enumerate() {
-            let stamp = now - (age as i64 + 1) * DAY;
+            // Spread publication over the last three months so only the newest few count as new.
+            let stamp = now - (age as i64 * 3 + 1) * DAY;
             sqlx::query(
                 "INSERT INTO content_items (room, kind, title, summary, body_markdown, body_html, status, \
                  audience_personas, audience_partner_types, audience_min_tier, audience_regions, author_id, \
