@@ -148,9 +148,15 @@ where
             .map_err(|e| {
                 let path = e.path().to_string();
                 let message = e.inner().to_string();
-                let field = field_from_message(&message)
-                    .map(|key| if path == "." { key } else { format!("{path}.{key}") })
-                    .or_else(|| (path != ".").then_some(path));
+                // The path points at the offending value; for a missing key it points at the
+                // object that lacks it, so the key is appended.
+                let field = match field_from_message(&message) {
+                    Some(key) if message.starts_with("missing field") && path != "." => {
+                        Some(format!("{path}.{key}"))
+                    }
+                    Some(key) if path == "." => Some(key),
+                    _ => (path != ".").then_some(path),
+                };
                 let message = message.split(" at line ").next().unwrap_or_default().to_owned();
                 ApiError::Plain {
                     status: StatusCode::UNPROCESSABLE_ENTITY,
