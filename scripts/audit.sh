@@ -10,4 +10,6 @@ ignores=(
   # builds (`cargo tree -i rsa` prints nothing): sqlx's lockfile lists every driver.
   --ignore RUSTSEC-2023-0071
 )
+# Reported as a warning, not ignored: `paste` (RUSTSEC-2024-0436, unmaintained) comes in through
+# Leptos; it is a compile-time macro crate with no known vulnerability.
 cargo audit --db "$db" --no-fetch "${ignores[@]}"

@@ -12,6 +12,9 @@ CARGO_LEPTOS_VERSION=0.3.10
 CARGO_AUDIT_VERSION=0.22.2
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
+# True when the command runs and its version output ends with the version wanted.
+has_version() { [[ "$($1 2>/dev/null || true)" =~ [[:space:]]$2$ ]]; }
+
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
 need_rust() {
@@ -20,12 +23,12 @@ need_rust() {
     say "Adding the wasm32-unknown-unknown target"
     rustup target add wasm32-unknown-unknown
   fi
-  if [[ "$(wasm-bindgen --version 2>/dev/null || true)" != "wasm-bindgen $WASM_BINDGEN_VERSION" ]]; then
+  if ! has_version "wasm-bindgen --version" "$WASM_BINDGEN_VERSION"; then
     say "Installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (about 3 minutes)"
     # Not --locked: one of its pinned dependencies is no longer in the registry.
     cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --force
   fi
-  if [[ "$(cargo leptos --version 2>/dev/null || true)" != "cargo-leptos $CARGO_LEPTOS_VERSION" ]]; then
+  if ! has_version "cargo leptos --version" "$CARGO_LEPTOS_VERSION"; then
     say "Installing cargo-leptos $CARGO_LEPTOS_VERSION (about 16 minutes on 2 cores)"
     # no_downloads: a missing tool is a clear error instead of a failed download.
     cargo install cargo-leptos --locked --version "$CARGO_LEPTOS_VERSION" --features no_downloads --force
@@ -33,7 +36,7 @@ need_rust() {
 }
 
 need_audit() {
-  if [[ "$(cargo audit --version 2>/dev/null || true)" != "cargo-audit $CARGO_AUDIT_VERSION" ]]; then
+  if ! has_version "cargo audit --version" "$CARGO_AUDIT_VERSION"; then
     say "Installing cargo-audit $CARGO_AUDIT_VERSION (about 5 minutes)"
     cargo install cargo-audit --locked --version "$CARGO_AUDIT_VERSION" --force
   fi

@@ -186,7 +186,6 @@ pub async fn get_tiers() -> Result<Vec<TierBadge>, PortalError> {
 
 /// Creates an item (no `id`) or saves changes to one. A new item opens in the editor.
 #[server(prefix = "/rpc", endpoint = "save_content")]
-#[allow(clippy::too_many_arguments)]
 pub async fn save_content(
     #[server(rename = "csrf_token")] _csrf: String,
     #[server(default)] id: Option<i64>,

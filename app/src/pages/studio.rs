@@ -180,7 +180,7 @@ fn field_error(error: Option<PortalError>, field: &'static str) -> Option<String
 /// function receives lists.
 #[component]
 fn ContentEditor(item: Option<ContentItem>, tiers: Vec<TierBadge>) -> impl IntoView {
-    let save = use_context::<ServerAction<SaveContent>>().unwrap_or_else(ServerAction::<SaveContent>::new);
+    let save = use_context::<ServerAction<SaveContent>>().unwrap_or_default();
     let error = move || save.value().get().and_then(Result::err);
     let saved = move || matches!(save.value().get(), Some(Ok(_)));
     let (id, fields) = match &item {

@@ -148,14 +148,10 @@ impl TestApp {
     }
 
     /// Drops the Postgres database (SQLite folders go with the `TempDir`).
-    pub async fn cleanup(self) {
+    pub async fn cleanup(mut self) {
         self.portal.store().close().await;
-        if let Some((admin, name)) = &self.pg_database {
-            let mut conn = sqlx::PgConnection::connect(admin).await.unwrap();
-            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                .execute(&mut conn)
-                .await
-                .unwrap();
+        if let Some((admin, name)) = self.pg_database.take() {
+            drop_database(&admin, &name).await;
         }
     }
 
@@ -279,6 +275,30 @@ impl TestApp {
             .unwrap_or_else(|| panic!("no demo item titled {title}"))["id"]
             .as_i64()
             .unwrap()
+    }
+}
+
+async fn drop_database(admin: &str, name: &str) {
+    let mut conn = sqlx::PgConnection::connect(admin).await.unwrap();
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+}
+
+impl Drop for TestApp {
+    /// A test that panicked before `cleanup()` still drops its database.
+    fn drop(&mut self) {
+        if let Some((admin, name)) = self.pg_database.take() {
+            let _ = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                runtime.block_on(drop_database(&admin, &name));
+            })
+            .join();
+        }
     }
 }
 
