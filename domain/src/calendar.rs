@@ -65,6 +65,37 @@ impl Date {
         self.day
     }
 
+    /// `n` months later (negative: earlier), keeping the day of month and clamping it to the
+    /// target month's end: 2026-03-31 − 1 month = 2026-02-28 (RULES.md §1).
+    pub fn add_months(self, n: i32) -> Self {
+        let index = self.year * 12 + i32::from(self.month) - 1 + n;
+        let year = index.div_euclid(12);
+        let month = (index.rem_euclid(12) + 1) as u8;
+        let day = self.day.min(days_in_month(year, month));
+        Self { year, month, day }
+    }
+
+    /// `n` days later (negative: earlier).
+    pub fn add_days(self, n: i64) -> Self {
+        Self::from_days_since_epoch(self.days_since_epoch() + n)
+    }
+
+    /// Parses `YYYY-MM-DD`, naming `field` when it is not a real date.
+    pub fn parse(text: &str, field: &str) -> Result<Self, crate::FieldError> {
+        let bad = || crate::FieldError::new(field, format!("`{text}` is not a date in the form YYYY-MM-DD"));
+        let parts: Vec<&str> = text.trim().split('-').collect();
+        let [y, m, d] = parts.as_slice() else {
+            return Err(bad());
+        };
+        if y.len() != 4 || m.len() != 2 || d.len() != 2 {
+            return Err(bad());
+        }
+        let year = y.parse().map_err(|_| bad())?;
+        let month = m.parse().map_err(|_| bad())?;
+        let day = d.parse().map_err(|_| bad())?;
+        Self::new(year, month, day).ok_or_else(bad)
+    }
+
     /// A short human label such as `26 Nov 2026`.
     pub fn human(self) -> String {
         const MONTHS: [&str; 12] = [
@@ -103,6 +134,28 @@ pub fn days_in_month(year: i32, month: u8) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn d(text: &str) -> Date {
+        Date::parse(text, "date").unwrap()
+    }
+
+    #[test]
+    fn rules_1_month_arithmetic_clamps_to_month_end() {
+        assert_eq!(d("2026-03-31").add_months(-1), d("2026-02-28"));
+        assert_eq!(d("2028-03-31").add_months(-1), d("2028-02-29"));
+        assert_eq!(d("2026-06-30").add_months(-12), d("2025-06-30"));
+        assert_eq!(d("2026-01-15").add_months(-1), d("2025-12-15"));
+        assert_eq!(d("2026-12-31").add_months(2), d("2027-02-28"));
+        assert_eq!(d("2026-02-28").add_days(1), d("2026-03-01"));
+    }
+
+    #[test]
+    fn dates_parse_strictly() {
+        assert_eq!(d("2026-06-30").to_string(), "2026-06-30");
+        for bad in ["2026-6-30", "2026-02-30", "30/06/2026", "2026-06-30x", ""] {
+            assert!(Date::parse(bad, "booked_on").is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn epoch_and_round_trip() {

@@ -7,6 +7,12 @@
 pub mod calendar;
 pub mod content;
 pub mod error;
+pub mod facts;
 pub mod identity;
+pub mod metrics;
+pub mod money;
+pub mod period;
+pub mod rebates;
+pub mod tiers;
 
 pub use error::FieldError;

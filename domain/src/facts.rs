@@ -1,0 +1,70 @@
+//! The facts that metrics read (RULES.md §2): sales, won deals and certifications.
+
+use crate::calendar::Date;
+use serde::{Deserialize, Serialize};
+
+/// A partner organisation's identifier.
+pub type PartnerId = i64;
+
+/// One sale line. `amount_minor` is negative for returns and credit notes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sale {
+    /// Unique per source; re-importing it updates, never duplicates.
+    pub external_id: String,
+    /// The selling partner.
+    pub partner_id: PartnerId,
+    /// The distributor the product went through, if any.
+    pub distributor_id: Option<PartnerId>,
+    /// Booking date.
+    pub booked_on: Date,
+    /// Product line, e.g. `hardware` or `cloud`.
+    pub product_line: String,
+    /// Amount in minor units of the program currency.
+    pub amount_minor: i64,
+}
+
+/// A deal registration that was won.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WonDeal {
+    /// The registering partner.
+    pub partner_id: PartnerId,
+    /// The date it was won.
+    pub won_on: Date,
+}
+
+/// A certification held by a person of a partner.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Certification {
+    /// The partner the person works for.
+    pub partner_id: PartnerId,
+    /// Who holds it (user id or a name).
+    pub person: String,
+    /// Certification code, e.g. `ACNA`.
+    pub code: String,
+    /// First valid day.
+    pub earned_on: Date,
+    /// First day it is no longer valid (exclusive).
+    pub expires_on: Date,
+}
+
+impl Certification {
+    /// Valid on `date` when `earned_on ≤ date < expires_on`.
+    pub fn valid_on(&self, date: Date) -> bool {
+        self.earned_on <= date && date < self.expires_on
+    }
+}
+
+/// Everything known about one partner, borrowed from wherever the caller keeps it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PartnerFacts<'a> {
+    /// The partner.
+    pub partner_id: PartnerId,
+    /// Sales the partner booked.
+    pub sales: &'a [Sale],
+    /// Sales that went through this partner as distributor (for `sell_through`).
+    pub sold_through: &'a [Sale],
+    /// Won deals.
+    pub won_deals: &'a [WonDeal],
+    /// Certifications of the partner's people.
+    pub certifications: &'a [Certification],
+}

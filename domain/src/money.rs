@@ -1,0 +1,238 @@
+//! Exact money (RULES.md §1): integer minor units with an ISO 4217 currency, rates in basis
+//! points, products computed in i128 and rounded once, half to even.
+
+use crate::FieldError;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// An ISO 4217 currency code such as `USD`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Currency([u8; 3]);
+
+impl Currency {
+    /// US dollars.
+    pub const USD: Currency = Currency(*b"USD");
+
+    /// Parses three upper-case letters.
+    pub fn parse(code: &str, field: &str) -> Result<Self, FieldError> {
+        let bytes = code.trim().as_bytes();
+        match bytes {
+            [a, b, c] if bytes.iter().all(u8::is_ascii_uppercase) => Ok(Currency([*a, *b, *c])),
+            _ => Err(FieldError::new(
+                field,
+                format!("`{code}` is not an ISO 4217 currency code such as USD"),
+            )),
+        }
+    }
+
+    /// The code.
+    pub fn code(&self) -> &str {
+        // Always three ASCII letters: built only by `parse` or the constants.
+        std::str::from_utf8(&self.0).unwrap_or("XXX")
+    }
+
+    /// Digits after the decimal point (ISO 4217): 0 for JPY and KRW, 3 for BHD, KWD, OMR, JOD
+    /// and TND, 2 otherwise.
+    pub fn minor_digits(&self) -> u32 {
+        match self.code() {
+            "JPY" | "KRW" | "VND" | "CLP" | "ISK" | "UGX" | "XAF" | "XOF" => 0,
+            "BHD" | "KWD" | "OMR" | "JOD" | "TND" | "LYD" | "IQD" => 3,
+            _ => 2,
+        }
+    }
+}
+
+impl fmt::Display for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+impl Serialize for Currency {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.code())
+    }
+}
+
+impl<'de> Deserialize<'de> for Currency {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let code = String::deserialize(d)?;
+        Currency::parse(&code, "currency").map_err(|e| serde::de::Error::custom(e.message))
+    }
+}
+
+/// An amount of money: minor units (cents for USD) in a currency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Money {
+    /// Minor units; negative for returns and credits.
+    pub minor: i64,
+    /// Currency.
+    pub currency: Currency,
+}
+
+impl Money {
+    /// An amount in minor units.
+    pub fn new(minor: i64, currency: Currency) -> Self {
+        Self { minor, currency }
+    }
+
+    /// Parses a decimal amount such as `-1,234.50` exactly; more decimals than the currency has
+    /// are an error, never silently rounded.
+    pub fn parse(text: &str, currency: Currency, field: &str) -> Result<Self, FieldError> {
+        parse_minor(text, currency.minor_digits(), field).map(|minor| Money { minor, currency })
+    }
+}
+
+impl fmt::Display for Money {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&format_minor(self.minor, self.currency.minor_digits()))
+    }
+}
+
+/// Parses a decimal string into minor units with `digits` decimals (thousands separators `,`
+/// and `_` are allowed).
+pub fn parse_minor(text: &str, digits: u32, field: &str) -> Result<i64, FieldError> {
+    let bad = || FieldError::new(field, format!("`{text}` is not an amount such as 1234.56"));
+    let cleaned: String = text.trim().chars().filter(|c| *c != ',' && *c != '_').collect();
+    let (negative, unsigned) = match cleaned.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, cleaned.strip_prefix('+').unwrap_or(&cleaned)),
+    };
+    let (whole, fraction) = unsigned.split_once('.').unwrap_or((unsigned, ""));
+    if whole.is_empty() && fraction.is_empty()
+        || !whole.bytes().all(|b| b.is_ascii_digit())
+        || !fraction.bytes().all(|b| b.is_ascii_digit())
+    {
+        return Err(bad());
+    }
+    if fraction.len() > digits as usize {
+        return Err(FieldError::new(
+            field,
+            format!("`{text}` has more than {digits} decimals"),
+        ));
+    }
+    let scale = 10i128.pow(digits);
+    let whole: i128 = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().map_err(|_| bad())?
+    };
+    let fraction_value: i128 = if fraction.is_empty() {
+        0
+    } else {
+        fraction.parse::<i128>().map_err(|_| bad())? * 10i128.pow(digits - fraction.len() as u32)
+    };
+    let magnitude = whole
+        .checked_mul(scale)
+        .and_then(|w| w.checked_add(fraction_value))
+        .ok_or_else(bad)?;
+    let value = if negative { -magnitude } else { magnitude };
+    i64::try_from(value).map_err(|_| FieldError::new(field, format!("`{text}` is too large")))
+}
+
+/// Formats minor units with thousands separators: `1234567` with 2 digits → `12,345.67`.
+pub fn format_minor(minor: i64, digits: u32) -> String {
+    let negative = minor < 0;
+    let magnitude = minor.unsigned_abs();
+    let scale = 10u64.pow(digits);
+    let whole = (magnitude / scale).to_string();
+    let mut grouped = String::with_capacity(whole.len() + whole.len() / 3);
+    for (i, c) in whole.chars().enumerate() {
+        if i > 0 && (whole.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    let sign = if negative { "-" } else { "" };
+    if digits == 0 {
+        format!("{sign}{grouped}")
+    } else {
+        format!(
+            "{sign}{grouped}.{:0width$}",
+            magnitude % scale,
+            width = digits as usize
+        )
+    }
+}
+
+/// Divides and rounds half to even (banker's rounding), exactly.
+pub fn div_round_half_even(numerator: i128, denominator: i128) -> i128 {
+    assert!(denominator > 0, "denominator must be positive");
+    let quotient = numerator.div_euclid(denominator);
+    let remainder = numerator.rem_euclid(denominator);
+    match (2 * remainder).cmp(&denominator) {
+        std::cmp::Ordering::Less => quotient,
+        std::cmp::Ordering::Greater => quotient + 1,
+        std::cmp::Ordering::Equal => quotient + (quotient & 1),
+    }
+}
+
+/// `amount × rate × multiplier`, with rate and multiplier in basis points (10000 = 1×),
+/// rounded once to the minor unit, half to even. Saturates at the i64 range.
+pub fn apply_rate(amount_minor: i64, rate_bps: i64, multiplier_bps: i64) -> i64 {
+    let exact = i128::from(amount_minor) * i128::from(rate_bps) * i128::from(multiplier_bps);
+    let rounded = div_round_half_even(exact, 100_000_000);
+    i64::try_from(rounded).unwrap_or(if rounded < 0 { i64::MIN } else { i64::MAX })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules_1_rounding_example_half_to_even() {
+        // 1,234.25 × 2 % = 24.685 → 24.68
+        assert_eq!(apply_rate(123_425, 200, 10_000), 2_468);
+        // 12,345.67 × 2 % = 246.9134 → 246.91
+        assert_eq!(apply_rate(1_234_567, 200, 10_000), 24_691);
+    }
+
+    #[test]
+    fn half_to_even_both_ways_and_negative() {
+        assert_eq!(div_round_half_even(5, 2), 2);
+        assert_eq!(div_round_half_even(7, 2), 4);
+        assert_eq!(div_round_half_even(-5, 2), -2);
+        assert_eq!(div_round_half_even(-7, 2), -4);
+        assert_eq!(div_round_half_even(-6, 4), -2);
+        assert_eq!(div_round_half_even(1, 3), 0);
+        assert_eq!(div_round_half_even(2, 3), 1);
+    }
+
+    #[test]
+    fn amounts_parse_exactly() {
+        assert_eq!(parse_minor("12,345.67", 2, "amount").unwrap(), 1_234_567);
+        assert_eq!(parse_minor("-5000", 2, "amount").unwrap(), -500_000);
+        assert_eq!(parse_minor("0.5", 2, "amount").unwrap(), 50);
+        assert_eq!(parse_minor(".05", 2, "amount").unwrap(), 5);
+        assert_eq!(parse_minor("100", 0, "amount").unwrap(), 100);
+        for bad in ["", "abc", "1.234", "1e5", "--1", "1.2.3", "twelve", "."] {
+            assert!(parse_minor(bad, 2, "row 3.amount").is_err(), "{bad}");
+        }
+        assert_eq!(
+            parse_minor("x", 2, "row 3.amount").unwrap_err().field,
+            "row 3.amount"
+        );
+    }
+
+    #[test]
+    fn amounts_format_with_separators() {
+        assert_eq!(format_minor(1_234_567, 2), "12,345.67");
+        assert_eq!(format_minor(-500, 2), "-5.00");
+        assert_eq!(format_minor(5, 2), "0.05");
+        assert_eq!(format_minor(1_000_000, 0), "1,000,000");
+        assert_eq!(
+            Money::parse("262,500.00", Currency::USD, "x")
+                .unwrap()
+                .to_string(),
+            "262,500.00"
+        );
+    }
+
+    #[test]
+    fn currencies_are_three_capitals() {
+        assert_eq!(Currency::parse("EUR", "c").unwrap().code(), "EUR");
+        assert!(Currency::parse("eur", "c").is_err());
+        assert!(Currency::parse("EURO", "c").is_err());
+        assert_eq!(Currency::parse("JPY", "c").unwrap().minor_digits(), 0);
+    }
+}

@@ -1,0 +1,523 @@
+//! Rebate plans and statements (RULES.md §5): exact to the minor unit, explained line by line,
+//! with lines that always add up to the total.
+
+use crate::facts::Sale;
+use crate::money::apply_rate;
+use crate::period::FiscalPeriod;
+use serde::{Deserialize, Serialize};
+
+/// A band: from `threshold` (minor units) upwards, `rate_bps` applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Band {
+    /// Lower edge, inclusive, in minor units.
+    pub threshold: i64,
+    /// Rate in basis points.
+    pub rate_bps: i64,
+}
+
+/// How a plan turns a basis into a rebate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum RebateStructure {
+    /// One rate on the whole basis.
+    Flat {
+        /// Rate in basis points.
+        rate_bps: i64,
+    },
+    /// The highest band whose threshold ≤ basis sets the rate for the whole basis.
+    Retroactive {
+        /// Bands, ascending thresholds, the first at 0.
+        bands: Vec<Band>,
+    },
+    /// Each band's rate applies to the part of the basis inside it.
+    Incremental {
+        /// Bands, ascending thresholds, the first at 0.
+        bands: Vec<Band>,
+    },
+    /// Rate × the growth over the same period last year.
+    Growth {
+        /// Rate in basis points.
+        rate_bps: i64,
+    },
+}
+
+/// A product line paid at a multiple of the rate (basis points: 15000 = 1.5×).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Accelerator {
+    /// The product line.
+    pub product_line: String,
+    /// Multiplier in basis points.
+    pub multiplier_bps: i64,
+}
+
+/// A rebate plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RebatePlan {
+    /// Identifier used by tiers' benefits, e.g. `gold-rebate`.
+    pub id: String,
+    /// Name shown on statements.
+    pub name: String,
+    /// Product lines that make the basis; empty = all.
+    #[serde(default)]
+    pub product_lines: Vec<String>,
+    /// The structure.
+    pub structure: RebateStructure,
+    /// Below this basis (minor units) the rebate is 0.
+    #[serde(default)]
+    pub min_basis: Option<i64>,
+    /// The total never exceeds this (minor units).
+    #[serde(default)]
+    pub cap: Option<i64>,
+    /// Multipliers per product line (flat and retroactive only).
+    #[serde(default)]
+    pub accelerators: Vec<Accelerator>,
+}
+
+/// What a statement line explains.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LineKind {
+    /// A basis group at a rate (and multiplier).
+    Basis,
+    /// An incremental band.
+    Band,
+    /// Growth over last year.
+    Growth,
+    /// The basis is below the plan's minimum.
+    BelowMinimum,
+    /// No rebate on a basis ≤ 0.
+    NoBasis,
+    /// No growth baseline.
+    NoBaseline,
+    /// Reduction to the cap.
+    Cap,
+    /// A restatement of a locked earlier period.
+    Adjustment,
+}
+
+/// One explained line; the amounts of a statement's lines add up to its total.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatementLine {
+    /// What the line is.
+    pub kind: LineKind,
+    /// A sentence for people, e.g. "cloud 40,000.00 × 400 bp × 1.5".
+    pub description: String,
+    /// The amount the rate applied to (minor units), when there is one.
+    pub basis: Option<i64>,
+    /// The rate, when there is one.
+    pub rate_bps: Option<i64>,
+    /// The multiplier, when not 1×.
+    pub multiplier_bps: Option<i64>,
+    /// The line's amount (minor units).
+    pub amount: i64,
+}
+
+/// The rebate of one partner, plan and period, explained.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RebateCalculation {
+    /// The period.
+    pub period: FiscalPeriod,
+    /// The plan's id.
+    pub plan_id: String,
+    /// The basis: the period's sales for the plan's product lines, returns included.
+    pub basis: i64,
+    /// The lines.
+    pub lines: Vec<StatementLine>,
+    /// The total: the sum of the lines.
+    pub total: i64,
+}
+
+fn money(minor: i64) -> String {
+    crate::money::format_minor(minor, 2)
+}
+
+fn multiplier_text(bps: i64) -> String {
+    let whole = bps / 10_000;
+    let rest = (bps % 10_000).abs();
+    if rest == 0 {
+        format!("{whole}")
+    } else {
+        format!("{whole}.{}", format!("{rest:04}").trim_end_matches('0'))
+    }
+}
+
+impl RebatePlan {
+    /// Whether a sale counts towards this plan's basis.
+    pub fn covers(&self, sale: &Sale) -> bool {
+        self.product_lines.is_empty() || self.product_lines.contains(&sale.product_line)
+    }
+
+    /// The basis of `sales` (already limited to the period and partner).
+    pub fn basis<'a>(&self, sales: impl IntoIterator<Item = &'a Sale>) -> i64 {
+        sales
+            .into_iter()
+            .filter(|s| self.covers(s))
+            .map(|s| s.amount_minor)
+            .sum()
+    }
+
+    /// Computes the rebate for one partner and period. `sales` are the partner's sales in the
+    /// period; `last_year_basis` is the same period's basis a year earlier (growth plans);
+    /// `adjustments` are restatement lines carried into this statement.
+    pub fn calculate<'a>(
+        &self,
+        period: FiscalPeriod,
+        sales: impl IntoIterator<Item = &'a Sale> + Clone,
+        last_year_basis: Option<i64>,
+        adjustments: Vec<StatementLine>,
+    ) -> RebateCalculation {
+        let basis = self.basis(sales.clone());
+        let mut lines = Vec::new();
+        if let Some(min) = self.min_basis.filter(|min| basis < *min) {
+            lines.push(StatementLine {
+                kind: LineKind::BelowMinimum,
+                description: format!("basis {} is below the minimum {}", money(basis), money(min)),
+                basis: Some(basis),
+                rate_bps: None,
+                multiplier_bps: None,
+                amount: 0,
+            });
+        } else {
+            match &self.structure {
+                RebateStructure::Flat { rate_bps } => self.accelerated(basis, *rate_bps, sales, &mut lines),
+                RebateStructure::Retroactive { bands } => {
+                    let rate = bands
+                        .iter()
+                        .filter(|b| b.threshold <= basis)
+                        .map(|b| b.rate_bps)
+                        .last()
+                        .unwrap_or(0);
+                    self.accelerated(basis, rate, sales, &mut lines);
+                }
+                RebateStructure::Incremental { bands } => incremental(basis, bands, &mut lines),
+                RebateStructure::Growth { rate_bps } => growth(basis, last_year_basis, *rate_bps, &mut lines),
+            }
+        }
+        let before_cap: i64 = lines.iter().map(|l| l.amount).sum();
+        if let Some(cap) = self.cap.filter(|cap| before_cap > *cap) {
+            lines.push(StatementLine {
+                kind: LineKind::Cap,
+                description: format!("capped at {}", money(cap)),
+                basis: None,
+                rate_bps: None,
+                multiplier_bps: None,
+                amount: cap - before_cap,
+            });
+        }
+        lines.extend(adjustments);
+        let total = lines.iter().map(|l| l.amount).sum();
+        RebateCalculation {
+            period,
+            plan_id: self.id.clone(),
+            basis,
+            lines,
+            total,
+        }
+    }
+
+    /// Flat and retroactive: the band is chosen on the unaccelerated basis; then one group per
+    /// accelerated product line and one for everything else, each rounded separately.
+    fn accelerated<'a>(
+        &self,
+        basis: i64,
+        rate_bps: i64,
+        sales: impl IntoIterator<Item = &'a Sale>,
+        lines: &mut Vec<StatementLine>,
+    ) {
+        if basis <= 0 {
+            lines.push(StatementLine {
+                kind: LineKind::NoBasis,
+                description: format!("basis {} earns no rebate", money(basis)),
+                basis: Some(basis),
+                rate_bps: Some(rate_bps),
+                multiplier_bps: None,
+                amount: 0,
+            });
+            return;
+        }
+        let covered: Vec<&Sale> = sales.into_iter().filter(|s| self.covers(s)).collect();
+        let mut plain = basis;
+        for accelerator in &self.accelerators {
+            let group: i64 = covered
+                .iter()
+                .filter(|s| s.product_line == accelerator.product_line)
+                .map(|s| s.amount_minor)
+                .sum();
+            if group == 0 {
+                continue;
+            }
+            plain -= group;
+            lines.push(StatementLine {
+                kind: LineKind::Basis,
+                description: format!(
+                    "{} {} × {} bp × {}",
+                    accelerator.product_line,
+                    money(group),
+                    rate_bps,
+                    multiplier_text(accelerator.multiplier_bps)
+                ),
+                basis: Some(group),
+                rate_bps: Some(rate_bps),
+                multiplier_bps: Some(accelerator.multiplier_bps),
+                amount: apply_rate(group, rate_bps, accelerator.multiplier_bps),
+            });
+        }
+        let label = if self.accelerators.is_empty() {
+            "basis"
+        } else {
+            "other product lines"
+        };
+        lines.insert(
+            0,
+            StatementLine {
+                kind: LineKind::Basis,
+                description: format!("{label} {} × {} bp", money(plain), rate_bps),
+                basis: Some(plain),
+                rate_bps: Some(rate_bps),
+                multiplier_bps: None,
+                amount: apply_rate(plain, rate_bps, 10_000),
+            },
+        );
+    }
+}
+
+fn incremental(basis: i64, bands: &[Band], lines: &mut Vec<StatementLine>) {
+    if basis <= 0 {
+        lines.push(StatementLine {
+            kind: LineKind::NoBasis,
+            description: format!("basis {} earns no rebate", money(basis)),
+            basis: Some(basis),
+            rate_bps: None,
+            multiplier_bps: None,
+            amount: 0,
+        });
+        return;
+    }
+    for (i, band) in bands.iter().enumerate() {
+        if basis <= band.threshold {
+            break;
+        }
+        let upper = bands.get(i + 1).map_or(basis, |next| next.threshold.min(basis));
+        let part = upper - band.threshold;
+        lines.push(StatementLine {
+            kind: LineKind::Band,
+            description: format!(
+                "{} – {}: {} × {} bp",
+                money(band.threshold),
+                money(upper),
+                money(part),
+                band.rate_bps
+            ),
+            basis: Some(part),
+            rate_bps: Some(band.rate_bps),
+            multiplier_bps: None,
+            amount: apply_rate(part, band.rate_bps, 10_000),
+        });
+    }
+}
+
+fn growth(basis: i64, last_year: Option<i64>, rate_bps: i64, lines: &mut Vec<StatementLine>) {
+    match last_year.filter(|b| *b > 0) {
+        None => lines.push(StatementLine {
+            kind: LineKind::NoBaseline,
+            description: "no baseline: no sales in the same period last year".into(),
+            basis: Some(basis),
+            rate_bps: Some(rate_bps),
+            multiplier_bps: None,
+            amount: 0,
+        }),
+        Some(baseline) => {
+            let growth = (basis - baseline).max(0);
+            lines.push(StatementLine {
+                kind: LineKind::Growth,
+                description: format!(
+                    "growth {} ({} − {}) × {} bp",
+                    money(growth),
+                    money(basis),
+                    money(baseline),
+                    rate_bps
+                ),
+                basis: Some(growth),
+                rate_bps: Some(rate_bps),
+                multiplier_bps: None,
+                amount: apply_rate(growth, rate_bps, 10_000),
+            });
+        }
+    }
+}
+
+/// The adjustment line a locked period's restatement carries into the next open statement:
+/// `new total − locked total`, or nothing when they agree.
+pub fn restatement(period: FiscalPeriod, locked_total: i64, new_total: i64) -> Option<StatementLine> {
+    (new_total != locked_total).then(|| StatementLine {
+        kind: LineKind::Adjustment,
+        description: format!("{period} restatement"),
+        basis: None,
+        rate_bps: None,
+        multiplier_bps: None,
+        amount: new_total - locked_total,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::calendar::Date;
+
+    const Q2: FiscalPeriod = FiscalPeriod {
+        year: 2026,
+        quarter: 2,
+    };
+
+    fn sale(line: &str, amount: i64) -> Sale {
+        Sale {
+            external_id: format!("{line}{amount}"),
+            partner_id: 1,
+            distributor_id: None,
+            booked_on: Date::new(2026, 5, 1).unwrap(),
+            product_line: line.into(),
+            amount_minor: amount,
+        }
+    }
+
+    fn plan(structure: RebateStructure) -> RebatePlan {
+        RebatePlan {
+            id: "p".into(),
+            name: "Plan".into(),
+            product_lines: vec![],
+            structure,
+            min_basis: None,
+            cap: None,
+            accelerators: vec![],
+        }
+    }
+
+    fn bands(pairs: &[(i64, i64)]) -> Vec<Band> {
+        pairs
+            .iter()
+            .map(|(threshold, rate_bps)| Band {
+                threshold: *threshold,
+                rate_bps: *rate_bps,
+            })
+            .collect()
+    }
+
+    fn check_sum(calc: &RebateCalculation) {
+        assert_eq!(calc.lines.iter().map(|l| l.amount).sum::<i64>(), calc.total);
+    }
+
+    #[test]
+    fn rules_5_example_1_flat() {
+        let p = plan(RebateStructure::Flat { rate_bps: 200 });
+        let calc = p.calculate(Q2, &[sale("hardware", 1_234_567)], None, vec![]);
+        assert_eq!(calc.total, 24_691);
+        let calc = p.calculate(Q2, &[sale("hardware", 123_425)], None, vec![]);
+        assert_eq!(calc.total, 2_468, "24.685 rounds half to even to 24.68");
+        check_sum(&calc);
+    }
+
+    #[test]
+    fn rules_5_example_2_retroactive_with_accelerator() {
+        let mut p = plan(RebateStructure::Retroactive {
+            bands: bands(&[(0, 300), (10_000_000, 400), (25_000_000, 500)]),
+        });
+        p.accelerators = vec![Accelerator {
+            product_line: "cloud".into(),
+            multiplier_bps: 15_000,
+        }];
+        let sales = [
+            sale("hardware", 12_000_000),
+            sale("cloud", 4_000_000),
+            sale("hardware", -500_000),
+        ];
+        let calc = p.calculate(Q2, &sales, None, vec![]);
+        assert_eq!(calc.basis, 15_500_000);
+        let amounts: Vec<i64> = calc.lines.iter().map(|l| l.amount).collect();
+        assert_eq!(
+            amounts,
+            [460_000, 240_000],
+            "hardware 4,600.00 and cloud 2,400.00"
+        );
+        assert_eq!(calc.total, 700_000);
+        assert!(
+            calc.lines[1].description.contains("× 1.5"),
+            "{}",
+            calc.lines[1].description
+        );
+        check_sum(&calc);
+        // Exactly at a threshold, the band applies.
+        let at = p.calculate(Q2, &[sale("hardware", 10_000_000)], None, vec![]);
+        assert_eq!(at.lines[0].rate_bps, Some(400));
+    }
+
+    #[test]
+    fn rules_5_example_3_incremental_with_cap() {
+        let mut p = plan(RebateStructure::Incremental {
+            bands: bands(&[(0, 300), (10_000_000, 500), (50_000_000, 700)]),
+        });
+        p.cap = Some(4_000_000);
+        let calc = p.calculate(Q2, &[sale("hardware", 62_000_000)], None, vec![]);
+        let amounts: Vec<i64> = calc.lines.iter().map(|l| l.amount).collect();
+        assert_eq!(amounts, [300_000, 2_000_000, 840_000]);
+        assert_eq!(calc.total, 3_140_000);
+        let capped = p.calculate(Q2, &[sale("hardware", 80_000_000)], None, vec![]);
+        assert_eq!(
+            capped.lines.iter().map(|l| l.amount).take(3).sum::<i64>(),
+            4_400_000
+        );
+        assert_eq!(capped.lines.last().unwrap().kind, LineKind::Cap);
+        assert_eq!(capped.total, 4_000_000);
+        check_sum(&capped);
+    }
+
+    #[test]
+    fn rules_5_example_4_growth() {
+        let p = plan(RebateStructure::Growth { rate_bps: 1_000 });
+        let calc = p.calculate(Q2, &[sale("hardware", 15_000_000)], Some(12_000_000), vec![]);
+        assert_eq!(calc.total, 300_000);
+        let none = p.calculate(Q2, &[sale("hardware", 15_000_000)], Some(0), vec![]);
+        assert_eq!(none.total, 0);
+        assert_eq!(none.lines[0].kind, LineKind::NoBaseline);
+        let shrink = p.calculate(Q2, &[sale("hardware", 10_000_000)], Some(12_000_000), vec![]);
+        assert_eq!(shrink.total, 0);
+    }
+
+    #[test]
+    fn rules_5_example_5_below_minimum() {
+        let mut p = plan(RebateStructure::Flat { rate_bps: 200 });
+        p.min_basis = Some(1_000_000);
+        let calc = p.calculate(Q2, &[sale("hardware", 999_999)], None, vec![]);
+        assert_eq!(calc.total, 0);
+        assert_eq!(calc.lines[0].kind, LineKind::BelowMinimum);
+        assert!(calc.lines[0].description.contains("below the minimum 10,000.00"));
+    }
+
+    #[test]
+    fn rules_5_example_6_restatement_adjustment() {
+        let q1 = FiscalPeriod {
+            year: 2026,
+            quarter: 1,
+        };
+        let line = restatement(q1, 100_000, 106_000).unwrap();
+        assert_eq!(line.amount, 6_000);
+        assert_eq!(line.description, "2026-Q1 restatement");
+        assert!(restatement(q1, 100_000, 100_000).is_none());
+        let p = plan(RebateStructure::Flat { rate_bps: 200 });
+        let q2 = p.calculate(Q2, &[sale("hardware", 1_000_000)], None, vec![line]);
+        assert_eq!(q2.total, 20_000 + 6_000);
+        check_sum(&q2);
+    }
+
+    #[test]
+    fn a_basis_at_or_below_zero_earns_nothing() {
+        let p = plan(RebateStructure::Flat { rate_bps: 200 });
+        assert_eq!(
+            p.calculate(Q2, &[sale("hardware", -5_000)], None, vec![]).total,
+            0
+        );
+        let inc = plan(RebateStructure::Incremental {
+            bands: bands(&[(0, 300)]),
+        });
+        assert_eq!(inc.calculate(Q2, &[], None, vec![]).total, 0);
+    }
+}
