@@ -12,6 +12,7 @@ pub mod identity;
 pub mod metrics;
 pub mod money;
 pub mod period;
+pub mod program;
 pub mod rebates;
 pub mod tiers;
 

@@ -147,13 +147,26 @@ impl TierLadder {
 
     /// Qualified tier on `as_of`: the highest-ranked tier whose criteria all hold.
     pub fn qualify(&self, facts: &PartnerFacts<'_>, as_of: Date) -> Qualification {
+        // Tiers usually share metrics (revenue over the same window at rising thresholds):
+        // each distinct metric is computed once.
+        let mut computed: Vec<(&Metric, MetricValue)> = Vec::new();
         let tiers: Vec<Vec<CriterionResult>> = self
             .tiers
             .iter()
             .map(|tier| {
                 tier.criteria
                     .iter()
-                    .map(|c| c.evaluate(facts, as_of, self.calendar))
+                    .map(|c| {
+                        let value = match computed.iter().find(|(m, _)| *m == &c.metric) {
+                            Some((_, value)) => value.clone(),
+                            None => {
+                                let value = c.metric.evaluate(facts, as_of, self.calendar);
+                                computed.push((&c.metric, value.clone()));
+                                value
+                            }
+                        };
+                        c.judge(value)
+                    })
                     .collect()
             })
             .collect();

@@ -1,0 +1,686 @@
+//! A whole channel program as data (tiers, criteria, benefits, rebate plans, review policy),
+//! read from TOML or JSON and validated with errors that name the field path, e.g.
+//! `tiers[2].criteria[0].threshold: must be > 0`. See docs/program-format.md.
+
+use crate::content::Room;
+use crate::identity::{PartnerType, TierRank};
+use crate::metrics::{Metric, MetricKind};
+use crate::money::{format_minor, parse_minor, Currency};
+use crate::period::{FiscalCalendar, FiscalPeriod, Window};
+use crate::rebates::{Accelerator, Band, RebatePlan, RebateStructure};
+use crate::tiers::{Criterion, ReviewPolicy, TierDefinition, TierLadder};
+use crate::FieldError;
+use serde::{Deserialize, Serialize};
+
+/// What a tier grants.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum BenefitKind {
+    /// A price discount in basis points.
+    DiscountBps {
+        /// Discount.
+        bps: i64,
+    },
+    /// The rebate plan paid for periods that end in this tier.
+    RebatePlan {
+        /// The plan's id.
+        plan: String,
+    },
+    /// Market-development funds as a share of the previous period's revenue.
+    MdfBps {
+        /// Share in basis points.
+        bps: i64,
+    },
+    /// Days an approved deal registration is protected.
+    DealProtectionDays {
+        /// Days.
+        days: u16,
+    },
+    /// Rooms of content the tier unlocks.
+    Rooms {
+        /// Room slugs.
+        rooms: Vec<String>,
+    },
+    /// A benefit described in words.
+    Text {
+        /// The description.
+        text: String,
+    },
+}
+
+/// A benefit, possibly limited to some partner types.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Benefit {
+    /// What it is.
+    #[serde(flatten)]
+    pub kind: BenefitKind,
+    /// Partner types that get it; empty = all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub partner_types: Vec<PartnerType>,
+}
+
+impl Benefit {
+    /// Whether a partner of this type receives the benefit.
+    pub fn applies_to(&self, partner_type: PartnerType) -> bool {
+        self.partner_types.is_empty() || self.partner_types.contains(&partner_type)
+    }
+}
+
+/// A validated program.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Program {
+    /// Name.
+    pub name: String,
+    /// The one currency of the program.
+    pub currency: Currency,
+    /// Tiers, criteria, calendar and review policy.
+    pub ladder: TierLadder,
+    /// Benefits per tier, same order as the ladder.
+    pub benefits: Vec<Vec<Benefit>>,
+    /// Rebate plans.
+    pub rebate_plans: Vec<RebatePlan>,
+}
+
+impl Program {
+    /// The rebate plan of a tier, if it has one and the partner type gets it.
+    pub fn rebate_plan_for(&self, tier: TierRank, partner_type: PartnerType) -> Option<&RebatePlan> {
+        let index = self.ladder.tiers.iter().position(|t| t.rank == tier)?;
+        self.benefits[index]
+            .iter()
+            .filter(|b| b.applies_to(partner_type))
+            .find_map(|b| match &b.kind {
+                BenefitKind::RebatePlan { plan } => self.rebate_plans.iter().find(|p| p.id == *plan),
+                _ => None,
+            })
+    }
+
+    /// Deal protection days of a tier (RULES.md §6 defaults when the program names none).
+    pub fn deal_protection_days(&self, tier: TierRank) -> u16 {
+        let index = self.ladder.tiers.iter().position(|t| t.rank == tier);
+        index
+            .and_then(|i| {
+                self.benefits[i].iter().find_map(|b| match b.kind {
+                    BenefitKind::DealProtectionDays { days } => Some(days),
+                    _ => None,
+                })
+            })
+            .unwrap_or(match tier.0 {
+                0 => 60,
+                1 => 90,
+                2 => 120,
+                _ => 180,
+            })
+    }
+}
+
+/// An amount or count as written in a document: `"50000.00"` or `5`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Quantity {
+    /// A whole number (whole currency units for money).
+    Whole(i64),
+    /// A decimal written as text (money), e.g. `"250000.00"`.
+    Decimal(String),
+}
+
+/// The document form of a criterion.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CriterionDoc {
+    /// `revenue`, `sell_through`, `deals_won`, `certified_people` or `growth_bps`.
+    pub metric: String,
+    /// `trailing_12_months` (any n), `quarter_to_date`, `year_to_date` or a period `2026-Q2`.
+    #[serde(default = "default_window")]
+    pub window: String,
+    /// Money as `"50000.00"`, counts and basis points as integers.
+    pub threshold: Quantity,
+    /// Product-line filter (money metrics).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub product_lines: Vec<String>,
+    /// Certification-code filter (certified people).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub codes: Vec<String>,
+}
+
+fn default_window() -> String {
+    "trailing_12_months".into()
+}
+
+/// The document form of a tier.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TierDoc {
+    /// Name.
+    pub name: String,
+    /// Criteria, all of which must hold.
+    #[serde(default)]
+    pub criteria: Vec<CriterionDoc>,
+    /// Benefits.
+    #[serde(default)]
+    pub benefits: Vec<Benefit>,
+}
+
+/// The document form of a band.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BandDoc {
+    /// Lower edge.
+    pub from: Quantity,
+    /// Rate.
+    pub rate_bps: i64,
+}
+
+/// The document form of a rebate plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RebatePlanDoc {
+    /// Identifier referenced by tiers.
+    pub id: String,
+    /// Name on statements.
+    pub name: String,
+    /// `flat`, `retroactive`, `incremental` or `growth`.
+    #[serde(rename = "type")]
+    pub structure: String,
+    /// Flat and growth.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_bps: Option<i64>,
+    /// Retroactive and incremental.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bands: Vec<BandDoc>,
+    /// Product lines of the basis; empty = all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub product_lines: Vec<String>,
+    /// Minimum basis.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_basis: Option<Quantity>,
+    /// Cap on the total.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cap: Option<Quantity>,
+    /// Product line → multiplier in basis points.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub accelerators: Vec<Accelerator>,
+}
+
+/// The document form of a whole program.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProgramDoc {
+    /// Name.
+    pub name: String,
+    /// ISO 4217 code.
+    pub currency: String,
+    /// 1 = January.
+    #[serde(default = "one")]
+    pub fiscal_year_start_month: u8,
+    /// Review policy.
+    #[serde(default)]
+    pub review: ReviewPolicy,
+    /// Tiers, lowest first.
+    pub tiers: Vec<TierDoc>,
+    /// Rebate plans.
+    #[serde(default)]
+    pub rebate_plans: Vec<RebatePlanDoc>,
+}
+
+fn one() -> u8 {
+    1
+}
+
+fn quantity(q: &Quantity, money: bool, digits: u32, field: &str) -> Result<i64, FieldError> {
+    match (q, money) {
+        (Quantity::Whole(n), true) => n
+            .checked_mul(10i64.pow(digits))
+            .ok_or_else(|| FieldError::new(field, "is too large")),
+        (Quantity::Whole(n), false) => Ok(*n),
+        (Quantity::Decimal(text), true) => parse_minor(text, digits, field),
+        (Quantity::Decimal(text), false) => Err(FieldError::new(
+            field,
+            format!("must be a whole number (got \"{text}\")"),
+        )),
+    }
+}
+
+fn parse_window(text: &str, field: &str) -> Result<Window, FieldError> {
+    match text {
+        "quarter_to_date" => Ok(Window::QuarterToDate),
+        "year_to_date" => Ok(Window::YearToDate),
+        other => {
+            if let Some(n) = other
+                .strip_prefix("trailing_")
+                .and_then(|r| r.strip_suffix("_months"))
+            {
+                return match n.parse::<u16>() {
+                    Ok(n) if (1..=120).contains(&n) => Ok(Window::TrailingMonths(n)),
+                    _ => Err(FieldError::new(
+                        field,
+                        "trailing months must be between 1 and 120",
+                    )),
+                };
+            }
+            FiscalPeriod::parse(other, field).map(Window::Period).map_err(|_| {
+                FieldError::new(
+                    field,
+                    format!("unknown window `{other}`; use trailing_12_months, quarter_to_date, year_to_date or a period like 2026-Q2"),
+                )
+            })
+        }
+    }
+}
+
+fn window_text(window: Window) -> String {
+    match window {
+        Window::TrailingMonths(n) => format!("trailing_{n}_months"),
+        Window::QuarterToDate => "quarter_to_date".into(),
+        Window::YearToDate => "year_to_date".into(),
+        Window::Period(p) => p.to_string(),
+    }
+}
+
+fn metric_kind(text: &str, field: &str) -> Result<MetricKind, FieldError> {
+    Ok(match text {
+        "revenue" => MetricKind::Revenue,
+        "sell_through" => MetricKind::SellThrough,
+        "deals_won" => MetricKind::DealsWon,
+        "certified_people" => MetricKind::CertifiedPeople,
+        "growth_bps" => MetricKind::GrowthBps,
+        other => {
+            return Err(FieldError::new(
+                field,
+                format!("unknown metric `{other}`; expected revenue, sell_through, deals_won, certified_people or growth_bps"),
+            ))
+        }
+    })
+}
+
+fn metric_text(kind: MetricKind) -> &'static str {
+    match kind {
+        MetricKind::Revenue => "revenue",
+        MetricKind::SellThrough => "sell_through",
+        MetricKind::DealsWon => "deals_won",
+        MetricKind::CertifiedPeople => "certified_people",
+        MetricKind::GrowthBps => "growth_bps",
+    }
+}
+
+fn rate(value: i64, field: &str) -> Result<i64, FieldError> {
+    if (0..=10_000).contains(&value) {
+        Ok(value)
+    } else {
+        Err(FieldError::new(field, "must be between 0 and 10000 basis points"))
+    }
+}
+
+impl ProgramDoc {
+    /// Reads TOML; syntax errors name the line.
+    pub fn from_toml(text: &str) -> Result<Self, FieldError> {
+        toml::from_str(text).map_err(|e| {
+            let message = e.message().to_owned();
+            let field = e
+                .span()
+                .map(|span| format!("line {}", text[..span.start].lines().count().max(1)))
+                .unwrap_or_default();
+            FieldError::new(field, message)
+        })
+    }
+
+    /// Reads JSON.
+    pub fn from_json(text: &str) -> Result<Self, FieldError> {
+        serde_json::from_str(text).map_err(|e| FieldError::new(format!("line {}", e.line()), e.to_string()))
+    }
+
+    /// Writes TOML.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// Validates the whole document; the first error names its field path.
+    pub fn validate(&self) -> Result<Program, FieldError> {
+        if self.name.trim().is_empty() {
+            return Err(FieldError::new("name", "must not be empty"));
+        }
+        let currency = Currency::parse(&self.currency, "currency")?;
+        let digits = currency.minor_digits();
+        let calendar = FiscalCalendar::new(self.fiscal_year_start_month)
+            .ok_or_else(|| FieldError::new("fiscal_year_start_month", "must be between 1 and 12"))?;
+        if self.review.review_months.is_empty() {
+            return Err(FieldError::new("review.review_months", "name at least one month"));
+        }
+        for (i, month) in self.review.review_months.iter().enumerate() {
+            if !(1..=12).contains(month) {
+                return Err(FieldError::new(
+                    format!("review.review_months[{i}]"),
+                    "must be between 1 and 12",
+                ));
+            }
+        }
+        if self.review.grace_days > 366 {
+            return Err(FieldError::new("review.grace_days", "must be at most 366"));
+        }
+
+        let mut plans = Vec::with_capacity(self.rebate_plans.len());
+        for (p, doc) in self.rebate_plans.iter().enumerate() {
+            let at = |f: &str| format!("rebate_plans[{p}].{f}");
+            if doc.id.trim().is_empty() {
+                return Err(FieldError::new(at("id"), "must not be empty"));
+            }
+            if self.rebate_plans[..p].iter().any(|other| other.id == doc.id) {
+                return Err(FieldError::new(
+                    at("id"),
+                    format!("`{}` is used by an earlier plan", doc.id),
+                ));
+            }
+            let need_rate = || {
+                doc.rate_bps
+                    .ok_or_else(|| FieldError::new(at("rate_bps"), "is required for this type"))
+            };
+            let bands = || -> Result<Vec<Band>, FieldError> {
+                if doc.bands.is_empty() {
+                    return Err(FieldError::new(at("bands"), "is required for this type"));
+                }
+                let mut out: Vec<Band> = Vec::new();
+                for (b, band) in doc.bands.iter().enumerate() {
+                    let threshold = quantity(&band.from, true, digits, &at(&format!("bands[{b}].from")))?;
+                    if b == 0 && threshold != 0 {
+                        return Err(FieldError::new(
+                            at("bands[0].from"),
+                            "the first band must start at 0",
+                        ));
+                    }
+                    if out.last().is_some_and(|prev| threshold <= prev.threshold) {
+                        return Err(FieldError::new(
+                            at(&format!("bands[{b}].from")),
+                            "must be above the previous band",
+                        ));
+                    }
+                    out.push(Band {
+                        threshold,
+                        rate_bps: rate(band.rate_bps, &at(&format!("bands[{b}].rate_bps")))?,
+                    });
+                }
+                Ok(out)
+            };
+            let structure =
+                match doc.structure.as_str() {
+                    "flat" => RebateStructure::Flat {
+                        rate_bps: rate(need_rate()?, &at("rate_bps"))?,
+                    },
+                    "growth" => RebateStructure::Growth {
+                        rate_bps: rate(need_rate()?, &at("rate_bps"))?,
+                    },
+                    "retroactive" => RebateStructure::Retroactive { bands: bands()? },
+                    "incremental" => RebateStructure::Incremental { bands: bands()? },
+                    other => return Err(FieldError::new(
+                        at("type"),
+                        format!(
+                            "unknown plan type `{other}`; expected flat, retroactive, incremental or growth"
+                        ),
+                    )),
+                };
+            if !doc.accelerators.is_empty()
+                && !matches!(
+                    structure,
+                    RebateStructure::Flat { .. } | RebateStructure::Retroactive { .. }
+                )
+            {
+                return Err(FieldError::new(
+                    at("accelerators"),
+                    "only flat and retroactive plans take accelerators",
+                ));
+            }
+            for (a, acc) in doc.accelerators.iter().enumerate() {
+                if acc.multiplier_bps <= 0 {
+                    return Err(FieldError::new(
+                        at(&format!("accelerators[{a}].multiplier_bps")),
+                        "must be > 0",
+                    ));
+                }
+            }
+            let min_basis = doc
+                .min_basis
+                .as_ref()
+                .map(|q| quantity(q, true, digits, &at("min_basis")))
+                .transpose()?;
+            if min_basis.is_some_and(|m| m < 0) {
+                return Err(FieldError::new(at("min_basis"), "must be ≥ 0"));
+            }
+            let cap = doc
+                .cap
+                .as_ref()
+                .map(|q| quantity(q, true, digits, &at("cap")))
+                .transpose()?;
+            if cap.is_some_and(|c| c <= 0) {
+                return Err(FieldError::new(at("cap"), "must be > 0"));
+            }
+            plans.push(RebatePlan {
+                id: doc.id.clone(),
+                name: doc.name.clone(),
+                product_lines: doc.product_lines.clone(),
+                structure,
+                min_basis,
+                cap,
+                accelerators: doc.accelerators.clone(),
+            });
+        }
+
+        if self.tiers.is_empty() {
+            return Err(FieldError::new("tiers", "define at least one tier"));
+        }
+        if self.tiers.len() > usize::from(u8::MAX) {
+            return Err(FieldError::new("tiers", "too many tiers"));
+        }
+        let mut tiers = Vec::with_capacity(self.tiers.len());
+        let mut benefits = Vec::with_capacity(self.tiers.len());
+        for (t, doc) in self.tiers.iter().enumerate() {
+            let at = |f: &str| format!("tiers[{t}].{f}");
+            if doc.name.trim().is_empty() {
+                return Err(FieldError::new(at("name"), "must not be empty"));
+            }
+            if self.tiers[..t].iter().any(|other| other.name == doc.name) {
+                return Err(FieldError::new(
+                    at("name"),
+                    format!("`{}` is used by a lower tier", doc.name),
+                ));
+            }
+            let mut criteria = Vec::with_capacity(doc.criteria.len());
+            for (c, criterion) in doc.criteria.iter().enumerate() {
+                let at = |f: &str| format!("tiers[{t}].criteria[{c}].{f}");
+                let kind = metric_kind(&criterion.metric, &at("metric"))?;
+                let window = parse_window(&criterion.window, &at("window"))?;
+                let threshold = quantity(&criterion.threshold, kind.is_money(), digits, &at("threshold"))?;
+                if threshold <= 0 {
+                    return Err(FieldError::new(at("threshold"), "must be > 0"));
+                }
+                criteria.push(Criterion {
+                    metric: Metric {
+                        kind,
+                        window,
+                        product_lines: criterion.product_lines.clone(),
+                        codes: criterion.codes.clone(),
+                    },
+                    threshold,
+                });
+            }
+            for (b, benefit) in doc.benefits.iter().enumerate() {
+                let at = |f: &str| format!("tiers[{t}].benefits[{b}].{f}");
+                match &benefit.kind {
+                    BenefitKind::RebatePlan { plan } if !plans.iter().any(|p| p.id == *plan) => {
+                        return Err(FieldError::new(
+                            at("plan"),
+                            format!("no rebate plan has the id `{plan}`"),
+                        ))
+                    }
+                    BenefitKind::DiscountBps { bps } | BenefitKind::MdfBps { bps } => {
+                        rate(*bps, &at("bps"))?;
+                    }
+                    BenefitKind::Rooms { rooms } => {
+                        for (r, room) in rooms.iter().enumerate() {
+                            Room::parse(room, &at(&format!("rooms[{r}]")))?;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            tiers.push(TierDefinition {
+                rank: TierRank(t as u8),
+                name: doc.name.trim().to_owned(),
+                criteria,
+            });
+            benefits.push(doc.benefits.clone());
+        }
+        Ok(Program {
+            name: self.name.trim().to_owned(),
+            currency,
+            ladder: TierLadder {
+                tiers,
+                calendar,
+                review: self.review.clone(),
+            },
+            benefits,
+            rebate_plans: plans,
+        })
+    }
+}
+
+impl Program {
+    /// Parses and validates a TOML program.
+    pub fn from_toml(text: &str) -> Result<Self, FieldError> {
+        ProgramDoc::from_toml(text)?.validate()
+    }
+
+    /// The document form of this program (for export and editing).
+    pub fn to_doc(&self) -> ProgramDoc {
+        let digits = self.currency.minor_digits();
+        let money = |minor: i64| Quantity::Decimal(format_minor(minor, digits).replace(',', ""));
+        ProgramDoc {
+            name: self.name.clone(),
+            currency: self.currency.code().to_owned(),
+            fiscal_year_start_month: self.ladder.calendar.start_month(),
+            review: self.ladder.review.clone(),
+            tiers: self
+                .ladder
+                .tiers
+                .iter()
+                .zip(&self.benefits)
+                .map(|(tier, benefits)| TierDoc {
+                    name: tier.name.clone(),
+                    criteria: tier
+                        .criteria
+                        .iter()
+                        .map(|c| CriterionDoc {
+                            metric: metric_text(c.metric.kind).into(),
+                            window: window_text(c.metric.window),
+                            threshold: if c.metric.kind.is_money() {
+                                money(c.threshold)
+                            } else {
+                                Quantity::Whole(c.threshold)
+                            },
+                            product_lines: c.metric.product_lines.clone(),
+                            codes: c.metric.codes.clone(),
+                        })
+                        .collect(),
+                    benefits: benefits.clone(),
+                })
+                .collect(),
+            rebate_plans: self
+                .rebate_plans
+                .iter()
+                .map(|p| {
+                    let (structure, rate_bps, bands) = match &p.structure {
+                        RebateStructure::Flat { rate_bps } => ("flat", Some(*rate_bps), vec![]),
+                        RebateStructure::Growth { rate_bps } => ("growth", Some(*rate_bps), vec![]),
+                        RebateStructure::Retroactive { bands } => ("retroactive", None, bands.clone()),
+                        RebateStructure::Incremental { bands } => ("incremental", None, bands.clone()),
+                    };
+                    RebatePlanDoc {
+                        id: p.id.clone(),
+                        name: p.name.clone(),
+                        structure: structure.into(),
+                        rate_bps,
+                        bands: bands
+                            .iter()
+                            .map(|b| BandDoc {
+                                from: money(b.threshold),
+                                rate_bps: b.rate_bps,
+                            })
+                            .collect(),
+                        product_lines: p.product_lines.clone(),
+                        min_basis: p.min_basis.map(money),
+                        cap: p.cap.map(money),
+                        accelerators: p.accelerators.clone(),
+                    }
+                })
+                .collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DEMO: &str = include_str!("../../demo/acme-partner-program.toml");
+
+    #[test]
+    fn the_demo_program_is_valid_and_round_trips() {
+        let program = Program::from_toml(DEMO).unwrap();
+        assert_eq!(program.name, "Acme Partner Program");
+        let names: Vec<&str> = program.ladder.tiers.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["Registered", "Silver", "Gold", "Platinum"]);
+        assert_eq!(program.ladder.tiers[1].criteria[0].threshold, 5_000_000);
+        assert_eq!(program.deal_protection_days(TierRank(2)), 120);
+        assert!(program
+            .rebate_plan_for(TierRank(2), PartnerType::Reseller)
+            .is_some());
+        let again = Program::from_toml(&program.to_doc().to_toml()).unwrap();
+        assert_eq!(again, program);
+        let json = serde_json::to_string(&program.to_doc()).unwrap();
+        assert_eq!(ProgramDoc::from_json(&json).unwrap().validate().unwrap(), program);
+    }
+
+    fn error_of(edit: impl FnOnce(&mut ProgramDoc)) -> FieldError {
+        let mut doc = ProgramDoc::from_toml(DEMO).unwrap();
+        edit(&mut doc);
+        doc.validate().unwrap_err()
+    }
+
+    #[test]
+    fn validation_errors_name_the_field_path() {
+        let e = error_of(|d| d.tiers[2].criteria[0].threshold = Quantity::Whole(0));
+        assert_eq!(e.to_string(), "tiers[2].criteria[0].threshold: must be > 0");
+        let e = error_of(|d| d.tiers[1].criteria[0].metric = "profit".into());
+        assert_eq!(e.field, "tiers[1].criteria[0].metric");
+        let e = error_of(|d| d.tiers[1].criteria[0].window = "last_week".into());
+        assert_eq!(e.field, "tiers[1].criteria[0].window");
+        let e = error_of(|d| d.tiers[1].criteria[0].threshold = Quantity::Decimal("50k".into()));
+        assert_eq!(e.field, "tiers[1].criteria[0].threshold");
+        let e = error_of(|d| d.tiers[2].criteria[1].threshold = Quantity::Decimal("2.5".into()));
+        assert_eq!(
+            e.field, "tiers[2].criteria[1].threshold",
+            "counts are whole numbers"
+        );
+        let e = error_of(|d| d.rebate_plans[1].bands[1].from = Quantity::Whole(0));
+        assert_eq!(e.field, "rebate_plans[1].bands[1].from");
+        let e = error_of(|d| d.tiers[1].name = "Registered".into());
+        assert_eq!(e.field, "tiers[1].name");
+        let e = error_of(|d| d.currency = "usd".into());
+        assert_eq!(e.field, "currency");
+        let e = error_of(|d| d.review.review_months = vec![1, 13]);
+        assert_eq!(e.field, "review.review_months[1]");
+        let e = error_of(|d| {
+            d.tiers[2].benefits.push(Benefit {
+                kind: BenefitKind::RebatePlan { plan: "nope".into() },
+                partner_types: vec![],
+            })
+        });
+        assert!(e.field.starts_with("tiers[2].benefits["), "{e}");
+    }
+
+    #[test]
+    fn syntax_errors_name_the_line() {
+        let e = ProgramDoc::from_toml("name = \"x\"\ncurrency = \"USD\"\ntiers = [\n").unwrap_err();
+        assert!(e.field.starts_with("line "), "{e}");
+        let e =
+            ProgramDoc::from_toml("name = \"x\"\ncurrency = \"USD\"\ncolour = 1\ntiers = []").unwrap_err();
+        assert!(e.message.contains("colour"), "{e}");
+    }
+}
