@@ -66,6 +66,19 @@ pub fn TierBadgeView(tier: TierBadge) -> impl IntoView {
     view! { <span class=class>{tier.name}</span> }
 }
 
+/// The route's `:id` parameter as a number; an id that is not a number names nothing (-1),
+/// which the server answers with "not found".
+pub fn id_param() -> impl Fn() -> i64 + Copy + Send + Sync + 'static {
+    let params = leptos_router::hooks::use_params_map();
+    move || {
+        params
+            .read()
+            .get("id")
+            .and_then(|id| id.parse::<i64>().ok())
+            .unwrap_or(-1)
+    }
+}
+
 /// Formats a timestamp as a date people read (`26 Nov 2026`).
 pub fn human_date(millis: i64) -> String {
     Date::from_unix_millis(millis).human()

@@ -79,7 +79,7 @@ fn sum_in(sales: &[Sale], from: Date, to: Date, product_lines: &[String]) -> i64
     sales
         .iter()
         .filter(|s| s.booked_on >= from && s.booked_on <= to)
-        .filter(|s| product_lines.is_empty() || product_lines.iter().any(|p| *p == s.product_line))
+        .filter(|s| product_lines.is_empty() || product_lines.contains(&s.product_line))
         .map(|s| s.amount_minor)
         .sum()
 }

@@ -399,23 +399,24 @@ impl ProgramDoc {
                 }
                 Ok(out)
             };
-            let structure =
-                match doc.structure.as_str() {
-                    "flat" => RebateStructure::Flat {
-                        rate_bps: rate(need_rate()?, &at("rate_bps"))?,
-                    },
-                    "growth" => RebateStructure::Growth {
-                        rate_bps: rate(need_rate()?, &at("rate_bps"))?,
-                    },
-                    "retroactive" => RebateStructure::Retroactive { bands: bands()? },
-                    "incremental" => RebateStructure::Incremental { bands: bands()? },
-                    other => return Err(FieldError::new(
+            let structure = match doc.structure.as_str() {
+                "flat" => RebateStructure::Flat {
+                    rate_bps: rate(need_rate()?, &at("rate_bps"))?,
+                },
+                "growth" => RebateStructure::Growth {
+                    rate_bps: rate(need_rate()?, &at("rate_bps"))?,
+                },
+                "retroactive" => RebateStructure::Retroactive { bands: bands()? },
+                "incremental" => RebateStructure::Incremental { bands: bands()? },
+                other => {
+                    return Err(FieldError::new(
                         at("type"),
                         format!(
                             "unknown plan type `{other}`; expected flat, retroactive, incremental or growth"
                         ),
-                    )),
-                };
+                    ))
+                }
+            };
             if !doc.accelerators.is_empty()
                 && !matches!(
                     structure,

@@ -183,9 +183,9 @@ impl RebatePlan {
                 RebateStructure::Retroactive { bands } => {
                     let rate = bands
                         .iter()
-                        .filter(|b| b.threshold <= basis)
+                        .rev()
+                        .find(|b| b.threshold <= basis)
                         .map(|b| b.rate_bps)
-                        .last()
                         .unwrap_or(0);
                     self.accelerated(basis, rate, sales, &mut lines);
                 }

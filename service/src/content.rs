@@ -11,8 +11,8 @@ use crate::markdown;
 use crate::portal::{stored, Portal};
 use domain::content::NEW_FOR_MILLIS;
 use domain::content::{
-    Audience, ContentInput, ContentItem, ContentKind, ContentStatus, ContentSummary, Room, RoomListing,
-    RoomSummary,
+    Audience, ContentFields, ContentInput, ContentItem, ContentKind, ContentStatus, ContentSummary, Room,
+    RoomListing, RoomSummary,
 };
 use domain::identity::{PartnerType, Persona, Region, TierRank};
 use domain::FieldError;
@@ -98,6 +98,26 @@ fn visible_to(actor: &Actor, item: &ContentSummary) -> bool {
         None => true,
         Some(viewer) => item.status == ContentStatus::Published && item.audience.admits(&viewer),
     }
+}
+
+/// Binds `$1`…`$10`: the stored columns of validated content, in the order the INSERT and the
+/// UPDATE both list them.
+fn bind_fields<'q>(
+    query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    fields: &'q ContentFields,
+    body_html: &'q str,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    query
+        .bind(fields.room.as_str())
+        .bind(fields.kind.as_str())
+        .bind(fields.title.as_str())
+        .bind(fields.summary.as_str())
+        .bind(fields.body_markdown.as_str())
+        .bind(body_html)
+        .bind(join_codes(&fields.audience.personas, Persona::as_str))
+        .bind(join_codes(&fields.audience.partner_types, PartnerType::as_str))
+        .bind(i64::from(fields.audience.min_tier.0))
+        .bind(join_codes(&fields.audience.regions, Region::as_str))
 }
 
 fn require_publisher(actor: &Actor) -> ServiceResult<()> {
@@ -213,26 +233,18 @@ impl Portal {
         let body_html = markdown::render(&fields.body_markdown);
         let now = self.now();
         let mut tx = self.pool().begin().await?;
-        let id: i64 = sqlx::query_scalar(
+        let insert = sqlx::query(
             "INSERT INTO content_items (room, kind, title, summary, body_markdown, body_html, status, \
              audience_personas, audience_partner_types, audience_min_tier, audience_regions, author_id, \
              created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, 'draft', $7, $8, $9, $10, $11, $12, $12) RETURNING id",
-        )
-        .bind(fields.room.as_str())
-        .bind(fields.kind.as_str())
-        .bind(&fields.title)
-        .bind(&fields.summary)
-        .bind(&fields.body_markdown)
-        .bind(&body_html)
-        .bind(join_codes(&fields.audience.personas, Persona::as_str))
-        .bind(join_codes(&fields.audience.partner_types, PartnerType::as_str))
-        .bind(i64::from(fields.audience.min_tier.0))
-        .bind(join_codes(&fields.audience.regions, Region::as_str))
-        .bind(actor.user_id)
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await?;
+        );
+        let id: i64 = bind_fields(insert, &fields, &body_html)
+            .bind(actor.user_id)
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("id")?;
         let item = self
             .load_item(&mut tx, id)
             .await?
@@ -272,25 +284,16 @@ impl Portal {
         let before_fields = before.fields();
         let fields = input.apply(Some(&before_fields), top_tier)?;
         let body_html = markdown::render(&fields.body_markdown);
-        sqlx::query(
+        let update = sqlx::query(
             "UPDATE content_items SET room = $1, kind = $2, title = $3, summary = $4, body_markdown = $5, \
              body_html = $6, audience_personas = $7, audience_partner_types = $8, audience_min_tier = $9, \
              audience_regions = $10, updated_at = $11 WHERE id = $12",
-        )
-        .bind(fields.room.as_str())
-        .bind(fields.kind.as_str())
-        .bind(&fields.title)
-        .bind(&fields.summary)
-        .bind(&fields.body_markdown)
-        .bind(&body_html)
-        .bind(join_codes(&fields.audience.personas, Persona::as_str))
-        .bind(join_codes(&fields.audience.partner_types, PartnerType::as_str))
-        .bind(i64::from(fields.audience.min_tier.0))
-        .bind(join_codes(&fields.audience.regions, Region::as_str))
-        .bind(now)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+        );
+        bind_fields(update, &fields, &body_html)
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         let item = self
             .load_item(&mut tx, id)
             .await?

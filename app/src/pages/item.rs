@@ -1,22 +1,14 @@
 //! A content item.
 
 use crate::api::get_item;
-use crate::components::{human_date, iso_date, ErrorPanel};
+use crate::components::{human_date, id_param, iso_date, ErrorPanel};
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::hooks::use_params_map;
 
 /// An item page: title, kind, dates and the rendered (sanitised) body.
 #[component]
 pub fn ItemPage() -> impl IntoView {
-    let params = use_params_map();
-    let id = move || {
-        params
-            .read()
-            .get("id")
-            .and_then(|id| id.parse::<i64>().ok())
-            .unwrap_or(-1)
-    };
+    let id = id_param();
     let item = Resource::new(id, get_item);
 
     view! {

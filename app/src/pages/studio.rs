@@ -1,12 +1,11 @@
 //! The content studio: list, create, edit, publish.
 
 use crate::api::{get_item, get_studio_items, get_tiers, PortalError, SaveContent, SetContentStatus};
-use crate::components::{human_date, CsrfField, ErrorPanel};
+use crate::components::{human_date, id_param, CsrfField, ErrorPanel};
 use domain::content::{Audience, ContentItem, ContentKind, ContentStatus, Room};
 use domain::identity::{PartnerType, Persona, Region, TierBadge};
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::hooks::use_params_map;
 
 /// Every item, drafts included, newest change first.
 #[component]
@@ -106,14 +105,7 @@ pub fn StudioNewPage() -> impl IntoView {
 /// Edit an existing item, publish it or take it back to draft.
 #[component]
 pub fn StudioEditPage() -> impl IntoView {
-    let params = use_params_map();
-    let id = move || {
-        params
-            .read()
-            .get("id")
-            .and_then(|id| id.parse::<i64>().ok())
-            .unwrap_or(-1)
-    };
+    let id = id_param();
     let save = ServerAction::<SaveContent>::new();
     let set_status = ServerAction::<SetContentStatus>::new();
     provide_context(save);
