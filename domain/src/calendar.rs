@@ -4,21 +4,51 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// A calendar date.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+/// A calendar date, stored as days since 1970-01-01 so that comparing two dates (the hot path
+/// of every metric window) is one integer comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Date {
-    year: i32,
-    month: u8,
-    day: u8,
+    days: i32,
+}
+
+/// Year, month and day of a day number (Howard Hinnant's civil_from_days).
+fn civil_from_days(days: i64) -> (i32, u8, u8) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u8;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
+    let year = (yoe + era * 400 + i64::from(month <= 2)) as i32;
+    (year, month, day)
+}
+
+/// Day number of a valid year, month and day (days_from_civil).
+fn days_from_civil(year: i32, month: u8, day: u8) -> i64 {
+    let y = i64::from(year) - i64::from(month <= 2);
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let m = i64::from(month);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
 }
 
 impl Date {
     /// Builds a date, refusing impossible ones (2026-02-30).
     pub fn new(year: i32, month: u8, day: u8) -> Option<Self> {
-        if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
+        if !(1..=12).contains(&month)
+            || day == 0
+            || day > days_in_month(year, month)
+            || !(-9999..=9999).contains(&year)
+        {
             return None;
         }
-        Some(Self { year, month, day })
+        Some(Self {
+            days: days_from_civil(year, month, day) as i32,
+        })
     }
 
     /// The UTC date of a Unix timestamp in milliseconds.
@@ -26,53 +56,42 @@ impl Date {
         Self::from_days_since_epoch(millis.div_euclid(86_400_000))
     }
 
-    /// The date `days` after 1970-01-01.
+    /// The date `days` after 1970-01-01 (clamped to about ±5.8 million years).
     pub fn from_days_since_epoch(days: i64) -> Self {
-        // Howard Hinnant's civil_from_days.
-        let z = days + 719_468;
-        let era = z.div_euclid(146_097);
-        let doe = z.rem_euclid(146_097);
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        let mp = (5 * doy + 2) / 153;
-        let day = (doy - (153 * mp + 2) / 5 + 1) as u8;
-        let month = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
-        let year = (yoe + era * 400 + i64::from(month <= 2)) as i32;
-        Self { year, month, day }
+        Self {
+            days: days.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32,
+        }
     }
 
     /// Days since 1970-01-01 (negative before).
     pub fn days_since_epoch(self) -> i64 {
-        let y = i64::from(self.year) - i64::from(self.month <= 2);
-        let era = y.div_euclid(400);
-        let yoe = y.rem_euclid(400);
-        let m = i64::from(self.month);
-        let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(self.day) - 1;
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-        era * 146_097 + doe - 719_468
+        i64::from(self.days)
     }
 
     /// The year.
     pub fn year(self) -> i32 {
-        self.year
+        civil_from_days(self.days_since_epoch()).0
     }
     /// The month, 1–12.
     pub fn month(self) -> u8 {
-        self.month
+        civil_from_days(self.days_since_epoch()).1
     }
     /// The day of the month.
     pub fn day(self) -> u8 {
-        self.day
+        civil_from_days(self.days_since_epoch()).2
     }
 
     /// `n` months later (negative: earlier), keeping the day of month and clamping it to the
     /// target month's end: 2026-03-31 − 1 month = 2026-02-28 (RULES.md §1).
     pub fn add_months(self, n: i32) -> Self {
-        let index = self.year * 12 + i32::from(self.month) - 1 + n;
+        let (year, month, day) = civil_from_days(self.days_since_epoch());
+        let index = year * 12 + i32::from(month) - 1 + n;
         let year = index.div_euclid(12);
         let month = (index.rem_euclid(12) + 1) as u8;
-        let day = self.day.min(days_in_month(year, month));
-        Self { year, month, day }
+        let day = day.min(days_in_month(year, month));
+        Self {
+            days: days_from_civil(year, month, day) as i32,
+        }
     }
 
     /// `n` days later (negative: earlier).
@@ -101,18 +120,28 @@ impl Date {
         const MONTHS: [&str; 12] = [
             "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
         ];
-        format!(
-            "{} {} {}",
-            self.day,
-            MONTHS[usize::from(self.month - 1)],
-            self.year
-        )
+        let (year, month, day) = civil_from_days(self.days_since_epoch());
+        format!("{day} {} {year}", MONTHS[usize::from(month - 1)])
     }
 }
 
 impl fmt::Display for Date {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:04}-{:02}-{:02}", self.year, self.month, self.day)
+        let (year, month, day) = civil_from_days(self.days_since_epoch());
+        write!(f, "{year:04}-{month:02}-{day:02}")
+    }
+}
+
+impl Serialize for Date {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for Date {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Date::parse(&text, "date").map_err(|e| serde::de::Error::custom(e.message))
     }
 }
 
