@@ -6,6 +6,7 @@ use crate::{api, health, web};
 use app::{shell, App};
 use axum::extract::FromRef;
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use axum::Router;
 use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
@@ -108,10 +109,14 @@ impl Application {
     /// Serves until `shutdown` resolves, then lets requests in flight finish and closes the
     /// database pool.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        axum::serve(
-            self.listener,
-            self.router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
+        // Pages stream in several chunks: without TCP_NODELAY, Nagle's algorithm holds the
+        // later chunks back until the client acknowledges the first (tens of milliseconds).
+        let listener = self.listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::warn!(error = %e, "cannot set TCP_NODELAY");
+            }
+        });
+        axum::serve(listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown)
         .await?;
         self.portal.store().close().await;
