@@ -3,6 +3,7 @@
 
 use domain::content::{ContentItem, ContentStatus, ContentSummary, RoomListing};
 use domain::identity::{Me, TierBadge};
+use domain::scorecard::PartnerTierView;
 use leptos::prelude::*;
 use leptos::server_fn::codec::{GetUrl, JsonEncoding};
 use serde::{Deserialize, Serialize};
@@ -174,6 +175,14 @@ pub async fn get_item(id: i64) -> Result<ContentItem, PortalError> {
 pub async fn get_studio_items() -> Result<Vec<ContentSummary>, PortalError> {
     use ssr::*;
     Ok(portal()?.studio_items(&actor()?).await?)
+}
+
+/// The signed-in partner's own tier, progress, history and what-if data.
+#[server(prefix = "/rpc", endpoint = "my_tier", input = GetUrl)]
+pub async fn get_my_tier() -> Result<PartnerTierView, PortalError> {
+    use ssr::*;
+    let actor = actor()?;
+    Ok(portal()?.partner_tier(&actor, actor.organisation.id).await?)
 }
 
 /// The program's tiers, for targeting.

@@ -145,6 +145,9 @@ fn room_links(me: &Me) -> Vec<(String, &'static str)> {
         .iter()
         .map(|room| (format!("/rooms/{room}"), room.label()))
         .collect();
+    if me.role.is_partner() {
+        links.push(("/tier".to_owned(), "My tier"));
+    }
     if me.role.can_publish_content() {
         links.push(("/studio".to_owned(), "Studio"));
     }
@@ -204,7 +207,7 @@ pub fn PortalLayout() -> impl IntoView {
                             <nav class="tabbar" aria-label="Rooms">
                                 {tab_links
                                     .into_iter()
-                                    .filter(|(href, _)| href != "/studio")
+                                    .filter(|(href, _)| href.starts_with("/rooms/"))
                                     .map(|(href, label)| view! { <A href=href>{label}</A> })
                                     .collect_view()}
                                 <A href="/me">"Me"</A>

@@ -18,7 +18,9 @@ use leptos_router::components::{ParentRoute, Route, Router, Routes};
 use leptos_router::path;
 
 use components::PortalLayout;
-use pages::{ItemPage, LoginPage, MePage, NotFound, RoomPage, StudioEditPage, StudioListPage, StudioNewPage};
+use pages::{
+    ItemPage, LoginPage, MePage, NotFound, RoomPage, StudioEditPage, StudioListPage, StudioNewPage, TierPage,
+};
 
 /// The HTML document around the application.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -67,6 +69,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/rooms/:slug") view=RoomPage />
                     <Route path=path!("/items/:id") view=ItemPage />
                     <Route path=path!("/me") view=MePage />
+                    <Route path=path!("/tier") view=TierPage />
                     <Route path=path!("/studio") view=StudioListPage />
                     <Route path=path!("/studio/new") view=StudioNewPage />
                     <Route path=path!("/studio/:id") view=StudioEditPage />

@@ -14,6 +14,7 @@ pub mod money;
 pub mod period;
 pub mod program;
 pub mod rebates;
+pub mod scorecard;
 pub mod tiers;
 
 pub use error::FieldError;

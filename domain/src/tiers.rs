@@ -147,8 +147,13 @@ impl TierLadder {
 
     /// Qualified tier on `as_of`: the highest-ranked tier whose criteria all hold.
     pub fn qualify(&self, facts: &PartnerFacts<'_>, as_of: Date) -> Qualification {
-        // Tiers usually share metrics (revenue over the same window at rising thresholds):
-        // each distinct metric is computed once.
+        self.qualify_with(|metric| metric.evaluate(facts, as_of, self.calendar))
+    }
+
+    /// Qualified tier from metric values supplied by `value_of` (facts, or a snapshot plus
+    /// what-if additions). Tiers usually share metrics (revenue over the same window at rising
+    /// thresholds): each distinct metric is asked for once.
+    pub fn qualify_with(&self, mut value_of: impl FnMut(&Metric) -> MetricValue) -> Qualification {
         let mut computed: Vec<(&Metric, MetricValue)> = Vec::new();
         let tiers: Vec<Vec<CriterionResult>> = self
             .tiers
@@ -160,7 +165,7 @@ impl TierLadder {
                         let value = match computed.iter().find(|(m, _)| *m == &c.metric) {
                             Some((_, value)) => value.clone(),
                             None => {
-                                let value = c.metric.evaluate(facts, as_of, self.calendar);
+                                let value = value_of(&c.metric);
                                 computed.push((&c.metric, value.clone()));
                                 value
                             }

@@ -116,7 +116,10 @@ impl Application {
                 tracing::warn!(error = %e, "cannot set TCP_NODELAY");
             }
         });
-        axum::serve(listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
+        axum::serve(
+            listener,
+            self.router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
         .with_graceful_shutdown(shutdown)
         .await?;
         self.portal.store().close().await;

@@ -21,6 +21,7 @@ const MAX_FORM_BYTES: usize = 2 * 1024 * 1024;
 /// Pages that need a signed-in user; anything else is public or answers for itself.
 fn is_portal_page(path: &str) -> bool {
     path == "/me"
+        || path == "/tier"
         || path.starts_with("/rooms/")
         || path.starts_with("/items/")
         || path == "/studio"

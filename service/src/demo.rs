@@ -8,6 +8,18 @@ use crate::markdown;
 use crate::portal::Portal;
 use sqlx::Row;
 
+/// The demo's channel program (RULES.md tiers and plans).
+pub const DEMO_PROGRAM: &str = include_str!("../../demo/acme-partner-program.toml");
+
+/// Facts that put each partner where PRODUCT.md says: (partner, revenue in cents over the last
+/// year, certified people, won deals).
+const DEMO_FACTS: [(&str, i64, usize, usize); 4] = [
+    ("Northwind Systems", 26_250_000, 3, 5),
+    ("Contoso Distribution", 125_000_000, 6, 12),
+    ("Fabrikam IT", 8_000_000, 1, 2),
+    ("Tailspin Tech", 1_200_000, 0, 0),
+];
+
 /// Every demo user's password.
 pub const DEMO_PASSWORD: &str = "atrium-demo-2026";
 
@@ -383,6 +395,67 @@ impl Portal {
             .execute(&mut *tx)
             .await?;
         }
+        // The program applies from the start of the year; the facts fall within the last year.
+        let today = domain::calendar::Date::from_unix_millis(now);
+        let year_start = domain::calendar::Date::new(today.year(), 1, 1).expect("1 January exists");
+        sqlx::query(
+            "INSERT INTO program_versions (effective_from, document, created_at) VALUES ($1, $2, $3)",
+        )
+        .bind(year_start.to_string())
+        .bind(DEMO_PROGRAM)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        const LINES: [&str; 3] = ["hardware", "cloud", "services"];
+        for (name, revenue, people, deals) in DEMO_FACTS {
+            let partner_id: i64 = sqlx::query_scalar("SELECT id FROM organisations WHERE name = $1")
+                .bind(name)
+                .fetch_one(&mut *tx)
+                .await?;
+            // Revenue in five sales spread over the last ten months; the last one takes the rest.
+            for i in 0..5i64 {
+                let amount = if i < 4 {
+                    revenue / 5
+                } else {
+                    revenue - 4 * (revenue / 5)
+                };
+                sqlx::query(
+                    "INSERT INTO sales (external_id, partner_id, booked_on, product_line, amount_minor, currency, \
+                     customer_name, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 'USD', $6, $7, $7)",
+                )
+                .bind(format!("DEMO-{partner_id}-{i}"))
+                .bind(partner_id)
+                .bind(today.add_days(-(i * 60 + 10)).to_string())
+                .bind(LINES[i as usize % LINES.len()])
+                .bind(amount)
+                .bind(format!("Demo customer {}", i + 1))
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+            for i in 0..people {
+                sqlx::query(
+                    "INSERT INTO certifications (partner_id, person, code, earned_on, expires_on, created_at) \
+                     VALUES ($1, $2, 'ACNA', $3, $4, $5)",
+                )
+                .bind(partner_id)
+                .bind(format!("{name} engineer {}", i + 1))
+                .bind(today.add_days(-200).to_string())
+                .bind(today.add_days(530).to_string())
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+            for i in 0..deals {
+                sqlx::query("INSERT INTO won_deals (partner_id, reference, won_on, created_at) VALUES ($1, $2, $3, $4)")
+                    .bind(partner_id)
+                    .bind(format!("DEMO-DEAL-{partner_id}-{i}"))
+                    .bind(today.add_days(-(i as i64 * 20 + 5)).to_string())
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
         let users: i64 = sqlx::query("SELECT COUNT(*) AS n FROM users")
             .fetch_one(&mut *tx)
             .await?
@@ -401,6 +474,7 @@ impl Portal {
         )
         .await?;
         tx.commit().await?;
+        self.evaluate_all(self.today()).await?;
         Ok(DemoOutcome::Loaded)
     }
 }

@@ -71,9 +71,12 @@ impl ServiceError {
         }
     }
 
-    /// The message shown to the user.
+    /// The message shown to the user. For validation errors the field travels separately.
     pub fn user_message(&self) -> String {
-        self.to_string()
+        match self {
+            ServiceError::Invalid(e) => e.message.clone(),
+            other => other.to_string(),
+        }
     }
 }
 

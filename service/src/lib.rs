@@ -10,6 +10,7 @@ pub mod demo;
 pub mod error;
 pub mod markdown;
 pub mod portal;
+pub mod program;
 pub mod store;
 pub mod web;
 

@@ -5,12 +5,14 @@ mod login;
 mod me;
 mod room;
 mod studio;
+mod tier;
 
 pub use item::ItemPage;
 pub use login::LoginPage;
 pub use me::MePage;
 pub use room::RoomPage;
 pub use studio::{StudioEditPage, StudioListPage, StudioNewPage};
+pub use tier::TierPage;
 
 use leptos::prelude::*;
 use leptos_meta::Title;

@@ -54,10 +54,11 @@ pub fn RoomPage() -> impl IntoView {
                                 {org
                                     .map(|org| {
                                         view! {
-                                            <aside class="scorecard-mini" aria-label="Your tier">
-                                                <p class="scorecard-label">{org.name.clone()}</p>
+                                            <a class="scorecard-mini" href="/tier" aria-label="Your tier: see your progress">
+                                                <span class="scorecard-label">{org.name.clone()}</span>
                                                 {org.tier.clone().map(|tier| view! { <TierBadgeView tier /> })}
-                                            </aside>
+                                                <span class="scorecard-link">"My tier →"</span>
+                                            </a>
                                         }
                                     })}
                             </section>

@@ -291,6 +291,141 @@ async fn unpublish_content(
     ))
 }
 
+/// The program in force, with every version.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProgramResponse {
+    /// First day of the version in force.
+    pub effective_from: String,
+    /// The program document (docs/program-format.md).
+    #[schema(value_type = Object)]
+    pub program: domain::program::ProgramDoc,
+    /// Every version, newest first.
+    #[schema(value_type = Vec<Object>)]
+    pub versions: Vec<domain::scorecard::ProgramVersionView>,
+}
+
+/// A new program version.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProgramVersionRequest {
+    /// First day it applies (`YYYY-MM-DD`, today or later).
+    pub effective_from: String,
+    /// The program document (docs/program-format.md).
+    #[schema(value_type = Object)]
+    pub program: domain::program::ProgramDoc,
+}
+
+/// A partner's tier: effective, computed and qualified tier, progress, unlocks, history.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(transparent)]
+#[schema(value_type = Object)]
+pub struct TierResponse(pub domain::scorecard::PartnerTierView);
+
+/// A manual tier for a partner until a date.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TierOverrideRequest {
+    /// Tier rank to hold.
+    pub tier: i64,
+    /// Why (shown in the partner's tier history).
+    pub reason: String,
+    /// First day the override no longer applies (`YYYY-MM-DD`, after today).
+    pub ends_on: String,
+}
+
+fn parse_date(text: &str, field: &str) -> Result<domain::calendar::Date, ApiError> {
+    domain::calendar::Date::parse(text, field).map_err(|e| ApiError::Service(ServiceError::Invalid(e)))
+}
+
+/// The program in force and its versions.
+#[utoipa::path(get, path = "/api/v1/program", tag = "program", security(("session" = [])),
+    responses(
+        (status = 200, description = "The program in force", body = ProgramResponse),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 404, description = "No program yet", body = ErrorBody),
+    ))]
+async fn get_program(
+    State(state): State<AppState>,
+    SignedIn(_actor): SignedIn,
+) -> Result<Json<ProgramResponse>, ApiError> {
+    let stored = state
+        .portal
+        .program_on(state.portal.today())
+        .await?
+        .ok_or(ServiceError::NotFound("program"))?;
+    Ok(Json(ProgramResponse {
+        effective_from: stored.effective_from.to_string(),
+        program: stored.document,
+        versions: state.portal.program_versions().await?,
+    }))
+}
+
+/// Add a program version from a date (vendor admins). Earlier decisions keep their version.
+#[utoipa::path(put, path = "/api/v1/program", tag = "program", request_body = ProgramVersionRequest,
+    security(("session" = [], "csrf" = [])),
+    responses(
+        (status = 201, description = "The new version", body = Object),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Not a vendor admin, or missing CSRF token", body = ErrorBody),
+        (status = 422, description = "Invalid program; `field` names the path, e.g. program.tiers[2].criteria[0].threshold", body = ErrorBody),
+    ))]
+async fn put_program(
+    State(state): State<AppState>,
+    SignedIn(actor): SignedIn,
+    ApiJson(body): ApiJson<ProgramVersionRequest>,
+) -> Result<Response, ApiError> {
+    let effective_from = parse_date(&body.effective_from, "effective_from")?;
+    let version = state
+        .portal
+        .put_program(&actor, effective_from, body.program)
+        .await?;
+    Ok((StatusCode::CREATED, Json(version)).into_response())
+}
+
+/// A partner's tier. Partners see their own; a distributor's admins also their resellers'.
+#[utoipa::path(get, path = "/api/v1/partners/{id}/tier", tag = "program", security(("session" = [])),
+    params(("id" = i64, Path, description = "Partner organisation id")),
+    responses(
+        (status = 200, description = "The partner's tier", body = TierResponse),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 404, description = "No such partner, or not visible to the caller", body = ErrorBody),
+    ))]
+async fn partner_tier(
+    State(state): State<AppState>,
+    SignedIn(actor): SignedIn,
+    Path(id): Path<String>,
+) -> Result<Json<TierResponse>, ApiError> {
+    let id = parse_id(&id, "partner")?;
+    Ok(Json(TierResponse(state.portal.partner_tier(&actor, id).await?)))
+}
+
+/// Override a partner's tier until a date (vendor admins).
+#[utoipa::path(post, path = "/api/v1/partners/{id}/tier-override", tag = "program", request_body = TierOverrideRequest,
+    security(("session" = [], "csrf" = [])),
+    params(("id" = i64, Path, description = "Partner organisation id")),
+    responses(
+        (status = 200, description = "The partner's tier with the override", body = TierResponse),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Not a vendor admin, or missing CSRF token", body = ErrorBody),
+        (status = 404, description = "No such partner", body = ErrorBody),
+        (status = 422, description = "Invalid tier, reason or end date", body = ErrorBody),
+    ))]
+async fn override_tier(
+    State(state): State<AppState>,
+    SignedIn(actor): SignedIn,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<TierOverrideRequest>,
+) -> Result<Json<TierResponse>, ApiError> {
+    let id = parse_id(&id, "partner")?;
+    let ends_on = parse_date(&body.ends_on, "ends_on")?;
+    Ok(Json(TierResponse(
+        state
+            .portal
+            .override_tier(&actor, id, body.tier, &body.reason, ends_on)
+            .await?,
+    )))
+}
+
 /// This document.
 #[utoipa::path(get, path = "/api/v1/openapi.json", tag = "meta",
     responses((status = 200, description = "The OpenAPI 3.1 document")))]
@@ -323,14 +458,16 @@ impl Modify for SecuritySchemes {
 /// The OpenAPI description of `/api/v1`.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Atrium API", description = "Partner relationship management: sessions, rooms and content."),
+    info(title = "Atrium API", description = "Partner relationship management: sessions, rooms, content and the channel program."),
     paths(create_session, delete_session, me, rooms, room_items, list_content, create_content, get_content,
-          update_content, publish_content, unpublish_content, openapi_document),
-    components(schemas(ErrorBody, ErrorDetail, SignInRequest, SessionResponse, Me, OrganisationSummary,
+          update_content, publish_content, unpublish_content, get_program, put_program, partner_tier,
+          override_tier, openapi_document),
+    components(schemas(ProgramResponse, ProgramVersionRequest, TierResponse, TierOverrideRequest, ErrorBody, ErrorDetail, SignInRequest, SessionResponse, Me, OrganisationSummary,
         OrganisationKind, PartnerType, Persona, Region, Role, TierBadge, TierRank, Room, RoomSummary, RoomListing,
         ContentKind, ContentStatus, ContentSummary, ContentItem, ContentInput, AudienceInput, Audience)),
     modifiers(&SecuritySchemes),
     tags((name = "session", description = "Signing in and out"), (name = "content", description = "Rooms and content"),
+         (name = "program", description = "The channel program, tiers and overrides"),
          (name = "meta", description = "About the API"))
 )]
 pub struct ApiDoc;
@@ -354,6 +491,9 @@ pub fn router() -> Router<AppState> {
         .route("/content/{id}", get(get_content).patch(update_content))
         .route("/content/{id}/publish", post(publish_content))
         .route("/content/{id}/unpublish", post(unpublish_content))
+        .route("/program", get(get_program).put(put_program))
+        .route("/partners/{id}/tier", get(partner_tier))
+        .route("/partners/{id}/tier-override", post(override_tier))
         .route("/openapi.json", get(openapi_document))
         .fallback(no_such_endpoint)
 }

@@ -227,6 +227,16 @@ impl TestApp {
             .unwrap()
     }
 
+    pub async fn client_put_program(&self, body: &Value) -> Response {
+        self.client
+            .put(self.url("/api/v1/program"))
+            .headers(self.csrf_headers())
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub async fn delete(&self, path: &str) -> Response {
         self.client
             .delete(self.url(path))

@@ -9,4 +9,5 @@ mod helpers;
 mod content;
 mod openapi;
 mod pages;
+mod program;
 mod session;

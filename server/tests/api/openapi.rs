@@ -35,6 +35,10 @@ async fn the_document_matches_the_routes(db: Db) {
         "PATCH /api/v1/content/{id}",
         "POST /api/v1/content/{id}/publish",
         "POST /api/v1/content/{id}/unpublish",
+        "GET /api/v1/program",
+        "PUT /api/v1/program",
+        "GET /api/v1/partners/{id}/tier",
+        "POST /api/v1/partners/{id}/tier-override",
         "GET /api/v1/openapi.json",
     ]
     .into_iter()

@@ -11,7 +11,7 @@ crate::on_both_databases!(
 
 async fn portal_pages_need_a_session(db: Db) {
     let app = spawn_app(db).await;
-    for path in ["/", "/rooms/sales", "/items/1", "/studio", "/me"] {
+    for path in ["/", "/rooms/sales", "/items/1", "/studio", "/me", "/tier"] {
         let response = app.get(path).await;
         assert_eq!(response.status(), StatusCode::SEE_OTHER, "{path}");
         assert_eq!(response.headers()["location"], "/login", "{path}");

@@ -1,0 +1,355 @@
+//! The channel program through the API: versions with effective dates, tier views, overrides,
+//! and who may see which partner's tier.
+
+use crate::helpers::{error_code, spawn_app, Db, TestApp};
+use domain::calendar::Date;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+crate::on_both_databases!(
+    demo_partners_stand_where_the_demo_says,
+    tier_views_are_isolated_between_partners,
+    a_new_version_applies_from_its_date_and_rewrites_nothing,
+    program_changes_are_validated_and_restricted,
+    overrides_hold_a_tier_and_are_recorded,
+);
+
+async fn org_id(app: &TestApp, name: &str) -> i64 {
+    sqlx::query_scalar("SELECT id FROM organisations WHERE name = $1")
+        .bind(name)
+        .fetch_one(app.portal.store().pool())
+        .await
+        .unwrap()
+}
+
+/// Adds facts for a partner: sales `(date, cents)`, certified people and won deals (dated
+/// ten days ago).
+async fn add_facts(app: &TestApp, partner: i64, sales: &[(Date, i64)], people: usize, deals: usize) {
+    let pool = app.portal.store().pool();
+    let today = app.portal.today();
+    for (i, (on, amount)) in sales.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO sales (external_id, partner_id, booked_on, product_line, amount_minor, currency, created_at, updated_at) \
+             VALUES ($1, $2, $3, 'hardware', $4, 'USD', 0, 0)",
+        )
+        .bind(format!("T-{partner}-{i}-{on}"))
+        .bind(partner)
+        .bind(on.to_string())
+        .bind(amount)
+        .execute(pool)
+        .await
+        .unwrap();
+    }
+    for i in 0..people {
+        sqlx::query(
+            "INSERT INTO certifications (partner_id, person, code, earned_on, expires_on, created_at) VALUES ($1, $2, 'ACNA', $3, $4, 0)",
+        )
+        .bind(partner)
+        .bind(format!("t-person-{partner}-{i}"))
+        .bind(today.add_days(-100).to_string())
+        .bind(today.add_days(700).to_string())
+        .execute(pool)
+        .await
+        .unwrap();
+    }
+    for i in 0..deals {
+        sqlx::query(
+            "INSERT INTO won_deals (partner_id, reference, won_on, created_at) VALUES ($1, $2, $3, 0)",
+        )
+        .bind(partner)
+        .bind(format!("T-DEAL-{partner}-{i}"))
+        .bind(today.add_days(-10).to_string())
+        .execute(pool)
+        .await
+        .unwrap();
+    }
+}
+
+async fn demo_partners_stand_where_the_demo_says(db: Db) {
+    let mut app = spawn_app(db).await;
+    app.sign_in("admin@northwind.test").await;
+    let northwind = org_id(&app, "Northwind Systems").await;
+    let response = app.get(&format!("/api/v1/partners/{northwind}/tier")).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let tier: Value = response.json().await.unwrap();
+    assert_eq!(tier["effective"]["name"], "Gold");
+    assert_eq!(tier["qualified"]["name"], "Gold");
+    assert_eq!(tier["next"]["tier"]["name"], "Platinum");
+    let criteria = tier["next"]["criteria"].as_array().unwrap();
+    assert_eq!(criteria.len(), 3);
+    assert_eq!(criteria[0]["value_text"], "262,500.00");
+    assert_eq!(criteria[0]["threshold_text"], "1,000,000.00");
+    assert_eq!(criteria[0]["remaining_text"], "737,500.00");
+    assert_eq!(criteria[0]["percent"], 26);
+    assert_eq!(criteria[2]["value_text"], "5");
+    assert!(tier["next"]["unlocks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|u| u.as_str().unwrap().contains("180-day")));
+    let tiers: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT o.name, o.tier_rank FROM organisations o WHERE kind = 'partner' ORDER BY o.name",
+    )
+    .fetch_all(app.portal.store().pool())
+    .await
+    .unwrap();
+    assert_eq!(
+        tiers,
+        [
+            ("Contoso Distribution".to_owned(), 3),
+            ("Fabrikam IT".to_owned(), 1),
+            ("Northwind Systems".to_owned(), 2),
+            ("Tailspin Tech".to_owned(), 0)
+        ]
+    );
+    app.cleanup().await;
+}
+
+async fn tier_views_are_isolated_between_partners(db: Db) {
+    let app = spawn_app(db).await;
+    let [northwind, contoso, fabrikam, tailspin] = [
+        org_id(&app, "Northwind Systems").await,
+        org_id(&app, "Contoso Distribution").await,
+        org_id(&app, "Fabrikam IT").await,
+        org_id(&app, "Tailspin Tech").await,
+    ];
+    let cases: [(&str, i64, StatusCode); 9] = [
+        ("sales@northwind.test", northwind, StatusCode::OK),
+        ("sales@northwind.test", contoso, StatusCode::NOT_FOUND),
+        ("admin@northwind.test", fabrikam, StatusCode::NOT_FOUND),
+        ("admin@contoso.test", fabrikam, StatusCode::OK), // a distributor's admin sees its reseller
+        ("admin@contoso.test", northwind, StatusCode::NOT_FOUND),
+        ("sales@fabrikam.test", contoso, StatusCode::NOT_FOUND), // never the distributor's own
+        ("sales@tailspin.test", tailspin, StatusCode::OK),
+        ("cm@acme.test", tailspin, StatusCode::OK),
+        ("cm@acme.test", 999_999, StatusCode::NOT_FOUND),
+    ];
+    for (email, partner, status) in cases {
+        let mut user = app.another_client();
+        user.sign_in(email).await;
+        let response = user.get(&format!("/api/v1/partners/{partner}/tier")).await;
+        assert_eq!(response.status(), status, "{email} → partner {partner}");
+    }
+    let anonymous = app.another_client();
+    error_code(
+        anonymous.get(&format!("/api/v1/partners/{northwind}/tier")).await,
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
+    error_code(anonymous.get("/api/v1/program").await, StatusCode::UNAUTHORIZED).await;
+    app.cleanup().await;
+}
+
+fn first_of_next_month(today: Date) -> Date {
+    Date::new(today.add_months(1).year(), today.add_months(1).month(), 1).unwrap()
+}
+
+async fn a_new_version_applies_from_its_date_and_rewrites_nothing(db: Db) {
+    let mut app = spawn_app(db).await;
+    app.sign_in("admin@acme.test").await;
+    let today = app.portal.today();
+    let fabrikam = org_id(&app, "Fabrikam IT").await;
+    let tailspin = org_id(&app, "Tailspin Tech").await;
+
+    // Fabrikam qualifies for Gold today under the version in force (Gold at 250,000.00).
+    add_facts(&app, fabrikam, &[(today.add_days(-5), 18_000_000)], 2, 3).await;
+    let changes = app.portal.evaluate_partner(fabrikam, today).await.unwrap();
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    assert_eq!(changes[0].to.0, 2);
+
+    // Gold now needs 300,000.00, from the first of next month.
+    let mut program: Value = app.get("/api/v1/program").await.json().await.unwrap();
+    assert_eq!(
+        program["program"]["tiers"][2]["criteria"][0]["threshold"],
+        "250000.00"
+    );
+    let mut document = program["program"].take();
+    document["tiers"][2]["criteria"][0]["threshold"] = json!("300000.00");
+    let from = first_of_next_month(today);
+    let response = app
+        .client_put_program(&json!({ "effective_from": from.to_string(), "program": document }))
+        .await;
+    assert_eq!(
+        response.status(),
+        StatusCode::CREATED,
+        "{}",
+        response.text().await.unwrap()
+    );
+
+    // Tailspin reaches 260,000.00 on the new version's first day: Gold by the old rule, not by
+    // the new one, which applies from its date.
+    add_facts(
+        &app,
+        tailspin,
+        &[(today.add_days(-30), 20_000_000), (from, 6_000_000)],
+        3,
+        5,
+    )
+    .await;
+    app.portal
+        .evaluate_partner(tailspin, from.add_days(-1))
+        .await
+        .unwrap();
+    let before: i64 = sqlx::query_scalar("SELECT tier_rank FROM organisations WHERE id = $1")
+        .bind(tailspin)
+        .fetch_one(app.portal.store().pool())
+        .await
+        .unwrap();
+    assert_eq!(before, 1, "Silver before the new version");
+    app.portal
+        .evaluate_partner(tailspin, from.add_days(3))
+        .await
+        .unwrap();
+    let after: i64 = sqlx::query_scalar("SELECT tier_rank FROM organisations WHERE id = $1")
+        .bind(tailspin)
+        .fetch_one(app.portal.store().pool())
+        .await
+        .unwrap();
+    assert_eq!(after, 1, "260,000.00 is below the new Gold threshold");
+
+    // Fabrikam's earlier decision stands: still Gold, history unchanged.
+    app.portal
+        .evaluate_partner(fabrikam, from.add_days(3))
+        .await
+        .unwrap();
+    let history: Vec<(String, i64, String)> = sqlx::query_as(
+        "SELECT changed_on, to_rank, cause FROM tier_history WHERE partner_id = $1 ORDER BY id",
+    )
+    .bind(fabrikam)
+    .fetch_all(app.portal.store().pool())
+    .await
+    .unwrap();
+    assert_eq!(history, [(today.to_string(), 2, "upgrade".to_owned())]);
+    let versions: Value = app.get("/api/v1/program").await.json().await.unwrap();
+    assert_eq!(versions["versions"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        versions["program"]["tiers"][2]["criteria"][0]["threshold"], "250000.00",
+        "still the old one today"
+    );
+    app.cleanup().await;
+}
+
+async fn program_changes_are_validated_and_restricted(db: Db) {
+    let mut app = spawn_app(db).await;
+    app.sign_in("admin@acme.test").await;
+    let program: Value = app.get("/api/v1/program").await.json().await.unwrap();
+    let tomorrow = app.portal.today().add_days(1).to_string();
+
+    let mut zero = program["program"].clone();
+    zero["tiers"][2]["criteria"][0]["threshold"] = json!(0);
+    let e = error_code(
+        app.client_put_program(&json!({ "effective_from": tomorrow, "program": zero }))
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(e["field"], "program.tiers[2].criteria[0].threshold");
+    assert_eq!(e["message"], "must be > 0");
+
+    let past = app.portal.today().add_days(-1).to_string();
+    let e = error_code(
+        app.client_put_program(&json!({ "effective_from": past, "program": program["program"] }))
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(e["field"], "effective_from");
+    let e = error_code(
+        app.client_put_program(&json!({ "effective_from": "next week", "program": program["program"] }))
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(e["field"], "effective_from");
+
+    let mut cm = app.another_client();
+    cm.sign_in("cm@acme.test").await;
+    error_code(
+        cm.client_put_program(&json!({ "effective_from": tomorrow, "program": program["program"] }))
+            .await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    let versions: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM program_versions")
+        .fetch_one(app.portal.store().pool())
+        .await
+        .unwrap();
+    assert_eq!(versions, 1, "nothing was stored");
+    app.cleanup().await;
+}
+
+async fn overrides_hold_a_tier_and_are_recorded(db: Db) {
+    let mut app = spawn_app(db).await;
+    app.sign_in("admin@acme.test").await;
+    let tailspin = org_id(&app, "Tailspin Tech").await;
+    let ends = app.portal.today().add_days(90).to_string();
+    let path = format!("/api/v1/partners/{tailspin}/tier-override");
+    let response = app
+        .post_json(
+            &path,
+            &json!({ "tier": 2, "reason": "Strategic launch partner", "ends_on": ends }),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let tier: Value = response.json().await.unwrap();
+    assert_eq!(tier["effective"]["name"], "Gold");
+    assert_eq!(tier["computed"]["name"], "Registered");
+    assert_eq!(tier["override_"]["reason"], "Strategic launch partner");
+    assert_eq!(tier["history"][0]["cause"], "override");
+
+    let mut partner = app.another_client();
+    partner.sign_in("sales@tailspin.test").await;
+    let seen: Value = partner
+        .get(&format!("/api/v1/partners/{tailspin}/tier"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(seen["effective"]["name"], "Gold");
+    let me: Value = partner.get("/api/v1/me").await.json().await.unwrap();
+    assert_eq!(
+        me["organisation"]["tier"]["name"], "Gold",
+        "targeting follows the effective tier"
+    );
+
+    for (body, field) in [
+        (json!({ "tier": 9, "reason": "x", "ends_on": ends }), "tier"),
+        (json!({ "tier": 1, "reason": " ", "ends_on": ends }), "reason"),
+        (
+            json!({ "tier": 1, "reason": "x", "ends_on": app.portal.today().to_string() }),
+            "ends_on",
+        ),
+    ] {
+        let e = error_code(
+            app.post_json(&path, &body).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+        assert_eq!(e["field"], field);
+    }
+    let mut cm = app.another_client();
+    cm.sign_in("cm@acme.test").await;
+    error_code(
+        cm.post_json(&path, &json!({ "tier": 1, "reason": "x", "ends_on": ends }))
+            .await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    error_code(
+        app.post_json(
+            "/api/v1/partners/999999/tier-override",
+            &json!({ "tier": 1, "reason": "x", "ends_on": ends }),
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    let audited: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'tier.change' AND entity_id = $1")
+            .bind(tailspin.to_string())
+            .fetch_one(app.portal.store().pool())
+            .await
+            .unwrap();
+    assert_eq!(audited, 1);
+    app.cleanup().await;
+}

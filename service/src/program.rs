@@ -1,0 +1,683 @@
+//! The channel program in the service layer: versions with effective dates, tier evaluation
+//! over stored facts, overrides, and each partner's tier view (RULES.md §3–4).
+
+use crate::audit::{self, AuditEntry};
+use crate::auth::Actor;
+use crate::error::{ServiceError, ServiceResult};
+use crate::portal::Portal;
+use domain::calendar::Date;
+use domain::facts::{Certification, PartnerFacts, Sale, WonDeal};
+use domain::identity::{OrganisationKind, Role, TierBadge, TierRank};
+use domain::metrics::{Metric, MetricValue};
+use domain::program::{BenefitKind, Program, ProgramDoc};
+use domain::scorecard::{
+    CriterionView, NextTierView, PartnerTierView, ProgramVersionView, TierHistoryEntry, TierOverrideView,
+};
+use domain::tiers::{TierChange, TierChangeCause, TierOverride, TierStanding};
+use domain::FieldError;
+use sqlx::Row;
+
+/// A program version as stored.
+#[derive(Debug, Clone)]
+pub struct StoredProgram {
+    /// Row id.
+    pub id: i64,
+    /// First day it applies.
+    pub effective_from: Date,
+    /// The validated program.
+    pub program: Program,
+    /// Its document.
+    pub document: ProgramDoc,
+}
+
+fn stored_date(text: &str, column: &str) -> ServiceResult<Date> {
+    Date::parse(text, column).map_err(|e| ServiceError::Internal(anyhow::anyhow!("corrupt stored date: {e}")))
+}
+
+fn cause_code(cause: &TierChangeCause) -> &'static str {
+    match cause {
+        TierChangeCause::Upgrade => "upgrade",
+        TierChangeCause::Review => "review",
+        TierChangeCause::Override => "override",
+        TierChangeCause::OverrideExpired => "override_expired",
+    }
+}
+
+impl Portal {
+    /// Today's business date (UTC; RULES.md §1).
+    pub fn today(&self) -> Date {
+        Date::from_unix_millis(self.now())
+    }
+
+    /// The program version in force on `date`, if any.
+    pub async fn program_on(&self, date: Date) -> ServiceResult<Option<StoredProgram>> {
+        let row = sqlx::query(
+            "SELECT id, effective_from, document FROM program_versions WHERE effective_from <= $1 \
+             ORDER BY effective_from DESC LIMIT 1",
+        )
+        .bind(date.to_string())
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|row| {
+            let document = ProgramDoc::from_toml(&row.try_get::<String, _>("document")?)
+                .map_err(|e| ServiceError::Internal(anyhow::anyhow!("stored program does not parse: {e}")))?;
+            let program = document.validate().map_err(|e| {
+                ServiceError::Internal(anyhow::anyhow!("stored program does not validate: {e}"))
+            })?;
+            Ok(StoredProgram {
+                id: row.try_get("id")?,
+                effective_from: stored_date(&row.try_get::<String, _>("effective_from")?, "effective_from")?,
+                program,
+                document,
+            })
+        })
+        .transpose()
+    }
+
+    /// Every version, newest first.
+    pub async fn program_versions(&self) -> ServiceResult<Vec<ProgramVersionView>> {
+        let today = self.today();
+        let rows = sqlx::query(
+            "SELECT id, effective_from, created_at FROM program_versions ORDER BY effective_from DESC",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        let mut in_force_seen = false;
+        rows.iter()
+            .map(|row| {
+                let effective_from =
+                    stored_date(&row.try_get::<String, _>("effective_from")?, "effective_from")?;
+                let in_force = !in_force_seen && effective_from <= today;
+                in_force_seen |= in_force;
+                Ok(ProgramVersionView {
+                    id: row.try_get("id")?,
+                    effective_from,
+                    created_at: row.try_get("created_at")?,
+                    in_force,
+                })
+            })
+            .collect()
+    }
+
+    /// Adds a program version from `effective_from` (vendor admins). Past decisions keep the
+    /// version they were made with, so a version may not start before today.
+    pub async fn put_program(
+        &self,
+        actor: &Actor,
+        effective_from: Date,
+        document: ProgramDoc,
+    ) -> ServiceResult<ProgramVersionView> {
+        if actor.role != Role::VendorAdmin {
+            return Err(ServiceError::Forbidden(
+                "only vendor admins can change the program",
+            ));
+        }
+        let program = document
+            .validate()
+            .map_err(|e| FieldError::new(format!("program.{}", e.field), e.message))?;
+        let today = self.today();
+        if effective_from < today {
+            return Err(FieldError::new(
+                "effective_from",
+                "must be today or later: changing targets never rewrites history",
+            )
+            .into());
+        }
+        if let Some(current) = self.program_on(today).await? {
+            if current.program.currency != program.currency {
+                return Err(FieldError::new(
+                    "program.currency",
+                    "a program keeps one currency across versions",
+                )
+                .into());
+            }
+        }
+        let now = self.now();
+        let mut tx = self.pool().begin().await?;
+        let taken: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM program_versions WHERE effective_from = $1")
+                .bind(effective_from.to_string())
+                .fetch_optional(&mut *tx)
+                .await?;
+        if taken.is_some() {
+            return Err(FieldError::new(
+                "effective_from",
+                format!("a version already starts on {effective_from}"),
+            )
+            .into());
+        }
+        let id: i64 = sqlx::query(
+            "INSERT INTO program_versions (effective_from, document, created_at, created_by) VALUES ($1, $2, $3, $4) RETURNING id",
+        )
+        .bind(effective_from.to_string())
+        .bind(document.to_toml())
+        .bind(now)
+        .bind(actor.user_id)
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("id")?;
+        audit::record(
+            &mut tx,
+            now,
+            AuditEntry {
+                actor_user_id: Some(actor.user_id),
+                action: "program.version",
+                entity_type: "program_version",
+                entity_id: id.to_string(),
+                before: None,
+                after: Some(serde_json::json!({ "effective_from": effective_from, "name": program.name })),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        if effective_from <= today {
+            self.sync_tier_names(&program).await?;
+        }
+        Ok(ProgramVersionView {
+            id,
+            effective_from,
+            created_at: now,
+            in_force: effective_from <= today,
+        })
+    }
+
+    /// Keeps the `tiers` table (names used by targeting and badges) in step with the program
+    /// in force.
+    pub(crate) async fn sync_tier_names(&self, program: &Program) -> ServiceResult<()> {
+        let mut tx = self.pool().begin().await?;
+        for tier in &program.ladder.tiers {
+            sqlx::query(
+                "INSERT INTO tiers (rank, name) VALUES ($1, $2) ON CONFLICT (rank) DO UPDATE SET name = excluded.name",
+            )
+            .bind(i64::from(tier.rank.0))
+            .bind(&tier.name)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn partner_facts(
+        &self,
+        partner_id: i64,
+    ) -> ServiceResult<(Vec<Sale>, Vec<Sale>, Vec<WonDeal>, Vec<Certification>)> {
+        let sale = |row: &sqlx::any::AnyRow| -> ServiceResult<Sale> {
+            Ok(Sale {
+                external_id: row.try_get("external_id")?,
+                partner_id: row.try_get("partner_id")?,
+                distributor_id: row.try_get("distributor_id")?,
+                booked_on: stored_date(&row.try_get::<String, _>("booked_on")?, "booked_on")?,
+                product_line: row.try_get("product_line")?,
+                amount_minor: row.try_get("amount_minor")?,
+            })
+        };
+        const SALE_COLUMNS: &str =
+            "external_id, partner_id, distributor_id, booked_on, product_line, amount_minor";
+        let sales = sqlx::query(&format!("SELECT {SALE_COLUMNS} FROM sales WHERE partner_id = $1"))
+            .bind(partner_id)
+            .fetch_all(self.pool())
+            .await?
+            .iter()
+            .map(sale)
+            .collect::<ServiceResult<Vec<_>>>()?;
+        let sold_through = sqlx::query(&format!(
+            "SELECT {SALE_COLUMNS} FROM sales WHERE distributor_id = $1"
+        ))
+        .bind(partner_id)
+        .fetch_all(self.pool())
+        .await?
+        .iter()
+        .map(sale)
+        .collect::<ServiceResult<Vec<_>>>()?;
+        let deals = sqlx::query("SELECT won_on FROM won_deals WHERE partner_id = $1")
+            .bind(partner_id)
+            .fetch_all(self.pool())
+            .await?
+            .iter()
+            .map(|row| {
+                Ok(WonDeal {
+                    partner_id,
+                    won_on: stored_date(&row.try_get::<String, _>("won_on")?, "won_on")?,
+                })
+            })
+            .collect::<ServiceResult<Vec<_>>>()?;
+        let certifications = sqlx::query(
+            "SELECT person, code, earned_on, expires_on FROM certifications WHERE partner_id = $1",
+        )
+        .bind(partner_id)
+        .fetch_all(self.pool())
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(Certification {
+                partner_id,
+                person: row.try_get("person")?,
+                code: row.try_get("code")?,
+                earned_on: stored_date(&row.try_get::<String, _>("earned_on")?, "earned_on")?,
+                expires_on: stored_date(&row.try_get::<String, _>("expires_on")?, "expires_on")?,
+            })
+        })
+        .collect::<ServiceResult<Vec<_>>>()?;
+        Ok((sales, sold_through, deals, certifications))
+    }
+
+    async fn load_standing(&self, partner_id: i64) -> ServiceResult<(TierStanding, Option<Date>)> {
+        let row = sqlx::query(
+            "SELECT s.computed_rank, s.at_risk_until, s.override_rank, s.override_reason, s.override_ends_on, \
+             s.evaluated_on, o.tier_rank FROM organisations o LEFT JOIN tier_standings s ON s.partner_id = o.id \
+             WHERE o.id = $1 AND o.kind = 'partner'",
+        )
+        .bind(partner_id)
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or(ServiceError::NotFound("partner"))?;
+        let rank = |v: i64| TierRank(u8::try_from(v).unwrap_or(0));
+        let Some(computed) = row.try_get::<Option<i64>, _>("computed_rank")? else {
+            // Never evaluated: start from the tier the organisation was given.
+            let tier = row.try_get::<Option<i64>, _>("tier_rank")?.unwrap_or(0);
+            return Ok((
+                TierStanding {
+                    computed: rank(tier),
+                    at_risk_until: None,
+                    override_: None,
+                },
+                None,
+            ));
+        };
+        let override_ = match (
+            row.try_get::<Option<i64>, _>("override_rank")?,
+            row.try_get::<Option<String>, _>("override_reason")?,
+            row.try_get::<Option<String>, _>("override_ends_on")?,
+        ) {
+            (Some(tier), Some(reason), Some(ends)) => Some(TierOverride {
+                tier: rank(tier),
+                reason,
+                ends_on: stored_date(&ends, "override_ends_on")?,
+            }),
+            _ => None,
+        };
+        let at_risk_until = row
+            .try_get::<Option<String>, _>("at_risk_until")?
+            .map(|d| stored_date(&d, "at_risk_until"))
+            .transpose()?;
+        let evaluated_on = stored_date(&row.try_get::<String, _>("evaluated_on")?, "evaluated_on")?;
+        Ok((
+            TierStanding {
+                computed: rank(computed),
+                at_risk_until,
+                override_,
+            },
+            Some(evaluated_on),
+        ))
+    }
+
+    async fn save_standing(
+        &self,
+        partner_id: i64,
+        standing: &TierStanding,
+        evaluated_on: Date,
+        changes: &[(TierChange, i64)],
+        actor_user_id: Option<i64>,
+    ) -> ServiceResult<()> {
+        let now = self.now();
+        let mut tx = self.pool().begin().await?;
+        sqlx::query(
+            "INSERT INTO tier_standings (partner_id, computed_rank, at_risk_until, override_rank, override_reason, \
+             override_ends_on, evaluated_on) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (partner_id) DO UPDATE SET computed_rank = excluded.computed_rank, \
+             at_risk_until = excluded.at_risk_until, override_rank = excluded.override_rank, \
+             override_reason = excluded.override_reason, override_ends_on = excluded.override_ends_on, \
+             evaluated_on = excluded.evaluated_on",
+        )
+        .bind(partner_id)
+        .bind(i64::from(standing.computed.0))
+        .bind(standing.at_risk_until.map(|d| d.to_string()))
+        .bind(standing.override_.as_ref().map(|o| i64::from(o.tier.0)))
+        .bind(standing.override_.as_ref().map(|o| o.reason.clone()))
+        .bind(standing.override_.as_ref().map(|o| o.ends_on.to_string()))
+        .bind(evaluated_on.to_string())
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE organisations SET tier_rank = $1 WHERE id = $2")
+            .bind(i64::from(standing.effective().0))
+            .bind(partner_id)
+            .execute(&mut *tx)
+            .await?;
+        for (change, version_id) in changes {
+            let values = serde_json::to_string(&change.deciding_values)
+                .map_err(|e| ServiceError::Internal(e.into()))?;
+            sqlx::query(
+                "INSERT INTO tier_history (partner_id, changed_on, from_rank, to_rank, cause, deciding_values, \
+                 program_version_id, recorded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(partner_id)
+            .bind(change.on.to_string())
+            .bind(i64::from(change.from.0))
+            .bind(i64::from(change.to.0))
+            .bind(cause_code(&change.cause))
+            .bind(values)
+            .bind(*version_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            audit::record(
+                &mut tx,
+                now,
+                AuditEntry {
+                    actor_user_id,
+                    action: "tier.change",
+                    entity_type: "organisation",
+                    entity_id: partner_id.to_string(),
+                    before: Some(serde_json::json!({ "tier_rank": change.from.0 })),
+                    after: Some(serde_json::json!({ "tier_rank": change.to.0, "cause": cause_code(&change.cause), "on": change.on })),
+                },
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Evaluates one partner for every day since its last evaluation up to `today` (at most a
+    /// year back), each day under the program version in force that day, and records changes.
+    pub async fn evaluate_partner(&self, partner_id: i64, today: Date) -> ServiceResult<Vec<TierChange>> {
+        let (mut standing, last) = self.load_standing(partner_id).await?;
+        let (sales, sold_through, deals, certifications) = self.partner_facts(partner_id).await?;
+        let facts = PartnerFacts {
+            partner_id,
+            sales: &sales,
+            sold_through: &sold_through,
+            won_deals: &deals,
+            certifications: &certifications,
+        };
+        let first = match last {
+            Some(last) if last >= today => today,
+            Some(last) => last.add_days(1).max(today.add_days(-366)),
+            None => today,
+        };
+        let mut changes = Vec::new();
+        let mut day = first;
+        let mut program: Option<StoredProgram> = None;
+        while day <= today {
+            if program.as_ref().is_none_or(|p| p.effective_from > day)
+                || self.version_starts_between(&program, day).await?
+            {
+                program = self.program_on(day).await?;
+            }
+            if let Some(p) = &program {
+                changes.extend(
+                    p.program
+                        .ladder
+                        .evaluate_day(&mut standing, &facts, day)
+                        .into_iter()
+                        .map(|c| (c, p.id)),
+                );
+            }
+            day = day.add_days(1);
+        }
+        self.save_standing(partner_id, &standing, today, &changes, None)
+            .await?;
+        Ok(changes.into_iter().map(|(c, _)| c).collect())
+    }
+
+    /// Whether a newer version than `current` starts on `day`.
+    async fn version_starts_between(
+        &self,
+        current: &Option<StoredProgram>,
+        day: Date,
+    ) -> ServiceResult<bool> {
+        let Some(current) = current else { return Ok(true) };
+        let newer: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM program_versions WHERE effective_from > $1 AND effective_from <= $2 LIMIT 1",
+        )
+        .bind(current.effective_from.to_string())
+        .bind(day.to_string())
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(newer.is_some())
+    }
+
+    /// Evaluates every partner as of `today` (the daily job). Returns how many changed tier.
+    pub async fn evaluate_all(&self, today: Date) -> ServiceResult<usize> {
+        if let Some(program) = self.program_on(today).await? {
+            self.sync_tier_names(&program.program).await?;
+        }
+        let partners: Vec<i64> =
+            sqlx::query_scalar("SELECT id FROM organisations WHERE kind = 'partner' ORDER BY id")
+                .fetch_all(self.pool())
+                .await?;
+        let mut changed = 0;
+        for partner in partners {
+            if !self.evaluate_partner(partner, today).await?.is_empty() {
+                changed += 1;
+            }
+        }
+        Ok(changed)
+    }
+
+    /// Whether `actor` may read partner `partner_id`'s tier: vendor staff all, partners their
+    /// own organisation, a distributor's admins also their tier-two resellers. Anyone else gets
+    /// "not found".
+    async fn require_partner_visible(&self, actor: &Actor, partner_id: i64) -> ServiceResult<()> {
+        if actor.organisation.kind == OrganisationKind::Vendor || actor.organisation.id == partner_id {
+            return Ok(());
+        }
+        if actor.role == Role::PartnerAdmin {
+            let reseller_of: Option<Option<i64>> =
+                sqlx::query_scalar("SELECT distributor_id FROM organisations WHERE id = $1")
+                    .bind(partner_id)
+                    .fetch_optional(self.pool())
+                    .await?;
+            if reseller_of.flatten() == Some(actor.organisation.id) {
+                return Ok(());
+            }
+        }
+        Err(ServiceError::NotFound("partner"))
+    }
+
+    /// A partner's tier: effective, computed and qualified tier, progress to the next tier,
+    /// what it unlocks, the history, and the program and metric values for what-if questions.
+    pub async fn partner_tier(&self, actor: &Actor, partner_id: i64) -> ServiceResult<PartnerTierView> {
+        self.require_partner_visible(actor, partner_id).await?;
+        let today = self.today();
+        let stored = self
+            .program_on(today)
+            .await?
+            .ok_or(ServiceError::NotFound("program"))?;
+        let program = &stored.program;
+        let ladder = &program.ladder;
+        let (standing, _) = self.load_standing(partner_id).await?;
+        let org = sqlx::query("SELECT name, partner_type FROM organisations WHERE id = $1")
+            .bind(partner_id)
+            .fetch_one(self.pool())
+            .await?;
+        let partner_type = crate::portal::stored(
+            &org.try_get::<Option<String>, _>("partner_type")?
+                .unwrap_or_default(),
+            domain::identity::PartnerType::parse,
+            "partner_type",
+        )?;
+        let (sales, sold_through, deals, certifications) = self.partner_facts(partner_id).await?;
+        let facts = PartnerFacts {
+            partner_id,
+            sales: &sales,
+            sold_through: &sold_through,
+            won_deals: &deals,
+            certifications: &certifications,
+        };
+        let qualification = ladder.qualify(&facts, today);
+        let badge = |rank: TierRank| TierBadge {
+            rank,
+            name: ladder.name(rank).to_owned(),
+        };
+        let digits = program.currency.minor_digits();
+        let next = ladder
+            .progress(&qualification, standing.effective())
+            .map(|progress| {
+                let index = ladder
+                    .tiers
+                    .iter()
+                    .position(|t| t.rank == progress.next)
+                    .unwrap_or(0);
+                NextTierView {
+                    tier: badge(progress.next),
+                    criteria: progress
+                        .criteria
+                        .iter()
+                        .map(|r| CriterionView::from_result(r, digits))
+                        .collect(),
+                    unlocks: program.benefits[index]
+                        .iter()
+                        .filter(|b| b.applies_to(partner_type))
+                        .map(|b| describe_benefit(&b.kind, program))
+                        .collect(),
+                }
+            });
+        let current_benefits = ladder
+            .tiers
+            .iter()
+            .position(|t| t.rank == standing.effective())
+            .map(|i| {
+                program.benefits[i]
+                    .iter()
+                    .filter(|b| b.applies_to(partner_type))
+                    .map(|b| describe_benefit(&b.kind, program))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut metrics: Vec<(Metric, MetricValue)> = Vec::new();
+        for tier in &ladder.tiers {
+            for c in &tier.criteria {
+                if !metrics.iter().any(|(m, _)| *m == c.metric) {
+                    metrics.push((
+                        c.metric.clone(),
+                        c.metric.evaluate(&facts, today, ladder.calendar),
+                    ));
+                }
+            }
+        }
+        let history = sqlx::query(
+            "SELECT changed_on, from_rank, to_rank, cause, deciding_values FROM tier_history WHERE partner_id = $1 \
+             ORDER BY changed_on DESC, id DESC",
+        )
+        .bind(partner_id)
+        .fetch_all(self.pool())
+        .await?
+        .iter()
+        .map(|row| {
+            let values: Vec<(String, MetricValue)> =
+                serde_json::from_str(&row.try_get::<String, _>("deciding_values")?).unwrap_or_default();
+            Ok(TierHistoryEntry {
+                on: stored_date(&row.try_get::<String, _>("changed_on")?, "changed_on")?,
+                from: badge(TierRank(u8::try_from(row.try_get::<i64, _>("from_rank")?).unwrap_or(0))),
+                to: badge(TierRank(u8::try_from(row.try_get::<i64, _>("to_rank")?).unwrap_or(0))),
+                cause: row.try_get("cause")?,
+                deciding_values: values,
+            })
+        })
+        .collect::<ServiceResult<Vec<_>>>()?;
+        Ok(PartnerTierView {
+            partner_id,
+            partner_name: org.try_get("name")?,
+            as_of: today,
+            effective: badge(standing.effective()),
+            computed: badge(standing.computed),
+            qualified: badge(qualification.qualified),
+            at_risk_until: standing.at_risk_until,
+            override_: standing.override_.as_ref().map(|o| TierOverrideView {
+                tier: badge(o.tier),
+                reason: o.reason.clone(),
+                ends_on: o.ends_on,
+            }),
+            benefits: current_benefits,
+            next,
+            history,
+            currency: program.currency.code().to_owned(),
+            program: stored.document.clone(),
+            metrics,
+        })
+    }
+
+    /// Sets a partner's tier by hand until `ends_on` (vendor admins), with a reason.
+    pub async fn override_tier(
+        &self,
+        actor: &Actor,
+        partner_id: i64,
+        tier: i64,
+        reason: &str,
+        ends_on: Date,
+    ) -> ServiceResult<PartnerTierView> {
+        if actor.role != Role::VendorAdmin {
+            return Err(ServiceError::Forbidden(
+                "only vendor admins can override a partner's tier",
+            ));
+        }
+        let today = self.today();
+        let stored = self
+            .program_on(today)
+            .await?
+            .ok_or(ServiceError::NotFound("program"))?;
+        let ladder = &stored.program.ladder;
+        let (mut standing, _) = self.load_standing(partner_id).await?;
+        let Some(rank) = u8::try_from(tier)
+            .ok()
+            .map(TierRank)
+            .filter(|r| *r <= ladder.top())
+        else {
+            return Err(FieldError::new(
+                "tier",
+                format!(
+                    "tier rank {tier} does not exist; ranks run from 0 to {}",
+                    ladder.top().0
+                ),
+            )
+            .into());
+        };
+        let reason = reason.trim();
+        if reason.is_empty() {
+            return Err(FieldError::new("reason", "say why the tier is overridden").into());
+        }
+        if ends_on <= today {
+            return Err(FieldError::new("ends_on", "must be after today").into());
+        }
+        let change = ladder.apply_override(
+            &mut standing,
+            TierOverride {
+                tier: rank,
+                reason: reason.to_owned(),
+                ends_on,
+            },
+            today,
+        );
+        let changes: Vec<(TierChange, i64)> = change.into_iter().map(|c| (c, stored.id)).collect();
+        self.save_standing(partner_id, &standing, today, &changes, Some(actor.user_id))
+            .await?;
+        self.partner_tier(actor, partner_id).await
+    }
+}
+
+/// A benefit in words, for "what the next tier unlocks".
+fn describe_benefit(kind: &BenefitKind, program: &Program) -> String {
+    let percent = |bps: i64| {
+        domain::money::format_minor(bps, 2)
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+            .to_owned()
+    };
+    match kind {
+        BenefitKind::DiscountBps { bps } => format!("{} % discount", percent(*bps)),
+        BenefitKind::RebatePlan { plan } => program
+            .rebate_plans
+            .iter()
+            .find(|p| p.id == *plan)
+            .map_or_else(|| plan.clone(), |p| p.name.clone()),
+        BenefitKind::MdfBps { bps } => format!(
+            "Market-development funds: {} % of last period's revenue",
+            percent(*bps)
+        ),
+        BenefitKind::DealProtectionDays { days } => format!("{days}-day deal protection"),
+        BenefitKind::Rooms { rooms } => format!("Rooms: {}", rooms.join(", ")),
+        BenefitKind::Text { text } => text.clone(),
+    }
+}
