@@ -5,5 +5,6 @@
 pub mod api;
 pub mod config;
 pub mod health;
+pub mod jobs;
 pub mod startup;
 pub mod web;

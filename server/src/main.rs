@@ -1,6 +1,8 @@
 //! `atrium`: serve the portal, migrate the database, load the demo, create an administrator.
 
 use clap::{Parser, Subcommand};
+use domain::calendar::Date;
+use domain::program::ProgramDoc;
 use server::config::{site_options, Config, LogFormat};
 use server::startup::{open_portal, shutdown_signal, AppState, Application};
 use service::demo::{DemoOutcome, DEMO_PASSWORD};
@@ -30,6 +32,9 @@ enum Command {
     Migrate,
     /// Load the demo data (PRODUCT.md) into an empty database; harmless if already loaded.
     Demo,
+    /// Work with the channel program: `import FILE` adds a version, `export` prints the one in force.
+    #[command(subcommand)]
+    Program(ProgramCommand),
     /// Create a vendor administrator. The password is read from ATRIUM_ADMIN_PASSWORD or stdin.
     CreateAdmin {
         /// The administrator's e-mail address.
@@ -42,6 +47,20 @@ enum Command {
         #[arg(long, default_value = "")]
         vendor: String,
     },
+}
+
+#[derive(Subcommand)]
+enum ProgramCommand {
+    /// Validate a program file (TOML, or JSON by extension) and add it as a new version.
+    Import {
+        /// The program document.
+        file: std::path::PathBuf,
+        /// First day it applies (YYYY-MM-DD); today when left out.
+        #[arg(long)]
+        effective_from: Option<String>,
+    },
+    /// Print the program in force today as TOML.
+    Export,
 }
 
 fn init_logging(format: LogFormat) {
@@ -85,6 +104,43 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             DemoOutcome::AlreadyPresent => println!("Demo data already present; nothing to do."),
         },
+        Command::Program(ProgramCommand::Export) => {
+            let stored = portal
+                .program_on(portal.today())
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no program is in force yet; import one first"))?;
+            print!(
+                "# In force from {}\n{}",
+                stored.effective_from,
+                stored.document.to_toml()
+            );
+        }
+        Command::Program(ProgramCommand::Import { file, effective_from }) => {
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+            let is_json = file.extension().is_some_and(|ext| ext == "json");
+            let document = if is_json {
+                ProgramDoc::from_json(&text)
+            } else {
+                ProgramDoc::from_toml(&text)
+            }
+            .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            let effective_from = match effective_from {
+                Some(text) => Date::parse(&text, "--effective-from").map_err(|e| anyhow::anyhow!("{e}"))?,
+                None => portal.today(),
+            };
+            let version = portal
+                .import_program(effective_from, document)
+                .await
+                .map_err(|e| match e.field() {
+                    Some(field) => anyhow::anyhow!("{}: {field}: {}", file.display(), e.user_message()),
+                    None => anyhow::anyhow!("{e}"),
+                })?;
+            println!(
+                "Program version {} applies from {}.",
+                version.id, version.effective_from
+            );
+        }
         Command::CreateAdmin { email, name, vendor } => {
             let password = read_password()?;
             let id = portal

@@ -112,6 +112,25 @@ impl Portal {
                 "only vendor admins can change the program",
             ));
         }
+        self.add_program_version(Some(actor.user_id), effective_from, document)
+            .await
+    }
+
+    /// Adds a program version from the command line (`atrium program import`).
+    pub async fn import_program(
+        &self,
+        effective_from: Date,
+        document: ProgramDoc,
+    ) -> ServiceResult<ProgramVersionView> {
+        self.add_program_version(None, effective_from, document).await
+    }
+
+    async fn add_program_version(
+        &self,
+        actor_user_id: Option<i64>,
+        effective_from: Date,
+        document: ProgramDoc,
+    ) -> ServiceResult<ProgramVersionView> {
         let program = document
             .validate()
             .map_err(|e| FieldError::new(format!("program.{}", e.field), e.message))?;
@@ -152,7 +171,7 @@ impl Portal {
         .bind(effective_from.to_string())
         .bind(document.to_toml())
         .bind(now)
-        .bind(actor.user_id)
+        .bind(actor_user_id)
         .fetch_one(&mut *tx)
         .await?
         .try_get("id")?;
@@ -160,7 +179,7 @@ impl Portal {
             &mut tx,
             now,
             AuditEntry {
-                actor_user_id: Some(actor.user_id),
+                actor_user_id,
                 action: "program.version",
                 entity_type: "program_version",
                 entity_id: id.to_string(),
