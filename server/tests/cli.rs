@@ -30,15 +30,44 @@ fn program_export_and_import_round_trip_and_name_bad_fields() {
     let edited = toml.replace("threshold = \"250000.00\"", "threshold = \"0.00\"");
     let bad = dir.join("bad.toml");
     std::fs::write(&bad, edited).unwrap();
-    let refused = atrium(&db, &["program", "import", bad.to_str().unwrap(), "--effective-from", "2099-01-01"]);
+    let refused = atrium(
+        &db,
+        &[
+            "program",
+            "import",
+            bad.to_str().unwrap(),
+            "--effective-from",
+            "2099-01-01",
+        ],
+    );
     assert!(!refused.status.success());
     let stderr = String::from_utf8_lossy(&refused.stderr);
-    assert!(stderr.contains("program.tiers[2].criteria[0].threshold: must be > 0"), "{stderr}");
+    assert!(
+        stderr.contains("program.tiers[2].criteria[0].threshold: must be > 0"),
+        "{stderr}"
+    );
 
     let good = dir.join("good.toml");
-    std::fs::write(&good, toml.replace("threshold = \"250000.00\"", "threshold = \"300000.00\"")).unwrap();
-    let imported = atrium(&db, &["program", "import", good.to_str().unwrap(), "--effective-from", "2099-01-01"]);
-    assert!(imported.status.success(), "{}", String::from_utf8_lossy(&imported.stderr));
+    std::fs::write(
+        &good,
+        toml.replace("threshold = \"250000.00\"", "threshold = \"300000.00\""),
+    )
+    .unwrap();
+    let imported = atrium(
+        &db,
+        &[
+            "program",
+            "import",
+            good.to_str().unwrap(),
+            "--effective-from",
+            "2099-01-01",
+        ],
+    );
+    assert!(
+        imported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&imported.stderr)
+    );
     assert!(String::from_utf8_lossy(&imported.stdout).contains("applies from 2099-01-01"));
     std::fs::remove_dir_all(dir).unwrap();
 }
