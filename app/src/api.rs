@@ -3,7 +3,7 @@
 
 use domain::content::{ContentItem, ContentStatus, ContentSummary, RoomListing};
 use domain::identity::{Me, TierBadge};
-use domain::scorecard::PartnerTierView;
+use domain::scorecard::{PartnerTierView, ProgramSnapshot, ProgramVersionView};
 use leptos::prelude::*;
 use leptos::server_fn::codec::{GetUrl, JsonEncoding};
 use serde::{Deserialize, Serialize};
@@ -183,6 +183,44 @@ pub async fn get_my_tier() -> Result<PartnerTierView, PortalError> {
     use ssr::*;
     let actor = actor()?;
     Ok(portal()?.partner_tier(&actor, actor.organisation.id).await?)
+}
+
+/// The program in force, for the editor (vendor staff).
+#[server(prefix = "/rpc", endpoint = "program", input = GetUrl)]
+pub async fn get_program_snapshot() -> Result<ProgramSnapshot, PortalError> {
+    use ssr::*;
+    let actor = actor()?;
+    if actor.role.is_partner() {
+        return Err(service::ServiceError::Forbidden("the program editor is for vendor staff").into());
+    }
+    let portal = portal()?;
+    let stored = portal
+        .program_on(portal.today())
+        .await?
+        .ok_or(service::ServiceError::NotFound("program"))?;
+    Ok(ProgramSnapshot {
+        effective_from: stored.effective_from,
+        document_toml: stored.document.to_toml(),
+        versions: portal.program_versions().await?,
+    })
+}
+
+/// Saves the edited program as a new version from `effective_from` (vendor admins).
+#[server(prefix = "/rpc", endpoint = "save_program")]
+pub async fn save_program(
+    #[server(rename = "csrf_token")] _csrf: String,
+    effective_from: String,
+    document: String,
+) -> Result<ProgramVersionView, PortalError> {
+    use domain::calendar::Date;
+    use domain::program::ProgramDoc;
+    use ssr::*;
+    let actor = actor()?;
+    let effective_from = Date::parse(&effective_from, "effective_from").map_err(service::ServiceError::from)?;
+    let document = ProgramDoc::from_toml(&document)
+        .map_err(|e| domain::FieldError::new(format!("program {}", e.field), e.message))
+        .map_err(service::ServiceError::from)?;
+    Ok(portal()?.put_program(&actor, effective_from, document).await?)
 }
 
 /// The program's tiers, for targeting.

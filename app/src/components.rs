@@ -151,6 +151,9 @@ fn room_links(me: &Me) -> Vec<(String, &'static str)> {
     if me.role.can_publish_content() {
         links.push(("/studio".to_owned(), "Studio"));
     }
+    if me.organisation.kind == domain::identity::OrganisationKind::Vendor {
+        links.push(("/studio/program".to_owned(), "Program"));
+    }
     links
 }
 

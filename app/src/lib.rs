@@ -19,7 +19,7 @@ use leptos_router::path;
 
 use components::PortalLayout;
 use pages::{
-    ItemPage, LoginPage, MePage, NotFound, RoomPage, StudioEditPage, StudioListPage, StudioNewPage, TierPage,
+    ItemPage, LoginPage, MePage, NotFound, ProgramPage, RoomPage, StudioEditPage, StudioListPage, StudioNewPage, TierPage,
 };
 
 /// The HTML document around the application.
@@ -72,6 +72,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/tier") view=TierPage />
                     <Route path=path!("/studio") view=StudioListPage />
                     <Route path=path!("/studio/new") view=StudioNewPage />
+                    <Route path=path!("/studio/program") view=ProgramPage />
                     <Route path=path!("/studio/:id") view=StudioEditPage />
                 </ParentRoute>
             </Routes>

@@ -173,3 +173,27 @@ impl WhatIf {
         })
     }
 }
+
+/// The program editor's starting point: the version in force as TOML, and every version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProgramSnapshot {
+    /// First day of the version in force.
+    pub effective_from: Date,
+    /// The version in force, as TOML.
+    pub document_toml: String,
+    /// Every version, newest first.
+    pub versions: Vec<ProgramVersionView>,
+}
+
+/// A one-line summary of a valid program, for the editor ("4 tiers, 3 rebate plans").
+pub fn describe_program(program: &crate::program::Program) -> String {
+    let tiers = program.ladder.tiers.len();
+    let plans = program.rebate_plans.len();
+    format!(
+        "{}: {tiers} tier{}, {plans} rebate plan{}, {} currency",
+        program.name,
+        if tiers == 1 { "" } else { "s" },
+        if plans == 1 { "" } else { "s" },
+        program.currency
+    )
+}

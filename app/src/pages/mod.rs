@@ -3,6 +3,7 @@
 mod item;
 mod login;
 mod me;
+mod program;
 mod room;
 mod studio;
 mod tier;
@@ -10,6 +11,7 @@ mod tier;
 pub use item::ItemPage;
 pub use login::LoginPage;
 pub use me::MePage;
+pub use program::ProgramPage;
 pub use room::RoomPage;
 pub use studio::{StudioEditPage, StudioListPage, StudioNewPage};
 pub use tier::TierPage;
