@@ -216,7 +216,8 @@ pub async fn save_program(
     use domain::program::ProgramDoc;
     use ssr::*;
     let actor = actor()?;
-    let effective_from = Date::parse(&effective_from, "effective_from").map_err(service::ServiceError::from)?;
+    let effective_from =
+        Date::parse(&effective_from, "effective_from").map_err(service::ServiceError::from)?;
     let document = ProgramDoc::from_toml(&document)
         .map_err(|e| domain::FieldError::new(format!("program {}", e.field), e.message))
         .map_err(service::ServiceError::from)?;

@@ -19,7 +19,8 @@ use leptos_router::path;
 
 use components::PortalLayout;
 use pages::{
-    ItemPage, LoginPage, MePage, NotFound, ProgramPage, RoomPage, StudioEditPage, StudioListPage, StudioNewPage, TierPage,
+    ItemPage, LoginPage, MePage, NotFound, ProgramPage, RoomPage, StudioEditPage, StudioListPage,
+    StudioNewPage, TierPage,
 };
 
 /// The HTML document around the application.

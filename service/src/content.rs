@@ -130,7 +130,45 @@ fn require_publisher(actor: &Actor) -> ServiceResult<()> {
     }
 }
 
+/// What a content write records in the audit log.
+struct ContentChange {
+    action: &'static str,
+    before: Option<serde_json::Value>,
+    after: Option<serde_json::Value>,
+}
+
 impl Portal {
+    /// Ends every content write the same way: reads the item back, records the change in the
+    /// audit log inside the same transaction, and commits.
+    async fn finish_change(
+        &self,
+        mut tx: sqlx::Transaction<'static, sqlx::Any>,
+        actor: &Actor,
+        id: i64,
+        now: i64,
+        change: ContentChange,
+    ) -> ServiceResult<ContentItem> {
+        let item = self
+            .load_item(&mut tx, id)
+            .await?
+            .ok_or(ServiceError::NotFound("content item"))?;
+        audit::record(
+            &mut tx,
+            now,
+            AuditEntry {
+                actor_user_id: Some(actor.user_id),
+                action: change.action,
+                entity_type: "content_item",
+                entity_id: id.to_string(),
+                before: change.before,
+                after: change.after,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(item)
+    }
+
     async fn published_in(&self, room: Option<Room>) -> ServiceResult<Vec<ContentSummary>> {
         let rows = match room {
             Some(room) => {
@@ -245,25 +283,12 @@ impl Portal {
             .fetch_one(&mut *tx)
             .await?
             .try_get("id")?;
-        let item = self
-            .load_item(&mut tx, id)
-            .await?
-            .ok_or(ServiceError::NotFound("content item"))?;
-        audit::record(
-            &mut tx,
-            now,
-            AuditEntry {
-                actor_user_id: Some(actor.user_id),
-                action: "content.create",
-                entity_type: "content_item",
-                entity_id: id.to_string(),
-                before: None,
-                after: snapshot(&item.fields()),
-            },
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(item)
+        let change = ContentChange {
+            action: "content.create",
+            before: None,
+            after: snapshot(&fields),
+        };
+        self.finish_change(tx, actor, id, now, change).await
     }
 
     /// Changes the fields named in `input`; the rest stay as they are.
@@ -294,25 +319,12 @@ impl Portal {
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        let item = self
-            .load_item(&mut tx, id)
-            .await?
-            .ok_or(ServiceError::NotFound("content item"))?;
-        audit::record(
-            &mut tx,
-            now,
-            AuditEntry {
-                actor_user_id: Some(actor.user_id),
-                action: "content.update",
-                entity_type: "content_item",
-                entity_id: id.to_string(),
-                before: snapshot(&before_fields),
-                after: snapshot(&fields),
-            },
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(item)
+        let change = ContentChange {
+            action: "content.update",
+            before: snapshot(&before_fields),
+            after: snapshot(&fields),
+        };
+        self.finish_change(tx, actor, id, now, change).await
     }
 
     /// Publishes an item (partners see it on their next page load) or takes it back to draft.
@@ -343,27 +355,14 @@ impl Portal {
         .bind(id)
         .execute(&mut *tx)
         .await?;
-        let item = self
-            .load_item(&mut tx, id)
-            .await?
-            .ok_or(ServiceError::NotFound("content item"))?;
-        audit::record(
-            &mut tx,
-            now,
-            AuditEntry {
-                actor_user_id: Some(actor.user_id),
-                action: match status {
-                    ContentStatus::Published => "content.publish",
-                    ContentStatus::Draft => "content.unpublish",
-                },
-                entity_type: "content_item",
-                entity_id: id.to_string(),
-                before: Some(serde_json::json!({ "status": before.summary.status })),
-                after: Some(serde_json::json!({ "status": status })),
+        let change = ContentChange {
+            action: match status {
+                ContentStatus::Published => "content.publish",
+                ContentStatus::Draft => "content.unpublish",
             },
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(item)
+            before: Some(serde_json::json!({ "status": before.summary.status })),
+            after: Some(serde_json::json!({ "status": status })),
+        };
+        self.finish_change(tx, actor, id, now, change).await
     }
 }

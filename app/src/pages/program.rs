@@ -10,7 +10,9 @@ use leptos_meta::Title;
 
 /// Validates a document: a summary when valid, the error with its field path when not.
 fn check(document: &str) -> Result<String, String> {
-    let program = ProgramDoc::from_toml(document).and_then(|doc| doc.validate()).map_err(|e| e.to_string())?;
+    let program = ProgramDoc::from_toml(document)
+        .and_then(|doc| doc.validate())
+        .map_err(|e| e.to_string())?;
     Ok(describe_program(&program))
 }
 

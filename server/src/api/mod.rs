@@ -243,6 +243,16 @@ async fn update_content(
     Ok(Json(state.portal.update_content(&actor, id, input).await?))
 }
 
+async fn set_status(
+    state: &AppState,
+    actor: &Actor,
+    id: &str,
+    status: ContentStatus,
+) -> Result<Json<ContentItem>, ApiError> {
+    let id = parse_id(id, "content item")?;
+    Ok(Json(state.portal.set_content_status(actor, id, status).await?))
+}
+
 /// Publish an item: partners in its audience see it on their next page load.
 #[utoipa::path(post, path = "/api/v1/content/{id}/publish", tag = "content",
     security(("session" = [], "csrf" = [])),
@@ -258,13 +268,7 @@ async fn publish_content(
     SignedIn(actor): SignedIn,
     Path(id): Path<String>,
 ) -> Result<Json<ContentItem>, ApiError> {
-    let id = parse_id(&id, "content item")?;
-    Ok(Json(
-        state
-            .portal
-            .set_content_status(&actor, id, ContentStatus::Published)
-            .await?,
-    ))
+    set_status(&state, &actor, &id, ContentStatus::Published).await
 }
 
 /// Take an item back to draft: partners no longer see it.
@@ -282,13 +286,7 @@ async fn unpublish_content(
     SignedIn(actor): SignedIn,
     Path(id): Path<String>,
 ) -> Result<Json<ContentItem>, ApiError> {
-    let id = parse_id(&id, "content item")?;
-    Ok(Json(
-        state
-            .portal
-            .set_content_status(&actor, id, ContentStatus::Draft)
-            .await?,
-    ))
+    set_status(&state, &actor, &id, ContentStatus::Draft).await
 }
 
 /// The program in force, with every version.
