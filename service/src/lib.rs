@@ -8,6 +8,7 @@ pub mod clock;
 pub mod content;
 pub mod demo;
 pub mod error;
+pub mod imports;
 pub mod markdown;
 pub mod portal;
 pub mod program;

@@ -424,6 +424,174 @@ async fn override_tier(
     )))
 }
 
+/// Query of the import endpoints.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct ImportQuery {
+    /// Validate and report without storing anything.
+    #[serde(default)]
+    pub preview: bool,
+}
+
+/// What an import did: rows read, inserted, updated, unchanged; with errors, nothing is stored.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(transparent)]
+#[schema(value_type = Object)]
+pub struct ImportResponse(pub service::imports::ImportReport);
+
+#[derive(Clone, Copy)]
+enum FactKind {
+    Sales,
+    Certifications,
+}
+
+/// One path for both imports: format from the content type, the Idempotency-Key answered from
+/// memory when the same request comes again, a refused file answered 422 with its report.
+async fn import_facts(
+    state: AppState,
+    actor: Actor,
+    kind: FactKind,
+    preview: bool,
+    headers: HeaderMap,
+    body: String,
+) -> Result<Response, ApiError> {
+    use service::imports::{IdempotentAnswer, ImportFormat};
+    let endpoint = match kind {
+        FactKind::Sales => "sales.import",
+        FactKind::Certifications => "certifications.import",
+    };
+    let key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let request_hash = {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(format!("{preview}\n{body}").as_bytes());
+        digest.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    };
+    if let Some(key) = &key {
+        if let Some(answer) = state.portal.idempotent_answer(key, endpoint).await? {
+            if answer.request_hash != request_hash {
+                return Err(ApiError::plain(
+                    StatusCode::CONFLICT,
+                    "idempotency_key_reused",
+                    "this Idempotency-Key was used with a different request",
+                ));
+            }
+            let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
+            return Ok((
+                status,
+                [(header::CONTENT_TYPE, "application/json")],
+                answer.response,
+            )
+                .into_response());
+        }
+    }
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("text/csv");
+    let format = ImportFormat::guess(content_type);
+    let report = match kind {
+        FactKind::Sales => {
+            state
+                .portal
+                .import_sales(Some(&actor), &body, format, preview)
+                .await?
+        }
+        FactKind::Certifications => {
+            state
+                .portal
+                .import_certifications(Some(&actor), &body, format, preview)
+                .await?
+        }
+    };
+    let (status, response) = if report.errors.is_empty() {
+        (StatusCode::OK, serde_json::to_value(&report).unwrap_or_default())
+    } else {
+        let first = &report.errors[0];
+        let message = format!(
+            "{} row{} ha{} errors; nothing was stored",
+            report
+                .errors
+                .iter()
+                .map(|e| e.row)
+                .collect::<std::collections::BTreeSet<_>>()
+                .len(),
+            if report.errors.len() == 1 { "" } else { "s" },
+            if report.errors.len() == 1 { "s" } else { "ve" }
+        );
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            serde_json::json!({
+                "error": { "code": "invalid", "message": message, "field": format!("rows[{}].{}", first.row, first.field) },
+                "report": report,
+            }),
+        )
+    };
+    let text = response.to_string();
+    if let Some(key) = &key {
+        let answer = IdempotentAnswer {
+            request_hash,
+            status: status.as_u16(),
+            response: text.clone(),
+        };
+        state.portal.remember_answer(key, endpoint, &answer).await?;
+    }
+    Ok((status, [(header::CONTENT_TYPE, "application/json")], text).into_response())
+}
+
+/// Import sales (CSV with a header row, or JSON lines with `Content-Type: application/x-ndjson`).
+/// Columns: external_id, partner_id, distributor_id (optional), booked_on, product_line, amount,
+/// currency, customer_name (optional). Vendor admins and finance.
+#[utoipa::path(post, path = "/api/v1/sales/import", tag = "facts", params(ImportQuery),
+    request_body(content = String, content_type = "text/csv"),
+    security(("session" = [], "csrf" = [])),
+    responses(
+        (status = 200, description = "Imported (or previewed)", body = ImportResponse),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Not allowed to import, or missing CSRF token", body = ErrorBody),
+        (status = 409, description = "Idempotency-Key reused with a different request", body = ErrorBody),
+        (status = 422, description = "Rows with errors; nothing stored; `report.errors` names each row and field", body = ErrorBody),
+    ))]
+async fn import_sales(
+    State(state): State<AppState>,
+    SignedIn(actor): SignedIn,
+    axum::extract::Query(query): axum::extract::Query<ImportQuery>,
+    headers: HeaderMap,
+    body: String,
+) -> Result<Response, ApiError> {
+    import_facts(state, actor, FactKind::Sales, query.preview, headers, body).await
+}
+
+/// Import certifications. Columns: partner_id, person, code, earned_on, expires_on (exclusive).
+#[utoipa::path(post, path = "/api/v1/certifications/import", tag = "facts", params(ImportQuery),
+    request_body(content = String, content_type = "text/csv"),
+    security(("session" = [], "csrf" = [])),
+    responses(
+        (status = 200, description = "Imported (or previewed)", body = ImportResponse),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Not allowed to import, or missing CSRF token", body = ErrorBody),
+        (status = 409, description = "Idempotency-Key reused with a different request", body = ErrorBody),
+        (status = 422, description = "Rows with errors; nothing stored", body = ErrorBody),
+    ))]
+async fn import_certifications(
+    State(state): State<AppState>,
+    SignedIn(actor): SignedIn,
+    axum::extract::Query(query): axum::extract::Query<ImportQuery>,
+    headers: HeaderMap,
+    body: String,
+) -> Result<Response, ApiError> {
+    import_facts(
+        state,
+        actor,
+        FactKind::Certifications,
+        query.preview,
+        headers,
+        body,
+    )
+    .await
+}
+
 /// This document.
 #[utoipa::path(get, path = "/api/v1/openapi.json", tag = "meta",
     responses((status = 200, description = "The OpenAPI 3.1 document")))]
@@ -458,14 +626,15 @@ impl Modify for SecuritySchemes {
 #[openapi(
     info(title = "Atrium API", description = "Partner relationship management: sessions, rooms, content and the channel program."),
     paths(create_session, delete_session, me, rooms, room_items, list_content, create_content, get_content,
-          update_content, publish_content, unpublish_content, get_program, put_program, partner_tier,
+          update_content, publish_content, unpublish_content, get_program, put_program, partner_tier, import_sales, import_certifications,
           override_tier, openapi_document),
-    components(schemas(ProgramResponse, ProgramVersionRequest, TierResponse, TierOverrideRequest, ErrorBody, ErrorDetail, SignInRequest, SessionResponse, Me, OrganisationSummary,
+    components(schemas(ImportResponse, ProgramResponse, ProgramVersionRequest, TierResponse, TierOverrideRequest, ErrorBody, ErrorDetail, SignInRequest, SessionResponse, Me, OrganisationSummary,
         OrganisationKind, PartnerType, Persona, Region, Role, TierBadge, TierRank, Room, RoomSummary, RoomListing,
         ContentKind, ContentStatus, ContentSummary, ContentItem, ContentInput, AudienceInput, Audience)),
     modifiers(&SecuritySchemes),
     tags((name = "session", description = "Signing in and out"), (name = "content", description = "Rooms and content"),
          (name = "program", description = "The channel program, tiers and overrides"),
+         (name = "facts", description = "Sales and certification imports"),
          (name = "meta", description = "About the API"))
 )]
 pub struct ApiDoc;
@@ -476,6 +645,11 @@ async fn no_such_endpoint() -> ApiError {
         "no_such_endpoint",
         "there is no such API endpoint; see /api/v1/openapi.json",
     )
+}
+
+/// Imports carry whole files: up to 512 MiB instead of the default 2 MiB.
+fn large_uploads() -> axum::extract::DefaultBodyLimit {
+    axum::extract::DefaultBodyLimit::max(512 * 1024 * 1024)
 }
 
 /// The `/api/v1` routes.
@@ -492,6 +666,11 @@ pub fn router() -> Router<AppState> {
         .route("/program", get(get_program).put(put_program))
         .route("/partners/{id}/tier", get(partner_tier))
         .route("/partners/{id}/tier-override", post(override_tier))
+        .route("/sales/import", post(import_sales).layer(large_uploads()))
+        .route(
+            "/certifications/import",
+            post(import_certifications).layer(large_uploads()),
+        )
         .route("/openapi.json", get(openapi_document))
         .fallback(no_such_endpoint)
 }

@@ -237,6 +237,17 @@ impl TestApp {
             .unwrap()
     }
 
+    pub async fn post_raw(&self, path: &str, mut headers: HeaderMap, body: String) -> Response {
+        headers.extend(self.csrf_headers());
+        self.client
+            .post(self.url(path))
+            .headers(headers)
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub async fn delete(&self, path: &str) -> Response {
         self.client
             .delete(self.url(path))

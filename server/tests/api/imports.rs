@@ -1,0 +1,315 @@
+//! Sales and certification imports: whole or nothing, errors by row and field, no duplicates,
+//! idempotent retries, and tiers that follow the new facts.
+
+use crate::helpers::{error_code, spawn_app, Db, TestApp};
+use reqwest::header::{HeaderMap, HeaderValue};
+use reqwest::{Response, StatusCode};
+use serde_json::Value;
+
+crate::on_both_databases!(
+    imported_facts_move_the_tier,
+    reimporting_never_duplicates_and_records_changes,
+    a_bad_file_is_refused_whole_and_names_every_row,
+    json_lines_import_like_csv,
+    idempotency_keys_replay_the_first_answer,
+    only_finance_and_vendor_admins_import,
+    previews_store_nothing,
+);
+
+async fn partner(app: &TestApp, name: &str) -> i64 {
+    sqlx::query_scalar("SELECT id FROM organisations WHERE name = $1")
+        .bind(name)
+        .fetch_one(app.portal.store().pool())
+        .await
+        .unwrap()
+}
+
+async fn count(app: &TestApp, sql: &str) -> i64 {
+    sqlx::query_scalar(sql)
+        .fetch_one(app.portal.store().pool())
+        .await
+        .unwrap()
+}
+
+async fn post(
+    app: &TestApp,
+    path: &str,
+    content_type: &'static str,
+    body: &str,
+    key: Option<&str>,
+) -> Response {
+    let mut headers = HeaderMap::new();
+    headers.insert("content-type", HeaderValue::from_static(content_type));
+    if let Some(key) = key {
+        headers.insert("idempotency-key", HeaderValue::from_str(key).unwrap());
+    }
+    app.post_raw(path, headers, body.to_owned()).await
+}
+
+fn sales_csv(tailspin: i64, today: &str, amount: &str) -> String {
+    format!(
+        "external_id,partner_id,distributor_id,booked_on,product_line,amount,currency,customer_name\n\
+         T-1,{tailspin},,{today},hardware,30000.00,USD,Globex\n\
+         T-2,{tailspin},,{today},cloud,{amount},USD,Initech\n\
+         T-3,{tailspin},,{today},services,-500.00,USD,Globex\n"
+    )
+}
+
+async fn signed_in(db: Db, email: &str) -> TestApp {
+    let mut app = spawn_app(db).await;
+    app.sign_in(email).await;
+    app
+}
+
+async fn imported_facts_move_the_tier(db: Db) {
+    let app = signed_in(db, "finance@acme.test").await;
+    let tailspin = partner(&app, "Tailspin Tech").await;
+    let today = app.portal.today().to_string();
+    let response = post(
+        &app,
+        "/api/v1/sales/import",
+        "text/csv",
+        &sales_csv(tailspin, &today, "40000.00"),
+        None,
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let report: Value = response.json().await.unwrap();
+    assert_eq!(
+        (
+            report["rows"].as_i64(),
+            report["inserted"].as_i64(),
+            report["stored"].as_bool()
+        ),
+        (Some(3), Some(3), Some(true))
+    );
+    let certs =
+        format!("partner_id,person,code,earned_on,expires_on\n{tailspin},Ada,ACNA,{today},2099-01-01\n");
+    let response = post(&app, "/api/v1/certifications/import", "text/csv", &certs, None).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    // 12,000.00 (demo) + 69,500.00 and one certified person: Silver, at once.
+    let tier: i64 = count(
+        &app,
+        &format!("SELECT tier_rank FROM organisations WHERE id = {tailspin}"),
+    )
+    .await;
+    assert_eq!(tier, 1);
+    let history: String = sqlx::query_scalar("SELECT cause FROM tier_history WHERE partner_id = $1")
+        .bind(tailspin)
+        .fetch_one(app.portal.store().pool())
+        .await
+        .unwrap();
+    assert_eq!(history, "upgrade");
+    app.cleanup().await;
+}
+
+async fn reimporting_never_duplicates_and_records_changes(db: Db) {
+    let app = signed_in(db, "finance@acme.test").await;
+    let tailspin = partner(&app, "Tailspin Tech").await;
+    let today = app.portal.today().to_string();
+    let file = sales_csv(tailspin, &today, "40000.00");
+    post(&app, "/api/v1/sales/import", "text/csv", &file, None).await;
+    let before = count(&app, "SELECT COUNT(*) FROM sales").await;
+    let again: Value = post(&app, "/api/v1/sales/import", "text/csv", &file, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (again["inserted"].as_i64(), again["unchanged"].as_i64()),
+        (Some(0), Some(3))
+    );
+    let changed: Value = post(
+        &app,
+        "/api/v1/sales/import",
+        "text/csv",
+        &sales_csv(tailspin, &today, "41000.00"),
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(
+        (changed["updated"].as_i64(), changed["unchanged"].as_i64()),
+        (Some(1), Some(2))
+    );
+    assert_eq!(
+        count(&app, "SELECT COUNT(*) FROM sales").await,
+        before,
+        "no duplicates"
+    );
+    let (before_json, after_json): (String, String) = sqlx::query_as(
+        "SELECT before_json, after_json FROM audit_log WHERE action = 'sale.update' AND entity_id = 'T-2'",
+    )
+    .fetch_one(app.portal.store().pool())
+    .await
+    .unwrap();
+    assert!(
+        before_json.contains("4000000") && after_json.contains("4100000"),
+        "{before_json} → {after_json}"
+    );
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'sales.import'"
+        )
+        .await,
+        3
+    );
+    app.cleanup().await;
+}
+
+async fn a_bad_file_is_refused_whole_and_names_every_row(db: Db) {
+    let app = signed_in(db, "finance@acme.test").await;
+    let tailspin = partner(&app, "Tailspin Tech").await;
+    let before = count(&app, "SELECT COUNT(*) FROM sales").await;
+    let file = format!(
+        "external_id,partner_id,booked_on,product_line,amount,currency\n\
+         B-1,{tailspin},2026-02-30,hardware,100.00,USD\n\
+         B-2,424242,2026-02-01,hardware,100.00,USD\n\
+         B-3,{tailspin},2026-02-01,hardware,one hundred,USD\n\
+         B-4,{tailspin},2026-02-01,hardware,100.00,EUR\n\
+         B-5,{tailspin},2026-02-01,hardware,100.00,USD\n"
+    );
+    let response = post(&app, "/api/v1/sales/import", "text/csv", &file, None).await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "invalid");
+    assert_eq!(body["error"]["field"], "rows[1].booked_on");
+    let errors: Vec<(i64, String)> = body["report"]["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["row"].as_i64().unwrap(),
+                e["field"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        errors,
+        [
+            (1, "booked_on".to_owned()),
+            (2, "partner_id".to_owned()),
+            (3, "amount".to_owned()),
+            (4, "currency".to_owned())
+        ]
+    );
+    assert_eq!(body["report"]["stored"], false);
+    assert_eq!(
+        count(&app, "SELECT COUNT(*) FROM sales").await,
+        before,
+        "nothing of the file is stored"
+    );
+    app.cleanup().await;
+}
+
+async fn json_lines_import_like_csv(db: Db) {
+    let app = signed_in(db, "admin@acme.test").await;
+    let northwind = partner(&app, "Northwind Systems").await;
+    let contoso = partner(&app, "Contoso Distribution").await;
+    let file = format!(
+        "{{\"external_id\": \"J-1\", \"partner_id\": {northwind}, \"distributor_id\": {contoso}, \"booked_on\": \"2026-03-01\", \
+         \"product_line\": \"cloud\", \"amount\": 1234.25, \"currency\": \"USD\"}}\n\
+         {{\"external_id\": \"J-2\", \"partner_id\": {northwind}, \"booked_on\": \"2026-03-02\", \"product_line\": \"cloud\", \
+         \"amount\": \"99.99\", \"currency\": \"USD\", \"customer_name\": null}}\n"
+    );
+    let response = post(&app, "/api/v1/sales/import", "application/x-ndjson", &file, None).await;
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "{}",
+        response.text().await.unwrap()
+    );
+    let amount: i64 = count(&app, "SELECT amount_minor FROM sales WHERE external_id = 'J-1'").await;
+    assert_eq!(amount, 123_425);
+    let distributor: i64 = count(&app, "SELECT distributor_id FROM sales WHERE external_id = 'J-1'").await;
+    assert_eq!(distributor, contoso);
+    app.cleanup().await;
+}
+
+async fn idempotency_keys_replay_the_first_answer(db: Db) {
+    let app = signed_in(db, "finance@acme.test").await;
+    let tailspin = partner(&app, "Tailspin Tech").await;
+    let today = app.portal.today().to_string();
+    let file = sales_csv(tailspin, &today, "40000.00");
+    let first = post(&app, "/api/v1/sales/import", "text/csv", &file, Some("batch-7"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let second = post(&app, "/api/v1/sales/import", "text/csv", &file, Some("batch-7")).await;
+    assert_eq!(second.status(), StatusCode::OK);
+    assert_eq!(
+        second.text().await.unwrap(),
+        first,
+        "the same answer, not a second import"
+    );
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'sales.import'"
+        )
+        .await,
+        1
+    );
+    let other = sales_csv(tailspin, &today, "1.00");
+    let e = error_code(
+        post(&app, "/api/v1/sales/import", "text/csv", &other, Some("batch-7")).await,
+        StatusCode::CONFLICT,
+    )
+    .await;
+    assert_eq!(e["code"], "idempotency_key_reused");
+    app.cleanup().await;
+}
+
+async fn only_finance_and_vendor_admins_import(db: Db) {
+    let app = spawn_app(db).await;
+    let body = "external_id,partner_id,booked_on,product_line,amount,currency\n";
+    for email in ["admin@northwind.test", "cm@acme.test", "publisher@acme.test"] {
+        let mut user = app.another_client();
+        user.sign_in(email).await;
+        error_code(
+            post(&user, "/api/v1/sales/import", "text/csv", body, None).await,
+            StatusCode::FORBIDDEN,
+        )
+        .await;
+        error_code(
+            post(&user, "/api/v1/certifications/import", "text/csv", body, None).await,
+            StatusCode::FORBIDDEN,
+        )
+        .await;
+    }
+    error_code(
+        post(&app, "/api/v1/sales/import", "text/csv", body, None).await,
+        StatusCode::FORBIDDEN,
+    )
+    .await; // no CSRF token
+    app.cleanup().await;
+}
+
+async fn previews_store_nothing(db: Db) {
+    let app = signed_in(db, "finance@acme.test").await;
+    let tailspin = partner(&app, "Tailspin Tech").await;
+    let today = app.portal.today().to_string();
+    let before = count(&app, "SELECT COUNT(*) FROM sales").await;
+    let report: Value = post(
+        &app,
+        "/api/v1/sales/import?preview=true",
+        "text/csv",
+        &sales_csv(tailspin, &today, "5.00"),
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(
+        (report["inserted"].as_i64(), report["stored"].as_bool()),
+        (Some(3), Some(false))
+    );
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM sales").await, before);
+    app.cleanup().await;
+}
