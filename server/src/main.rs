@@ -6,6 +6,7 @@ use domain::program::ProgramDoc;
 use server::config::{site_options, Config, LogFormat};
 use server::startup::{open_portal, shutdown_signal, AppState, Application};
 use service::demo::{DemoOutcome, DEMO_PASSWORD};
+use service::imports::ImportFormat;
 use service::PortalSettings;
 use std::io::{BufRead, IsTerminal};
 use std::process::ExitCode;
@@ -35,6 +36,17 @@ enum Command {
     /// Work with the channel program: `import FILE` adds a version, `export` prints the one in force.
     #[command(subcommand)]
     Program(ProgramCommand),
+    /// Import facts from a CSV or JSON-lines file (whole or not at all), with a progress bar.
+    Import {
+        /// `sales` or `certifications`.
+        #[arg(value_enum)]
+        facts: FactFile,
+        /// The file; `.jsonl` / `.ndjson` are read as JSON lines, anything else as CSV.
+        file: std::path::PathBuf,
+        /// Check and report without storing anything.
+        #[arg(long)]
+        preview: bool,
+    },
     /// Create a vendor administrator. The password is read from ATRIUM_ADMIN_PASSWORD or stdin.
     CreateAdmin {
         /// The administrator's e-mail address.
@@ -47,6 +59,12 @@ enum Command {
         #[arg(long, default_value = "")]
         vendor: String,
     },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum FactFile {
+    Sales,
+    Certifications,
 }
 
 #[derive(Subcommand)]
@@ -139,6 +157,54 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!(
                 "Program version {} applies from {}.",
                 version.id, version.effective_from
+            );
+        }
+        Command::Import { facts, file, preview } => {
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+            let format = ImportFormat::guess(&file.to_string_lossy());
+            let bar = indicatif::ProgressBar::new(0).with_style(
+                indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} rows {elapsed}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            let progress = |done: usize, total: usize| {
+                bar.set_length(total as u64);
+                bar.set_position(done as u64);
+            };
+            let report = match facts {
+                FactFile::Sales => {
+                    portal
+                        .import_sales(None, &text, format, preview, &progress)
+                        .await?
+                }
+                FactFile::Certifications => {
+                    portal
+                        .import_certifications(None, &text, format, preview, &progress)
+                        .await?
+                }
+            };
+            bar.finish_and_clear();
+            if !report.errors.is_empty() {
+                for e in &report.errors {
+                    eprintln!("{}: row {}, {}: {}", file.display(), e.row, e.field, e.message);
+                }
+                anyhow::bail!(
+                    "{} errors in {} rows; nothing was stored",
+                    report.errors.len(),
+                    report.rows
+                );
+            }
+            println!(
+                "{} rows: {} new, {} updated, {} unchanged{}",
+                report.rows,
+                report.inserted,
+                report.updated,
+                report.unchanged,
+                if report.stored {
+                    ""
+                } else {
+                    " (preview: nothing stored)"
+                }
             );
         }
         Command::CreateAdmin { email, name, vendor } => {

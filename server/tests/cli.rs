@@ -71,3 +71,87 @@ fn program_export_and_import_round_trip_and_name_bad_fields() {
     assert!(String::from_utf8_lossy(&imported.stdout).contains("applies from 2099-01-01"));
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn import_reports_every_bad_row_and_stores_good_files() {
+    let dir = std::env::temp_dir().join(format!("atrium-cli-import-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = format!("sqlite://{}/cli.db", dir.display());
+    assert!(atrium(&db, &["demo"]).status.success());
+
+    let bad = dir.join("bad.csv");
+    std::fs::write(
+        &bad,
+        "external_id,partner_id,booked_on,product_line,amount,currency\n\
+         C-1,2,2026-13-01,hardware,10.00,USD\n\
+         C-2,999,2026-01-01,hardware,10.00,USD\n\
+         C-3,2,2026-01-01,hardware,ten,USD\n",
+    )
+    .unwrap();
+    let refused = atrium(&db, &["import", "sales", bad.to_str().unwrap()]);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    for expected in [
+        "row 1, booked_on",
+        "row 2, partner_id",
+        "row 3, amount",
+        "nothing was stored",
+    ] {
+        assert!(stderr.contains(expected), "{expected} in {stderr}");
+    }
+
+    let good = dir.join("good.jsonl");
+    std::fs::write(
+        &good,
+        "{\"external_id\":\"C-1\",\"partner_id\":2,\"booked_on\":\"2026-01-01\",\"product_line\":\"cloud\",\"amount\":\"10.00\",\"currency\":\"USD\"}\n",
+    )
+    .unwrap();
+    let imported = atrium(&db, &["import", "sales", good.to_str().unwrap()]);
+    assert!(
+        imported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&imported.stderr)
+    );
+    assert!(String::from_utf8_lossy(&imported.stdout).contains("1 rows: 1 new, 0 updated, 0 unchanged"));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn create_admin_makes_a_vendor_admin_who_can_sign_in() {
+    let dir = std::env::temp_dir().join(format!("atrium-cli-admin-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = format!("sqlite://{}/cli.db", dir.display());
+    let short = Command::new(env!("CARGO_BIN_EXE_atrium"))
+        .args([
+            "create-admin",
+            "--email",
+            "root@vendor.test",
+            "--name",
+            "Root",
+            "--vendor",
+            "Vendor Inc",
+        ])
+        .env("DATABASE_URL", &db)
+        .env("ATRIUM_ADMIN_PASSWORD", "short")
+        .output()
+        .unwrap();
+    assert!(!short.status.success());
+    assert!(String::from_utf8_lossy(&short.stderr).contains("at least 12 characters"));
+    let ok = Command::new(env!("CARGO_BIN_EXE_atrium"))
+        .args([
+            "create-admin",
+            "--email",
+            "root@vendor.test",
+            "--name",
+            "Root",
+            "--vendor",
+            "Vendor Inc",
+        ])
+        .env("DATABASE_URL", &db)
+        .env("ATRIUM_ADMIN_PASSWORD", "a long enough password")
+        .output()
+        .unwrap();
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("Created vendor admin root@vendor.test"));
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -71,6 +71,12 @@ impl ImportReport {
     }
 }
 
+/// Called as rows are written: `(rows done, rows in the file)`.
+pub type Progress<'a> = &'a (dyn Fn(usize, usize) + Sync);
+
+/// A progress callback that does nothing.
+pub fn no_progress(_done: usize, _total: usize) {}
+
 /// Raw fields of one row, by column name.
 type RawRow = HashMap<String, String>;
 
@@ -244,6 +250,7 @@ impl Portal {
         text: &str,
         format: ImportFormat,
         preview: bool,
+        progress: Progress<'_>,
     ) -> ServiceResult<ImportReport> {
         if let Some(actor) = actor {
             require_importer(actor)?;
@@ -334,7 +341,10 @@ impl Portal {
         let now = self.now();
         let mut tx = self.pool().begin().await?;
         let mut touched = BTreeSet::new();
-        for row in &rows {
+        for (done, row) in rows.iter().enumerate() {
+            if done % 1000 == 0 {
+                progress(done, rows.len());
+            }
             let existing = sqlx::query(
                 "SELECT partner_id, distributor_id, booked_on, product_line, amount_minor, customer_name FROM sales WHERE external_id = $1",
             )
@@ -419,6 +429,7 @@ impl Portal {
                 }
             }
         }
+        progress(rows.len(), rows.len());
         if preview {
             tx.rollback().await?;
             return Ok(report);
@@ -451,6 +462,7 @@ impl Portal {
         text: &str,
         format: ImportFormat,
         preview: bool,
+        progress: Progress<'_>,
     ) -> ServiceResult<ImportReport> {
         if let Some(actor) = actor {
             require_importer(actor)?;
@@ -501,7 +513,10 @@ impl Portal {
         let now = self.now();
         let mut tx = self.pool().begin().await?;
         let mut touched = BTreeSet::new();
-        for row in &rows {
+        for (done, row) in rows.iter().enumerate() {
+            if done % 1000 == 0 {
+                progress(done, rows.len());
+            }
             let existing: Option<String> = sqlx::query_scalar(
                 "SELECT expires_on FROM certifications WHERE partner_id = $1 AND person = $2 AND code = $3 AND earned_on = $4",
             )
@@ -544,6 +559,7 @@ impl Portal {
                 }
             }
         }
+        progress(rows.len(), rows.len());
         if preview {
             tx.rollback().await?;
             return Ok(report);

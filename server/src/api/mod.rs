@@ -454,7 +454,7 @@ async fn import_facts(
     headers: HeaderMap,
     body: String,
 ) -> Result<Response, ApiError> {
-    use service::imports::{IdempotentAnswer, ImportFormat};
+    use service::imports::{no_progress, IdempotentAnswer, ImportFormat};
     let endpoint = match kind {
         FactKind::Sales => "sales.import",
         FactKind::Certifications => "certifications.import",
@@ -495,13 +495,13 @@ async fn import_facts(
         FactKind::Sales => {
             state
                 .portal
-                .import_sales(Some(&actor), &body, format, preview)
+                .import_sales(Some(&actor), &body, format, preview, &no_progress)
                 .await?
         }
         FactKind::Certifications => {
             state
                 .portal
-                .import_certifications(Some(&actor), &body, format, preview)
+                .import_certifications(Some(&actor), &body, format, preview, &no_progress)
                 .await?
         }
     };
