@@ -346,6 +346,70 @@ fn growth(basis: i64, last_year: Option<i64>, rate_bps: i64, lines: &mut Vec<Sta
     }
 }
 
+/// Where a statement is in its life: drafts are recomputed, approved and paid ones never change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StatementStatus {
+    /// Computed, may be recomputed.
+    Draft,
+    /// Locked by finance.
+    Approved,
+    /// Paid out, with a payout reference.
+    Paid,
+}
+
+impl StatementStatus {
+    /// The stored code.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StatementStatus::Draft => "draft",
+            StatementStatus::Approved => "approved",
+            StatementStatus::Paid => "paid",
+        }
+    }
+
+    /// Parses a stored code.
+    pub fn parse(code: &str) -> Option<Self> {
+        match code {
+            "draft" => Some(StatementStatus::Draft),
+            "approved" => Some(StatementStatus::Approved),
+            "paid" => Some(StatementStatus::Paid),
+            _ => None,
+        }
+    }
+}
+
+/// A rebate statement as finance and the partner see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatementView {
+    /// Id.
+    pub id: i64,
+    /// The partner.
+    pub partner_id: i64,
+    /// Its name.
+    pub partner_name: String,
+    /// The plan's id.
+    pub plan_id: String,
+    /// The plan's name.
+    pub plan_name: String,
+    /// The period, e.g. `2026-Q2`.
+    pub period: String,
+    /// The tier whose plan applied (effective on the period's last day).
+    pub tier_rank: i64,
+    /// Draft, approved or paid.
+    pub status: StatementStatus,
+    /// The basis in minor units.
+    pub basis: i64,
+    /// The total in minor units: the sum of the lines.
+    pub total: i64,
+    /// The currency.
+    pub currency: String,
+    /// The explanation.
+    pub lines: Vec<StatementLine>,
+    /// Set when paid.
+    pub payout_reference: Option<String>,
+}
+
 /// The adjustment line a locked period's restatement carries into the next open statement:
 /// `new total − locked total`, or nothing when they agree.
 pub fn restatement(period: FiscalPeriod, locked_total: i64, new_total: i64) -> Option<StatementLine> {

@@ -47,6 +47,9 @@ enum Command {
         #[arg(long)]
         preview: bool,
     },
+    /// Rebates: `run 2026-Q2` creates or recomputes the period's draft statements.
+    #[command(subcommand)]
+    Rebates(RebatesCommand),
     /// Create a vendor administrator. The password is read from ATRIUM_ADMIN_PASSWORD or stdin.
     CreateAdmin {
         /// The administrator's e-mail address.
@@ -65,6 +68,15 @@ enum Command {
 enum FactFile {
     Sales,
     Certifications,
+}
+
+#[derive(Subcommand)]
+enum RebatesCommand {
+    /// Run rebates for a fiscal period, e.g. 2026-Q2.
+    Run {
+        /// The period.
+        period: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -205,6 +217,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 } else {
                     " (preview: nothing stored)"
                 }
+            );
+        }
+        Command::Rebates(RebatesCommand::Run { period }) => {
+            let period =
+                domain::period::FiscalPeriod::parse(&period, "period").map_err(|e| anyhow::anyhow!("{e}"))?;
+            let run = portal.run_rebates(None, period).await?;
+            println!(
+                "Rebate run {} for {}: {} draft statements totalling {}, {} locked statements left as they were.",
+                run.id,
+                run.period,
+                run.drafts,
+                domain::money::format_minor(run.draft_total, 2),
+                run.locked
             );
         }
         Command::CreateAdmin { email, name, vendor } => {

@@ -12,6 +12,7 @@ pub mod imports;
 pub mod markdown;
 pub mod portal;
 pub mod program;
+pub mod rebates;
 pub mod store;
 pub mod web;
 

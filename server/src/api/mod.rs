@@ -592,6 +592,164 @@ async fn import_certifications(
     .await
 }
 
+/// A rebate run request.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RebateRunRequest {
+    /// The fiscal period, e.g. `2026-Q2`.
+    pub period: String,
+}
+
+/// Filter for statement lists and exports.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct PeriodQuery {
+    /// A fiscal period such as `2026-Q2`; all periods when left out (lists only).
+    pub period: Option<String>,
+}
+
+/// Marking a statement paid.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PayoutRequest {
+    /// The payout system's reference.
+    pub payout_reference: String,
+}
+
+/// A rebate statement with its explanation lines.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(transparent)]
+#[schema(value_type = Object)]
+pub struct StatementResponse(pub domain::rebates::StatementView);
+
+fn parse_period(text: &str) -> Result<domain::period::FiscalPeriod, ApiError> {
+    domain::period::FiscalPeriod::parse(text, "period")
+        .map_err(|e| ApiError::Service(ServiceError::Invalid(e)))
+}
+
+/// Run rebates for a period: drafts are created or recomputed; approved and paid statements
+/// stay as they are (finance, vendor admins).
+#[utoipa::path(post, path = "/api/v1/rebates/runs", tag = "rebates", request_body = RebateRunRequest,
+    security(("session" = [], "csrf" = [])),
+    responses(
+        (status = 201, description = "The run: drafts, locked statements left alone, draft total", body = Object),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Not finance, or missing CSRF token", body = ErrorBody),
+        (status = 404, description = "No program in force at the period's end", body = ErrorBody),
+        (status = 422, description = "Not a period like 2026-Q2", body = ErrorBody),
+    ))]
+async fn run_rebates(
+    State(state): State<AppState>,
+    SignedIn(actor): SignedIn,
+    ApiJson(body): ApiJson<RebateRunRequest>,
+) -> Result<Response, ApiError> {
+    let period = parse_period(&body.period)?;
+    let summary = state.portal.run_rebates(Some(&actor), period).await?;
+    Ok((StatusCode::CREATED, Json(summary)).into_response())
+}
+
+/// Statements the caller may see: vendor staff all; partners their own (a distributor's
+/// admins also their resellers').
+#[utoipa::path(get, path = "/api/v1/rebates/statements", tag = "rebates", params(PeriodQuery),
+    security(("session" = [])),
+    responses(
+        (status = 200, description = "Statements, newest period first", body = [StatementResponse]),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 422, description = "Not a period like 2026-Q2", body = ErrorBody),
+    ))]
+async fn list_statements(
+    State(state): State<AppState>,
+    SignedIn(actor): SignedIn,
+    axum::extract::Query(query): axum::extract::Query<PeriodQuery>,
+) -> Result<Json<Vec<domain::rebates::StatementView>>, ApiError> {
+    let period = query.period.as_deref().map(parse_period).transpose()?;
+    Ok(Json(state.portal.statements(&actor, period).await?))
+}
+
+/// Statements of a period as CSV for the payout system (finance, vendor admins).
+#[utoipa::path(get, path = "/api/v1/rebates/statements.csv", tag = "rebates", params(PeriodQuery),
+    security(("session" = [])),
+    responses(
+        (status = 200, description = "CSV", content_type = "text/csv", body = String),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Not finance", body = ErrorBody),
+        (status = 422, description = "Missing or malformed period", body = ErrorBody),
+    ))]
+async fn export_statements(
+    State(state): State<AppState>,
+    SignedIn(actor): SignedIn,
+    axum::extract::Query(query): axum::extract::Query<PeriodQuery>,
+) -> Result<Response, ApiError> {
+    let period = parse_period(query.period.as_deref().unwrap_or_default())?;
+    let csv = state.portal.statements_csv(&actor, period).await?;
+    Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], csv).into_response())
+}
+
+/// One statement with every explanation line; 404 if the caller may not see it.
+#[utoipa::path(get, path = "/api/v1/rebates/statements/{id}", tag = "rebates", security(("session" = [])),
+    params(("id" = i64, Path, description = "Statement id")),
+    responses(
+        (status = 200, description = "The statement", body = StatementResponse),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 404, description = "No such statement, or another organisation's", body = ErrorBody),
+    ))]
+async fn get_statement(
+    State(state): State<AppState>,
+    SignedIn(actor): SignedIn,
+    Path(id): Path<String>,
+) -> Result<Json<StatementResponse>, ApiError> {
+    let id = parse_id(&id, "statement")?;
+    Ok(Json(StatementResponse(state.portal.statement(&actor, id).await?)))
+}
+
+/// Approve a draft statement: it never changes again (finance, vendor admins).
+#[utoipa::path(post, path = "/api/v1/rebates/statements/{id}/approve", tag = "rebates",
+    security(("session" = [], "csrf" = [])),
+    params(("id" = i64, Path, description = "Statement id")),
+    responses(
+        (status = 200, description = "Approved", body = StatementResponse),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Not finance, or missing CSRF token", body = ErrorBody),
+        (status = 404, description = "No such statement", body = ErrorBody),
+        (status = 409, description = "Not a draft", body = ErrorBody),
+    ))]
+async fn approve_statement(
+    State(state): State<AppState>,
+    SignedIn(actor): SignedIn,
+    Path(id): Path<String>,
+) -> Result<Json<StatementResponse>, ApiError> {
+    let id = parse_id(&id, "statement")?;
+    Ok(Json(StatementResponse(
+        state.portal.approve_statement(&actor, id).await?,
+    )))
+}
+
+/// Mark an approved statement paid, with the payout reference (finance, vendor admins).
+#[utoipa::path(post, path = "/api/v1/rebates/statements/{id}/pay", tag = "rebates", request_body = PayoutRequest,
+    security(("session" = [], "csrf" = [])),
+    params(("id" = i64, Path, description = "Statement id")),
+    responses(
+        (status = 200, description = "Paid", body = StatementResponse),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Not finance, or missing CSRF token", body = ErrorBody),
+        (status = 404, description = "No such statement", body = ErrorBody),
+        (status = 409, description = "Not approved yet, or already paid", body = ErrorBody),
+        (status = 422, description = "Missing payout reference", body = ErrorBody),
+    ))]
+async fn pay_statement(
+    State(state): State<AppState>,
+    SignedIn(actor): SignedIn,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<PayoutRequest>,
+) -> Result<Json<StatementResponse>, ApiError> {
+    let id = parse_id(&id, "statement")?;
+    Ok(Json(StatementResponse(
+        state
+            .portal
+            .pay_statement(&actor, id, &body.payout_reference)
+            .await?,
+    )))
+}
+
 /// This document.
 #[utoipa::path(get, path = "/api/v1/openapi.json", tag = "meta",
     responses((status = 200, description = "The OpenAPI 3.1 document")))]
@@ -626,15 +784,17 @@ impl Modify for SecuritySchemes {
 #[openapi(
     info(title = "Atrium API", description = "Partner relationship management: sessions, rooms, content and the channel program."),
     paths(create_session, delete_session, me, rooms, room_items, list_content, create_content, get_content,
-          update_content, publish_content, unpublish_content, get_program, put_program, partner_tier, import_sales, import_certifications,
+          update_content, publish_content, unpublish_content, get_program, put_program, partner_tier, import_sales, import_certifications, run_rebates, list_statements, export_statements, get_statement,
+          approve_statement, pay_statement,
           override_tier, openapi_document),
-    components(schemas(ImportResponse, ProgramResponse, ProgramVersionRequest, TierResponse, TierOverrideRequest, ErrorBody, ErrorDetail, SignInRequest, SessionResponse, Me, OrganisationSummary,
+    components(schemas(RebateRunRequest, PayoutRequest, StatementResponse, ImportResponse, ProgramResponse, ProgramVersionRequest, TierResponse, TierOverrideRequest, ErrorBody, ErrorDetail, SignInRequest, SessionResponse, Me, OrganisationSummary,
         OrganisationKind, PartnerType, Persona, Region, Role, TierBadge, TierRank, Room, RoomSummary, RoomListing,
         ContentKind, ContentStatus, ContentSummary, ContentItem, ContentInput, AudienceInput, Audience)),
     modifiers(&SecuritySchemes),
     tags((name = "session", description = "Signing in and out"), (name = "content", description = "Rooms and content"),
          (name = "program", description = "The channel program, tiers and overrides"),
          (name = "facts", description = "Sales and certification imports"),
+         (name = "rebates", description = "Rebate runs, statements, approval and payout"),
          (name = "meta", description = "About the API"))
 )]
 pub struct ApiDoc;
@@ -671,6 +831,12 @@ pub fn router() -> Router<AppState> {
             "/certifications/import",
             post(import_certifications).layer(large_uploads()),
         )
+        .route("/rebates/runs", post(run_rebates))
+        .route("/rebates/statements", get(list_statements))
+        .route("/rebates/statements.csv", get(export_statements))
+        .route("/rebates/statements/{id}", get(get_statement))
+        .route("/rebates/statements/{id}/approve", post(approve_statement))
+        .route("/rebates/statements/{id}/pay", post(pay_statement))
         .route("/openapi.json", get(openapi_document))
         .fallback(no_such_endpoint)
 }

@@ -11,4 +11,5 @@ mod imports;
 mod openapi;
 mod pages;
 mod program;
+mod rebates;
 mod session;

@@ -41,6 +41,12 @@ async fn the_document_matches_the_routes(db: Db) {
         "POST /api/v1/partners/{id}/tier-override",
         "POST /api/v1/sales/import",
         "POST /api/v1/certifications/import",
+        "POST /api/v1/rebates/runs",
+        "GET /api/v1/rebates/statements",
+        "GET /api/v1/rebates/statements.csv",
+        "GET /api/v1/rebates/statements/{id}",
+        "POST /api/v1/rebates/statements/{id}/approve",
+        "POST /api/v1/rebates/statements/{id}/pay",
         "GET /api/v1/openapi.json",
     ]
     .into_iter()

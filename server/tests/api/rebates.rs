@@ -1,0 +1,405 @@
+//! Rebates end to end: import → run → statement, for the worked examples of RULES.md §5,
+//! approval and payout, restatement of a locked period, isolation and export.
+
+use crate::helpers::{error_code, spawn_app, Db, TestApp};
+use reqwest::header::{HeaderMap, HeaderValue};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+crate::on_both_databases!(
+    rules_5_worked_examples_through_import_and_run,
+    rules_5_example_6_restatement_through_runs,
+    statements_are_approved_paid_and_never_change,
+    statements_are_isolated_and_exported,
+);
+
+/// A reseller at a given tier rank (0 Registered … 3 Platinum), with no other facts.
+async fn partner_at(app: &TestApp, name: &str, tier: i64) -> i64 {
+    sqlx::query_scalar(
+        "INSERT INTO organisations (name, kind, partner_type, region, tier_rank, created_at) \
+         VALUES ($1, 'partner', 'reseller', 'na', $2, 0) RETURNING id",
+    )
+    .bind(name)
+    .bind(tier)
+    .fetch_one(app.portal.store().pool())
+    .await
+    .unwrap()
+}
+
+/// Imports sales `(external id, partner, date, product line, amount)` as finance.
+async fn import(app: &TestApp, rows: &[(&str, i64, &str, &str, &str)]) {
+    let mut csv = String::from("external_id,partner_id,booked_on,product_line,amount,currency\n");
+    for (id, partner, on, line, amount) in rows {
+        csv.push_str(&format!("{id},{partner},{on},{line},{amount},USD\n"));
+    }
+    let mut headers = HeaderMap::new();
+    headers.insert("content-type", HeaderValue::from_static("text/csv"));
+    let response = app.post_raw("/api/v1/sales/import", headers, csv).await;
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "{}",
+        response.text().await.unwrap()
+    );
+}
+
+async fn run(app: &TestApp, period: &str) -> Value {
+    let response = app
+        .post_json("/api/v1/rebates/runs", &json!({ "period": period }))
+        .await;
+    assert_eq!(
+        response.status(),
+        StatusCode::CREATED,
+        "{}",
+        response.text().await.unwrap()
+    );
+    response.json().await.unwrap()
+}
+
+async fn statement(app: &TestApp, period: &str, partner: i64) -> Value {
+    let all: Value = app
+        .get(&format!("/api/v1/rebates/statements?period={period}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    all.as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["partner_id"] == partner)
+        .cloned()
+        .unwrap_or_else(|| panic!("no {period} statement for {partner}"))
+}
+
+fn amounts(statement: &Value) -> Vec<i64> {
+    statement["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["amount"].as_i64().unwrap())
+        .collect()
+}
+
+async fn finance(db: Db) -> TestApp {
+    let mut app = spawn_app(db).await;
+    app.sign_in("finance@acme.test").await;
+    app
+}
+
+async fn rules_5_worked_examples_through_import_and_run(db: Db) {
+    let app = finance(db).await;
+    let silver = partner_at(&app, "Example Silver", 1).await;
+    let small = partner_at(&app, "Example Below Minimum", 1).await;
+    let gold = partner_at(&app, "Example Gold", 2).await;
+    let platinum = partner_at(&app, "Example Platinum", 3).await;
+    let capped = partner_at(&app, "Example Capped", 3).await;
+    import(
+        &app,
+        &[
+            ("E1", silver, "2026-04-10", "hardware", "12345.67"),
+            ("E5", small, "2026-04-10", "hardware", "9999.99"),
+            ("E2a", gold, "2026-04-10", "hardware", "120000.00"),
+            ("E2b", gold, "2026-05-10", "cloud", "40000.00"),
+            ("E2c", gold, "2026-06-10", "hardware", "-5000.00"),
+            ("E3", platinum, "2026-05-01", "hardware", "620000.00"),
+            ("E3c", capped, "2026-05-01", "hardware", "800000.00"),
+            ("E-other-period", silver, "2026-07-01", "hardware", "1000000.00"),
+        ],
+    )
+    .await;
+    run(&app, "2026-Q2").await;
+
+    // Example 1: flat 200 bp on 12,345.67 → 246.91.
+    let s = statement(&app, "2026-Q2", silver).await;
+    assert_eq!(
+        (s["basis"].as_i64(), s["total"].as_i64(), s["status"].as_str()),
+        (Some(1_234_567), Some(24_691), Some("draft"))
+    );
+    // Example 5: below the 10,000.00 minimum → 0.00, explained.
+    let s = statement(&app, "2026-Q2", small).await;
+    assert_eq!(s["total"], 0);
+    assert_eq!(s["lines"][0]["kind"], "below_minimum");
+    // Example 2: retroactive, 155,000.00 → 400 bp; hardware 4,600.00 + cloud × 1.5 2,400.00.
+    let s = statement(&app, "2026-Q2", gold).await;
+    assert_eq!(s["basis"], 15_500_000);
+    assert_eq!(amounts(&s), [460_000, 240_000]);
+    assert_eq!(s["total"], 700_000);
+    // Example 3: incremental 620,000.00 → 3,000.00 + 20,000.00 + 8,400.00.
+    let s = statement(&app, "2026-Q2", platinum).await;
+    assert_eq!(amounts(&s), [300_000, 2_000_000, 840_000]);
+    assert_eq!(s["total"], 3_140_000);
+    // … and 800,000.00 → 44,000.00 capped to 40,000.00.
+    let s = statement(&app, "2026-Q2", capped).await;
+    assert_eq!(s["total"], 4_000_000);
+    assert_eq!(s["lines"].as_array().unwrap().last().unwrap()["kind"], "cap");
+    for s in app
+        .get("/api/v1/rebates/statements?period=2026-Q2")
+        .await
+        .json::<Value>()
+        .await
+        .unwrap()
+        .as_array()
+        .unwrap()
+    {
+        assert_eq!(
+            amounts(s).iter().sum::<i64>(),
+            s["total"].as_i64().unwrap(),
+            "lines add up: {s}"
+        );
+    }
+    // Recomputing a draft with the same facts gives the same statement.
+    let before = statement(&app, "2026-Q2", gold).await;
+    run(&app, "2026-Q2").await;
+    assert_eq!(statement(&app, "2026-Q2", gold).await, before);
+    app.cleanup().await;
+}
+
+async fn rules_5_example_6_restatement_through_runs(db: Db) {
+    let app = finance(db).await;
+    let silver = partner_at(&app, "Restated Silver", 1).await;
+    import(
+        &app,
+        &[
+            ("R1", silver, "2026-02-01", "hardware", "50000.00"),
+            ("R2", silver, "2026-05-01", "hardware", "20000.00"),
+        ],
+    )
+    .await;
+    run(&app, "2026-Q1").await;
+    let q1 = statement(&app, "2026-Q1", silver).await;
+    assert_eq!(q1["total"], 100_000, "Q1 at 1,000.00");
+    let id = q1["id"].as_i64().unwrap();
+    assert_eq!(
+        app.post_empty(&format!("/api/v1/rebates/statements/{id}/approve"))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+
+    // A late sale dated in Q1 makes Q1 worth 1,060.00.
+    import(&app, &[("R3", silver, "2026-03-15", "hardware", "3000.00")]).await;
+    let rerun = run(&app, "2026-Q1").await;
+    assert_eq!(rerun["locked"], 1);
+    assert_eq!(
+        statement(&app, "2026-Q1", silver).await["total"],
+        100_000,
+        "approved statements never change"
+    );
+
+    run(&app, "2026-Q2").await;
+    let q2 = statement(&app, "2026-Q2", silver).await;
+    let adjustment = q2["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["kind"] == "adjustment")
+        .unwrap()
+        .clone();
+    assert_eq!(adjustment["amount"], 6_000);
+    assert_eq!(adjustment["description"], "2026-Q1 restatement");
+    assert_eq!(q2["total"], 40_000 + 6_000);
+    // Recomputing the draft carries the adjustment once, not twice.
+    run(&app, "2026-Q2").await;
+    assert_eq!(statement(&app, "2026-Q2", silver).await["total"], 46_000);
+    // Once Q2 is locked with it, Q3 does not carry it again.
+    let q2_id = q2["id"].as_i64().unwrap();
+    app.post_empty(&format!("/api/v1/rebates/statements/{q2_id}/approve"))
+        .await;
+    import(&app, &[("R4", silver, "2026-08-01", "hardware", "10000.00")]).await;
+    run(&app, "2026-Q3").await;
+    let q3 = statement(&app, "2026-Q3", silver).await;
+    assert!(
+        q3["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|l| l["kind"] != "adjustment"),
+        "{q3}"
+    );
+    app.cleanup().await;
+}
+
+async fn statements_are_approved_paid_and_never_change(db: Db) {
+    let app = finance(db).await;
+    let gold = partner_at(&app, "Lifecycle Gold", 2).await;
+    import(&app, &[("L1", gold, "2026-04-01", "hardware", "100000.00")]).await;
+    run(&app, "2026-Q2").await;
+    let id = statement(&app, "2026-Q2", gold).await["id"].as_i64().unwrap();
+    let e = error_code(
+        app.post_json(
+            &format!("/api/v1/rebates/statements/{id}/pay"),
+            &json!({ "payout_reference": "PO-1" }),
+        )
+        .await,
+        StatusCode::CONFLICT,
+    )
+    .await;
+    assert_eq!(e["code"], "conflict");
+    let approved: Value = app
+        .post_empty(&format!("/api/v1/rebates/statements/{id}/approve"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(approved["status"], "approved");
+    error_code(
+        app.post_empty(&format!("/api/v1/rebates/statements/{id}/approve"))
+            .await,
+        StatusCode::CONFLICT,
+    )
+    .await;
+    let e = error_code(
+        app.post_json(
+            &format!("/api/v1/rebates/statements/{id}/pay"),
+            &json!({ "payout_reference": " " }),
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(e["field"], "payout_reference");
+    let paid: Value = app
+        .post_json(
+            &format!("/api/v1/rebates/statements/{id}/pay"),
+            &json!({ "payout_reference": "PO-2026-0042" }),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (paid["status"].as_str(), paid["payout_reference"].as_str()),
+        (Some("paid"), Some("PO-2026-0042"))
+    );
+    import(&app, &[("L2", gold, "2026-05-01", "hardware", "900000.00")]).await;
+    run(&app, "2026-Q2").await;
+    assert_eq!(
+        statement(&app, "2026-Q2", gold).await,
+        paid,
+        "paid statements never change"
+    );
+    let actions: Vec<String> =
+        sqlx::query_scalar("SELECT action FROM audit_log WHERE entity_type = 'rebate_statement' ORDER BY id")
+            .fetch_all(app.portal.store().pool())
+            .await
+            .unwrap();
+    assert_eq!(actions, ["statement.approve", "statement.pay"]);
+    let mut cm = app.another_client();
+    cm.sign_in("cm@acme.test").await;
+    error_code(
+        cm.post_json("/api/v1/rebates/runs", &json!({ "period": "2026-Q2" }))
+            .await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    let e = error_code(
+        app.post_json("/api/v1/rebates/runs", &json!({ "period": "2026-Q5" }))
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(e["field"], "period");
+    app.cleanup().await;
+}
+
+async fn statements_are_isolated_and_exported(db: Db) {
+    let app = finance(db).await;
+    let rows: Vec<(String, i64)> =
+        sqlx::query_as("SELECT name, id FROM organisations WHERE kind = 'partner'")
+            .fetch_all(app.portal.store().pool())
+            .await
+            .unwrap();
+    let id_of = |name: &str| rows.iter().find(|(n, _)| n == name).unwrap().1;
+    let (northwind, contoso, fabrikam) = (
+        id_of("Northwind Systems"),
+        id_of("Contoso Distribution"),
+        id_of("Fabrikam IT"),
+    );
+    import(
+        &app,
+        &[
+            ("I1", northwind, "2026-05-01", "hardware", "200000.00"),
+            ("I2", contoso, "2026-05-01", "hardware", "300000.00"),
+            ("I3", fabrikam, "2026-05-01", "hardware", "60000.00"),
+        ],
+    )
+    .await;
+    run(&app, "2026-Q2").await;
+    let contoso_statement = statement(&app, "2026-Q2", contoso).await["id"].as_i64().unwrap();
+    let fabrikam_statement = statement(&app, "2026-Q2", fabrikam).await["id"].as_i64().unwrap();
+
+    let mut northwind_admin = app.another_client();
+    northwind_admin.sign_in("admin@northwind.test").await;
+    let own: Value = northwind_admin
+        .get("/api/v1/rebates/statements")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        own.as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["partner_id"] == northwind),
+        "{own}"
+    );
+    assert!(!own.as_array().unwrap().is_empty());
+    error_code(
+        northwind_admin
+            .get(&format!("/api/v1/rebates/statements/{contoso_statement}"))
+            .await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    error_code(
+        northwind_admin
+            .get("/api/v1/rebates/statements.csv?period=2026-Q2")
+            .await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+
+    let mut contoso_admin = app.another_client();
+    contoso_admin.sign_in("admin@contoso.test").await;
+    assert_eq!(
+        contoso_admin
+            .get(&format!("/api/v1/rebates/statements/{fabrikam_statement}"))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let mut fabrikam_user = app.another_client();
+    fabrikam_user.sign_in("sales@fabrikam.test").await;
+    error_code(
+        fabrikam_user
+            .get(&format!("/api/v1/rebates/statements/{contoso_statement}"))
+            .await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+
+    let csv = app
+        .get("/api/v1/rebates/statements.csv?period=2026-Q2")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        csv.starts_with(
+            "statement_id,partner_id,partner,period,plan,status,basis,total,currency,payout_reference"
+        ),
+        "{csv}"
+    );
+    assert!(
+        csv.contains(&format!(
+            "{contoso_statement},{contoso},Contoso Distribution,2026-Q2,"
+        )),
+        "{csv}"
+    );
+    error_code(
+        app.another_client().get("/api/v1/rebates/statements").await,
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
+    app.cleanup().await;
+}
