@@ -77,6 +77,85 @@ enum RebatesCommand {
         /// The period.
         period: String,
     },
+    /// Print the statements a run would produce, from files alone (no database).
+    Simulate {
+        /// The program (TOML).
+        #[arg(long)]
+        program: std::path::PathBuf,
+        /// Sales (CSV, or JSON lines with a .jsonl name).
+        #[arg(long)]
+        sales: std::path::PathBuf,
+        /// The period, e.g. 2026-Q2.
+        #[arg(long)]
+        period: String,
+        /// Tiers per partner (`partner_id,tier[,partner_type]`); without it, each partner's tier
+        /// is the one its sales alone qualify for.
+        #[arg(long)]
+        tiers: Option<std::path::PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "json")]
+        format: SimulationFormat,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum SimulationFormat {
+    Json,
+    Csv,
+}
+
+fn read_file(path: &std::path::Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))
+}
+
+fn row_errors(path: &std::path::Path, errors: Vec<service::imports::RowError>) -> anyhow::Error {
+    for e in &errors {
+        eprintln!("{}: row {}, {}: {}", path.display(), e.row, e.field, e.message);
+    }
+    anyhow::anyhow!("{}: {} errors", path.display(), errors.len())
+}
+
+fn simulate(
+    program: &std::path::Path,
+    sales: &std::path::Path,
+    period: &str,
+    tiers: Option<&std::path::Path>,
+    format: SimulationFormat,
+) -> anyhow::Result<()> {
+    use service::simulate;
+    let document = ProgramDoc::from_toml(&read_file(program)?)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", program.display()))?;
+    let program_value = document
+        .validate()
+        .map_err(|e| anyhow::anyhow!("{}: {e}", program.display()))?;
+    let period =
+        domain::period::FiscalPeriod::parse(period, "--period").map_err(|e| anyhow::anyhow!("{e}"))?;
+    let sales_rows = simulate::read_sales(
+        &read_file(sales)?,
+        ImportFormat::guess(&sales.to_string_lossy()),
+        &program_value,
+    )
+    .map_err(|e| row_errors(sales, e))?;
+    let tier_rows = match tiers {
+        Some(path) => Some(
+            simulate::read_tiers(
+                &read_file(path)?,
+                ImportFormat::guess(&path.to_string_lossy()),
+                &program_value,
+            )
+            .map_err(|e| row_errors(path, e))?,
+        ),
+        None => None,
+    };
+    let statements = simulate::simulate(&program_value, &sales_rows, tier_rows.as_ref(), period);
+    match format {
+        SimulationFormat::Json => println!("{}", serde_json::to_string_pretty(&statements)?),
+        SimulationFormat::Csv => print!(
+            "{}",
+            simulate::to_csv(&statements, program_value.currency.minor_digits())
+        ),
+    }
+    Ok(())
 }
 
 #[derive(Subcommand)]
@@ -121,6 +200,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         config.log_format = LogFormat::Json;
     }
     init_logging(config.log_format);
+    if let Some(Command::Rebates(RebatesCommand::Simulate {
+        program,
+        sales,
+        period,
+        tiers,
+        format,
+    })) = &cli.command
+    {
+        return simulate(program, sales, period, tiers.as_deref(), *format);
+    }
     let portal = open_portal(config.database_url(), PortalSettings::default()).await?;
     match cli.command.unwrap_or(Command::Serve {
         demo: std::env::var("ATRIUM_DEMO").is_ok_and(|v| v == "1" || v == "true"),
@@ -218,6 +307,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     " (preview: nothing stored)"
                 }
             );
+        }
+        Command::Rebates(RebatesCommand::Simulate { .. }) => {
+            unreachable!("handled before the database opens")
         }
         Command::Rebates(RebatesCommand::Run { period }) => {
             let period =

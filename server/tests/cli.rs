@@ -155,3 +155,67 @@ fn create_admin_makes_a_vendor_admin_who_can_sign_in() {
     assert!(String::from_utf8_lossy(&ok.stdout).contains("Created vendor admin root@vendor.test"));
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn rebates_simulate_needs_no_database() {
+    let dir = std::env::temp_dir().join(format!("atrium-cli-sim-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let program = concat!(env!("CARGO_MANIFEST_DIR"), "/../demo/acme-partner-program.toml");
+    let sales = dir.join("sales.csv");
+    std::fs::write(
+        &sales,
+        "external_id,partner_id,booked_on,product_line,amount,currency\n\
+         S1,7,2026-04-10,hardware,120000.00,USD\nS2,7,2026-05-10,cloud,40000.00,USD\nS3,7,2026-06-10,hardware,-5000.00,USD\n",
+    )
+    .unwrap();
+    let tiers = dir.join("tiers.csv");
+    std::fs::write(&tiers, "partner_id,tier\n7,Gold\n").unwrap();
+    // A database that does not exist: simulation must not try to open one.
+    let output = atrium(
+        "postgres://nobody@127.0.0.1:1/none",
+        &[
+            "rebates",
+            "simulate",
+            "--program",
+            program,
+            "--sales",
+            sales.to_str().unwrap(),
+            "--period",
+            "2026-Q2",
+            "--tiers",
+            tiers.to_str().unwrap(),
+            "--format",
+            "csv",
+        ],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let csv = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        csv.starts_with("partner_id,tier,plan_id,period,basis,line_kind,line_description,line_amount,total"),
+        "{csv}"
+    );
+    assert!(csv.contains(",4600.00,7000.00"), "{csv}");
+    assert!(csv.contains(",2400.00,7000.00"), "{csv}");
+    let json = atrium(
+        "postgres://nobody@127.0.0.1:1/none",
+        &[
+            "rebates",
+            "simulate",
+            "--program",
+            program,
+            "--sales",
+            sales.to_str().unwrap(),
+            "--period",
+            "2026-Q2",
+        ],
+    );
+    assert!(json.status.success());
+    let statements: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    // Without a tiers file the sales alone decide: no certifications, so Registered, no plan.
+    assert_eq!(statements, serde_json::json!([]));
+    std::fs::remove_dir_all(dir).unwrap();
+}

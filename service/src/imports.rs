@@ -78,9 +78,9 @@ pub type Progress<'a> = &'a (dyn Fn(usize, usize) + Sync);
 pub fn no_progress(_done: usize, _total: usize) {}
 
 /// Raw fields of one row, by column name.
-type RawRow = HashMap<String, String>;
+pub(crate) type RawRow = HashMap<String, String>;
 
-fn read_rows(text: &str, format: ImportFormat) -> Result<Vec<RawRow>, RowError> {
+pub(crate) fn read_rows(text: &str, format: ImportFormat) -> Result<Vec<RawRow>, RowError> {
     match format {
         ImportFormat::Csv => {
             let mut reader = csv::ReaderBuilder::new()
@@ -139,14 +139,14 @@ fn read_rows(text: &str, format: ImportFormat) -> Result<Vec<RawRow>, RowError> 
     }
 }
 
-struct RowReader<'a> {
-    row: usize,
-    raw: &'a RawRow,
-    errors: &'a mut Vec<RowError>,
+pub(crate) struct RowReader<'a> {
+    pub(crate) row: usize,
+    pub(crate) raw: &'a RawRow,
+    pub(crate) errors: &'a mut Vec<RowError>,
 }
 
 impl RowReader<'_> {
-    fn fail(&mut self, field: &str, message: impl Into<String>) {
+    pub(crate) fn fail(&mut self, field: &str, message: impl Into<String>) {
         self.errors.push(RowError {
             row: self.row,
             field: field.into(),
@@ -154,7 +154,7 @@ impl RowReader<'_> {
         });
     }
 
-    fn text(&mut self, field: &str) -> Option<String> {
+    pub(crate) fn text(&mut self, field: &str) -> Option<String> {
         match self.raw.get(field).map(|v| v.trim()).filter(|v| !v.is_empty()) {
             Some(v) => Some(v.to_owned()),
             None => {
@@ -164,14 +164,14 @@ impl RowReader<'_> {
         }
     }
 
-    fn optional(&self, field: &str) -> Option<String> {
+    pub(crate) fn optional(&self, field: &str) -> Option<String> {
         self.raw
             .get(field)
             .map(|v| v.trim().to_owned())
             .filter(|v| !v.is_empty())
     }
 
-    fn date(&mut self, field: &str) -> Option<Date> {
+    pub(crate) fn date(&mut self, field: &str) -> Option<Date> {
         let text = self.text(field)?;
         match Date::parse(&text, field) {
             Ok(date) => Some(date),

@@ -13,6 +13,7 @@ pub mod markdown;
 pub mod portal;
 pub mod program;
 pub mod rebates;
+pub mod simulate;
 pub mod store;
 pub mod web;
 
