@@ -224,6 +224,87 @@ pub async fn save_program(
     Ok(portal()?.put_program(&actor, effective_from, document).await?)
 }
 
+/// Rebate statements the signed-in user may see, optionally for one period.
+#[server(prefix = "/rpc", endpoint = "statements", input = GetUrl)]
+pub async fn get_statements(
+    #[server(default)] period: Option<String>,
+) -> Result<Vec<domain::rebates::StatementView>, PortalError> {
+    use ssr::*;
+    let period = period
+        .filter(|p| !p.trim().is_empty())
+        .map(|p| domain::period::FiscalPeriod::parse(p.trim(), "period"))
+        .transpose()
+        .map_err(service::ServiceError::from)?;
+    Ok(portal()?.statements(&actor()?, period).await?)
+}
+
+/// Runs rebates for a period (finance).
+#[server(prefix = "/rpc", endpoint = "run_rebates")]
+pub async fn run_rebates(
+    #[server(rename = "csrf_token")] _csrf: String,
+    period: String,
+) -> Result<domain::rebates::RunSummary, PortalError> {
+    use ssr::*;
+    let period =
+        domain::period::FiscalPeriod::parse(period.trim(), "period").map_err(service::ServiceError::from)?;
+    Ok(portal()?.run_rebates(Some(&actor()?), period).await?)
+}
+
+/// Approves a draft statement, or marks an approved one paid when a payout reference is given.
+#[server(prefix = "/rpc", endpoint = "advance_statement")]
+pub async fn advance_statement(
+    #[server(rename = "csrf_token")] _csrf: String,
+    id: i64,
+    #[server(default)] payout_reference: Option<String>,
+) -> Result<domain::rebates::StatementView, PortalError> {
+    use ssr::*;
+    let portal = portal()?;
+    let actor = actor()?;
+    Ok(match payout_reference {
+        Some(reference) => portal.pay_statement(&actor, id, &reference).await?,
+        None => portal.approve_statement(&actor, id).await?,
+    })
+}
+
+/// Imports pasted sales or certifications (CSV or JSON lines); `preview` stores nothing.
+#[server(prefix = "/rpc", endpoint = "import_facts")]
+pub async fn import_facts(
+    #[server(rename = "csrf_token")] _csrf: String,
+    kind: String,
+    data: String,
+    #[server(default)] preview: Option<String>,
+) -> Result<domain::facts::ImportReport, PortalError> {
+    use service::imports::{no_progress, ImportFormat};
+    use ssr::*;
+    let portal = portal()?;
+    let actor = actor()?;
+    let format = if data.trim_start().starts_with('{') {
+        ImportFormat::JsonLines
+    } else {
+        ImportFormat::Csv
+    };
+    let preview = preview.is_some();
+    Ok(match kind.as_str() {
+        "sales" => {
+            portal
+                .import_sales(Some(&actor), &data, format, preview, &no_progress)
+                .await?
+        }
+        "certifications" => {
+            portal
+                .import_certifications(Some(&actor), &data, format, preview, &no_progress)
+                .await?
+        }
+        other => {
+            return Err(service::ServiceError::from(domain::FieldError::new(
+                "kind",
+                format!("`{other}` is not sales or certifications"),
+            ))
+            .into())
+        }
+    })
+}
+
 /// The program's tiers, for targeting.
 #[server(prefix = "/rpc", endpoint = "tiers", input = GetUrl)]
 pub async fn get_tiers() -> Result<Vec<TierBadge>, PortalError> {

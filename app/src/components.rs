@@ -148,6 +148,14 @@ fn room_links(me: &Me) -> Vec<(String, &'static str)> {
     if me.role.is_partner() {
         links.push(("/tier".to_owned(), "My tier"));
     }
+    if me.role.is_partner()
+        || matches!(
+            me.role,
+            domain::identity::Role::Finance | domain::identity::Role::VendorAdmin
+        )
+    {
+        links.push(("/rebates".to_owned(), "Rebates"));
+    }
     if me.role.can_publish_content() {
         links.push(("/studio".to_owned(), "Studio"));
     }

@@ -19,8 +19,8 @@ use leptos_router::path;
 
 use components::PortalLayout;
 use pages::{
-    ItemPage, LoginPage, MePage, NotFound, ProgramPage, RoomPage, StudioEditPage, StudioListPage,
-    StudioNewPage, TierPage,
+    ItemPage, LoginPage, MePage, NotFound, ProgramPage, RebatesPage, RoomPage, StudioEditPage,
+    StudioListPage, StudioNewPage, TierPage,
 };
 
 /// The HTML document around the application.
@@ -71,6 +71,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/items/:id") view=ItemPage />
                     <Route path=path!("/me") view=MePage />
                     <Route path=path!("/tier") view=TierPage />
+                    <Route path=path!("/rebates") view=RebatesPage />
                     <Route path=path!("/studio") view=StudioListPage />
                     <Route path=path!("/studio/new") view=StudioNewPage />
                     <Route path=path!("/studio/program") view=ProgramPage />

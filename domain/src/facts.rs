@@ -68,3 +68,40 @@ pub struct PartnerFacts<'a> {
     /// Certifications of the partner's people.
     pub certifications: &'a [Certification],
 }
+
+/// One problem in an import file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RowError {
+    /// Data row, counting from 1 (a CSV header is not counted).
+    pub row: usize,
+    /// The column.
+    pub field: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// What an import did, or would have done.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportReport {
+    /// Data rows read.
+    pub rows: usize,
+    /// New rows stored.
+    pub inserted: usize,
+    /// Existing rows changed (each change is in the audit log).
+    pub updated: usize,
+    /// Rows identical to what was stored.
+    pub unchanged: usize,
+    /// Errors; when there are any, nothing was stored.
+    pub errors: Vec<RowError>,
+    /// Whether the rows were stored (false for a preview or a refused file).
+    pub stored: bool,
+}
+
+impl ImportReport {
+    /// The report of a file refused for `errors`: nothing stored.
+    pub fn refused(mut self, errors: Vec<RowError>) -> Self {
+        self.errors = errors;
+        self.stored = false;
+        self
+    }
+}

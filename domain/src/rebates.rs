@@ -346,6 +346,21 @@ fn growth(basis: i64, last_year: Option<i64>, rate_bps: i64, lines: &mut Vec<Sta
     }
 }
 
+/// What a rebate run did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunSummary {
+    /// The run's id.
+    pub id: i64,
+    /// The period.
+    pub period: String,
+    /// Draft statements created or recomputed.
+    pub drafts: usize,
+    /// Approved or paid statements left as they were.
+    pub locked: usize,
+    /// Sum of the drafts' totals (minor units).
+    pub draft_total: i64,
+}
+
 /// Where a statement is in its life: drafts are recomputed, approved and paid ones never change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -22,6 +22,7 @@ const MAX_FORM_BYTES: usize = 2 * 1024 * 1024;
 fn is_portal_page(path: &str) -> bool {
     path == "/me"
         || path == "/tier"
+        || path == "/rebates"
         || path.starts_with("/rooms/")
         || path.starts_with("/items/")
         || path == "/studio"

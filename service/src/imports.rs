@@ -7,6 +7,7 @@ use crate::auth::Actor;
 use crate::error::{ServiceError, ServiceResult};
 use crate::portal::Portal;
 use domain::calendar::Date;
+pub use domain::facts::{ImportReport, RowError};
 use domain::identity::Role;
 use domain::money::{parse_minor, Currency};
 use serde::{Deserialize, Serialize};
@@ -32,42 +33,6 @@ impl ImportFormat {
         } else {
             ImportFormat::Csv
         }
-    }
-}
-
-/// One problem in an import file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RowError {
-    /// Data row, counting from 1 (the CSV header is not counted).
-    pub row: usize,
-    /// The column.
-    pub field: String,
-    /// What is wrong.
-    pub message: String,
-}
-
-/// What an import did, or would have done.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ImportReport {
-    /// Data rows read.
-    pub rows: usize,
-    /// New rows stored.
-    pub inserted: usize,
-    /// Existing rows changed (each change is in the audit log).
-    pub updated: usize,
-    /// Rows identical to what was stored.
-    pub unchanged: usize,
-    /// Errors; when there are any, nothing was stored.
-    pub errors: Vec<RowError>,
-    /// Whether the rows were stored (false for a preview or a refused file).
-    pub stored: bool,
-}
-
-impl ImportReport {
-    fn refuse(mut self, errors: Vec<RowError>) -> Self {
-        self.errors = errors;
-        self.stored = false;
-        self
     }
 }
 
@@ -258,7 +223,7 @@ impl Portal {
         let report = ImportReport::default();
         let raw = match read_rows(text, format) {
             Ok(raw) => raw,
-            Err(e) => return Ok(report.refuse(vec![e])),
+            Err(e) => return Ok(report.refused(vec![e])),
         };
         let partners = self.partner_ids().await?;
         let currency = self.program_currency().await?;
@@ -335,7 +300,7 @@ impl Portal {
             ..report
         };
         if !errors.is_empty() {
-            return Ok(report.refuse(errors));
+            return Ok(report.refused(errors));
         }
 
         let now = self.now();
@@ -470,7 +435,7 @@ impl Portal {
         let report = ImportReport::default();
         let raw = match read_rows(text, format) {
             Ok(raw) => raw,
-            Err(e) => return Ok(report.refuse(vec![e])),
+            Err(e) => return Ok(report.refused(vec![e])),
         };
         let partners = self.partner_ids().await?;
         let mut errors = Vec::new();
@@ -508,7 +473,7 @@ impl Portal {
             ..report
         };
         if !errors.is_empty() {
-            return Ok(report.refuse(errors));
+            return Ok(report.refused(errors));
         }
         let now = self.now();
         let mut tx = self.pool().begin().await?;

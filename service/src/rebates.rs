@@ -13,25 +13,10 @@ use domain::identity::{OrganisationKind, PartnerType, Role, TierRank};
 use domain::period::FiscalPeriod;
 use domain::program::Program;
 use domain::rebates::{
-    restatement, LineKind, RebateCalculation, RebatePlan, StatementLine, StatementStatus, StatementView,
+    restatement, LineKind, RebateCalculation, RebatePlan, RunSummary, StatementLine, StatementStatus,
+    StatementView,
 };
-use serde::{Deserialize, Serialize};
 use sqlx::Row;
-
-/// What a rebate run did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RunSummary {
-    /// The run's id.
-    pub id: i64,
-    /// The period.
-    pub period: String,
-    /// Draft statements created or recomputed.
-    pub drafts: usize,
-    /// Approved or paid statements left as they were.
-    pub locked: usize,
-    /// Sum of the drafts' totals (minor units).
-    pub draft_total: i64,
-}
 
 fn require_finance(actor: &Actor) -> ServiceResult<()> {
     if matches!(actor.role, Role::Finance | Role::VendorAdmin) {

@@ -30,7 +30,13 @@ pub fn MePage() -> impl IntoView {
                                     {org.region.map(|r| view! { <dt>"Region"</dt><dd>{r.label()}</dd> })}
                                     {org.tier.clone().map(|tier| view! { <dt>"Tier"</dt><dd><TierBadgeView tier /></dd> })}
                                 </dl>
-                                <a class="button" href=me.home_path.clone()>"Back to your room"</a>
+                                <p class="me-links">
+                                    <a class="button" href=me.home_path.clone()>"Back to your room"</a>
+                                    {me.role.is_partner().then(|| view! {
+                                        <a class="button" href="/tier">"My tier"</a>
+                                        <a class="button" href="/rebates">"Rebate statements"</a>
+                                    })}
+                                </p>
                             </section>
                         }
                             .into_any()

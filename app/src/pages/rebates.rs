@@ -1,0 +1,177 @@
+//! Rebates: finance imports facts, runs a period, approves and pays statements; partners read
+//! their statements line by line.
+
+use crate::api::{get_statements, AdvanceStatement, ImportFacts, RunRebates};
+use crate::components::{CsrfField, ErrorPanel, MeResource};
+use domain::identity::OrganisationKind;
+use domain::money::format_minor;
+use domain::rebates::{StatementStatus, StatementView};
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
+
+fn money(minor: i64) -> String {
+    format_minor(minor, 2)
+}
+
+/// `/rebates`: the finance workspace for vendor staff, the statements for partners.
+#[component]
+pub fn RebatesPage() -> impl IntoView {
+    let MeResource(me) = expect_context::<MeResource>();
+    let query = use_query_map();
+    let period = move || query.read().get("period").unwrap_or_default();
+    let run = ServerAction::<RunRebates>::new();
+    let advance = ServerAction::<AdvanceStatement>::new();
+    let statements = Resource::new(
+        move || (period(), run.version().get(), advance.version().get()),
+        |(period, _, _)| get_statements((!period.is_empty()).then_some(period)),
+    );
+    view! {
+        <Title text="Rebates" />
+        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                let vendor = matches!(me.await, Ok(Some(ref me)) if me.organisation.kind == OrganisationKind::Vendor);
+                view! {
+                    <section class="studio-head">
+                        <h1>{if vendor { "Rebates" } else { "Your rebate statements" }}</h1>
+                    </section>
+                    {vendor.then(|| view! { <FinanceTools run /> })}
+                    <form method="get" class="filter" role="search">
+                        <div class="field">
+                            <label for="period">"Period"</label>
+                            <input id="period" name="period" type="text" placeholder="2026-Q2" value=period() />
+                        </div>
+                        <button type="submit" class="button">"Show"</button>
+                        {vendor.then(|| {
+                            let p = period();
+                            (!p.is_empty()).then(|| view! {
+                                <a class="button" href=format!("/api/v1/rebates/statements.csv?period={p}")>"Export CSV"</a>
+                            })
+                        })}
+                    </form>
+                    {match statements.await {
+                        Ok(list) if list.is_empty() => view! { <p class="empty">"No statements yet."</p> }.into_any(),
+                        Ok(list) => view! {
+                            <ul class="statements">
+                                {list.into_iter().map(|s| view! { <StatementCard statement=s vendor advance /> }).collect_view()}
+                            </ul>
+                        }.into_any(),
+                        Err(error) => view! { <ErrorPanel error /> }.into_any(),
+                    }}
+                }
+                .into_any()
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn FinanceTools(run: ServerAction<RunRebates>) -> impl IntoView {
+    let import = ServerAction::<ImportFacts>::new();
+    view! {
+        <section class="panel-grid">
+            <article class="panel">
+                <h2>"Run a period"</h2>
+                <ActionForm action=run attr:class="stack">
+                    <CsrfField />
+                    <div class="field">
+                        <label for="run-period">"Fiscal period"</label>
+                        <input id="run-period" name="period" type="text" placeholder="2026-Q2" required />
+                    </div>
+                    <button type="submit" class="button primary">"Run rebates"</button>
+                </ActionForm>
+                <p role="status" data-testid="run-result">
+                    {move || run.value().get().map(|r| match r {
+                        Ok(s) => format!("{}: {} draft statements totalling {}; {} locked left as they were.", s.period, s.drafts, money(s.draft_total), s.locked),
+                        Err(e) => e.message,
+                    })}
+                </p>
+            </article>
+            <article class="panel import-panel">
+                <h2>"Import facts"</h2>
+                <ActionForm action=import attr:class="stack">
+                    <CsrfField />
+                    <div class="field">
+                        <label for="import-kind">"What"</label>
+                        <select id="import-kind" name="kind">
+                            <option value="sales">"Sales"</option>
+                            <option value="certifications">"Certifications"</option>
+                        </select>
+                    </div>
+                    <div class="field">
+                        <label for="import-data">"CSV with a header row, or JSON lines"</label>
+                        <textarea id="import-data" name="data" rows="6" class="code" required></textarea>
+                    </div>
+                    <div class="row">
+                        <button type="submit" name="preview" value="1" class="button">"Preview"</button>
+                        <button type="submit" class="button primary">"Import"</button>
+                    </div>
+                </ActionForm>
+                {move || import.value().get().map(|r| match r {
+                    Ok(report) if report.errors.is_empty() => view! {
+                        <p class="notice notice-success" role="status" data-testid="import-result">
+                            {format!("{} rows: {} new, {} updated, {} unchanged{}.", report.rows, report.inserted, report.updated, report.unchanged,
+                                if report.stored { "" } else { " (preview: nothing stored)" })}
+                        </p>
+                    }.into_any(),
+                    Ok(report) => view! {
+                        <div class="error-summary" role="alert" data-testid="import-result">
+                            <h2>"Nothing was stored: fix these rows"</h2>
+                            <ul>
+                                {report.errors.into_iter().map(|e| view! { <li>{format!("Row {}, {}: {}", e.row, e.field, e.message)}</li> }).collect_view()}
+                            </ul>
+                        </div>
+                    }.into_any(),
+                    Err(e) => view! { <p class="notice notice-error" role="alert">{e.message}</p> }.into_any(),
+                })}
+            </article>
+        </section>
+    }
+}
+
+#[component]
+fn StatementCard(
+    statement: StatementView,
+    vendor: bool,
+    advance: ServerAction<AdvanceStatement>,
+) -> impl IntoView {
+    let s = statement;
+    let status_class = format!("status status-{}", s.status.as_str());
+    view! {
+        <li class="card statement">
+            <p class="card-top">
+                <span class=status_class>{s.status.as_str()}</span>
+                <span class="meta">{s.period.clone()} " · " {s.plan_name.clone()}</span>
+            </p>
+            <h2 class="card-title">{s.partner_name.clone()}</h2>
+            <table class="lines">
+                <caption class="visually-hidden">"How the rebate was computed"</caption>
+                <tbody>
+                    {s.lines.iter().map(|l| view! {
+                        <tr><td>{l.description.clone()}</td><td class="num">{money(l.amount)}</td></tr>
+                    }).collect_view()}
+                </tbody>
+                <tfoot>
+                    <tr><th scope="row">"Total " {s.currency.clone()}</th><td class="num" data-testid="statement-total">{money(s.total)}</td></tr>
+                </tfoot>
+            </table>
+            {s.payout_reference.clone().map(|r| view! { <p class="meta">"Paid: " {r}</p> })}
+            {(vendor && s.status == StatementStatus::Draft).then(|| view! {
+                <ActionForm action=advance attr:class="inline-form">
+                    <CsrfField />
+                    <input type="hidden" name="id" value=s.id />
+                    <button type="submit" class="button">"Approve"</button>
+                </ActionForm>
+            })}
+            {(vendor && s.status == StatementStatus::Approved).then(|| view! {
+                <ActionForm action=advance attr:class="row">
+                    <CsrfField />
+                    <input type="hidden" name="id" value=s.id />
+                    <label class="visually-hidden" for=format!("ref-{}", s.id)>"Payout reference"</label>
+                    <input id=format!("ref-{}", s.id) name="payout_reference" type="text" placeholder="Payout reference" required />
+                    <button type="submit" class="button primary">"Mark paid"</button>
+                </ActionForm>
+            })}
+        </li>
+    }
+}

@@ -1,0 +1,44 @@
+import { expect, test } from '@playwright/test';
+import { DESKTOP, hydrated, noHorizontalScroll, PHONE, signIn, snap } from './helpers';
+
+test('finance imports sales, runs a period and approves; the partner reads the statement', async ({ page, browser }) => {
+  await page.setViewportSize(DESKTOP);
+  await signIn(page, 'finance@acme.test');
+  await page.goto('/rebates');
+  await hydrated(page);
+
+  // A file with a bad row is refused whole, with the row named.
+  const header = 'external_id,partner_id,booked_on,product_line,amount,currency\n';
+  await page.getByLabel('CSV with a header row, or JSON lines').fill(`${header}E2E-BAD,2,2026-02-30,cloud,10.00,USD\n`);
+  await page.getByRole('button', { name: 'Import', exact: true }).click();
+  await expect(page.getByTestId('import-result')).toContainText('Row 1, booked_on');
+
+  const file = `${header}E2E-1,2,2026-06-01,cloud,40000.00,USD\n`;
+  await page.getByLabel('CSV with a header row, or JSON lines').fill(file);
+  await page.getByRole('button', { name: 'Preview' }).click();
+  await expect(page.getByTestId('import-result')).toContainText('1 rows: 1 new, 0 updated, 0 unchanged (preview: nothing stored)');
+  await page.getByRole('button', { name: 'Import', exact: true }).click();
+  await expect(page.getByTestId('import-result')).toHaveText('1 rows: 1 new, 0 updated, 0 unchanged.');
+
+  await page.getByLabel('Fiscal period').fill('2026-Q2');
+  await page.getByRole('button', { name: 'Run rebates' }).click();
+  await expect(page.getByTestId('run-result')).toContainText('2026-Q2:');
+  await page.goto('/rebates?period=2026-Q2');
+  const northwind = page.locator('.statement', { has: page.getByRole('heading', { name: 'Northwind Systems' }) });
+  await expect(northwind).toContainText('cloud 40,000.00 ×');
+  await hydrated(page);
+  await northwind.getByRole('button', { name: 'Approve' }).click();
+  await expect(northwind.getByRole('button', { name: 'Mark paid' })).toBeVisible();
+  await snap(page, 'rebates-finance-1280');
+
+  const partner = await browser.newPage({ viewport: PHONE });
+  await signIn(partner, 'admin@northwind.test');
+  await partner.goto('/rebates');
+  await expect(partner.getByRole('heading', { level: 1 })).toHaveText('Your rebate statements');
+  const own = partner.locator('.statement', { hasText: '2026-Q2' });
+  await expect(own).toContainText('approved');
+  await expect(own).toContainText('cloud 40,000.00 ×');
+  await expect(partner.getByText('Contoso Distribution')).toHaveCount(0);
+  await noHorizontalScroll(partner);
+  await snap(partner, 'rebates-partner-390');
+});
