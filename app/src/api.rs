@@ -238,6 +238,31 @@ pub async fn get_statements(
     Ok(portal()?.statements(&actor()?, period).await?)
 }
 
+/// One statement with the sales behind its basis.
+#[server(prefix = "/rpc", endpoint = "statement", input = GetUrl)]
+pub async fn get_statement(
+    id: i64,
+) -> Result<(domain::rebates::StatementView, Vec<domain::rebates::BasisSale>), PortalError> {
+    use ssr::*;
+    let portal = portal()?;
+    let actor = actor()?;
+    Ok((
+        portal.statement(&actor, id).await?,
+        portal.statement_sales(&actor, id).await?,
+    ))
+}
+
+/// The signed-in partner's rebate so far this period (none for vendor staff or planless tiers).
+#[server(prefix = "/rpc", endpoint = "forecast", input = GetUrl)]
+pub async fn get_forecast() -> Result<Option<domain::rebates::RebateForecast>, PortalError> {
+    use ssr::*;
+    let actor = actor()?;
+    if !actor.role.is_partner() {
+        return Ok(None);
+    }
+    Ok(portal()?.rebate_forecast(&actor, actor.organisation.id).await?)
+}
+
 /// Runs rebates for a period (finance).
 #[server(prefix = "/rpc", endpoint = "run_rebates")]
 pub async fn run_rebates(

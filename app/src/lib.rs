@@ -19,7 +19,7 @@ use leptos_router::path;
 
 use components::PortalLayout;
 use pages::{
-    ItemPage, LoginPage, MePage, NotFound, ProgramPage, RebatesPage, RoomPage, StudioEditPage,
+    ItemPage, LoginPage, MePage, NotFound, ProgramPage, RebatesPage, RoomPage, StatementPage, StudioEditPage,
     StudioListPage, StudioNewPage, TierPage,
 };
 
@@ -72,6 +72,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/me") view=MePage />
                     <Route path=path!("/tier") view=TierPage />
                     <Route path=path!("/rebates") view=RebatesPage />
+                    <Route path=path!("/rebates/:id") view=StatementPage />
                     <Route path=path!("/studio") view=StudioListPage />
                     <Route path=path!("/studio/new") view=StudioNewPage />
                     <Route path=path!("/studio/program") view=ProgramPage />

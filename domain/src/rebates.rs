@@ -361,6 +361,38 @@ pub struct RunSummary {
     pub draft_total: i64,
 }
 
+/// One sale behind a statement's basis.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BasisSale {
+    /// The source's id.
+    pub external_id: String,
+    /// Booking date, `YYYY-MM-DD`.
+    pub booked_on: String,
+    /// Product line.
+    pub product_line: String,
+    /// Amount in minor units.
+    pub amount: i64,
+    /// Whether the plan's product lines include it (only those make the basis).
+    pub counted: bool,
+}
+
+/// The rebate of the period in progress, computed from the sales so far; nothing is stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RebateForecast {
+    /// The period in progress.
+    pub period: String,
+    /// The plan of the partner's tier today.
+    pub plan_name: String,
+    /// Basis so far, minor units.
+    pub basis: i64,
+    /// Rebate so far, minor units.
+    pub total: i64,
+    /// The explanation.
+    pub lines: Vec<StatementLine>,
+    /// The date the sales run to.
+    pub as_of: String,
+}
+
 /// Where a statement is in its life: drafts are recomputed, approved and paid ones never change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

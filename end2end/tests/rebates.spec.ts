@@ -39,6 +39,10 @@ test('finance imports sales, runs a period and approves; the partner reads the s
   await expect(own).toContainText('approved');
   await expect(own).toContainText('cloud 40,000.00 ×');
   await expect(partner.getByText('Contoso Distribution')).toHaveCount(0);
+  await expect(partner.getByTestId('forecast-total')).toBeVisible();
+  await own.getByRole('link', { name: 'See the sales behind it' }).click();
+  await expect(partner).toHaveURL(/\/rebates\/\d+$/);
+  await expect(partner.getByRole('cell', { name: 'E2E-1' })).toBeVisible();
   await noHorizontalScroll(partner);
   await snap(partner, 'rebates-partner-390');
 });

@@ -23,6 +23,7 @@ fn is_portal_page(path: &str) -> bool {
     path == "/me"
         || path == "/tier"
         || path == "/rebates"
+        || path.starts_with("/rebates/")
         || path.starts_with("/rooms/")
         || path.starts_with("/items/")
         || path == "/studio"

@@ -478,7 +478,7 @@ impl Portal {
     /// Whether `actor` may read partner `partner_id`'s tier: vendor staff all, partners their
     /// own organisation, a distributor's admins also their tier-two resellers. Anyone else gets
     /// "not found".
-    async fn require_partner_visible(&self, actor: &Actor, partner_id: i64) -> ServiceResult<()> {
+    pub(crate) async fn require_partner_visible(&self, actor: &Actor, partner_id: i64) -> ServiceResult<()> {
         if actor.organisation.kind == OrganisationKind::Vendor || actor.organisation.id == partner_id {
             return Ok(());
         }

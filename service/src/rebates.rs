@@ -13,8 +13,8 @@ use domain::identity::{OrganisationKind, PartnerType, Role, TierRank};
 use domain::period::FiscalPeriod;
 use domain::program::Program;
 use domain::rebates::{
-    restatement, LineKind, RebateCalculation, RebatePlan, RunSummary, StatementLine, StatementStatus,
-    StatementView,
+    restatement, BasisSale, LineKind, RebateCalculation, RebateForecast, RebatePlan, RunSummary,
+    StatementLine, StatementStatus, StatementView,
 };
 use sqlx::Row;
 
@@ -391,6 +391,80 @@ impl Portal {
             .into_iter()
             .find(|s| s.id == id)
             .ok_or(ServiceError::NotFound("statement"))
+    }
+
+    /// The sales of a statement's partner and period, marking those the plan counted.
+    pub async fn statement_sales(&self, actor: &Actor, id: i64) -> ServiceResult<Vec<BasisSale>> {
+        let statement = self.statement(actor, id).await?;
+        let period = FiscalPeriod::parse(&statement.period, "period").map_err(internal)?;
+        let calendar = self
+            .program_on(self.today())
+            .await?
+            .map(|p| p.program.ladder.calendar)
+            .unwrap_or_default();
+        let (from, to) = calendar.range(period);
+        let program = self
+            .program_on(to)
+            .await?
+            .ok_or(ServiceError::NotFound("program"))?;
+        let plan = program
+            .program
+            .rebate_plans
+            .iter()
+            .find(|p| p.id == statement.plan_id);
+        let mut conn = self.pool().acquire().await?;
+        let sales = self
+            .sales_between(&mut conn, statement.partner_id, from, to)
+            .await?;
+        Ok(sales
+            .into_iter()
+            .map(|sale| BasisSale {
+                counted: plan.is_some_and(|p| p.covers(&sale)),
+                external_id: sale.external_id,
+                booked_on: sale.booked_on.to_string(),
+                product_line: sale.product_line,
+                amount: sale.amount_minor,
+            })
+            .collect())
+    }
+
+    /// The current period's rebate so far for a partner the actor may see, if its tier has a plan.
+    pub async fn rebate_forecast(
+        &self,
+        actor: &Actor,
+        partner_id: i64,
+    ) -> ServiceResult<Option<RebateForecast>> {
+        self.require_partner_visible(actor, partner_id).await?;
+        let today = self.today();
+        let Some(stored) = self.program_on(today).await? else {
+            return Ok(None);
+        };
+        let period = stored.program.ladder.calendar.period_of(today);
+        let partner_type: Option<String> =
+            sqlx::query_scalar("SELECT partner_type FROM organisations WHERE id = $1")
+                .bind(partner_id)
+                .fetch_one(self.pool())
+                .await?;
+        let partner_type = crate::portal::stored(
+            &partner_type.unwrap_or_default(),
+            PartnerType::parse,
+            "partner_type",
+        )?;
+        let mut conn = self.pool().acquire().await?;
+        let Some((plan, _, calc)) = self
+            .calculate(&mut conn, &stored.program, partner_id, partner_type, period)
+            .await?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(RebateForecast {
+            period: period.to_string(),
+            plan_name: plan.name,
+            basis: calc.basis,
+            total: calc.total,
+            lines: calc.lines,
+            as_of: today.to_string(),
+        }))
     }
 
     /// Locks a draft (finance). Approved statements never change again.

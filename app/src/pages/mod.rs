@@ -13,7 +13,7 @@ pub use item::ItemPage;
 pub use login::LoginPage;
 pub use me::MePage;
 pub use program::ProgramPage;
-pub use rebates::RebatesPage;
+pub use rebates::{RebatesPage, StatementPage};
 pub use room::RoomPage;
 pub use studio::{StudioEditPage, StudioListPage, StudioNewPage};
 pub use tier::TierPage;

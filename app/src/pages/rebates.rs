@@ -1,7 +1,8 @@
 //! Rebates: finance imports facts, runs a period, approves and pays statements; partners read
 //! their statements line by line.
 
-use crate::api::{get_statements, AdvanceStatement, ImportFacts, RunRebates};
+use crate::api::{get_forecast, get_statement, get_statements, AdvanceStatement, ImportFacts, RunRebates};
+use crate::components::id_param;
 use crate::components::{CsrfField, ErrorPanel, MeResource};
 use domain::identity::OrganisationKind;
 use domain::money::format_minor;
@@ -36,6 +37,7 @@ pub fn RebatesPage() -> impl IntoView {
                         <h1>{if vendor { "Rebates" } else { "Your rebate statements" }}</h1>
                     </section>
                     {vendor.then(|| view! { <FinanceTools run /> })}
+                    {(!vendor).then(|| view! { <ForecastCard /> })}
                     <form method="get" class="filter" role="search">
                         <div class="field">
                             <label for="period">"Period"</label>
@@ -156,6 +158,7 @@ fn StatementCard(
                 </tfoot>
             </table>
             {s.payout_reference.clone().map(|r| view! { <p class="meta">"Paid: " {r}</p> })}
+            <p><a href=format!("/rebates/{}", s.id)>"See the sales behind it"</a></p>
             {(vendor && s.status == StatementStatus::Draft).then(|| view! {
                 <ActionForm action=advance attr:class="inline-form">
                     <CsrfField />
@@ -173,5 +176,64 @@ fn StatementCard(
                 </ActionForm>
             })}
         </li>
+    }
+}
+
+/// The period in progress: the rebate earned so far, from today's sales.
+#[component]
+fn ForecastCard() -> impl IntoView {
+    let forecast = Resource::new(|| (), |_| get_forecast());
+    view! {
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                forecast.await.ok().flatten().map(|f| view! {
+                    <section class="panel forecast" aria-labelledby="forecast">
+                        <h2 id="forecast">"This period so far: " {f.period.clone()}</h2>
+                        <p class="what-if-result" data-testid="forecast-total">{money(f.total)}</p>
+                        <p class="hint">{f.plan_name.clone()} " on " {money(f.basis)} " of sales up to " {f.as_of.clone()} ". It becomes a statement when finance runs the period."</p>
+                    </section>
+                })
+            })}
+        </Suspense>
+    }
+}
+
+/// `/rebates/:id`: one statement and the sales behind its basis.
+#[component]
+pub fn StatementPage() -> impl IntoView {
+    let id = id_param();
+    let statement = Resource::new(id, get_statement);
+    let advance = ServerAction::<AdvanceStatement>::new();
+    view! {
+        <Title text="Statement" />
+        <nav class="breadcrumb" aria-label="Breadcrumb"><a href="/rebates">"← Rebates"</a></nav>
+        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match statement.await {
+                    Ok((statement, sales)) => view! {
+                        <ul class="statements single"><StatementCard statement vendor=false advance /></ul>
+                        <section class="panel">
+                            <h2>"Sales in the period"</h2>
+                            <table class="history">
+                                <thead><tr>
+                                    <th scope="col">"Sale"</th><th scope="col">"Booked"</th><th scope="col">"Product line"</th>
+                                    <th scope="col" class="num">"Amount"</th><th scope="col">"In the basis"</th>
+                                </tr></thead>
+                                <tbody>
+                                    {sales.into_iter().map(|sale| view! {
+                                        <tr>
+                                            <td>{sale.external_id}</td><td>{sale.booked_on}</td><td>{sale.product_line}</td>
+                                            <td class="num">{money(sale.amount)}</td>
+                                            <td>{if sale.counted { "Yes" } else { "No: not a product line of the plan" }}</td>
+                                        </tr>
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                        </section>
+                    }.into_any(),
+                    Err(error) => view! { <ErrorPanel error /> }.into_any(),
+                }
+            })}
+        </Suspense>
     }
 }

@@ -750,6 +750,41 @@ async fn pay_statement(
     )))
 }
 
+/// The sales behind a statement's basis, marking those the plan counted; 404 if the caller
+/// may not see the statement.
+#[utoipa::path(get, path = "/api/v1/rebates/statements/{id}/sales", tag = "rebates", security(("session" = [])),
+    params(("id" = i64, Path, description = "Statement id")),
+    responses(
+        (status = 200, description = "The sales of the partner in the statement's period", body = [Object]),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 404, description = "No such statement, or another organisation's", body = ErrorBody),
+    ))]
+async fn statement_sales(
+    State(state): State<AppState>,
+    SignedIn(actor): SignedIn,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<domain::rebates::BasisSale>>, ApiError> {
+    let id = parse_id(&id, "statement")?;
+    Ok(Json(state.portal.statement_sales(&actor, id).await?))
+}
+
+/// The current period's rebate so far (nothing stored). `null` when the partner's tier has no plan.
+#[utoipa::path(get, path = "/api/v1/partners/{id}/rebate-forecast", tag = "rebates", security(("session" = [])),
+    params(("id" = i64, Path, description = "Partner organisation id")),
+    responses(
+        (status = 200, description = "The forecast, or null", body = Object),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 404, description = "No such partner, or not visible to the caller", body = ErrorBody),
+    ))]
+async fn rebate_forecast(
+    State(state): State<AppState>,
+    SignedIn(actor): SignedIn,
+    Path(id): Path<String>,
+) -> Result<Json<Option<domain::rebates::RebateForecast>>, ApiError> {
+    let id = parse_id(&id, "partner")?;
+    Ok(Json(state.portal.rebate_forecast(&actor, id).await?))
+}
+
 /// This document.
 #[utoipa::path(get, path = "/api/v1/openapi.json", tag = "meta",
     responses((status = 200, description = "The OpenAPI 3.1 document")))]
@@ -785,7 +820,7 @@ impl Modify for SecuritySchemes {
     info(title = "Atrium API", description = "Partner relationship management: sessions, rooms, content and the channel program."),
     paths(create_session, delete_session, me, rooms, room_items, list_content, create_content, get_content,
           update_content, publish_content, unpublish_content, get_program, put_program, partner_tier, import_sales, import_certifications, run_rebates, list_statements, export_statements, get_statement,
-          approve_statement, pay_statement,
+          approve_statement, pay_statement, statement_sales, rebate_forecast,
           override_tier, openapi_document),
     components(schemas(RebateRunRequest, PayoutRequest, StatementResponse, ImportResponse, ProgramResponse, ProgramVersionRequest, TierResponse, TierOverrideRequest, ErrorBody, ErrorDetail, SignInRequest, SessionResponse, Me, OrganisationSummary,
         OrganisationKind, PartnerType, Persona, Region, Role, TierBadge, TierRank, Room, RoomSummary, RoomListing,
@@ -836,6 +871,8 @@ pub fn router() -> Router<AppState> {
         .route("/rebates/statements.csv", get(export_statements))
         .route("/rebates/statements/{id}", get(get_statement))
         .route("/rebates/statements/{id}/approve", post(approve_statement))
+        .route("/rebates/statements/{id}/sales", get(statement_sales))
+        .route("/partners/{id}/rebate-forecast", get(rebate_forecast))
         .route("/rebates/statements/{id}/pay", post(pay_statement))
         .route("/openapi.json", get(openapi_document))
         .fallback(no_such_endpoint)

@@ -47,6 +47,8 @@ async fn the_document_matches_the_routes(db: Db) {
         "GET /api/v1/rebates/statements/{id}",
         "POST /api/v1/rebates/statements/{id}/approve",
         "POST /api/v1/rebates/statements/{id}/pay",
+        "GET /api/v1/rebates/statements/{id}/sales",
+        "GET /api/v1/partners/{id}/rebate-forecast",
         "GET /api/v1/openapi.json",
     ]
     .into_iter()
