@@ -306,93 +306,141 @@ impl Portal {
         let now = self.now();
         let mut tx = self.pool().begin().await?;
         let mut touched = BTreeSet::new();
-        for (done, row) in rows.iter().enumerate() {
-            if done % 1000 == 0 {
-                progress(done, rows.len());
+        // Rows are looked up and inserted a chunk at a time: one round trip per chunk instead of
+        // two per row. The chunk keeps the bind count well under both databases' limits.
+        const CHUNK: usize = 500;
+        for (chunk_index, chunk) in rows.chunks(CHUNK).enumerate() {
+            progress(chunk_index * CHUNK, rows.len());
+            let placeholders = (1..=chunk.len())
+                .map(|i| format!("${i}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let lookup_sql = format!(
+                "SELECT external_id, partner_id, distributor_id, booked_on, product_line, amount_minor, customer_name \
+                 FROM sales WHERE external_id IN ({placeholders})"
+            );
+            let mut lookup =
+                sqlx::query_as::<_, (String, i64, Option<i64>, String, String, i64, String)>(&lookup_sql);
+            for row in chunk {
+                lookup = lookup.bind(&row.external_id);
             }
-            let existing = sqlx::query(
-                "SELECT partner_id, distributor_id, booked_on, product_line, amount_minor, customer_name FROM sales WHERE external_id = $1",
-            )
-            .bind(&row.external_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-            match existing {
-                None => {
+            let stored: HashMap<String, serde_json::Value> = lookup
+                .fetch_all(&mut *tx)
+                .await?
+                .into_iter()
+                .map(
+                    |(
+                        id,
+                        partner_id,
+                        distributor_id,
+                        booked_on,
+                        product_line,
+                        amount_minor,
+                        customer_name,
+                    )| {
+                        let value = serde_json::json!({
+                            "partner_id": partner_id,
+                            "distributor_id": distributor_id,
+                            "booked_on": booked_on,
+                            "product_line": product_line,
+                            "amount_minor": amount_minor,
+                            "customer_name": customer_name,
+                        });
+                        (id, value)
+                    },
+                )
+                .collect();
+            let mut new_rows = Vec::new();
+            for row in chunk {
+                let Some(before) = stored.get(&row.external_id) else {
                     report.inserted += 1;
-                    if !preview {
-                        sqlx::query(
-                            "INSERT INTO sales (external_id, partner_id, distributor_id, booked_on, product_line, amount_minor, \
-                             currency, customer_name, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
-                        )
-                        .bind(&row.external_id)
-                        .bind(row.partner_id)
-                        .bind(row.distributor_id)
-                        .bind(row.booked_on.to_string())
-                        .bind(&row.product_line)
-                        .bind(row.amount_minor)
-                        .bind(&row.currency)
-                        .bind(&row.customer_name)
-                        .bind(now)
-                        .execute(&mut *tx)
-                        .await?;
-                    }
                     touched.insert(row.partner_id);
+                    new_rows.push(row);
+                    continue;
+                };
+                let after = serde_json::json!({
+                    "partner_id": row.partner_id,
+                    "distributor_id": row.distributor_id,
+                    "booked_on": row.booked_on.to_string(),
+                    "product_line": row.product_line,
+                    "amount_minor": row.amount_minor,
+                    "customer_name": row.customer_name,
+                });
+                if *before == after {
+                    report.unchanged += 1;
+                    continue;
                 }
-                Some(old) => {
-                    let before = serde_json::json!({
-                        "partner_id": old.try_get::<i64, _>("partner_id")?,
-                        "distributor_id": old.try_get::<Option<i64>, _>("distributor_id")?,
-                        "booked_on": old.try_get::<String, _>("booked_on")?,
-                        "product_line": old.try_get::<String, _>("product_line")?,
-                        "amount_minor": old.try_get::<i64, _>("amount_minor")?,
-                        "customer_name": old.try_get::<String, _>("customer_name")?,
-                    });
-                    let after = serde_json::json!({
-                        "partner_id": row.partner_id,
-                        "distributor_id": row.distributor_id,
-                        "booked_on": row.booked_on.to_string(),
-                        "product_line": row.product_line,
-                        "amount_minor": row.amount_minor,
-                        "customer_name": row.customer_name,
-                    });
-                    if before == after {
-                        report.unchanged += 1;
-                        continue;
-                    }
-                    report.updated += 1;
-                    touched.insert(row.partner_id);
-                    touched.insert(before["partner_id"].as_i64().unwrap_or(row.partner_id));
-                    if !preview {
-                        sqlx::query(
-                            "UPDATE sales SET partner_id = $1, distributor_id = $2, booked_on = $3, product_line = $4, \
-                             amount_minor = $5, customer_name = $6, updated_at = $7 WHERE external_id = $8",
-                        )
-                        .bind(row.partner_id)
-                        .bind(row.distributor_id)
-                        .bind(row.booked_on.to_string())
-                        .bind(&row.product_line)
-                        .bind(row.amount_minor)
-                        .bind(&row.customer_name)
-                        .bind(now)
-                        .bind(&row.external_id)
-                        .execute(&mut *tx)
-                        .await?;
-                        audit::record(
-                            &mut tx,
-                            now,
-                            AuditEntry {
-                                actor_user_id: actor.map(|a| a.user_id),
-                                action: "sale.update",
-                                entity_type: "sale",
-                                entity_id: row.external_id.clone(),
-                                before: Some(before),
-                                after: Some(after),
-                            },
-                        )
-                        .await?;
-                    }
+                report.updated += 1;
+                touched.insert(row.partner_id);
+                touched.insert(before["partner_id"].as_i64().unwrap_or(row.partner_id));
+                if !preview {
+                    sqlx::query(
+                        "UPDATE sales SET partner_id = $1, distributor_id = $2, booked_on = $3, product_line = $4, \
+                         amount_minor = $5, customer_name = $6, updated_at = $7 WHERE external_id = $8",
+                    )
+                    .bind(row.partner_id)
+                    .bind(row.distributor_id)
+                    .bind(row.booked_on.to_string())
+                    .bind(&row.product_line)
+                    .bind(row.amount_minor)
+                    .bind(&row.customer_name)
+                    .bind(now)
+                    .bind(&row.external_id)
+                    .execute(&mut *tx)
+                    .await?;
+                    audit::record(
+                        &mut tx,
+                        now,
+                        AuditEntry {
+                            actor_user_id: actor.map(|a| a.user_id),
+                            action: "sale.update",
+                            entity_type: "sale",
+                            entity_id: row.external_id.clone(),
+                            before: Some(before.clone()),
+                            after: Some(after),
+                        },
+                    )
+                    .await?;
                 }
             }
+            if preview || new_rows.is_empty() {
+                continue;
+            }
+            let values = (0..new_rows.len())
+                .map(|i| {
+                    let b = i * 8;
+                    format!(
+                        "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${n}, ${n})",
+                        b + 1,
+                        b + 2,
+                        b + 3,
+                        b + 4,
+                        b + 5,
+                        b + 6,
+                        b + 7,
+                        b + 8,
+                        n = new_rows.len() * 8 + 1
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            let insert_sql = format!(
+                "INSERT INTO sales (external_id, partner_id, distributor_id, booked_on, product_line, amount_minor, \
+                 currency, customer_name, created_at, updated_at) VALUES {values}"
+            );
+            let mut insert = sqlx::query(&insert_sql);
+            for row in &new_rows {
+                insert = insert
+                    .bind(&row.external_id)
+                    .bind(row.partner_id)
+                    .bind(row.distributor_id)
+                    .bind(row.booked_on.to_string())
+                    .bind(&row.product_line)
+                    .bind(row.amount_minor)
+                    .bind(&row.currency)
+                    .bind(&row.customer_name);
+            }
+            insert.bind(now).execute(&mut *tx).await?;
         }
         progress(rows.len(), rows.len());
         if preview {
