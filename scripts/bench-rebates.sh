@@ -83,6 +83,6 @@ base_group=$(seconds psql -q "$pg_db" -c "SELECT partner_id, SUM(amount) FROM ba
 atrium_run=$(seconds env DATABASE_URL="$pg_db" RUST_LOG=warn $atrium rebates run 2026-Q2)
 echo "| Postgres | baseline | Atrium | Atrium / baseline |"
 echo "|---|---:|---:|---:|"
-report "import $rows rows (vs \\copy)" "$base_import" "$atrium_import"
+report "import $rows rows (vs psql copy)" "$base_import" "$atrium_import"
 report "rebate run, $partners partners (vs GROUP BY)" "$base_group" "$atrium_run"
 psql -q "$pg_url" -c "DROP DATABASE IF EXISTS $name WITH (FORCE)"
