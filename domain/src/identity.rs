@@ -257,6 +257,7 @@ pub struct Me {
     pub organisation: OrganisationSummary,
     /// The vendor running the program.
     pub vendor_name: String,
-    /// Where the user starts: their persona's room, or the studio for vendor staff.
+    /// Where the user starts: their persona's room; the studio for publishers and vendor admins;
+    /// rebates for finance.
     pub home_path: String,
 }

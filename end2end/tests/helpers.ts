@@ -16,7 +16,7 @@ export async function signIn(page: Page, email: string) {
   await page.getByLabel('E-mail address').fill(email);
   await page.getByLabel('Password').fill(PASSWORD);
   await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.waitForURL(/\/(rooms\/[a-z-]+|studio)$/);
+  await page.waitForURL(/\/(rooms\/[a-z-]+|studio|rebates)$/);
 }
 
 /** Saves a screenshot as a test artefact under end2end/artifacts/. */

@@ -443,29 +443,8 @@ impl Portal {
             insert.bind(now).execute(&mut *tx).await?;
         }
         progress(rows.len(), rows.len());
-        if preview {
-            tx.rollback().await?;
-            return Ok(report);
-        }
-        audit::record(
-            &mut tx,
-            now,
-            AuditEntry {
-                actor_user_id: actor.map(|a| a.user_id),
-                action: "sales.import",
-                entity_type: "import",
-                entity_id: format!("sales-{now}"),
-                before: None,
-                after: Some(serde_json::json!({
-                    "rows": report.rows, "inserted": report.inserted, "updated": report.updated, "unchanged": report.unchanged
-                })),
-            },
-        )
-        .await?;
-        tx.commit().await?;
-        report.stored = true;
-        self.facts_changed(touched).await?;
-        Ok(report)
+        self.finish_import(tx, actor, "sales", now, report, touched, preview)
+            .await
     }
 
     /// Imports certifications (identified by partner, person, code and earned date).
@@ -573,6 +552,26 @@ impl Portal {
             }
         }
         progress(rows.len(), rows.len());
+        self.finish_import(tx, actor, "certifications", now, report, touched, preview)
+            .await
+    }
+
+    /// Ends every import the same way: a preview rolls back; a real import records itself in
+    /// the audit log, commits, and re-evaluates the partners whose facts changed.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the state of an import in progress, handed over once"
+    )]
+    async fn finish_import(
+        &self,
+        mut tx: sqlx::Transaction<'static, sqlx::Any>,
+        actor: Option<&Actor>,
+        kind: &str,
+        now: i64,
+        mut report: ImportReport,
+        touched: BTreeSet<i64>,
+        preview: bool,
+    ) -> ServiceResult<ImportReport> {
         if preview {
             tx.rollback().await?;
             return Ok(report);
@@ -582,9 +581,9 @@ impl Portal {
             now,
             AuditEntry {
                 actor_user_id: actor.map(|a| a.user_id),
-                action: "certifications.import",
+                action: &format!("{kind}.import"),
                 entity_type: "import",
-                entity_id: format!("certifications-{now}"),
+                entity_id: format!("{kind}-{now}"),
                 before: None,
                 after: Some(serde_json::json!({
                     "rows": report.rows, "inserted": report.inserted, "updated": report.updated, "unchanged": report.unchanged

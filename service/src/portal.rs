@@ -323,6 +323,7 @@ impl Portal {
                 .await?;
         let home_path = match (actor.role, actor.persona) {
             (role, _) if role.can_publish_content() => "/studio".to_owned(),
+            (Role::Finance, _) => "/rebates".to_owned(),
             (_, Some(persona)) => format!("/rooms/{}", Room::for_persona(persona)),
             _ => format!("/rooms/{}", Room::Sales),
         };
