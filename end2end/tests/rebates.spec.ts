@@ -14,7 +14,9 @@ test('finance imports sales, runs a period and approves; the partner reads the s
   await expect(page.getByTestId('import-result')).toContainText('Row 1, booked_on');
 
   const file = `${header}E2E-1,2,2026-06-01,cloud,40000.00,USD\n`;
-  await page.getByLabel('CSV with a header row, or JSON lines').fill(file);
+  // Choosing a file fills the form in the browser.
+  await page.getByLabel('File', { exact: true }).setInputFiles({ name: 'sales.csv', mimeType: 'text/csv', buffer: Buffer.from(file) });
+  await expect(page.getByLabel('CSV with a header row, or JSON lines')).toHaveValue(file);
   await page.getByRole('button', { name: 'Preview' }).click();
   await expect(page.getByTestId('import-result')).toContainText('1 rows: 1 new, 0 updated, 0 unchanged (preview: nothing stored)');
   await page.getByRole('button', { name: 'Import', exact: true }).click();

@@ -67,9 +67,33 @@ pub fn RebatesPage() -> impl IntoView {
     }
 }
 
+/// Reads the chosen file into the form, in the browser (the file never travels on its own).
+fn load_file(ev: leptos::ev::Event, set_data: WriteSignal<String>) {
+    #[cfg(feature = "hydrate")]
+    {
+        use wasm_bindgen::JsCast;
+        let Some(file) = ev
+            .target()
+            .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
+            .and_then(|input| input.files())
+            .and_then(|files| files.get(0))
+        else {
+            return;
+        };
+        leptos::task::spawn_local(async move {
+            if let Ok(text) = wasm_bindgen_futures::JsFuture::from(file.text()).await {
+                set_data.set(text.as_string().unwrap_or_default());
+            }
+        });
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (ev, set_data);
+}
+
 #[component]
 fn FinanceTools(run: ServerAction<RunRebates>) -> impl IntoView {
     let import = ServerAction::<ImportFacts>::new();
+    let (data, set_data) = signal(String::new());
     view! {
         <section class="panel-grid">
             <article class="panel">
@@ -101,8 +125,16 @@ fn FinanceTools(run: ServerAction<RunRebates>) -> impl IntoView {
                         </select>
                     </div>
                     <div class="field">
+                        <label for="import-file">"File"</label>
+                        <span class="hint">"Choose a .csv or .jsonl file, or paste its contents below."</span>
+                        <input id="import-file" type="file" accept=".csv,.jsonl,.ndjson,text/csv,application/x-ndjson"
+                            on:change=move |ev| load_file(ev, set_data) />
+                    </div>
+                    <div class="field">
                         <label for="import-data">"CSV with a header row, or JSON lines"</label>
-                        <textarea id="import-data" name="data" rows="6" class="code" required></textarea>
+                        <textarea id="import-data" name="data" rows="6" class="code" required
+                            prop:value=move || data.get()
+                            on:input=move |ev| set_data.set(event_target_value(&ev))></textarea>
                     </div>
                     <div class="row">
                         <button type="submit" name="preview" value="1" class="button">"Preview"</button>
