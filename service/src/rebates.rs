@@ -18,6 +18,25 @@ use domain::rebates::{
 };
 use sqlx::Row;
 
+/// The statements' columns, joined with the partner's name; followed by a `WHERE` clause.
+const SELECT: &str =
+    "SELECT s.*, o.name AS partner_name FROM rebate_statements s JOIN organisations o ON o.id = s.partner_id";
+
+/// Which statements an actor may see, as SQL over `o` (the partner): vendor staff all; partners
+/// their own; a distributor's admins also their tier-two resellers'. Ids are numbers, never text.
+fn statement_scope(actor: &Actor) -> String {
+    if actor.organisation.kind == OrganisationKind::Vendor {
+        "1 = 1".to_owned()
+    } else if actor.role == Role::PartnerAdmin {
+        format!(
+            "(o.id = {id} OR o.distributor_id = {id})",
+            id = actor.organisation.id
+        )
+    } else {
+        format!("o.id = {}", actor.organisation.id)
+    }
+}
+
 fn require_finance(actor: &Actor) -> ServiceResult<()> {
     if matches!(actor.role, Role::Finance | Role::VendorAdmin) {
         Ok(())
@@ -355,17 +374,7 @@ impl Portal {
         actor: &Actor,
         period: Option<FiscalPeriod>,
     ) -> ServiceResult<Vec<StatementView>> {
-        const SELECT: &str = "SELECT s.*, o.name AS partner_name FROM rebate_statements s JOIN organisations o ON o.id = s.partner_id";
-        let scope = if actor.organisation.kind == OrganisationKind::Vendor {
-            "1 = 1".to_owned()
-        } else if actor.role == Role::PartnerAdmin {
-            format!(
-                "(o.id = {id} OR o.distributor_id = {id})",
-                id = actor.organisation.id
-            )
-        } else {
-            format!("o.id = {}", actor.organisation.id)
-        };
+        let scope = statement_scope(actor);
         let rows = match period {
             Some(p) => {
                 sqlx::query(&format!(
@@ -386,10 +395,16 @@ impl Portal {
 
     /// One statement, if the actor may see it.
     pub async fn statement(&self, actor: &Actor, id: i64) -> ServiceResult<StatementView> {
-        self.statements(actor, None)
-            .await?
-            .into_iter()
-            .find(|s| s.id == id)
+        let row = sqlx::query(&format!(
+            "{SELECT} WHERE {} AND s.id = $1",
+            statement_scope(actor)
+        ))
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
+        row.as_ref()
+            .map(Self::statement_from_row)
+            .transpose()?
             .ok_or(ServiceError::NotFound("statement"))
     }
 
