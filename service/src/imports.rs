@@ -182,6 +182,19 @@ struct CertificationRow {
     expires_on: Date,
 }
 
+/// The start every import shares: the actor may import, and the file reads as rows. A file that
+/// does not read is answered with a refused report rather than an error.
+fn start_import(
+    actor: Option<&Actor>,
+    text: &str,
+    format: ImportFormat,
+) -> ServiceResult<Result<Vec<RawRow>, ImportReport>> {
+    if let Some(actor) = actor {
+        require_importer(actor)?;
+    }
+    Ok(read_rows(text, format).map_err(|e| ImportReport::default().refused(vec![e])))
+}
+
 fn require_importer(actor: &Actor) -> ServiceResult<()> {
     if matches!(actor.role, Role::VendorAdmin | Role::Finance) {
         Ok(())
@@ -217,14 +230,11 @@ impl Portal {
         preview: bool,
         progress: Progress<'_>,
     ) -> ServiceResult<ImportReport> {
-        if let Some(actor) = actor {
-            require_importer(actor)?;
-        }
-        let report = ImportReport::default();
-        let raw = match read_rows(text, format) {
+        let raw = match start_import(actor, text, format)? {
             Ok(raw) => raw,
-            Err(e) => return Ok(report.refused(vec![e])),
+            Err(refused) => return Ok(refused),
         };
+        let report = ImportReport::default();
         let partners = self.partner_ids().await?;
         let currency = self.program_currency().await?;
         let mut errors = Vec::new();
@@ -456,14 +466,11 @@ impl Portal {
         preview: bool,
         progress: Progress<'_>,
     ) -> ServiceResult<ImportReport> {
-        if let Some(actor) = actor {
-            require_importer(actor)?;
-        }
-        let report = ImportReport::default();
-        let raw = match read_rows(text, format) {
+        let raw = match start_import(actor, text, format)? {
             Ok(raw) => raw,
-            Err(e) => return Ok(report.refused(vec![e])),
+            Err(refused) => return Ok(refused),
         };
+        let report = ImportReport::default();
         let partners = self.partner_ids().await?;
         let mut errors = Vec::new();
         let mut rows = Vec::with_capacity(raw.len());
