@@ -390,3 +390,210 @@ pub async fn set_content_status(
     use ssr::*;
     Ok(portal()?.set_content_status(&actor()?, id, status).await?)
 }
+
+/// What the deal registration form offers: product lines, the partners the user may register
+/// for (a distributor's resellers), today's date and the program currency.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DealFormOptions {
+    /// Known product-line codes.
+    pub product_lines: Vec<String>,
+    /// (id, name): the user's own organisation first, then its resellers.
+    pub partners: Vec<(i64, String)>,
+    /// Today (the earliest close date).
+    pub today: domain::calendar::Date,
+    /// The program currency code.
+    pub currency: String,
+    /// A sensible default country for the organisation's region.
+    pub default_country: String,
+}
+
+/// Options for the deal registration form.
+#[server(prefix = "/rpc", endpoint = "deal_form", input = GetUrl)]
+pub async fn get_deal_form() -> Result<DealFormOptions, PortalError> {
+    use domain::identity::Region;
+    use ssr::*;
+    let portal = portal()?;
+    let actor = actor()?;
+    let default_country = match actor.organisation.region {
+        Some(Region::Emea) => "GB",
+        Some(Region::LatinAmerica) => "BR",
+        Some(Region::Apac) => "AU",
+        _ => "US",
+    };
+    Ok(DealFormOptions {
+        product_lines: portal.product_lines().await?,
+        partners: portal.registrable_partners(&actor).await?,
+        today: portal.today(),
+        currency: portal
+            .program_on(portal.today())
+            .await?
+            .map_or_else(|| "USD".to_owned(), |p| p.program.currency.code().to_owned()),
+        default_country: default_country.to_owned(),
+    })
+}
+
+/// The customer key a name and domain give, previewed while the partner types.
+#[server(prefix = "/rpc", endpoint = "customer_key", input = GetUrl)]
+pub async fn preview_customer_key(
+    #[server(default)] name: String,
+    #[server(default)] domain: String,
+) -> Result<String, PortalError> {
+    use ssr::*;
+    actor()?;
+    let domain = Some(domain.trim()).filter(|d| !d.is_empty());
+    Ok(portal()?.customer_key_preview(&name, domain)?.as_str().to_owned())
+}
+
+/// Registers and submits a deal, then opens it.
+#[server(prefix = "/rpc", endpoint = "register_deal")]
+pub async fn register_deal(
+    #[server(rename = "csrf_token")] _csrf: String,
+    customer_name: String,
+    #[server(default)] customer_domain: String,
+    country: String,
+    #[server(default)] product_lines: Vec<String>,
+    amount: String,
+    expected_close_on: String,
+    #[server(default)] notes: String,
+    #[server(default)] partner_id: Option<i64>,
+) -> Result<domain::deals::DealView, PortalError> {
+    use ssr::*;
+    let input = domain::deals::DealInput {
+        customer_name,
+        customer_domain: Some(customer_domain).filter(|d| !d.trim().is_empty()),
+        country,
+        product_lines,
+        amount,
+        expected_close_on,
+        notes,
+        partner_id,
+    };
+    let deal = portal()?.register_deal(&actor()?, input, true).await?;
+    leptos_axum::redirect(&format!("/deals/{}", deal.id));
+    Ok(deal)
+}
+
+/// Registrations the signed-in user may see, open decisions first.
+#[server(prefix = "/rpc", endpoint = "deals", input = GetUrl)]
+pub async fn get_deals() -> Result<Vec<domain::deals::DealView>, PortalError> {
+    use ssr::*;
+    Ok(portal()?.deals(&actor()?).await?)
+}
+
+/// The channel manager's queue and the turnaround report.
+#[server(prefix = "/rpc", endpoint = "deal_queue", input = GetUrl)]
+pub async fn get_deal_queue(
+) -> Result<(Vec<domain::deals::DealView>, Vec<domain::deals::Turnaround>), PortalError> {
+    use ssr::*;
+    let portal = portal()?;
+    let actor = actor()?;
+    Ok((portal.deal_queue(&actor).await?, portal.turnaround(&actor).await?))
+}
+
+/// One registration with its history.
+#[server(prefix = "/rpc", endpoint = "deal", input = GetUrl)]
+pub async fn get_deal(id: i64) -> Result<domain::deals::DealView, PortalError> {
+    use ssr::*;
+    Ok(portal()?.deal(&actor()?, id).await?)
+}
+
+/// One step on a registration: `submit`, `approve`, `reject`, `won`, `lost` or `extend`.
+#[server(prefix = "/rpc", endpoint = "deal_action")]
+pub async fn deal_action(
+    #[server(rename = "csrf_token")] _csrf: String,
+    id: i64,
+    action: String,
+    #[server(default)] comment: String,
+) -> Result<domain::deals::DealView, PortalError> {
+    use ssr::*;
+    let portal = portal()?;
+    let actor = actor()?;
+    Ok(match action.as_str() {
+        "submit" => portal.submit_deal(&actor, id).await?,
+        "approve" => portal.decide_deal(&actor, id, true, &comment).await?,
+        "reject" => portal.decide_deal(&actor, id, false, &comment).await?,
+        "won" => portal.close_deal(&actor, id, true, None).await?,
+        "lost" => portal.close_deal(&actor, id, false, None).await?,
+        "extend" => portal.request_extension(&actor, id, &comment).await?,
+        other => {
+            return Err(service::ServiceError::from(domain::FieldError::new(
+                "action",
+                format!("`{other}` is not something a registration can do"),
+            ))
+            .into())
+        }
+    })
+}
+
+/// The signed-in user's notifications.
+#[server(prefix = "/rpc", endpoint = "inbox", input = GetUrl)]
+pub async fn get_inbox() -> Result<service_types::Inbox, PortalError> {
+    use ssr::*;
+    let inbox = portal()?.inbox(&actor()?).await?;
+    Ok(service_types::Inbox {
+        unread: inbox.unread,
+        items: inbox
+            .items
+            .into_iter()
+            .map(|n| service_types::Notification {
+                id: n.id,
+                created_at: n.created_at,
+                title: n.title,
+                body: n.body,
+                link: n.link,
+                read: n.read,
+            })
+            .collect(),
+    })
+}
+
+/// The unread count for the bell (0 when signed out).
+#[server(prefix = "/rpc", endpoint = "unread", input = GetUrl)]
+pub async fn get_unread() -> Result<i64, PortalError> {
+    use ssr::*;
+    match actor() {
+        Ok(actor) => Ok(portal()?.unread_notifications(&actor).await?),
+        Err(_) => Ok(0),
+    }
+}
+
+/// Marks one notification, or all of them, read.
+#[server(prefix = "/rpc", endpoint = "mark_read")]
+pub async fn mark_read(
+    #[server(rename = "csrf_token")] _csrf: String,
+    #[server(default)] id: Option<i64>,
+) -> Result<u64, PortalError> {
+    use ssr::*;
+    Ok(portal()?.mark_notifications_read(&actor()?, id).await?)
+}
+
+/// Notification shapes shared with the browser (the service crate is server-only).
+pub mod service_types {
+    use serde::{Deserialize, Serialize};
+
+    /// One notification.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct Notification {
+        /// Id.
+        pub id: i64,
+        /// When (Unix ms).
+        pub created_at: i64,
+        /// One line.
+        pub title: String,
+        /// Detail.
+        pub body: String,
+        /// Where to go.
+        pub link: String,
+        /// Read already.
+        pub read: bool,
+    }
+
+    /// The bell's contents.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct Inbox {
+        /// Unread count.
+        pub unread: i64,
+        /// Newest first.
+        pub items: Vec<Notification>,
+    }
+}

@@ -1,6 +1,6 @@
 //! Pieces shared by the pages: the portal frame, cards, badges, errors and the CSRF field.
 
-use crate::api::{current_user, PortalError, SignOut};
+use crate::api::{current_user, get_unread, PortalError, SignOut};
 use domain::calendar::Date;
 use domain::content::{ContentSummary, Room};
 use domain::identity::{Me, TierBadge};
@@ -151,6 +151,14 @@ fn room_links(me: &Me) -> Vec<(String, &'static str)> {
     if me.role.is_partner()
         || matches!(
             me.role,
+            domain::identity::Role::ChannelManager | domain::identity::Role::VendorAdmin
+        )
+    {
+        links.push(("/deals".to_owned(), "Deals"));
+    }
+    if me.role.is_partner()
+        || matches!(
+            me.role,
             domain::identity::Role::Finance | domain::identity::Role::VendorAdmin
         )
     {
@@ -170,6 +178,7 @@ fn room_links(me: &Me) -> Vec<(String, &'static str)> {
 #[component]
 pub fn PortalLayout() -> impl IntoView {
     let me = Resource::new(|| (), |_| current_user());
+    let unread = Resource::new(|| (), |_| get_unread());
     provide_context(MeResource(me));
     let sign_out = ServerAction::<SignOut>::new();
 
@@ -199,6 +208,7 @@ pub fn PortalLayout() -> impl IntoView {
                                             .collect_view()}
                                     </nav>
                                     <div class="account">
+                                        <Bell unread />
                                         <span class="org">
                                             <span class="org-name">{org.name.clone()}</span>
                                             {org.tier.clone().map(|tier| view! { <TierBadgeView tier /> })}
@@ -218,7 +228,7 @@ pub fn PortalLayout() -> impl IntoView {
                             <nav class="tabbar" aria-label="Rooms">
                                 {tab_links
                                     .into_iter()
-                                    .filter(|(href, _)| href.starts_with("/rooms/"))
+                                    .filter(|(href, _)| href.starts_with("/rooms/") || href == "/deals")
                                     .map(|(href, label)| view! { <A href=href>{label}</A> })
                                     .collect_view()}
                                 <A href="/me">"Me"</A>
@@ -233,6 +243,37 @@ pub fn PortalLayout() -> impl IntoView {
         <main id="main" class="main" tabindex="-1">
             <Outlet />
         </main>
+    }
+}
+
+/// The notification bell: a link to the list, with the unread count in its name.
+#[component]
+fn Bell(unread: Resource<Result<i64, PortalError>>) -> impl IntoView {
+    view! {
+        <Suspense fallback=|| view! { <a class="bell" href="/notifications" aria-label="Notifications">{bell_icon()}</a> }>
+            {move || Suspend::new(async move {
+                let count = unread.await.unwrap_or(0);
+                let label = match count {
+                    0 => "Notifications, none unread".to_owned(),
+                    1 => "Notifications, 1 unread".to_owned(),
+                    n => format!("Notifications, {n} unread"),
+                };
+                view! {
+                    <a class="bell" href="/notifications" aria-label=label data-testid="bell">
+                        {bell_icon()}
+                        {(count > 0).then(|| view! { <span class="bell-count" aria-hidden="true">{count.min(99)}</span> })}
+                    </a>
+                }
+            })}
+        </Suspense>
+    }
+}
+
+fn bell_icon() -> impl IntoView {
+    view! {
+        <svg viewBox="0 0 24 24" width="22" height="22" aria-hidden="true" focusable="false">
+            <path fill="currentColor" d="M12 22a2.5 2.5 0 0 0 2.45-2h-4.9A2.5 2.5 0 0 0 12 22zm7-6V11a7 7 0 0 0-5.5-6.84V3a1.5 1.5 0 0 0-3 0v1.16A7 7 0 0 0 5 11v5l-2 2v1h18v-1z" />
+        </svg>
     }
 }
 

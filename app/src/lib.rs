@@ -6,7 +6,7 @@
 
 #[expect(
     clippy::too_many_arguments,
-    reason = "save_content takes one argument per field of a plain HTML form"
+    reason = "save_content and register_deal take one argument per field of a plain HTML form"
 )]
 pub mod api;
 pub mod components;
@@ -19,8 +19,8 @@ use leptos_router::path;
 
 use components::PortalLayout;
 use pages::{
-    ItemPage, LoginPage, MePage, NotFound, ProgramPage, RebatesPage, RoomPage, StatementPage, StudioEditPage,
-    StudioListPage, StudioNewPage, TierPage,
+    DealNewPage, DealPage, DealsPage, ItemPage, LoginPage, MePage, NotFound, NotificationsPage, ProgramPage,
+    RebatesPage, RoomPage, StatementPage, StudioEditPage, StudioListPage, StudioNewPage, TierPage,
 };
 
 /// The HTML document around the application.
@@ -71,6 +71,10 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/items/:id") view=ItemPage />
                     <Route path=path!("/me") view=MePage />
                     <Route path=path!("/tier") view=TierPage />
+                    <Route path=path!("/deals") view=DealsPage />
+                    <Route path=path!("/deals/new") view=DealNewPage />
+                    <Route path=path!("/deals/:id") view=DealPage />
+                    <Route path=path!("/notifications") view=NotificationsPage />
                     <Route path=path!("/rebates") view=RebatesPage />
                     <Route path=path!("/rebates/:id") view=StatementPage />
                     <Route path=path!("/studio") view=StudioListPage />

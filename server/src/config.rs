@@ -7,6 +7,9 @@
 //! | log format | `log_format` | `ATRIUM_LOG_FORMAT` | `text` (`json` for log shippers) |
 //! | `Secure` cookies | `secure_cookies` | `ATRIUM_SECURE_COOKIES` | `auto`: on, except plain-http localhost |
 //! | site settings file | — | `ATRIUM_SITE_CONFIG` | `Leptos.toml` |
+//! | SMTP relay for e-mail | `smtp_url` | `ATRIUM_SMTP_URL` | none: in-app notifications only |
+//! | sender of e-mail | `smtp_from` | `ATRIUM_SMTP_FROM` | `Atrium <atrium@localhost>` |
+//! | the portal's public address (links in e-mail) | `public_url` | `ATRIUM_PUBLIC_URL` | `http://localhost:3000` |
 //!
 //! The file is `atrium.toml` in the working directory, or the path in `ATRIUM_CONFIG`.
 
@@ -64,6 +67,12 @@ pub struct Config {
     /// Cookie `Secure` policy.
     #[serde(default)]
     pub secure_cookies: SecureCookies,
+    /// `smtp://[user:password@]host[:port]`: where e-mail is handed over.
+    pub smtp_url: Option<String>,
+    /// The `From` of e-mail.
+    pub smtp_from: Option<String>,
+    /// The address users reach the portal at.
+    pub public_url: Option<String>,
 }
 
 impl Config {
@@ -91,7 +100,64 @@ impl Config {
         if let Ok(secure) = std::env::var("ATRIUM_SECURE_COOKIES") {
             config.secure_cookies = secure.parse()?;
         }
+        for (var, slot) in [
+            ("ATRIUM_SMTP_URL", &mut config.smtp_url),
+            ("ATRIUM_SMTP_FROM", &mut config.smtp_from),
+            ("ATRIUM_PUBLIC_URL", &mut config.public_url),
+        ] {
+            if let Ok(value) = std::env::var(var) {
+                *slot = Some(value).filter(|v| !v.is_empty());
+            }
+        }
         Ok(config)
+    }
+
+    /// The SMTP relay, when e-mail is configured.
+    pub fn smtp(&self) -> anyhow::Result<Option<service::notify::SmtpSettings>> {
+        let Some(url) = &self.smtp_url else {
+            return Ok(None);
+        };
+        let rest = url.strip_prefix("smtp://").ok_or_else(|| {
+            anyhow::anyhow!("ATRIUM_SMTP_URL must look like smtp://[user:password@]host[:port]")
+        })?;
+        let (credentials, address) = match rest.rsplit_once('@') {
+            Some((userinfo, address)) => {
+                let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+                (Some((user.to_owned(), password.to_owned())), address)
+            }
+            None => (None, rest),
+        };
+        let address = address.trim_end_matches('/');
+        let (host, port) = match address.rsplit_once(':') {
+            Some((host, port)) => (
+                host,
+                port.parse()
+                    .map_err(|_| anyhow::anyhow!("ATRIUM_SMTP_URL: `{port}` is not a port"))?,
+            ),
+            None => (address, 25),
+        };
+        if host.is_empty() {
+            anyhow::bail!("ATRIUM_SMTP_URL names no host");
+        }
+        Ok(Some(service::notify::SmtpSettings {
+            host: host.to_owned(),
+            port,
+            from: self
+                .smtp_from
+                .clone()
+                .unwrap_or_else(|| "Atrium <atrium@localhost>".to_owned()),
+            credentials,
+        }))
+    }
+
+    /// The service layer's settings from this configuration.
+    pub fn portal_settings(&self) -> service::PortalSettings {
+        let defaults = service::PortalSettings::default();
+        service::PortalSettings {
+            mail_enabled: self.smtp_url.is_some(),
+            public_url: self.public_url.clone().unwrap_or(defaults.public_url.clone()),
+            ..defaults
+        }
     }
 
     fn from_file(path: &Path) -> anyhow::Result<Self> {
@@ -139,6 +205,29 @@ mod tests {
         assert_eq!(config.secure_cookies, SecureCookies::Always);
         assert!(toml::from_str::<Config>("databse_url = \"x\"").is_err());
         assert_eq!(Config::default().database_url(), "sqlite://data/atrium.db");
+    }
+
+    #[test]
+    fn smtp_urls_parse() {
+        let config = |url: &str| Config {
+            smtp_url: Some(url.to_owned()),
+            ..Config::default()
+        };
+        let smtp = config("smtp://mail.example.com").smtp().unwrap().unwrap();
+        assert_eq!(
+            (smtp.host.as_str(), smtp.port, smtp.credentials),
+            ("mail.example.com", 25, None)
+        );
+        let smtp = config("smtp://bot:s3cret@127.0.0.1:2525")
+            .smtp()
+            .unwrap()
+            .unwrap();
+        assert_eq!((smtp.host.as_str(), smtp.port), ("127.0.0.1", 2525));
+        assert_eq!(smtp.credentials, Some(("bot".into(), "s3cret".into())));
+        assert!(config("http://x").smtp().is_err());
+        assert!(config("smtp://x:port").smtp().is_err());
+        assert!(Config::default().smtp().unwrap().is_none());
+        assert!(config("smtp://x").portal_settings().mail_enabled);
     }
 
     /// Leptos.toml is the run-time twin of the cargo-leptos metadata in Cargo.toml: the values a

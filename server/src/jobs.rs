@@ -1,7 +1,10 @@
 //! Background jobs. The daily tier evaluation runs at start-up and then every hour; it does
 //! work only when the day has changed. With several instances on one Postgres database, an
-//! advisory lock lets exactly one of them evaluate.
+//! advisory lock lets exactly one of them evaluate. The scheduler fires workflow reminders and
+//! escalations, expires deal registrations and drains the mail outbox every few seconds; each
+//! of those is safe to run on every instance at once (see `service::workflow`).
 
+use service::notify::SmtpSettings;
 use service::{Backend, Portal};
 use sqlx::Row;
 use std::time::Duration;
@@ -48,6 +51,37 @@ pub async fn run_daily_tier_evaluation(portal: Portal) {
         interval.tick().await;
         if let Err(e) = evaluate_tiers_once(&portal).await {
             tracing::error!(error = format!("{e:#}"), "tier evaluation failed");
+        }
+    }
+}
+
+/// How often the scheduler looks for due timers, expiries and mail.
+const SCHEDULER_TICK: Duration = Duration::from_secs(15);
+
+/// One pass of the scheduler: reminders and escalations, deal expiry, then mail.
+pub async fn run_scheduler_once(portal: &Portal, smtp: Option<&SmtpSettings>) -> anyhow::Result<()> {
+    let fired = portal.run_workflow_timers().await?;
+    let expired = portal.expire_deals(portal.today()).await?;
+    if fired + expired > 0 {
+        tracing::info!(fired, expired, "scheduler pass");
+    }
+    if let Some(smtp) = smtp {
+        let run = portal.deliver_mail(smtp).await?;
+        if run.sent + run.failed > 0 {
+            tracing::info!(sent = run.sent, failed = run.failed, "mail outbox pass");
+        }
+    }
+    Ok(())
+}
+
+/// Runs [`run_scheduler_once`] every few seconds, for the life of the server.
+pub async fn run_scheduler(portal: Portal, smtp: Option<SmtpSettings>) {
+    let mut interval = tokio::time::interval(SCHEDULER_TICK);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        if let Err(e) = run_scheduler_once(&portal, smtp.as_ref()).await {
+            tracing::error!(error = format!("{e:#}"), "scheduler pass failed");
         }
     }
 }

@@ -7,7 +7,6 @@ use server::config::{site_options, Config, LogFormat};
 use server::startup::{open_portal, shutdown_signal, AppState, Application};
 use service::demo::{DemoOutcome, DEMO_PASSWORD};
 use service::imports::ImportFormat;
-use service::PortalSettings;
 use std::io::{BufRead, IsTerminal};
 use std::process::ExitCode;
 
@@ -210,7 +209,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     {
         return simulate(program, sales, period, tiers.as_deref(), *format);
     }
-    let portal = open_portal(config.database_url(), PortalSettings::default()).await?;
+    let portal = open_portal(config.database_url(), config.portal_settings()).await?;
     match cli.command.unwrap_or(Command::Serve {
         demo: std::env::var("ATRIUM_DEMO").is_ok_and(|v| v == "1" || v == "true"),
     }) {
@@ -345,7 +344,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 portal,
                 secure_cookies: config.secure_cookies,
             };
+            let smtp = config.smtp()?;
             let app = Application::build(state, &bind).await?;
+            tokio::spawn(server::jobs::run_daily_tier_evaluation(app.portal().clone()));
+            tokio::spawn(server::jobs::run_scheduler(app.portal().clone(), smtp));
             tracing::info!(address = %app.local_addr(), database = ?app_backend(&config), "Atrium is listening");
             app.run_until(shutdown_signal()).await?;
         }

@@ -99,6 +99,11 @@ impl Application {
         })
     }
 
+    /// The service layer this server runs on (for background jobs).
+    pub fn portal(&self) -> &Portal {
+        &self.portal
+    }
+
     /// The address actually bound.
     pub fn local_addr(&self) -> SocketAddr {
         self.listener

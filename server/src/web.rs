@@ -23,6 +23,9 @@ fn is_portal_page(path: &str) -> bool {
     path == "/me"
         || path == "/tier"
         || path == "/rebates"
+        || path == "/deals"
+        || path.starts_with("/deals/")
+        || path == "/notifications"
         || path.starts_with("/rebates/")
         || path.starts_with("/rooms/")
         || path.starts_with("/items/")

@@ -473,9 +473,88 @@ impl Portal {
             },
         )
         .await?;
+        // Casey Morgan looks after every partner: deal decisions go to her.
+        sqlx::query(
+            "UPDATE organisations SET channel_manager_id = (SELECT id FROM users WHERE email = 'cm@acme.test') \
+             WHERE kind = 'partner'",
+        )
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         self.evaluate_all(self.today()).await?;
+        self.load_demo_deals().await?;
         Ok(DemoOutcome::Loaded)
+    }
+}
+
+impl Portal {
+    /// Registrations that show every part of deal registration: one approved (on a reseller's
+    /// behalf), one waiting, and a conflicting one beside it.
+    async fn load_demo_deals(&self) -> ServiceResult<()> {
+        use domain::deals::DealInput;
+        let close = self.today().add_days(75).to_string();
+        let deal =
+            |name: &str, domain: &str, lines: &[&str], amount: &str, notes: &str, partner_id: Option<i64>| {
+                DealInput {
+                    customer_name: name.into(),
+                    customer_domain: Some(domain.into()),
+                    country: "US".into(),
+                    product_lines: lines.iter().map(|l| l.to_string()).collect(),
+                    amount: amount.into(),
+                    expected_close_on: close.clone(),
+                    notes: notes.into(),
+                    partner_id,
+                }
+            };
+        let contoso = self.actor_by_email("admin@contoso.test").await?;
+        let fabrikam: i64 = sqlx::query_scalar("SELECT id FROM organisations WHERE name = 'Fabrikam IT'")
+            .fetch_one(self.pool())
+            .await?;
+        let initech = self
+            .register_deal(
+                &contoso,
+                deal(
+                    "Initech GmbH",
+                    "initech.de",
+                    &["hardware"],
+                    "64000.00",
+                    "Branch refresh, 40 sites.",
+                    Some(fabrikam),
+                ),
+                true,
+            )
+            .await?;
+        let cm = self.actor_by_email("cm@acme.test").await?;
+        self.decide_deal(&cm, initech.id, true, "Welcome aboard.").await?;
+        let northwind = self.actor_by_email("sales@northwind.test").await?;
+        self.register_deal(
+            &northwind,
+            deal(
+                "Globex Corporation",
+                "www.globex.com",
+                &["cloud", "hardware"],
+                "120000.00",
+                "Replacing their Globex Edge fleet.",
+                None,
+            ),
+            true,
+        )
+        .await?;
+        let fabrikam_sales = self.actor_by_email("sales@fabrikam.test").await?;
+        self.register_deal(
+            &fabrikam_sales,
+            deal(
+                "Globex Corp.",
+                "globex.com",
+                &["cloud"],
+                "45000.00",
+                "Cloud Fabric pilot.",
+                None,
+            ),
+            true,
+        )
+        .await?;
+        Ok(())
     }
 }
 

@@ -213,7 +213,7 @@ impl Portal {
         Ok(ids.into_iter().collect())
     }
 
-    async fn program_currency(&self) -> ServiceResult<Currency> {
+    pub(crate) async fn program_currency(&self) -> ServiceResult<Currency> {
         Ok(self
             .program_on(self.today())
             .await?

@@ -26,6 +26,10 @@ pub struct PortalSettings {
     pub max_failures_per_email: i64,
     /// Failed sign-ins allowed per client address within the window.
     pub max_failures_per_client: i64,
+    /// Whether notifications are also queued as e-mail (when SMTP is configured).
+    pub mail_enabled: bool,
+    /// The portal's address as users reach it, for links in e-mail.
+    pub public_url: String,
 }
 
 impl Default for PortalSettings {
@@ -35,6 +39,8 @@ impl Default for PortalSettings {
             login_window_millis: 15 * 60 * 1000,
             max_failures_per_email: 5,
             max_failures_per_client: 30,
+            mail_enabled: false,
+            public_url: "http://localhost:3000".into(),
         }
     }
 }
@@ -146,6 +152,11 @@ impl Portal {
     /// How long a new session lasts, in seconds (the session cookie's `Max-Age`).
     pub fn session_ttl_secs(&self) -> i64 {
         self.inner.settings.session_ttl_millis / 1000
+    }
+
+    /// The limits and switches this service layer runs with.
+    pub fn settings(&self) -> &PortalSettings {
+        &self.inner.settings
     }
 
     pub(crate) fn pool(&self) -> &sqlx::AnyPool {
@@ -303,6 +314,18 @@ impl Portal {
         .fetch_optional(self.pool())
         .await?;
         row.as_ref().map(actor_from_row).transpose()
+    }
+
+    /// The active user with this e-mail address, as an actor (command line, demo loader).
+    pub async fn actor_by_email(&self, email: &str) -> ServiceResult<Actor> {
+        let row = sqlx::query(&format!(
+            "{ACTOR_SELECT} WHERE u.email = $1 AND u.disabled_at IS NULL"
+        ))
+        .bind(email.trim().to_lowercase())
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or(ServiceError::NotFound("user"))?;
+        actor_from_row(&row)
     }
 
     async fn actor_by_user_id(&self, user_id: i64) -> ServiceResult<Option<Actor>> {

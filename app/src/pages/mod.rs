@@ -1,17 +1,21 @@
 //! One module per page.
 
+mod deals;
 mod item;
 mod login;
 mod me;
+mod notifications;
 mod program;
 mod rebates;
 mod room;
 mod studio;
 mod tier;
 
+pub use deals::{DealNewPage, DealPage, DealsPage};
 pub use item::ItemPage;
 pub use login::LoginPage;
 pub use me::MePage;
+pub use notifications::NotificationsPage;
 pub use program::ProgramPage;
 pub use rebates::{RebatesPage, StatementPage};
 pub use room::RoomPage;

@@ -2,6 +2,7 @@
 //! calls the service layer and encodes the answer. The OpenAPI document at
 //! `/api/v1/openapi.json` is generated from these handlers.
 
+pub mod deals;
 pub mod error;
 
 use crate::startup::AppState;
@@ -42,7 +43,7 @@ impl<S: Send + Sync> FromRequestParts<S> for SignedIn {
 }
 
 /// Ids that are not numbers name nothing: 404, like any other unknown id.
-fn parse_id(raw: &str, what: &'static str) -> Result<i64, ApiError> {
+pub(crate) fn parse_id(raw: &str, what: &'static str) -> Result<i64, ApiError> {
     raw.parse()
         .map_err(|_| ApiError::Service(ServiceError::NotFound(what)))
 }
@@ -331,7 +332,7 @@ pub struct TierOverrideRequest {
     pub ends_on: String,
 }
 
-fn parse_date(text: &str, field: &str) -> Result<domain::calendar::Date, ApiError> {
+pub(crate) fn parse_date(text: &str, field: &str) -> Result<domain::calendar::Date, ApiError> {
     domain::calendar::Date::parse(text, field).map_err(|e| ApiError::Service(ServiceError::Invalid(e)))
 }
 
@@ -821,8 +822,14 @@ impl Modify for SecuritySchemes {
     paths(create_session, delete_session, me, rooms, room_items, list_content, create_content, get_content,
           update_content, publish_content, unpublish_content, get_program, put_program, partner_tier, import_sales, import_certifications, run_rebates, list_statements, export_statements, get_statement,
           approve_statement, pay_statement, statement_sales, rebate_forecast,
-          override_tier, openapi_document),
-    components(schemas(RebateRunRequest, PayoutRequest, StatementResponse, ImportResponse, ProgramResponse, ProgramVersionRequest, TierResponse, TierOverrideRequest, ErrorBody, ErrorDetail, SignInRequest, SessionResponse, Me, OrganisationSummary,
+          override_tier, deals::register_deal, deals::list_deals, deals::deal_queue, deals::turnaround,
+          deals::customer_key, deals::get_deal, deals::submit_deal, deals::approve_deal, deals::reject_deal,
+          deals::won_deal, deals::lost_deal, deals::extend_deal, deals::notifications, deals::mark_read,
+          openapi_document),
+    components(schemas(deals::DecisionRequest, deals::CloseRequest, deals::ExtensionRequest, deals::CustomerKeyResponse,
+        deals::InboxResponse, deals::MarkReadRequest, deals::MarkReadResponse, domain::deals::DealInput,
+        domain::deals::DealView, domain::deals::DealStatus, domain::deals::DealEvent, domain::deals::DealConflict,
+        domain::deals::CustomerKey, domain::deals::Turnaround, RebateRunRequest, PayoutRequest, StatementResponse, ImportResponse, ProgramResponse, ProgramVersionRequest, TierResponse, TierOverrideRequest, ErrorBody, ErrorDetail, SignInRequest, SessionResponse, Me, OrganisationSummary,
         OrganisationKind, PartnerType, Persona, Region, Role, TierBadge, TierRank, Room, RoomSummary, RoomListing,
         ContentKind, ContentStatus, ContentSummary, ContentItem, ContentInput, AudienceInput, Audience)),
     modifiers(&SecuritySchemes),
@@ -830,6 +837,8 @@ impl Modify for SecuritySchemes {
          (name = "program", description = "The channel program, tiers and overrides"),
          (name = "facts", description = "Sales and certification imports"),
          (name = "rebates", description = "Rebate runs, statements, approval and payout"),
+         (name = "deals", description = "Deal registration, decisions against SLA clocks, turnaround"),
+         (name = "notifications", description = "The notification bell"),
          (name = "meta", description = "About the API"))
 )]
 pub struct ApiDoc;
@@ -874,6 +883,19 @@ pub fn router() -> Router<AppState> {
         .route("/rebates/statements/{id}/sales", get(statement_sales))
         .route("/partners/{id}/rebate-forecast", get(rebate_forecast))
         .route("/rebates/statements/{id}/pay", post(pay_statement))
+        .route("/deals", post(deals::register_deal).get(deals::list_deals))
+        .route("/deals/queue", get(deals::deal_queue))
+        .route("/deals/turnaround", get(deals::turnaround))
+        .route("/deals/{id}", get(deals::get_deal))
+        .route("/deals/{id}/submit", post(deals::submit_deal))
+        .route("/deals/{id}/approve", post(deals::approve_deal))
+        .route("/deals/{id}/reject", post(deals::reject_deal))
+        .route("/deals/{id}/won", post(deals::won_deal))
+        .route("/deals/{id}/lost", post(deals::lost_deal))
+        .route("/deals/{id}/extend", post(deals::extend_deal))
+        .route("/customer-key", get(deals::customer_key))
+        .route("/notifications", get(deals::notifications))
+        .route("/notifications/read", post(deals::mark_read))
         .route("/openapi.json", get(openapi_document))
         .fallback(no_such_endpoint)
 }

@@ -92,29 +92,69 @@ pub async fn spawn_app(db: Db) -> TestApp {
     spawn_app_with(db, PortalSettings::default()).await
 }
 
+/// A fresh, empty database: a SQLite file in a temporary folder, or a new Postgres database
+/// dropped by [`TestDatabase::cleanup`] (or on drop).
+pub struct TestDatabase {
+    pub url: String,
+    dir: Option<TempDir>,
+    pg_database: Option<(String, String)>,
+}
+
+impl TestDatabase {
+    pub async fn create(db: Db) -> Self {
+        match db {
+            Db::Sqlite => {
+                let dir = std::env::temp_dir().join(format!("atrium-test-{}", unique_name()));
+                std::fs::create_dir_all(&dir).unwrap();
+                let url = format!("sqlite://{}/atrium.db", dir.display());
+                Self {
+                    url,
+                    dir: Some(TempDir(dir)),
+                    pg_database: None,
+                }
+            }
+            Db::Postgres => {
+                let admin = postgres_admin_url();
+                let name = format!("atrium_test_{}", unique_name());
+                let mut conn = sqlx::PgConnection::connect(&admin)
+                    .await
+                    .unwrap_or_else(|e| panic!("cannot reach Postgres at {admin}: {e}"));
+                sqlx::query(&format!("CREATE DATABASE {name}"))
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+                conn.close().await.unwrap();
+                Self {
+                    url: with_database(&admin, &name),
+                    dir: None,
+                    pg_database: Some((admin, name)),
+                }
+            }
+        }
+    }
+
+    /// Drops the Postgres database now.
+    pub async fn cleanup(mut self) {
+        if let Some((admin, name)) = self.pg_database.take() {
+            drop_database(&admin, &name).await;
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let Some((admin, name)) = self.pg_database.take() {
+            drop_in_background(admin, name);
+        }
+    }
+}
+
 /// Like [`spawn_app`], with custom limits.
 pub async fn spawn_app_with(db: Db, settings: PortalSettings) -> TestApp {
-    let (url, dir, pg_database) = match db {
-        Db::Sqlite => {
-            let dir = std::env::temp_dir().join(format!("atrium-test-{}", unique_name()));
-            std::fs::create_dir_all(&dir).unwrap();
-            let url = format!("sqlite://{}/atrium.db", dir.display());
-            (url, Some(TempDir(dir)), None)
-        }
-        Db::Postgres => {
-            let admin = postgres_admin_url();
-            let name = format!("atrium_test_{}", unique_name());
-            let mut conn = sqlx::PgConnection::connect(&admin)
-                .await
-                .unwrap_or_else(|e| panic!("cannot reach Postgres at {admin}: {e}"));
-            sqlx::query(&format!("CREATE DATABASE {name}"))
-                .execute(&mut conn)
-                .await
-                .unwrap();
-            conn.close().await.unwrap();
-            (with_database(&admin, &name), None, Some((admin, name)))
-        }
-    };
+    let mut database = TestDatabase::create(db).await;
+    let url = database.url.clone();
+    let dir = database.dir.take();
+    let pg_database = database.pg_database.take();
     let portal = open_portal(&url, settings)
         .await
         .expect("database opens and migrates");
@@ -311,16 +351,21 @@ impl Drop for TestApp {
     /// A test that panicked before `cleanup()` still drops its database.
     fn drop(&mut self) {
         if let Some((admin, name)) = self.pg_database.take() {
-            let _ = std::thread::spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap();
-                runtime.block_on(drop_database(&admin, &name));
-            })
-            .join();
+            drop_in_background(admin, name);
         }
     }
+}
+
+/// Drops a Postgres database from a destructor (which cannot await).
+fn drop_in_background(admin: String, name: String) {
+    let _ = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(drop_database(&admin, &name));
+    })
+    .join();
 }
 
 fn form_body(fields: &[(&str, &str)]) -> String {

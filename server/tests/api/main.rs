@@ -7,6 +7,7 @@
 mod helpers;
 
 mod content;
+mod deals;
 mod imports;
 mod openapi;
 mod pages;
