@@ -597,3 +597,19 @@ pub mod service_types {
         pub items: Vec<Notification>,
     }
 }
+
+/// A partner's scorecard: the signed-in partner's own without `id`, else the one named (vendor
+/// staff; a distributor's admins for their resellers).
+#[server(prefix = "/rpc", endpoint = "scorecard", input = GetUrl)]
+pub async fn get_scorecard(
+    #[server(default)] id: Option<i64>,
+) -> Result<domain::scorecard::Scorecard, PortalError> {
+    use ssr::*;
+    let actor = actor()?;
+    let partner = match id {
+        Some(id) => id,
+        None if actor.role.is_partner() => actor.organisation.id,
+        None => return Err(service::ServiceError::NotFound("scorecard").into()),
+    };
+    Ok(portal()?.scorecard(&actor, partner).await?)
+}

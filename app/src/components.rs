@@ -146,6 +146,7 @@ fn room_links(me: &Me) -> Vec<(String, &'static str)> {
         .map(|room| (format!("/rooms/{room}"), room.label()))
         .collect();
     if me.role.is_partner() {
+        links.push(("/scorecard".to_owned(), "Scorecard"));
         links.push(("/tier".to_owned(), "My tier"));
     }
     if me.role.is_partner()

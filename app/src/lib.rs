@@ -20,7 +20,8 @@ use leptos_router::path;
 use components::PortalLayout;
 use pages::{
     DealNewPage, DealPage, DealsPage, ItemPage, LoginPage, MePage, NotFound, NotificationsPage, ProgramPage,
-    RebatesPage, RoomPage, StatementPage, StudioEditPage, StudioListPage, StudioNewPage, TierPage,
+    RebatesPage, RoomPage, ScorecardPage, StatementPage, StudioEditPage, StudioListPage, StudioNewPage,
+    TierPage,
 };
 
 /// The HTML document around the application.
@@ -71,6 +72,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/items/:id") view=ItemPage />
                     <Route path=path!("/me") view=MePage />
                     <Route path=path!("/tier") view=TierPage />
+                    <Route path=path!("/scorecard") view=ScorecardPage />
+                    <Route path=path!("/partners/:id/scorecard") view=ScorecardPage />
                     <Route path=path!("/deals") view=DealsPage />
                     <Route path=path!("/deals/new") view=DealNewPage />
                     <Route path=path!("/deals/:id") view=DealPage />

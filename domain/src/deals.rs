@@ -87,6 +87,7 @@ pub fn protection_ends(approved_on: Date, protection_days: u16) -> Date {
 }
 
 /// Legal-form words dropped from the end of a customer name, repeatedly.
+#[cfg(feature = "customer-key")]
 const LEGAL_SUFFIXES: &[&str] = &[
     "inc",
     "incorporated",
@@ -113,6 +114,7 @@ const LEGAL_SUFFIXES: &[&str] = &[
 ];
 
 /// Letters that do not decompose into a base letter and an accent.
+#[cfg(feature = "customer-key")]
 fn fold_special(c: char, out: &mut String) -> bool {
     let folded = match c {
         'ß' => "ss",

@@ -197,3 +197,156 @@ pub fn describe_program(program: &crate::program::Program) -> String {
         program.currency
     )
 }
+
+/// A sum of money against the target that matters for the next tier.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgainstTarget {
+    /// E.g. "Revenue, 2026-Q4 to date".
+    pub label: String,
+    /// Value, minor units.
+    pub value: i64,
+    /// Target, minor units, when the next tier names one.
+    pub target: Option<i64>,
+}
+
+impl AgainstTarget {
+    /// 0–100: how much of the target is reached (100 without a target).
+    pub fn percent(&self) -> u8 {
+        match self.target {
+            Some(target) if target > 0 => {
+                let percent = i128::from(self.value.max(0)) * 100 / i128::from(target);
+                u8::try_from(percent.min(100)).unwrap_or(100)
+            }
+            _ => 100,
+        }
+    }
+}
+
+/// Revenue booked in one calendar month, for the chart.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MonthRevenue {
+    /// First day of the month.
+    pub month: Date,
+    /// Revenue, minor units.
+    pub revenue: i64,
+}
+
+/// The partner's registrations, counted by where they are.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DealFunnel {
+    /// Waiting for a decision.
+    pub submitted: usize,
+    /// Approved and protected.
+    pub approved: usize,
+    /// Won.
+    pub won: usize,
+    /// Lost.
+    pub lost: usize,
+    /// Approved registrations whose protection ends within seven days.
+    pub expiring_this_week: usize,
+}
+
+/// A certification that runs out soon.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExpiringCertification {
+    /// Who holds it.
+    pub person: String,
+    /// Which.
+    pub code: String,
+    /// First day it is no longer valid.
+    pub expires_on: Date,
+}
+
+/// A tier-two reseller in its distributor's roll-up.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResellerRow {
+    /// Partner id.
+    pub partner_id: i64,
+    /// Name.
+    pub name: String,
+    /// Effective tier.
+    pub tier: TierBadge,
+    /// Revenue over the trailing 12 months, minor units.
+    pub revenue_trailing_12: i64,
+    /// Revenue this quarter to date, minor units.
+    pub revenue_quarter: i64,
+    /// Registrations waiting or protected.
+    pub open_deals: usize,
+}
+
+/// Everything a partner's scorecard shows, as of one moment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Scorecard {
+    /// Tier, benefits, progress to the next tier criterion by criterion, history.
+    pub tier: PartnerTierView,
+    /// Revenue this fiscal quarter against a quarter of the next tier's yearly revenue target.
+    pub revenue_quarter: AgainstTarget,
+    /// Revenue over the trailing 12 months against the next tier's revenue target.
+    pub revenue_trailing_12: AgainstTarget,
+    /// The last 12 calendar months, oldest first.
+    pub monthly_revenue: Vec<MonthRevenue>,
+    /// Rebates on this fiscal year's statements (draft, approved and paid), minor units.
+    pub rebate_earned: i64,
+    /// The current period's rebate so far, when the tier has a plan.
+    pub rebate_forecast: Option<crate::rebates::RebateForecast>,
+    /// Registrations by status.
+    pub deals: DealFunnel,
+    /// People with a valid certification today.
+    pub certified_people: usize,
+    /// Valid certifications today.
+    pub valid_certifications: usize,
+    /// Certifications that run out within 60 days, soonest first.
+    pub expiring_certifications: Vec<ExpiringCertification>,
+    /// A distributor's tier-two resellers (empty for everyone else).
+    pub resellers: Vec<ResellerRow>,
+    /// Money is in this currency with this many minor digits.
+    pub minor_digits: u32,
+    /// When the scorecard was computed (Unix ms).
+    pub computed_at: i64,
+}
+
+/// What a live update says: something about this partner changed; fetch its scorecard again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartnerEvent {
+    /// The partner whose figures changed.
+    pub partner_id: i64,
+    /// Its distributor, whose roll-up changes too.
+    pub distributor_id: Option<i64>,
+    /// What happened: `sales`, `certifications`, `deal`, `tier`, `rebates`.
+    pub reason: String,
+    /// When it was published (Unix microseconds), for latency measurements.
+    pub published_at_us: i64,
+}
+
+impl PartnerEvent {
+    /// Whether a scorecard of `partner_id` shows what this event changed.
+    pub fn concerns(&self, partner_id: i64) -> bool {
+        self.partner_id == partner_id || self.distributor_id == Some(partner_id)
+    }
+}
+
+#[cfg(test)]
+mod scorecard_tests {
+    use super::*;
+
+    #[test]
+    fn targets_and_event_audiences() {
+        let t = |value, target| AgainstTarget {
+            label: String::new(),
+            value,
+            target,
+        };
+        assert_eq!(t(50, Some(200)).percent(), 25);
+        assert_eq!(t(500, Some(200)).percent(), 100);
+        assert_eq!(t(-5, Some(200)).percent(), 0);
+        assert_eq!(t(5, None).percent(), 100);
+        let event = PartnerEvent {
+            partner_id: 7,
+            distributor_id: Some(3),
+            reason: "sales".into(),
+            published_at_us: 0,
+        };
+        assert!(event.concerns(7) && event.concerns(3));
+        assert!(!event.concerns(4));
+    }
+}

@@ -92,6 +92,8 @@ impl Application {
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {bind}: {e}"))?;
         let portal = state.portal.clone();
+        // Live updates from every instance sharing the database (Postgres).
+        portal.start_event_listener();
         Ok(Self {
             listener,
             router: router(state),

@@ -26,6 +26,8 @@ fn is_portal_page(path: &str) -> bool {
         || path == "/deals"
         || path.starts_with("/deals/")
         || path == "/notifications"
+        || path == "/scorecard"
+        || (path.starts_with("/partners/") && path.ends_with("/scorecard"))
         || path.starts_with("/rebates/")
         || path.starts_with("/rooms/")
         || path.starts_with("/items/")

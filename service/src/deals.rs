@@ -398,6 +398,7 @@ impl Portal {
             self.submit_in(&mut tx, actor, id).await?;
         }
         tx.commit().await?;
+        self.publish_partner_events([v.partner_id], "deal").await;
         self.deal(actor, id).await
     }
 
@@ -476,7 +477,8 @@ impl Portal {
         .await?)
     }
 
-    async fn submit_in(&self, conn: &mut AnyConnection, actor: &Actor, id: i64) -> ServiceResult<()> {
+    /// Submits inside the caller's transaction; returns the partner.
+    async fn submit_in(&self, conn: &mut AnyConnection, actor: &Actor, id: i64) -> ServiceResult<i64> {
         let deal = self.load_for_update(conn, actor, id).await?;
         if !actor.role.is_partner() {
             return Err(ServiceError::Forbidden(
@@ -532,14 +534,15 @@ impl Portal {
                 self.notify_role(conn, "channel_manager", &message).await?;
             }
         }
-        Ok(())
+        Ok(deal.partner_id)
     }
 
     /// Submits a draft registration for a decision.
     pub async fn submit_deal(&self, actor: &Actor, id: i64) -> ServiceResult<DealView> {
         let mut tx = self.pool().begin().await?;
-        self.submit_in(&mut tx, actor, id).await?;
+        let partner_id = self.submit_in(&mut tx, actor, id).await?;
         tx.commit().await?;
+        self.publish_partner_events([partner_id], "deal").await;
         self.deal(actor, id).await
     }
 
@@ -671,6 +674,7 @@ impl Portal {
         )
         .await?;
         tx.commit().await?;
+        self.publish_partner_events([deal.partner_id], "deal").await;
         self.deal(actor, id).await
     }
 
@@ -756,6 +760,7 @@ impl Portal {
         if won {
             self.facts_changed(BTreeSet::from([deal.partner_id])).await?;
         }
+        self.publish_partner_events([deal.partner_id], "deal").await;
         self.deal(actor, id).await
     }
 
@@ -825,6 +830,7 @@ impl Portal {
             }
         }
         tx.commit().await?;
+        self.publish_partner_events([deal.partner_id], "deal").await;
         self.deal(actor, id).await
     }
 
@@ -898,6 +904,7 @@ impl Portal {
             )
             .await?;
             tx.commit().await?;
+            self.publish_partner_events([deal.partner_id], "deal").await;
             expired += 1;
         }
         Ok(expired)

@@ -608,9 +608,10 @@ impl Portal {
     /// whenever facts change").
     pub async fn facts_changed(&self, partners: BTreeSet<i64>) -> ServiceResult<()> {
         let today = self.today();
-        for partner in partners {
+        for &partner in &partners {
             self.evaluate_partner(partner, today).await?;
         }
+        self.publish_partner_events(partners, "facts").await;
         Ok(())
     }
 }

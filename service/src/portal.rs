@@ -54,6 +54,7 @@ pub struct Portal {
 
 struct Inner {
     store: Store,
+    events: crate::events::EventBus,
     clock: Arc<dyn Clock>,
     settings: PortalSettings,
 }
@@ -133,6 +134,7 @@ impl Portal {
         Self {
             inner: Arc::new(Inner {
                 store,
+                events: crate::events::EventBus::default(),
                 clock,
                 settings,
             }),
@@ -152,6 +154,11 @@ impl Portal {
     /// How long a new session lasts, in seconds (the session cookie's `Max-Age`).
     pub fn session_ttl_secs(&self) -> i64 {
         self.inner.settings.session_ttl_millis / 1000
+    }
+
+    /// Live updates of partner figures.
+    pub fn events(&self) -> &crate::events::EventBus {
+        &self.inner.events
     }
 
     /// The limits and switches this service layer runs with.

@@ -217,7 +217,7 @@ impl Portal {
         Ok(())
     }
 
-    async fn partner_facts(
+    pub(crate) async fn partner_facts(
         &self,
         partner_id: i64,
     ) -> ServiceResult<(Vec<Sale>, Vec<Sale>, Vec<WonDeal>, Vec<Certification>)> {
@@ -466,13 +466,15 @@ impl Portal {
             sqlx::query_scalar("SELECT id FROM organisations WHERE kind = 'partner' ORDER BY id")
                 .fetch_all(self.pool())
                 .await?;
-        let mut changed = 0;
+        let mut changed = Vec::new();
         for partner in partners {
             if !self.evaluate_partner(partner, today).await?.is_empty() {
-                changed += 1;
+                changed.push(partner);
             }
         }
-        Ok(changed)
+        let count = changed.len();
+        self.publish_partner_events(changed, "tier").await;
+        Ok(count)
     }
 
     /// Whether `actor` may read partner `partner_id`'s tier: vendor staff all, partners their
@@ -493,6 +495,12 @@ impl Portal {
             }
         }
         Err(ServiceError::NotFound("partner"))
+    }
+
+    /// Whether `actor` may see partner `partner_id`'s figures (as [`Portal::partner_tier`]);
+    /// "not found" otherwise.
+    pub async fn check_partner_visible(&self, actor: &Actor, partner_id: i64) -> ServiceResult<()> {
+        self.require_partner_visible(actor, partner_id).await
     }
 
     /// A partner's tier: effective, computed and qualified tier, progress to the next tier,
@@ -672,6 +680,7 @@ impl Portal {
         let changes: Vec<(TierChange, i64)> = change.into_iter().map(|c| (c, stored.id)).collect();
         self.save_standing(partner_id, &standing, today, &changes, Some(actor.user_id))
             .await?;
+        self.publish_partner_events([partner_id], "tier").await;
         self.partner_tier(actor, partner_id).await
     }
 }

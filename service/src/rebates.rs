@@ -282,6 +282,12 @@ impl Portal {
         )
         .await?;
         tx.commit().await?;
+        let partners: Vec<i64> =
+            sqlx::query_scalar("SELECT DISTINCT partner_id FROM rebate_statements WHERE run_id = $1")
+                .bind(run_id)
+                .fetch_all(self.pool())
+                .await?;
+        self.publish_partner_events(partners, "rebates").await;
         Ok(summary)
     }
 
@@ -567,6 +573,7 @@ impl Portal {
         )
         .await?;
         tx.commit().await?;
+        self.publish_partner_events([current.partner_id], "rebates").await;
         self.statement(actor, id).await
     }
 

@@ -24,6 +24,8 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// The URL, for the connections that live outside the pool (Postgres `LISTEN`).
+    url: String,
 }
 
 /// The URL used when none is configured: a SQLite file in `data/`.
@@ -64,7 +66,7 @@ impl Store {
             .connect(&url)
             .await
             .with_context(|| format!("cannot connect to the {backend:?} database"))?;
-        Ok(Self { pool, backend })
+        Ok(Self { pool, backend, url })
     }
 
     /// Brings the schema up to date. On Postgres the migrator holds an advisory lock, so several
@@ -80,6 +82,11 @@ impl Store {
     /// The connection pool.
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// The Postgres URL, when this is Postgres.
+    pub fn postgres_url(&self) -> Option<&str> {
+        (self.backend == Backend::Postgres).then_some(self.url.as_str())
     }
 
     /// Which database this is.

@@ -8,6 +8,7 @@ mod notifications;
 mod program;
 mod rebates;
 mod room;
+mod scorecard;
 mod studio;
 mod tier;
 
@@ -19,6 +20,7 @@ pub use notifications::NotificationsPage;
 pub use program::ProgramPage;
 pub use rebates::{RebatesPage, StatementPage};
 pub use room::RoomPage;
+pub use scorecard::{ScorecardPage, ScorecardPanel};
 pub use studio::{StudioEditPage, StudioListPage, StudioNewPage};
 pub use tier::TierPage;
 

@@ -43,6 +43,7 @@ pub fn RoomPage() -> impl IntoView {
                             format!("Welcome back, {first}.")
                         });
                         let org = me.as_ref().filter(|me| me.role.is_partner()).map(|me| me.organisation.clone());
+                        let is_partner = org.is_some();
                         view! {
                             <Title text=listing.title.clone() />
                             <section class="room-head">
@@ -62,6 +63,7 @@ pub fn RoomPage() -> impl IntoView {
                                         }
                                     })}
                             </section>
+                            {is_partner.then(|| view! { <super::ScorecardPanel /> })}
                             <form class="filter" method="get" role="search" on:submit=|ev| ev.prevent_default()>
                                 <div class="field grow">
                                     <label for="q">"Filter this room"</label>

@@ -4,6 +4,7 @@
 
 pub mod deals;
 pub mod error;
+pub mod scorecard;
 
 use crate::startup::AppState;
 use axum::extract::{FromRequestParts, Path, State};
@@ -824,9 +825,9 @@ impl Modify for SecuritySchemes {
           approve_statement, pay_statement, statement_sales, rebate_forecast,
           override_tier, deals::register_deal, deals::list_deals, deals::deal_queue, deals::turnaround,
           deals::customer_key, deals::get_deal, deals::submit_deal, deals::approve_deal, deals::reject_deal,
-          deals::won_deal, deals::lost_deal, deals::extend_deal, deals::notifications, deals::mark_read,
+          scorecard::get_scorecard, scorecard::scorecard_stream, scorecard::user_events, deals::won_deal, deals::lost_deal, deals::extend_deal, deals::notifications, deals::mark_read,
           openapi_document),
-    components(schemas(deals::DecisionRequest, deals::CloseRequest, deals::ExtensionRequest, deals::CustomerKeyResponse,
+    components(schemas(scorecard::ScorecardResponse, deals::DecisionRequest, deals::CloseRequest, deals::ExtensionRequest, deals::CustomerKeyResponse,
         deals::InboxResponse, deals::MarkReadRequest, deals::MarkReadResponse, domain::deals::DealInput,
         domain::deals::DealView, domain::deals::DealStatus, domain::deals::DealEvent, domain::deals::DealConflict,
         domain::deals::CustomerKey, domain::deals::Turnaround, RebateRunRequest, PayoutRequest, StatementResponse, ImportResponse, ProgramResponse, ProgramVersionRequest, TierResponse, TierOverrideRequest, ErrorBody, ErrorDetail, SignInRequest, SessionResponse, Me, OrganisationSummary,
@@ -839,6 +840,7 @@ impl Modify for SecuritySchemes {
          (name = "rebates", description = "Rebate runs, statements, approval and payout"),
          (name = "deals", description = "Deal registration, decisions against SLA clocks, turnaround"),
          (name = "notifications", description = "The notification bell"),
+         (name = "scorecards", description = "Partner scorecards and their live updates"),
          (name = "meta", description = "About the API"))
 )]
 pub struct ApiDoc;
@@ -894,6 +896,12 @@ pub fn router() -> Router<AppState> {
         .route("/deals/{id}/lost", post(deals::lost_deal))
         .route("/deals/{id}/extend", post(deals::extend_deal))
         .route("/customer-key", get(deals::customer_key))
+        .route("/partners/{id}/scorecard", get(scorecard::get_scorecard))
+        .route(
+            "/partners/{id}/scorecard/stream",
+            get(scorecard::scorecard_stream),
+        )
+        .route("/events", get(scorecard::user_events))
         .route("/notifications", get(deals::notifications))
         .route("/notifications/read", post(deals::mark_read))
         .route("/openapi.json", get(openapi_document))

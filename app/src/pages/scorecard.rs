@@ -1,0 +1,359 @@
+//! The partner scorecard: where the partner stands and what the next step earns, updated live
+//! (Server-Sent Events) when sales, deals, certifications, tiers or statements change.
+
+use crate::api::get_scorecard;
+use crate::components::{human_date, ErrorPanel, TierBadgeView};
+use domain::money::format_minor;
+use domain::scorecard::{AgainstTarget, DealFunnel, MonthRevenue, Scorecard};
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+/// Calls `refetch` whenever the partner's live stream says its figures changed (and on
+/// every (re)connection, which catches up on anything missed while disconnected).
+fn follow_live_updates(partner_id: Memo<Option<i64>>, refetch: impl Fn() + Copy + Send + Sync + 'static) {
+    #[cfg(feature = "hydrate")]
+    {
+        use wasm_bindgen::closure::Closure;
+        use wasm_bindgen::JsCast;
+        Effect::new(move |previous: Option<Option<web_sys::EventSource>>| {
+            if let Some(Some(old)) = previous {
+                old.close();
+            }
+            let url = match partner_id.get() {
+                Some(id) => format!("/api/v1/partners/{id}/scorecard/stream"),
+                None => return None,
+            };
+            let source = web_sys::EventSource::new(&url).ok()?;
+            let on_change = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |_| refetch());
+            for name in ["scorecard", "resync"] {
+                let _ = source.add_event_listener_with_callback(name, on_change.as_ref().unchecked_ref());
+            }
+            // `ready` arrives on every (re)connection; the first one follows the page's own load.
+            let mut first = true;
+            let ready = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |_| {
+                if !std::mem::take(&mut first) {
+                    refetch();
+                }
+            });
+            let _ = source.add_event_listener_with_callback("ready", ready.as_ref().unchecked_ref());
+            on_change.forget();
+            ready.forget();
+            // Tells tests (and anyone curious) that the page now follows live updates.
+            if let Some(body) = web_sys::window()
+                .and_then(|w| w.document())
+                .and_then(|d| d.body())
+            {
+                let _ = body.set_attribute("data-live", "on");
+            }
+            Some(source)
+        });
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (partner_id, refetch);
+}
+
+/// `/scorecard` (the partner's own) and `/partners/:id/scorecard` (vendor staff, a
+/// distributor's admins for their resellers).
+#[component]
+pub fn ScorecardPage() -> impl IntoView {
+    let params = leptos_router::hooks::use_params_map();
+    let requested = move || params.read().get("id").map(|id| id.parse::<i64>().unwrap_or(-1));
+    let scorecard = Resource::new(requested, get_scorecard);
+    let partner_id = Memo::new(move |_| scorecard.get().and_then(|r| r.ok()).map(|s| s.tier.partner_id));
+    follow_live_updates(partner_id, move || scorecard.refetch());
+    view! {
+        <Title text="Scorecard" />
+        <Transition fallback=|| view! { <p class="loading">"Loading the scorecard…"</p> }>
+            {move || Suspend::new(async move {
+                match scorecard.await {
+                    Ok(card) => view! { <ScorecardView card /> }.into_any(),
+                    Err(error) => view! { <ErrorPanel error /> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+fn money(minor: i64, digits: u32) -> String {
+    format_minor(minor, digits)
+}
+
+#[component]
+fn TargetBar(target: AgainstTarget, digits: u32, testid: &'static str) -> impl IntoView {
+    let percent = target.percent();
+    let text = match target.target {
+        Some(t) => format!(
+            "{} of {} ({percent} %)",
+            money(target.value, digits),
+            money(t, digits)
+        ),
+        None => money(target.value, digits),
+    };
+    view! {
+        <div class="target">
+            <p class="criterion-label">{target.label.clone()}</p>
+            <p class="figure" data-testid=testid>{money(target.value, digits)}</p>
+            <div class="bar" role="progressbar" aria-label=target.label aria-valuemin="0" aria-valuemax="100"
+                aria-valuenow=percent aria-valuetext=text.clone()>
+                <span style=format!("width: {percent}%")></span>
+            </div>
+            <p class="hint">{text}</p>
+        </div>
+    }
+}
+
+/// Twelve months of revenue as bars, with the same figures in a table for screen readers.
+#[component]
+fn RevenueChart(months: Vec<MonthRevenue>, digits: u32, currency: String) -> impl IntoView {
+    const WIDTH: i64 = 360;
+    const HEIGHT: i64 = 150;
+    const BASE: i64 = 128;
+    let max = months.iter().map(|m| m.revenue).max().unwrap_or(0).max(1);
+    let slot = WIDTH / months.len().max(1) as i64;
+    let summary = format!(
+        "Revenue per month over the last 12 months; highest {} {}.",
+        money(max, digits),
+        currency
+    );
+    let bars = months
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let h = (i128::from(m.revenue.max(0)) * i128::from(BASE - 8) / i128::from(max)) as i64;
+            let x = i as i64 * slot + 4;
+            let label = m.month.human();
+            let initial = label.split(' ').nth(1).unwrap_or_default().chars().next().unwrap_or(' ').to_string();
+            view! {
+                <g>
+                    <rect x=x y=BASE - h width=slot - 8 height=h.max(1) rx="2" class="chart-bar">
+                        <title>{format!("{}: {}", &label[label.find(' ').map_or(0, |p| p + 1)..], money(m.revenue, digits))}</title>
+                    </rect>
+                    <text x=x + (slot - 8) / 2 y=HEIGHT - 6 text-anchor="middle" class="chart-label">{initial}</text>
+                </g>
+            }
+        })
+        .collect_view();
+    view! {
+        <figure class="chart">
+            <svg viewBox=format!("0 0 {WIDTH} {HEIGHT}") role="img" aria-label=summary.clone() preserveAspectRatio="xMidYMid meet">
+                <line x1="0" y1=BASE x2=WIDTH y2=BASE class="chart-axis" />
+                {bars}
+            </svg>
+            <figcaption>
+                <details>
+                    <summary>"Revenue per month (table)"</summary>
+                    <table class="history">
+                        <thead><tr><th scope="col">"Month"</th><th scope="col" class="num">{format!("Revenue ({currency})")}</th></tr></thead>
+                        <tbody>
+                            {months.into_iter().map(|m| {
+                                let label = m.month.human();
+                                view! {
+                                    <tr><td>{label[label.find(' ').map_or(0, |p| p + 1)..].to_owned()}</td><td class="num">{money(m.revenue, digits)}</td></tr>
+                                }
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                </details>
+            </figcaption>
+        </figure>
+    }
+}
+
+/// The deal funnel as horizontal bars, each labelled with its count.
+#[component]
+fn FunnelChart(funnel: DealFunnel) -> impl IntoView {
+    let rows = [
+        ("Waiting for a decision", funnel.submitted),
+        ("Approved and protected", funnel.approved),
+        ("Won", funnel.won),
+        ("Lost", funnel.lost),
+        ("Protection ends this week", funnel.expiring_this_week),
+    ];
+    let max = rows.iter().map(|(_, n)| *n).max().unwrap_or(0).max(1);
+    view! {
+        <ul class="funnel" data-testid="deal-funnel">
+            {rows.into_iter().map(|(label, n)| {
+                let width = format!("width: {}%", (n * 100 / max).max(if n > 0 { 4 } else { 0 }));
+                view! {
+                    <li>
+                        <span class="funnel-label">{label}</span>
+                        <span class="funnel-track" aria-hidden="true"><span class="funnel-bar" style=width></span></span>
+                        <span class="funnel-count">{n}</span>
+                    </li>
+                }
+            }).collect_view()}
+        </ul>
+    }
+}
+
+#[component]
+fn ScorecardView(card: Scorecard) -> impl IntoView {
+    let digits = card.minor_digits;
+    let tier = card.tier.clone();
+    let currency = tier.currency.clone();
+    view! {
+        <section class="tier-head">
+            <div>
+                <p class="eyebrow">{tier.partner_name.clone()}</p>
+                <h1>"Scorecard"</h1>
+                <p class="hint" data-testid="computed-at">"Updated " {human_date(card.computed_at)} " · live"</p>
+            </div>
+            <div class="tier-now">
+                <TierBadgeView tier=tier.effective.clone() />
+                {tier.at_risk_until.map(|until| view! {
+                    <p class="notice notice-error" role="status">"At risk: requalify by " {until.human()} "."</p>
+                })}
+            </div>
+        </section>
+        <section class="panel-grid scorecard-grid">
+            <article class="panel">
+                <h2>"Revenue"</h2>
+                <TargetBar target=card.revenue_quarter.clone() digits testid="revenue-quarter" />
+                <TargetBar target=card.revenue_trailing_12.clone() digits testid="revenue-trailing-12" />
+                <RevenueChart months=card.monthly_revenue.clone() digits currency=currency.clone() />
+            </article>
+            <article class="panel" aria-labelledby="next-tier">
+                {match tier.next.clone() {
+                    Some(next) => view! {
+                        <h2 id="next-tier">"Next: " {next.tier.name.clone()}</h2>
+                        <ul class="criteria" data-testid="progress">
+                            {next.criteria.into_iter().map(|c| {
+                                let status = if c.met {
+                                    format!("{} / {} ✓", c.value_text, c.threshold_text)
+                                } else {
+                                    format!("{} / {} — {} to go", c.value_text, c.threshold_text, c.remaining_text)
+                                };
+                                view! {
+                                    <li class="criterion" class:met=c.met>
+                                        <p class="criterion-label">{c.label.clone()}</p>
+                                        <div class="bar" role="progressbar" aria-label=c.label aria-valuemin="0"
+                                            aria-valuemax="100" aria-valuenow=c.percent aria-valuetext=status.clone()>
+                                            <span style=format!("width: {}%", c.percent)></span>
+                                        </div>
+                                        <p class="hint">{status}</p>
+                                    </li>
+                                }
+                            }).collect_view()}
+                        </ul>
+                        {(!next.unlocks.is_empty()).then(|| view! {
+                            <p class="hint">"Unlocks: " {next.unlocks.join("; ")}</p>
+                        })}
+                    }.into_any(),
+                    None => view! { <h2 id="next-tier">"Top tier"</h2><p>"You are at the top of the program."</p> }.into_any(),
+                }}
+                <h3>"Your benefits"</h3>
+                <ul class="benefits">{tier.benefits.iter().map(|b| view! { <li>{b.clone()}</li> }).collect_view()}</ul>
+            </article>
+            <article class="panel">
+                <h2>"Rebates"</h2>
+                <p class="criterion-label">"Earned this year"</p>
+                <p class="figure" data-testid="rebate-earned">{money(card.rebate_earned, digits)}</p>
+                {match card.rebate_forecast.clone() {
+                    Some(f) => view! {
+                        <p class="criterion-label">"This period so far (" {f.period.clone()} ")"</p>
+                        <p class="figure" data-testid="rebate-forecast">{money(f.total, digits)}</p>
+                        <p class="hint">{f.plan_name.clone()} " on " {money(f.basis, digits)} " of sales."</p>
+                    }.into_any(),
+                    None => view! { <p class="hint" data-testid="rebate-forecast">"Your tier has no rebate plan."</p> }.into_any(),
+                }}
+            </article>
+            <article class="panel">
+                <h2>"Deals"</h2>
+                <FunnelChart funnel=card.deals />
+                <p><a href="/deals">"My deals →"</a></p>
+            </article>
+            <article class="panel">
+                <h2>"Certifications"</h2>
+                <p><span class="figure" data-testid="certified-people">{card.certified_people}</span> " certified people · "
+                    {card.valid_certifications} " valid certifications"</p>
+                {if card.expiring_certifications.is_empty() {
+                    view! { <p class="hint">"None expires in the next 60 days."</p> }.into_any()
+                } else {
+                    view! {
+                        <ul class="benefits">
+                            {card.expiring_certifications.iter().map(|c| view! {
+                                <li>{c.person.clone()} ", " {c.code.clone()} ": expires " {c.expires_on.human()}</li>
+                            }).collect_view()}
+                        </ul>
+                    }.into_any()
+                }}
+            </article>
+            <article class="panel">
+                <h2>"Tier history"</h2>
+                {if tier.history.is_empty() {
+                    view! { <p class="hint">"No changes yet."</p> }.into_any()
+                } else {
+                    view! {
+                        <ol class="timeline">
+                            {tier.history.iter().map(|h| view! {
+                                <li>{h.on.human()} ": " {h.from.name.clone()} " → " {h.to.name.clone()} " (" {h.cause.clone()} ")"</li>
+                            }).collect_view()}
+                        </ol>
+                    }.into_any()
+                }}
+            </article>
+        </section>
+        {(!card.resellers.is_empty()).then(|| view! {
+            <section class="panel" aria-labelledby="resellers">
+                <h2 id="resellers">"Your resellers"</h2>
+                <table class="history" data-testid="resellers">
+                    <thead><tr>
+                        <th scope="col">"Reseller"</th><th scope="col">"Tier"</th>
+                        <th scope="col" class="num">"Quarter"</th><th scope="col" class="num">"12 months"</th>
+                        <th scope="col" class="num">"Open deals"</th>
+                    </tr></thead>
+                    <tbody>
+                        {card.resellers.iter().map(|r| view! {
+                            <tr>
+                                <td><a href=format!("/partners/{}/scorecard", r.partner_id)>{r.name.clone()}</a></td>
+                                <td>{r.tier.name.clone()}</td>
+                                <td class="num">{money(r.revenue_quarter, digits)}</td>
+                                <td class="num">{money(r.revenue_trailing_12, digits)}</td>
+                                <td class="num">{r.open_deals}</td>
+                            </tr>
+                        }).collect_view()}
+                    </tbody>
+                </table>
+            </section>
+        })}
+    }
+}
+
+/// The compact scorecard in every room: tier, revenue against target, the rebate so far and
+/// open deals, live like the full page.
+#[component]
+pub fn ScorecardPanel() -> impl IntoView {
+    let scorecard = Resource::new(|| None::<i64>, get_scorecard);
+    let partner_id = Memo::new(move |_| scorecard.get().and_then(|r| r.ok()).map(|s| s.tier.partner_id));
+    follow_live_updates(partner_id, move || scorecard.refetch());
+    view! {
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                scorecard.await.ok().map(|card| {
+                    let digits = card.minor_digits;
+                    let t12 = card.revenue_trailing_12.clone();
+                    let percent = t12.percent();
+                    let open = card.deals.submitted + card.deals.approved;
+                    view! {
+                        <a class="scorecard-panel" href="/scorecard" aria-label="Your scorecard">
+                            <span class="panel-stat">
+                                <span class="criterion-label">"12-month revenue"</span>
+                                <span class="figure" data-testid="panel-revenue">{money(t12.value, digits)}</span>
+                                <span class="bar" aria-hidden="true"><span style=format!("width: {percent}%")></span></span>
+                            </span>
+                            <span class="panel-stat">
+                                <span class="criterion-label">"Rebate this period"</span>
+                                <span class="figure">{card.rebate_forecast.as_ref().map_or_else(|| "—".to_owned(), |f| money(f.total, digits))}</span>
+                            </span>
+                            <span class="panel-stat">
+                                <span class="criterion-label">"Open deals"</span>
+                                <span class="figure">{open}</span>
+                            </span>
+                            <span class="scorecard-link">"Scorecard →"</span>
+                        </a>
+                    }
+                })
+            })}
+        </Transition>
+    }
+}
