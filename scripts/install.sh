@@ -4,7 +4,7 @@
 #
 #   wasm32 target, wasm-bindgen-cli 0.2.130 (must equal the wasm-bindgen pin in Cargo.toml),
 #   cargo-leptos 0.3.10, npm packages for end2end (Playwright, binaryen's wasm-opt),
-#   Debian's Chromium, curl and brotli; with --test also cargo-audit.
+#   Debian's Chromium, curl, brotli and psql; with --test also cargo-audit.
 set -euo pipefail
 
 WASM_BINDGEN_VERSION=0.2.130
@@ -48,6 +48,7 @@ need_debian_packages() {
   command -v curl >/dev/null || missing+=(curl)
   command -v brotli >/dev/null || missing+=(brotli)
   command -v npm >/dev/null || missing+=(npm)
+  command -v psql >/dev/null || missing+=(postgresql-client)
   if ((${#missing[@]})); then
     say "Installing Debian packages: ${missing[*]}"
     local sudo=""

@@ -50,4 +50,34 @@ if ! ATRIUM_BASE_URL="http://127.0.0.1:$port" end2end/run.sh; then
   echo "--- server log ---" >&2; tail -n 50 "$db_dir/server.log" >&2
   exit 1
 fi
+
+say "Browser tests across two instances on one Postgres database"
+pg_db="atrium_e2e_$$"
+pg_url="${ATRIUM_TEST_POSTGRES_URL%/*}/$pg_db"
+psql -q "$ATRIUM_TEST_POSTGRES_URL" -c "CREATE DATABASE $pg_db"
+DATABASE_URL="$pg_url" target/release/atrium demo >"$db_dir/demo-pg.log" 2>&1
+pids=()
+for i in 1 2; do
+  DATABASE_URL="$pg_url" ATRIUM_BIND="127.0.0.1:$((port + i))" \
+    target/release/atrium serve >"$db_dir/instance-$i.log" 2>&1 &
+  pids+=($!)
+done
+cleanup_pg() {
+  kill "${pids[@]}" 2>/dev/null || true
+  wait "${pids[@]}" 2>/dev/null || true
+  psql -q "$ATRIUM_TEST_POSTGRES_URL" -c "DROP DATABASE IF EXISTS $pg_db WITH (FORCE)" || true
+  cleanup
+}
+trap cleanup_pg EXIT
+for i in 1 2; do
+  for _ in $(seq 1 120); do
+    curl -fsS "http://127.0.0.1:$((port + i))/readyz" >/dev/null 2>&1 && break
+    sleep 0.5
+  done
+done
+if ! ATRIUM_BASE_URL="http://127.0.0.1:$((port + 1))" ATRIUM_SECOND_URL="http://127.0.0.1:$((port + 2))" \
+  end2end/run.sh --config playwright.multi.config.ts; then
+  for i in 1 2; do echo "--- instance $i log ---" >&2; tail -n 30 "$db_dir/instance-$i.log" >&2; done
+  exit 1
+fi
 say "All checks passed"

@@ -15,38 +15,39 @@ fn follow_live_updates(partner_id: Memo<Option<i64>>, refetch: impl Fn() + Copy 
     {
         use wasm_bindgen::closure::Closure;
         use wasm_bindgen::JsCast;
-        Effect::new(move |previous: Option<Option<web_sys::EventSource>>| {
-            if let Some(Some(old)) = previous {
-                old.close();
+        // The open stream and its listeners; closed when the partner changes or the page goes.
+        type Live = (web_sys::EventSource, Closure<dyn FnMut(web_sys::MessageEvent)>, Closure<dyn FnMut(web_sys::MessageEvent)>);
+        let current = StoredValue::new_local(None::<Live>);
+        let close = move || {
+            if let Some((source, _, _)) = current.try_update_value(Option::take).flatten() {
+                source.close();
             }
-            let url = match partner_id.get() {
-                Some(id) => format!("/api/v1/partners/{id}/scorecard/stream"),
-                None => return None,
+        };
+        Effect::new(move |_| {
+            close();
+            let Some(id) = partner_id.get() else { return };
+            let Ok(source) = web_sys::EventSource::new(&format!("/api/v1/partners/{id}/scorecard/stream")) else {
+                return;
             };
-            let source = web_sys::EventSource::new(&url).ok()?;
             let on_change = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |_| refetch());
             for name in ["scorecard", "resync"] {
                 let _ = source.add_event_listener_with_callback(name, on_change.as_ref().unchecked_ref());
             }
             // `ready` arrives on every (re)connection; the first one follows the page's own load.
             let mut first = true;
-            let ready = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |_| {
+            let on_ready = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |_| {
                 if !std::mem::take(&mut first) {
                     refetch();
                 }
             });
-            let _ = source.add_event_listener_with_callback("ready", ready.as_ref().unchecked_ref());
-            on_change.forget();
-            ready.forget();
+            let _ = source.add_event_listener_with_callback("ready", on_ready.as_ref().unchecked_ref());
             // Tells tests (and anyone curious) that the page now follows live updates.
-            if let Some(body) = web_sys::window()
-                .and_then(|w| w.document())
-                .and_then(|d| d.body())
-            {
+            if let Some(body) = web_sys::window().and_then(|w| w.document()).and_then(|d| d.body()) {
                 let _ = body.set_attribute("data-live", "on");
             }
-            Some(source)
+            current.set_value(Some((source, on_change, on_ready)));
         });
+        on_cleanup(close);
     }
     #[cfg(not(feature = "hydrate"))]
     let _ = (partner_id, refetch);

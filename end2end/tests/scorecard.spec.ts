@@ -1,0 +1,45 @@
+import { expect, test } from '@playwright/test';
+import { DESKTOP, hydrated, noHorizontalScroll, PHONE, signIn, snap } from './helpers';
+import { countNavigations, expectMoved, figures, financeApi, importSale } from './live';
+
+const TABLET = { width: 768, height: 1024 };
+
+test.describe('the live scorecard', () => {
+  test('a sale imported through the API moves revenue, progress and forecast on screen', async ({ page, baseURL }) => {
+    await page.setViewportSize(DESKTOP);
+    await signIn(page, 'admin@northwind.test');
+    await page.goto('/scorecard');
+    await hydrated(page);
+    await expect(page.locator('body')).toHaveAttribute('data-live', 'on');
+    await expect(page.getByRole('heading', { level: 1 })).toHaveText('Scorecard');
+    const me = await (await page.request.get('/api/v1/me')).json();
+    const before = await figures(page);
+    const navigations = countNavigations(page);
+
+    const { api, csrf } = await financeApi(baseURL!);
+    await importSale(api, csrf, me.organisation.id, '12345.67');
+    await expectMoved(page, before);
+    expect(navigations.count).toBe(0);
+    await api.dispose();
+
+    for (const [name, size] of [['390', PHONE], ['768', TABLET], ['1280', DESKTOP]] as const) {
+      await page.setViewportSize(size);
+      await noHorizontalScroll(page);
+      await snap(page, `scorecard-${name}`);
+    }
+  });
+
+  test('every room shows the compact scorecard, and a distributor sees its resellers', async ({ page }) => {
+    await page.setViewportSize(PHONE);
+    await signIn(page, 'admin@contoso.test');
+    await expect(page.getByRole('link', { name: 'Your scorecard' })).toContainText('12-month revenue');
+    await page.getByRole('link', { name: 'Your scorecard' }).click();
+    await expect(page).toHaveURL(/\/scorecard$/);
+    const resellers = page.getByTestId('resellers');
+    await expect(resellers).toContainText('Fabrikam IT');
+    await resellers.getByRole('link', { name: 'Fabrikam IT' }).click();
+    await expect(page).toHaveURL(/\/partners\/\d+\/scorecard$/);
+    await expect(page.getByText('Fabrikam IT').first()).toBeVisible();
+    await noHorizontalScroll(page);
+  });
+});
