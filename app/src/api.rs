@@ -613,3 +613,17 @@ pub async fn get_scorecard(
     };
     Ok(portal()?.scorecard(&actor, partner).await?)
 }
+
+/// The vendor's channel dashboard for a period and filters (empty = all).
+#[server(prefix = "/rpc", endpoint = "dashboard", input = GetUrl)]
+pub async fn get_dashboard(
+    #[server(default)] period: String,
+    #[server(default)] region: String,
+    #[server(default)] partner_type: String,
+    #[server(default)] tier: String,
+) -> Result<domain::dashboard::ChannelDashboard, PortalError> {
+    use ssr::*;
+    let filter = service::dashboard::DashboardFilter::parse(&period, &region, &partner_type, &tier)
+        .map_err(service::ServiceError::from)?;
+    Ok(portal()?.channel_dashboard(&actor()?, &filter).await?)
+}

@@ -169,6 +169,7 @@ fn room_links(me: &Me) -> Vec<(String, &'static str)> {
         links.push(("/studio".to_owned(), "Studio"));
     }
     if me.organisation.kind == domain::identity::OrganisationKind::Vendor {
+        links.push(("/dashboard".to_owned(), "Dashboard"));
         links.push(("/studio/program".to_owned(), "Program"));
     }
     links

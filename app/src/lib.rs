@@ -19,9 +19,9 @@ use leptos_router::path;
 
 use components::PortalLayout;
 use pages::{
-    DealNewPage, DealPage, DealsPage, ItemPage, LoginPage, MePage, NotFound, NotificationsPage, ProgramPage,
-    RebatesPage, RoomPage, ScorecardPage, StatementPage, StudioEditPage, StudioListPage, StudioNewPage,
-    TierPage,
+    DashboardPage, DealNewPage, DealPage, DealsPage, ItemPage, LoginPage, MePage, NotFound,
+    NotificationsPage, ProgramPage, RebatesPage, RoomPage, ScorecardPage, StatementPage, StudioEditPage,
+    StudioListPage, StudioNewPage, TierPage,
 };
 
 /// The HTML document around the application.
@@ -72,6 +72,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/items/:id") view=ItemPage />
                     <Route path=path!("/me") view=MePage />
                     <Route path=path!("/tier") view=TierPage />
+                    <Route path=path!("/dashboard") view=DashboardPage />
                     <Route path=path!("/scorecard") view=ScorecardPage />
                     <Route path=path!("/partners/:id/scorecard") view=ScorecardPage />
                     <Route path=path!("/deals") view=DealsPage />

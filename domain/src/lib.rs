@@ -6,6 +6,7 @@
 
 pub mod calendar;
 pub mod content;
+pub mod dashboard;
 pub mod deals;
 pub mod error;
 pub mod facts;

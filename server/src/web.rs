@@ -27,6 +27,7 @@ fn is_portal_page(path: &str) -> bool {
         || path.starts_with("/deals/")
         || path == "/notifications"
         || path == "/scorecard"
+        || path == "/dashboard"
         || (path.starts_with("/partners/") && path.ends_with("/scorecard"))
         || path.starts_with("/rebates/")
         || path.starts_with("/rooms/")

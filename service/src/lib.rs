@@ -6,6 +6,7 @@ pub mod audit;
 pub mod auth;
 pub mod clock;
 pub mod content;
+pub mod dashboard;
 pub mod deals;
 pub mod demo;
 pub mod error;

@@ -1,5 +1,6 @@
 //! One module per page.
 
+mod dashboard;
 mod deals;
 mod item;
 mod login;
@@ -12,6 +13,7 @@ mod scorecard;
 mod studio;
 mod tier;
 
+pub use dashboard::DashboardPage;
 pub use deals::{DealNewPage, DealPage, DealsPage};
 pub use item::ItemPage;
 pub use login::LoginPage;

@@ -16,7 +16,11 @@ fn follow_live_updates(partner_id: Memo<Option<i64>>, refetch: impl Fn() + Copy 
         use wasm_bindgen::closure::Closure;
         use wasm_bindgen::JsCast;
         // The open stream and its listeners; closed when the partner changes or the page goes.
-        type Live = (web_sys::EventSource, Closure<dyn FnMut(web_sys::MessageEvent)>, Closure<dyn FnMut(web_sys::MessageEvent)>);
+        type Live = (
+            web_sys::EventSource,
+            Closure<dyn FnMut(web_sys::MessageEvent)>,
+            Closure<dyn FnMut(web_sys::MessageEvent)>,
+        );
         let current = StoredValue::new_local(None::<Live>);
         let close = move || {
             if let Some((source, _, _)) = current.try_update_value(Option::take).flatten() {
@@ -26,7 +30,8 @@ fn follow_live_updates(partner_id: Memo<Option<i64>>, refetch: impl Fn() + Copy 
         Effect::new(move |_| {
             close();
             let Some(id) = partner_id.get() else { return };
-            let Ok(source) = web_sys::EventSource::new(&format!("/api/v1/partners/{id}/scorecard/stream")) else {
+            let Ok(source) = web_sys::EventSource::new(&format!("/api/v1/partners/{id}/scorecard/stream"))
+            else {
                 return;
             };
             let on_change = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |_| refetch());
@@ -42,7 +47,10 @@ fn follow_live_updates(partner_id: Memo<Option<i64>>, refetch: impl Fn() + Copy 
             });
             let _ = source.add_event_listener_with_callback("ready", on_ready.as_ref().unchecked_ref());
             // Tells tests (and anyone curious) that the page now follows live updates.
-            if let Some(body) = web_sys::window().and_then(|w| w.document()).and_then(|d| d.body()) {
+            if let Some(body) = web_sys::window()
+                .and_then(|w| w.document())
+                .and_then(|d| d.body())
+            {
                 let _ = body.set_attribute("data-live", "on");
             }
             current.set_value(Some((source, on_change, on_ready)));
@@ -213,6 +221,18 @@ fn ScorecardView(card: Scorecard) -> impl IntoView {
                 <TargetBar target=card.revenue_trailing_12.clone() digits testid="revenue-trailing-12" />
                 <RevenueChart months=card.monthly_revenue.clone() digits currency=currency.clone() />
             </article>
+            {next_panel(&tier)}
+            {rebate_panel(&card)}
+            {deals_and_certifications(&card)}
+            {history_panel(&tier)}
+        </section>
+        {resellers_panel(&card)}
+    }
+}
+
+fn next_panel(tier: &domain::scorecard::PartnerTierView) -> AnyView {
+    let tier = tier.clone();
+    view! {
             <article class="panel" aria-labelledby="next-tier">
                 {match tier.next.clone() {
                     Some(next) => view! {
@@ -245,6 +265,13 @@ fn ScorecardView(card: Scorecard) -> impl IntoView {
                 <h3>"Your benefits"</h3>
                 <ul class="benefits">{tier.benefits.iter().map(|b| view! { <li>{b.clone()}</li> }).collect_view()}</ul>
             </article>
+    }
+    .into_any()
+}
+
+fn rebate_panel(card: &Scorecard) -> AnyView {
+    let digits = card.minor_digits;
+    view! {
             <article class="panel">
                 <h2>"Rebates"</h2>
                 <p class="criterion-label">"Earned this year"</p>
@@ -258,6 +285,12 @@ fn ScorecardView(card: Scorecard) -> impl IntoView {
                     None => view! { <p class="hint" data-testid="rebate-forecast">"Your tier has no rebate plan."</p> }.into_any(),
                 }}
             </article>
+    }
+    .into_any()
+}
+
+fn deals_and_certifications(card: &Scorecard) -> AnyView {
+    view! {
             <article class="panel">
                 <h2>"Deals"</h2>
                 <FunnelChart funnel=card.deals />
@@ -279,6 +312,12 @@ fn ScorecardView(card: Scorecard) -> impl IntoView {
                     }.into_any()
                 }}
             </article>
+    }
+    .into_any()
+}
+
+fn history_panel(tier: &domain::scorecard::PartnerTierView) -> AnyView {
+    view! {
             <article class="panel">
                 <h2>"Tier history"</h2>
                 {if tier.history.is_empty() {
@@ -293,8 +332,13 @@ fn ScorecardView(card: Scorecard) -> impl IntoView {
                     }.into_any()
                 }}
             </article>
-        </section>
-        {(!card.resellers.is_empty()).then(|| view! {
+    }
+    .into_any()
+}
+
+fn resellers_panel(card: &Scorecard) -> AnyView {
+    let digits = card.minor_digits;
+    (!card.resellers.is_empty()).then(|| view! {
             <section class="panel" aria-labelledby="resellers">
                 <h2 id="resellers">"Your resellers"</h2>
                 <table class="history" data-testid="resellers">
@@ -316,8 +360,8 @@ fn ScorecardView(card: Scorecard) -> impl IntoView {
                     </tbody>
                 </table>
             </section>
-        })}
-    }
+        })
+        .into_any()
 }
 
 /// The compact scorecard in every room: tier, revenue against target, the rebate so far and

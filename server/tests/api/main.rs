@@ -13,4 +13,5 @@ mod openapi;
 mod pages;
 mod program;
 mod rebates;
+mod scorecards;
 mod session;

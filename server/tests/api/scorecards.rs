@@ -1,0 +1,376 @@
+//! Scorecards, their live streams and the channel dashboard, on both databases.
+
+use crate::helpers::{spawn_app, Db, TestApp};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+crate::on_both_databases!(
+    scorecards_show_the_partner_and_answer_404_to_others,
+    live_streams_never_carry_another_partners_events,
+    the_dashboard_is_for_vendor_staff_and_exports_every_table,
+);
+
+async fn signed_in(app: &TestApp, email: &str) -> TestApp {
+    let mut client = app.another_client();
+    client.sign_in(email).await;
+    client
+}
+
+async fn partner_ids(app: &TestApp) -> BTreeMap<String, i64> {
+    sqlx::query_as::<_, (String, i64)>("SELECT name, id FROM organisations WHERE kind = 'partner'")
+        .fetch_all(app.portal.store().pool())
+        .await
+        .unwrap()
+        .into_iter()
+        .collect()
+}
+
+async fn import_sale(finance: &TestApp, partner: i64, amount: &str) {
+    let today = finance.portal.today();
+    let id = format!(
+        "LIVE-{partner}-{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    let csv = format!("external_id,partner_id,booked_on,product_line,amount,currency\n{id},{partner},{today},hardware,{amount},USD\n");
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("content-type", "text/csv".parse().unwrap());
+    let response = finance.post_raw("/api/v1/sales/import", headers, csv).await;
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "{}",
+        response.text().await.unwrap()
+    );
+}
+
+async fn scorecards_show_the_partner_and_answer_404_to_others(db: Db) {
+    let app = spawn_app(db).await;
+    let ids = partner_ids(&app).await;
+    let (northwind, contoso, fabrikam, tailspin) = (
+        ids["Northwind Systems"],
+        ids["Contoso Distribution"],
+        ids["Fabrikam IT"],
+        ids["Tailspin Tech"],
+    );
+    let admin = signed_in(&app, "admin@northwind.test").await;
+    let card: Value = admin
+        .get(&format!("/api/v1/partners/{northwind}/scorecard"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(card["tier"]["partner_name"], "Northwind Systems");
+    assert_eq!(card["tier"]["effective"]["name"], "Gold");
+    // The demo's 262,500.00 over the last year; Platinum's 1,000,000.00 is the target.
+    assert_eq!(card["revenue_trailing_12"]["value"], 26_250_000);
+    assert_eq!(card["revenue_trailing_12"]["target"], 100_000_000);
+    assert_eq!(card["revenue_quarter"]["target"], 25_000_000);
+    assert_eq!(card["monthly_revenue"].as_array().unwrap().len(), 12);
+    let monthly: i64 = card["monthly_revenue"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["revenue"].as_i64().unwrap())
+        .sum();
+    assert!(monthly <= 26_250_000 && monthly > 0);
+    assert_eq!(card["certified_people"], 3);
+    assert_eq!(
+        card["deals"]["submitted"], 1,
+        "the demo's Globex registration waits for a decision"
+    );
+    assert!(card["rebate_forecast"].is_object());
+    assert_eq!(card["resellers"], json!([]));
+
+    // A sale moves the figures.
+    let mut finance = app.another_client();
+    finance.sign_in("finance@acme.test").await;
+    import_sale(&finance, northwind, "1000.00").await;
+    let after: Value = admin
+        .get(&format!("/api/v1/partners/{northwind}/scorecard"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(after["revenue_trailing_12"]["value"], 26_350_000);
+    assert_eq!(
+        after["revenue_quarter"]["value"].as_i64().unwrap(),
+        card["revenue_quarter"]["value"].as_i64().unwrap() + 100_000
+    );
+
+    // Isolation: other partners answer 404, on the scorecard and on its stream.
+    let tail = signed_in(&app, "sales@tailspin.test").await;
+    let fab = signed_in(&app, "sales@fabrikam.test").await;
+    let con = signed_in(&app, "admin@contoso.test").await;
+    for (client, partner, status) in [
+        (&tail, northwind, StatusCode::NOT_FOUND),
+        (&fab, contoso, StatusCode::NOT_FOUND),
+        (&admin, tailspin, StatusCode::NOT_FOUND),
+        (&con, fabrikam, StatusCode::OK),
+        (&con, northwind, StatusCode::NOT_FOUND),
+        (&tail, 99_999, StatusCode::NOT_FOUND),
+    ] {
+        assert_eq!(
+            client
+                .get(&format!("/api/v1/partners/{partner}/scorecard"))
+                .await
+                .status(),
+            status,
+            "{partner}"
+        );
+        assert_eq!(
+            client
+                .get(&format!("/api/v1/partners/{partner}/scorecard/stream"))
+                .await
+                .status(),
+            status,
+            "stream {partner}"
+        );
+    }
+    // A distributor's admin sees its resellers rolled up.
+    let distributor: Value = con
+        .get(&format!("/api/v1/partners/{contoso}/scorecard"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(distributor["resellers"][0]["name"], "Fabrikam IT");
+    assert_eq!(distributor["resellers"][0]["revenue_trailing_12"], 8_000_000);
+    // Vendor staff see any partner.
+    let cm = signed_in(&app, "cm@acme.test").await;
+    assert_eq!(
+        cm.get(&format!("/api/v1/partners/{tailspin}/scorecard"))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    app.cleanup().await;
+}
+
+/// Reads a stream for `duration` and returns the `scorecard` events' partner ids.
+async fn collect(response: reqwest::Response, duration: Duration) -> (bool, Vec<Value>) {
+    let mut response = response;
+    let mut text = String::new();
+    let deadline = tokio::time::Instant::now() + duration;
+    while let Ok(Ok(Some(chunk))) = tokio::time::timeout_at(deadline, response.chunk()).await {
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    let mut ready = false;
+    let mut events = Vec::new();
+    for block in text.split("\n\n") {
+        let name = block
+            .lines()
+            .find_map(|l| l.strip_prefix("event: "))
+            .unwrap_or_default();
+        let data = block
+            .lines()
+            .find_map(|l| l.strip_prefix("data: "))
+            .unwrap_or_default();
+        match name {
+            "ready" => ready = true,
+            "scorecard" => events.push(serde_json::from_str(data).unwrap()),
+            _ => {}
+        }
+    }
+    (ready, events)
+}
+
+async fn live_streams_never_carry_another_partners_events(db: Db) {
+    let app = spawn_app(db).await;
+    let ids = partner_ids(&app).await;
+    let (northwind, contoso, fabrikam, tailspin) = (
+        ids["Northwind Systems"],
+        ids["Contoso Distribution"],
+        ids["Fabrikam IT"],
+        ids["Tailspin Tech"],
+    );
+    let watchers = [
+        (
+            "admin@northwind.test",
+            format!("/api/v1/partners/{northwind}/scorecard/stream"),
+        ),
+        (
+            "sales@tailspin.test",
+            format!("/api/v1/partners/{tailspin}/scorecard/stream"),
+        ),
+        (
+            "admin@contoso.test",
+            format!("/api/v1/partners/{contoso}/scorecard/stream"),
+        ),
+        (
+            "sales@fabrikam.test",
+            format!("/api/v1/partners/{fabrikam}/scorecard/stream"),
+        ),
+        ("sales@northwind.test", "/api/v1/events".to_owned()),
+        ("admin@contoso.test", "/api/v1/events".to_owned()),
+        ("cm@acme.test", "/api/v1/events".to_owned()),
+    ];
+    let mut streams = Vec::new();
+    for (email, path) in &watchers {
+        let client = signed_in(&app, email).await;
+        let response = client.get(path).await;
+        assert_eq!(response.status(), StatusCode::OK, "{email} {path}");
+        assert!(response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream"));
+        streams.push(tokio::spawn(collect(response, Duration::from_secs(4))));
+    }
+    // Let every stream subscribe, then a burst of events for several partners.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut finance = app.another_client();
+    finance.sign_in("finance@acme.test").await;
+    for round in 0..3 {
+        for partner in [northwind, tailspin, fabrikam, contoso] {
+            import_sale(&finance, partner, &format!("{}.00", 10 + round)).await;
+        }
+    }
+    let mut results = Vec::new();
+    for stream in streams {
+        results.push(stream.await.unwrap());
+    }
+    let partners_of = |events: &[Value]| -> Vec<i64> {
+        let mut seen: Vec<i64> = events.iter().map(|e| e["partner_id"].as_i64().unwrap()).collect();
+        seen.sort_unstable();
+        seen.dedup();
+        seen
+    };
+    let expect = |i: usize, allowed: &[i64]| {
+        let (ready, events) = &results[i];
+        assert!(*ready, "{:?} got its ready event", watchers[i]);
+        let mut allowed = allowed.to_vec();
+        allowed.sort_unstable();
+        assert_eq!(
+            partners_of(events),
+            allowed,
+            "{:?} saw exactly its partners",
+            watchers[i]
+        );
+        // Each import of an allowed partner arrived (3 rounds per partner).
+        assert!(
+            events.len() >= 3 * allowed.len(),
+            "{:?}: {} events",
+            watchers[i],
+            events.len()
+        );
+    };
+    expect(0, &[northwind]);
+    expect(1, &[tailspin]);
+    expect(2, &[contoso, fabrikam]);
+    expect(3, &[fabrikam]);
+    expect(4, &[northwind]);
+    expect(5, &[contoso, fabrikam]);
+    expect(6, &[northwind, tailspin, fabrikam, contoso]);
+    app.cleanup().await;
+}
+
+async fn the_dashboard_is_for_vendor_staff_and_exports_every_table(db: Db) {
+    let app = spawn_app(db).await;
+    let admin = signed_in(&app, "admin@acme.test").await;
+    let dashboard: Value = admin.get("/api/v1/dashboard").await.json().await.unwrap();
+    assert_eq!(dashboard["partners"], 4);
+    for table in ["by_tier", "by_type", "by_region"] {
+        let sum: i64 = dashboard[table]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["revenue"].as_i64().unwrap())
+            .sum();
+        assert_eq!(sum, dashboard["revenue"].as_i64().unwrap(), "{table} adds up");
+        let partners: i64 = dashboard[table]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["partners"].as_i64().unwrap())
+            .sum();
+        assert_eq!(partners, 4, "{table}");
+    }
+    assert!(dashboard["approvals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| t["workflow"] == "Deal registration"));
+
+    let emea: Value = admin
+        .get("/api/v1/dashboard?region=emea")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(emea["partners"], 2);
+    assert_eq!(emea["by_region"][0]["key"], "emea");
+    let gold: Value = admin
+        .get("/api/v1/dashboard?tier=2&type=reseller")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(gold["partners"], 1);
+    assert_eq!(gold["by_tier"][0]["label"], "Gold");
+    let q1: Value = admin
+        .get("/api/v1/dashboard?period=2020-Q1")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(q1["revenue"], 0);
+    for (query, field) in [
+        ("period=2026-Q5", "period"),
+        ("region=mars", "region"),
+        ("tier=gold", "tier"),
+        ("type=shop", "type"),
+    ] {
+        let response = admin.get(&format!("/api/v1/dashboard?{query}")).await;
+        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY, "{query}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["field"], field);
+    }
+
+    for table in domain::dashboard::TABLES {
+        let response = admin
+            .get(&format!("/api/v1/dashboard/export/{table}?region=emea"))
+            .await;
+        assert_eq!(response.status(), StatusCode::OK, "{table}");
+        assert!(response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv"));
+        assert!(response.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains(table));
+        let csv = response.text().await.unwrap();
+        assert!(csv.lines().next().unwrap().contains(','), "{table} has a header");
+    }
+    let csv = admin
+        .get("/api/v1/dashboard/export/revenue-by-region?region=emea")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], "region,partners,revenue_usd");
+    assert!(
+        lines[1].starts_with("\"Europe, Middle East & Africa\",2,"),
+        "{csv}"
+    );
+    assert_eq!(
+        admin.get("/api/v1/dashboard/export/secrets").await.status(),
+        StatusCode::NOT_FOUND
+    );
+
+    let partner = signed_in(&app, "admin@northwind.test").await;
+    assert_eq!(
+        partner.get("/api/v1/dashboard").await.status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        partner.get("/api/v1/dashboard/export/at-risk").await.status(),
+        StatusCode::FORBIDDEN
+    );
+    app.cleanup().await;
+}
