@@ -473,21 +473,34 @@ pub async fn register_deal(
     Ok(deal)
 }
 
-/// Registrations the signed-in user may see, open decisions first.
-#[server(prefix = "/rpc", endpoint = "deals", input = GetUrl)]
-pub async fn get_deals() -> Result<Vec<domain::deals::DealView>, PortalError> {
-    use ssr::*;
-    Ok(portal()?.deals(&actor()?).await?)
+/// What `/deals` shows: a partner's registrations, or the decider's queue and turnaround.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum DealsOverview {
+    /// A partner's own registrations (and a distributor's resellers').
+    Partner(Vec<domain::deals::DealView>),
+    /// Channel managers and vendor admins: what waits, soonest due, and the turnaround report.
+    Decider(Vec<domain::deals::DealView>, Vec<domain::deals::Turnaround>),
 }
 
-/// The channel manager's queue and the turnaround report.
-#[server(prefix = "/rpc", endpoint = "deal_queue", input = GetUrl)]
-pub async fn get_deal_queue(
-) -> Result<(Vec<domain::deals::DealView>, Vec<domain::deals::Turnaround>), PortalError> {
+/// The `/deals` page's data for the signed-in user.
+#[server(prefix = "/rpc", endpoint = "deals_overview", input = GetUrl)]
+pub async fn get_deals_overview() -> Result<DealsOverview, PortalError> {
+    use domain::identity::Role;
     use ssr::*;
     let portal = portal()?;
     let actor = actor()?;
-    Ok((portal.deal_queue(&actor).await?, portal.turnaround(&actor).await?))
+    Ok(match actor.role {
+        Role::ChannelManager | Role::VendorAdmin => {
+            DealsOverview::Decider(portal.deal_queue(&actor).await?, portal.turnaround(&actor).await?)
+        }
+        role if role.is_partner() => DealsOverview::Partner(portal.deals(&actor).await?),
+        _ => {
+            return Err(service::ServiceError::Forbidden(
+                "deal registrations are for partners and channel managers",
+            )
+            .into())
+        }
+    })
 }
 
 /// One registration with its history.

@@ -190,6 +190,9 @@ pub fn PortalLayout() -> impl IntoView {
         </a>
         <Suspense fallback=|| view! { <header class="topbar topbar-loading" aria-busy="true"></header> }>
             {move || Suspend::new(async move {
+                // Both read here, in one place: a second Suspense nested in the top bar would
+                // resolve in a different order on the server and in the browser.
+                let unread = unread.await.unwrap_or(0);
                 match me.await {
                     Ok(Some(me)) => {
                         let links = room_links(&me);
@@ -210,7 +213,7 @@ pub fn PortalLayout() -> impl IntoView {
                                             .collect_view()}
                                     </nav>
                                     <div class="account">
-                                        <Bell unread />
+                                        <Bell count=unread />
                                         <span class="org">
                                             <span class="org-name">{org.name.clone()}</span>
                                             {org.tier.clone().map(|tier| view! { <TierBadgeView tier /> })}
@@ -250,24 +253,17 @@ pub fn PortalLayout() -> impl IntoView {
 
 /// The notification bell: a link to the list, with the unread count in its name.
 #[component]
-fn Bell(unread: Resource<Result<i64, PortalError>>) -> impl IntoView {
+fn Bell(count: i64) -> impl IntoView {
+    let label = match count {
+        0 => "Notifications, none unread".to_owned(),
+        1 => "Notifications, 1 unread".to_owned(),
+        n => format!("Notifications, {n} unread"),
+    };
     view! {
-        <Suspense fallback=|| view! { <a class="bell" href="/notifications" aria-label="Notifications">{bell_icon()}</a> }>
-            {move || Suspend::new(async move {
-                let count = unread.await.unwrap_or(0);
-                let label = match count {
-                    0 => "Notifications, none unread".to_owned(),
-                    1 => "Notifications, 1 unread".to_owned(),
-                    n => format!("Notifications, {n} unread"),
-                };
-                view! {
-                    <a class="bell" href="/notifications" aria-label=label data-testid="bell">
-                        {bell_icon()}
-                        {(count > 0).then(|| view! { <span class="bell-count" aria-hidden="true">{count.min(99)}</span> })}
-                    </a>
-                }
-            })}
-        </Suspense>
+        <a class="bell" href="/notifications" aria-label=label data-testid="bell">
+            {bell_icon()}
+            {(count > 0).then(|| view! { <span class="bell-count" aria-hidden="true">{count.min(99)}</span> })}
+        </a>
     }
 }
 

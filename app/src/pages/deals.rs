@@ -3,7 +3,8 @@
 //! report.
 
 use crate::api::{
-    get_deal, get_deal_form, get_deal_queue, get_deals, preview_customer_key, DealAction, RegisterDeal,
+    get_deal, get_deal_form, get_deals_overview, preview_customer_key, DealAction, DealsOverview,
+    RegisterDeal,
 };
 use crate::components::{human_date, id_param, CsrfField, ErrorPanel, MeResource};
 use domain::deals::{DealConflict, DealStatus, DealView, Turnaround};
@@ -26,50 +27,42 @@ fn lines(deal: &DealView) -> String {
 /// `/deals`: a partner's registrations, or the channel manager's queue and turnaround.
 #[component]
 pub fn DealsPage() -> impl IntoView {
-    let MeResource(me) = expect_context::<MeResource>();
+    let decide = ServerAction::<DealAction>::new();
+    let overview = Resource::new(move || decide.version().get(), |_| get_deals_overview());
     view! {
         <Title text="Deals" />
-        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+        <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
-                match me.await {
-                    Ok(Some(me)) if decides(&me) => view! { <DealQueue /> }.into_any(),
-                    Ok(Some(me)) if me.role.is_partner() => view! { <MyDeals /> }.into_any(),
-                    _ => view! {
-                        <ErrorPanel error=crate::api::PortalError {
-                            code: "forbidden".into(),
-                            message: "deal registrations are for partners and channel managers".into(),
-                            field: None,
-                        } />
-                    }.into_any(),
+                match overview.await {
+                    Ok(DealsOverview::Partner(list)) => view! { <MyDeals list /> }.into_any(),
+                    Ok(DealsOverview::Decider(waiting, turnaround)) => {
+                        view! { <DealQueue waiting turnaround decide /> }.into_any()
+                    }
+                    Err(error) => view! { <ErrorPanel error /> }.into_any(),
                 }
             })}
-        </Suspense>
+        </Transition>
     }
 }
 
 #[component]
-fn MyDeals() -> impl IntoView {
-    let deals = Resource::new(|| (), |_| get_deals());
+fn MyDeals(list: Vec<DealView>) -> impl IntoView {
     view! {
         <section class="studio-head">
             <h1>"My deals"</h1>
             <a class="button primary" href="/deals/new">"Register a deal"</a>
         </section>
-        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                match deals.await {
-                    Ok(list) if list.is_empty() => view! {
-                        <p class="empty">"No registrations yet. Register a deal to protect it for the days your tier grants."</p>
-                    }.into_any(),
-                    Ok(list) => view! {
-                        <ul class="deal-list">
-                            {list.into_iter().map(|deal| view! { <DealCard deal /> }).collect_view()}
-                        </ul>
-                    }.into_any(),
-                    Err(error) => view! { <ErrorPanel error /> }.into_any(),
-                }
-            })}
-        </Suspense>
+        {if list.is_empty() {
+            view! {
+                <p class="empty">"No registrations yet. Register a deal to protect it for the days your tier grants."</p>
+            }.into_any()
+        } else {
+            view! {
+                <ul class="deal-list">
+                    {list.into_iter().map(|deal| view! { <DealCard deal /> }).collect_view()}
+                </ul>
+            }.into_any()
+        }}
     }
 }
 
@@ -96,9 +89,11 @@ fn DealCard(deal: DealView) -> impl IntoView {
 }
 
 #[component]
-fn DealQueue() -> impl IntoView {
-    let decide = ServerAction::<DealAction>::new();
-    let queue = Resource::new(move || decide.version().get(), |_| get_deal_queue());
+fn DealQueue(
+    waiting: Vec<DealView>,
+    turnaround: Vec<Turnaround>,
+    decide: ServerAction<DealAction>,
+) -> impl IntoView {
     view! {
         <section class="studio-head">
             <h1>"Deal registrations"</h1>
@@ -109,23 +104,14 @@ fn DealQueue() -> impl IntoView {
                 Err(e) => e.message,
             })}
         </p>
-        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                match queue.await {
-                    Ok((waiting, turnaround)) => view! {
-                        <section aria-labelledby="queue-heading">
-                            <h2 id="queue-heading">"Waiting for a decision " <span class="count">{waiting.len()}</span></h2>
-                            {waiting.is_empty().then(|| view! { <p class="empty">"Nothing waits for a decision."</p> })}
-                            <ul class="queue">
-                                {waiting.into_iter().map(|deal| view! { <QueueItem deal decide /> }).collect_view()}
-                            </ul>
-                        </section>
-                        <TurnaroundReport rows=turnaround />
-                    }.into_any(),
-                    Err(error) => view! { <ErrorPanel error /> }.into_any(),
-                }
-            })}
-        </Suspense>
+        <section aria-labelledby="queue-heading">
+            <h2 id="queue-heading">"Waiting for a decision " <span class="count">{waiting.len()}</span></h2>
+            {waiting.is_empty().then(|| view! { <p class="empty">"Nothing waits for a decision."</p> })}
+            <ul class="queue">
+                {waiting.into_iter().map(|deal| view! { <QueueItem deal decide /> }).collect_view()}
+            </ul>
+        </section>
+        <TurnaroundReport rows=turnaround />
     }
 }
 
@@ -230,16 +216,17 @@ pub fn DealNewPage() -> impl IntoView {
     let register = ServerAction::<RegisterDeal>::new();
     let (name, set_name) = signal(String::new());
     let (domain, set_domain) = signal(String::new());
-    let key = Resource::new(
-        move || (name.get(), domain.get()),
-        |(name, domain)| async move {
+    // Only in the browser: the preview follows typing and has nothing to show before it.
+    let key = LocalResource::new(move || {
+        let (name, domain) = (name.get(), domain.get());
+        async move {
             if name.trim().is_empty() && domain.trim().is_empty() {
                 None
             } else {
                 Some(preview_customer_key(name, domain).await)
             }
-        },
-    );
+        }
+    });
     let error_for = move |field: &'static str| {
         move || {
             register
@@ -283,25 +270,22 @@ pub fn DealNewPage() -> impl IntoView {
                                 {error_for("customer_domain")}
                             </div>
                             <p class="hint key-preview" aria-live="polite" data-testid="key-preview">
-                                <Suspense fallback=|| ()>
-                                    {move || Suspend::new(async move {
-                                        match key.await {
-                                            Some(Ok(key)) => view! { "Customer key: " <code>{key}</code> }.into_any(),
-                                            Some(Err(e)) => view! { <span>{e.message}</span> }.into_any(),
-                                            None => view! { "The customer key appears here: it is how conflicts are found." }.into_any(),
-                                        }
-                                    })}
-                                </Suspense>
+                                {move || match key.get().flatten() {
+                                    Some(Ok(key)) => view! { "Customer key: " <code>{key}</code> }.into_any(),
+                                    Some(Err(e)) => view! { <span>{e.message}</span> }.into_any(),
+                                    None => view! { "The customer key appears here: it is how conflicts are found." }.into_any(),
+                                }}
                             </p>
                             <fieldset class="field">
                                 <legend>"Product lines"</legend>
                                 <div class="checks">
-                                    {o.product_lines.iter().map(|line| {
+                                    // Posted as `product_lines[0]`, `product_lines[1]`… (see the studio form).
+                                    {o.product_lines.iter().enumerate().map(|(i, line)| {
                                         let id = format!("line-{line}");
                                         let label_for = id.clone();
                                         view! {
                                             <label for=label_for class="check">
-                                                <input id=id type="checkbox" name="product_lines[]" value=line.clone() />
+                                                <input id=id type="checkbox" name=format!("product_lines[{i}]") value=line.clone() />
                                                 {line.clone()}
                                             </label>
                                         }

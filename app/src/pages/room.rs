@@ -1,6 +1,6 @@
 //! A room: the items for the viewer's role, with search-as-you-type.
 
-use crate::api::get_room;
+use crate::api::{get_room, get_scorecard};
 use crate::components::{CardSkeleton, ContentCard, ErrorPanel, MeResource, TierBadgeView};
 use domain::content::{ContentKind, ContentSummary};
 use leptos::prelude::*;
@@ -24,11 +24,16 @@ pub fn RoomPage() -> impl IntoView {
             .and_then(|k| ContentKind::parse(&k, "kind").ok()),
     );
     let MeResource(me) = expect_context::<MeResource>();
+    // The compact scorecard (partners only; vendor staff get none) is read with the items and
+    // follows live updates.
+    let card = Resource::new(|| None::<i64>, get_scorecard);
+    super::scorecard::follow_live_updates(super::scorecard::scorecard_partner(card), move || card.refetch());
 
     view! {
-        <Suspense fallback=move || view! { <CardSkeleton /> }>
+        <Transition fallback=move || view! { <CardSkeleton /> }>
             {move || Suspend::new(async move {
                 let me = me.await.ok().flatten();
+                let card = card.await.ok();
                 match listing.await {
                     Ok(listing) => {
                         let total = listing.items.len();
@@ -43,7 +48,6 @@ pub fn RoomPage() -> impl IntoView {
                             format!("Welcome back, {first}.")
                         });
                         let org = me.as_ref().filter(|me| me.role.is_partner()).map(|me| me.organisation.clone());
-                        let is_partner = org.is_some();
                         view! {
                             <Title text=listing.title.clone() />
                             <section class="room-head">
@@ -63,7 +67,7 @@ pub fn RoomPage() -> impl IntoView {
                                         }
                                     })}
                             </section>
-                            {is_partner.then(|| view! { <super::ScorecardPanel /> })}
+                            {card.map(|card| view! { <super::ScorecardPanel card /> })}
                             <form class="filter" method="get" role="search" on:submit=|ev| ev.prevent_default()>
                                 <div class="field grow">
                                     <label for="q">"Filter this room"</label>
@@ -140,6 +144,6 @@ pub fn RoomPage() -> impl IntoView {
                     Err(error) => view! { <ErrorPanel error /> }.into_any(),
                 }
             })}
-        </Suspense>
+        </Transition>
     }
 }

@@ -10,7 +10,10 @@ use leptos_meta::Title;
 
 /// Calls `refetch` whenever the partner's live stream says its figures changed (and on
 /// every (re)connection, which catches up on anything missed while disconnected).
-fn follow_live_updates(partner_id: Memo<Option<i64>>, refetch: impl Fn() + Copy + Send + Sync + 'static) {
+pub(crate) fn follow_live_updates(
+    partner_id: Memo<Option<i64>>,
+    refetch: impl Fn() + Copy + Send + Sync + 'static,
+) {
     #[cfg(feature = "hydrate")]
     {
         use wasm_bindgen::closure::Closure;
@@ -38,21 +41,18 @@ fn follow_live_updates(partner_id: Memo<Option<i64>>, refetch: impl Fn() + Copy 
             for name in ["scorecard", "resync"] {
                 let _ = source.add_event_listener_with_callback(name, on_change.as_ref().unchecked_ref());
             }
-            // `ready` arrives on every (re)connection; the first one follows the page's own load.
-            let mut first = true;
+            // `ready` arrives on every (re)connection: fetch then, so whatever changed before the
+            // stream was open (or while it was down) shows. It also tells tests the page is live.
             let on_ready = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |_| {
-                if !std::mem::take(&mut first) {
-                    refetch();
+                refetch();
+                if let Some(body) = web_sys::window()
+                    .and_then(|w| w.document())
+                    .and_then(|d| d.body())
+                {
+                    let _ = body.set_attribute("data-live", "on");
                 }
             });
             let _ = source.add_event_listener_with_callback("ready", on_ready.as_ref().unchecked_ref());
-            // Tells tests (and anyone curious) that the page now follows live updates.
-            if let Some(body) = web_sys::window()
-                .and_then(|w| w.document())
-                .and_then(|d| d.body())
-            {
-                let _ = body.set_attribute("data-live", "on");
-            }
             current.set_value(Some((source, on_change, on_ready)));
         });
         on_cleanup(close);
@@ -68,7 +68,13 @@ pub fn ScorecardPage() -> impl IntoView {
     let params = leptos_router::hooks::use_params_map();
     let requested = move || params.read().get("id").map(|id| id.parse::<i64>().unwrap_or(-1));
     let scorecard = Resource::new(requested, get_scorecard);
-    let partner_id = Memo::new(move |_| scorecard.get().and_then(|r| r.ok()).map(|s| s.tier.partner_id));
+    let partner_id = Memo::new(move |previous: Option<&Option<i64>>| {
+        scorecard
+            .get()
+            .and_then(|r| r.ok())
+            .map(|s| s.tier.partner_id)
+            .or(previous.copied().flatten())
+    });
     follow_live_updates(partner_id, move || scorecard.refetch());
     view! {
         <Title text="Scorecard" />
@@ -364,41 +370,43 @@ fn resellers_panel(card: &Scorecard) -> AnyView {
         .into_any()
 }
 
-/// The compact scorecard in every room: tier, revenue against target, the rebate so far and
-/// open deals, live like the full page.
+/// The partner of a loaded scorecard, kept while a refetch is in flight so the stream stays open.
+pub(crate) fn scorecard_partner(
+    scorecard: Resource<Result<Scorecard, crate::api::PortalError>>,
+) -> Memo<Option<i64>> {
+    Memo::new(move |previous: Option<&Option<i64>>| {
+        scorecard
+            .get()
+            .and_then(|r| r.ok())
+            .map(|s| s.tier.partner_id)
+            .or(previous.copied().flatten())
+    })
+}
+
+/// The compact scorecard in every room: 12-month revenue against target, the rebate so far
+/// and open deals. The room loads it with its items and keeps it live.
 #[component]
-pub fn ScorecardPanel() -> impl IntoView {
-    let scorecard = Resource::new(|| None::<i64>, get_scorecard);
-    let partner_id = Memo::new(move |_| scorecard.get().and_then(|r| r.ok()).map(|s| s.tier.partner_id));
-    follow_live_updates(partner_id, move || scorecard.refetch());
+pub fn ScorecardPanel(card: Scorecard) -> impl IntoView {
+    let digits = card.minor_digits;
+    let t12 = card.revenue_trailing_12.clone();
+    let percent = t12.percent();
+    let open = card.deals.submitted + card.deals.approved;
     view! {
-        <Transition fallback=|| ()>
-            {move || Suspend::new(async move {
-                scorecard.await.ok().map(|card| {
-                    let digits = card.minor_digits;
-                    let t12 = card.revenue_trailing_12.clone();
-                    let percent = t12.percent();
-                    let open = card.deals.submitted + card.deals.approved;
-                    view! {
-                        <a class="scorecard-panel" href="/scorecard" aria-label="Your scorecard">
-                            <span class="panel-stat">
-                                <span class="criterion-label">"12-month revenue"</span>
-                                <span class="figure" data-testid="panel-revenue">{money(t12.value, digits)}</span>
-                                <span class="bar" aria-hidden="true"><span style=format!("width: {percent}%")></span></span>
-                            </span>
-                            <span class="panel-stat">
-                                <span class="criterion-label">"Rebate this period"</span>
-                                <span class="figure">{card.rebate_forecast.as_ref().map_or_else(|| "—".to_owned(), |f| money(f.total, digits))}</span>
-                            </span>
-                            <span class="panel-stat">
-                                <span class="criterion-label">"Open deals"</span>
-                                <span class="figure">{open}</span>
-                            </span>
-                            <span class="scorecard-link">"Scorecard →"</span>
-                        </a>
-                    }
-                })
-            })}
-        </Transition>
+        <a class="scorecard-panel" href="/scorecard" aria-label="Your scorecard">
+            <span class="panel-stat">
+                <span class="criterion-label">"12-month revenue"</span>
+                <span class="figure" data-testid="panel-revenue">{money(t12.value, digits)}</span>
+                <span class="bar" aria-hidden="true"><span style=format!("width: {percent}%")></span></span>
+            </span>
+            <span class="panel-stat">
+                <span class="criterion-label">"Rebate this period"</span>
+                <span class="figure">{card.rebate_forecast.as_ref().map_or_else(|| "—".to_owned(), |f| money(f.total, digits))}</span>
+            </span>
+            <span class="panel-stat">
+                <span class="criterion-label">"Open deals"</span>
+                <span class="figure">{open}</span>
+            </span>
+            <span class="scorecard-link">"Scorecard →"</span>
+        </a>
     }
 }

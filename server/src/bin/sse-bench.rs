@@ -60,7 +60,8 @@ async fn baseline(addr: String) -> anyhow::Result<()> {
                             }
                         }
                     });
-                    let ready = futures_util::stream::once(async { Ok(Event::default().event("ready").data("{}")) });
+                    let ready =
+                        futures_util::stream::once(async { Ok(Event::default().event("ready").data("{}")) });
                     Sse::new(futures_util::StreamExt::chain(ready, stream)).keep_alive(KeepAlive::default())
                 }
             }),
@@ -79,7 +80,13 @@ async fn baseline(addr: String) -> anyhow::Result<()> {
 
 /// One SSE client on a raw connection: sends the request, waits for `ready`, then records the
 /// latency of every `scorecard` event.
-async fn client(host: String, path: String, cookie: String, ready: Arc<tokio::sync::Semaphore>, samples: Arc<Mutex<Vec<i64>>>) -> anyhow::Result<()> {
+async fn client(
+    host: String,
+    path: String,
+    cookie: String,
+    ready: Arc<tokio::sync::Semaphore>,
+    samples: Arc<Mutex<Vec<i64>>>,
+) -> anyhow::Result<()> {
     let mut stream = TcpStream::connect(&host).await?;
     stream.set_nodelay(true)?;
     let request = format!(
@@ -89,7 +96,10 @@ async fn client(host: String, path: String, cookie: String, ready: Arc<tokio::sy
     let mut lines = BufReader::new(stream).lines();
     let mut event = String::new();
     while let Some(line) = lines.next_line().await? {
-        if let Some(name) = line.strip_prefix("event: ").or_else(|| line.strip_prefix("event:")) {
+        if let Some(name) = line
+            .strip_prefix("event: ")
+            .or_else(|| line.strip_prefix("event:"))
+        {
             event = name.trim().to_owned();
             if event == "ready" {
                 ready.add_permits(1);
@@ -115,10 +125,19 @@ async fn client(host: String, path: String, cookie: String, ready: Arc<tokio::sy
 
 /// One HTTP/1.1 request on its own connection; returns the status, the `Set-Cookie` pairs and
 /// the body.
-async fn request(host: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> anyhow::Result<(u16, Vec<String>, String)> {
+async fn request(
+    host: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> anyhow::Result<(u16, Vec<String>, String)> {
     use tokio::io::AsyncReadExt;
     let mut stream = TcpStream::connect(host).await?;
-    let mut text = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    let mut text = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
     for (name, value) in headers {
         text.push_str(&format!("{name}: {value}\r\n"));
     }
@@ -129,10 +148,17 @@ async fn request(host: &str, method: &str, path: &str, headers: &[(&str, &str)],
     stream.read_to_end(&mut raw).await?;
     let raw = String::from_utf8_lossy(&raw).into_owned();
     let (head, rest) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
-    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     let cookies = head
         .lines()
-        .filter_map(|l| l.strip_prefix("set-cookie: ").or_else(|| l.strip_prefix("Set-Cookie: ")))
+        .filter_map(|l| {
+            l.strip_prefix("set-cookie: ")
+                .or_else(|| l.strip_prefix("Set-Cookie: "))
+        })
         .filter_map(|v| v.split(';').next().map(str::to_owned))
         .collect();
     // Bodies here are small JSON; a chunked one is unwrapped by taking the JSON object.
@@ -145,11 +171,20 @@ async fn request(host: &str, method: &str, path: &str, headers: &[(&str, &str)],
 
 async fn sign_in(host: &str, email: &str) -> anyhow::Result<(String, String)> {
     let body = format!("{{\"email\":\"{email}\",\"password\":\"atrium-demo-2026\"}}");
-    let (status, cookies, body) =
-        request(host, "POST", "/api/v1/session", &[("content-type", "application/json")], &body).await?;
+    let (status, cookies, body) = request(
+        host,
+        "POST",
+        "/api/v1/session",
+        &[("content-type", "application/json")],
+        &body,
+    )
+    .await?;
     anyhow::ensure!(status == 200, "sign-in as {email} failed: {status}");
     let body: serde_json::Value = serde_json::from_str(&body)?;
-    Ok((cookies.join("; "), body["csrf_token"].as_str().unwrap_or_default().to_owned()))
+    Ok((
+        cookies.join("; "),
+        body["csrf_token"].as_str().unwrap_or_default().to_owned(),
+    ))
 }
 
 fn percentile(sorted: &[i64], p: usize) -> f64 {
@@ -170,9 +205,17 @@ struct Args {
 }
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<Args> {
-    let mut parsed = Args { target: "atrium".into(), url: String::new(), pid: 0, clients: 10_000, events: 20 };
+    let mut parsed = Args {
+        target: "atrium".into(),
+        url: String::new(),
+        pid: 0,
+        clients: 10_000,
+        events: 20,
+    };
     while let Some(flag) = args.next() {
-        let value = args.next().ok_or_else(|| anyhow::anyhow!("{flag} needs a value"))?;
+        let value = args
+            .next()
+            .ok_or_else(|| anyhow::anyhow!("{flag} needs a value"))?;
         match flag.as_str() {
             "--target" => parsed.target = value,
             "--url" => parsed.url = value,
@@ -182,12 +225,19 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<Args> {
             other => anyhow::bail!("unknown option {other}"),
         }
     }
-    anyhow::ensure!(!parsed.url.is_empty() && parsed.pid != 0, "--url and --pid are required");
+    anyhow::ensure!(
+        !parsed.url.is_empty() && parsed.pid != 0,
+        "--url and --pid are required"
+    );
     Ok(parsed)
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
-    let host = args.url.trim_start_matches("http://").trim_end_matches('/').to_owned();
+    let host = args
+        .url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
     // What to subscribe to, with which cookie, and how to make one event happen.
     let (path, cookie, trigger): (String, String, Trigger) = if args.target == "atrium" {
         let (cookie, _) = sign_in(&host, "admin@northwind.test").await?;
@@ -198,7 +248,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
         (
             format!("/api/v1/partners/{partner}/scorecard/stream"),
             cookie,
-            Trigger::Import { partner, cookie: finance_cookie, csrf },
+            Trigger::Import {
+                partner,
+                cookie: finance_cookie,
+                csrf,
+            },
         )
     } else {
         ("/stream".to_owned(), String::new(), Trigger::Publish)
@@ -211,15 +265,26 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let mut failures = 0usize;
     let mut handles = Vec::with_capacity(args.clients);
     for i in 0..args.clients {
-        handles.push(tokio::spawn(client(host.clone(), path.clone(), cookie.clone(), ready.clone(), samples.clone())));
+        handles.push(tokio::spawn(client(
+            host.clone(),
+            path.clone(),
+            cookie.clone(),
+            ready.clone(),
+            samples.clone(),
+        )));
         if i % 500 == 499 {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
-    let all_ready = tokio::time::timeout(Duration::from_secs(120), ready.acquire_many(args.clients as u32)).await;
+    let all_ready =
+        tokio::time::timeout(Duration::from_secs(120), ready.acquire_many(args.clients as u32)).await;
     if all_ready.is_err() {
         failures = args.clients - ready.available_permits();
-        eprintln!("only {} of {} streams became ready", ready.available_permits(), args.clients);
+        eprintln!(
+            "only {} of {} streams became ready",
+            ready.available_permits(),
+            args.clients
+        );
     }
     let connect_secs = connect_started.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -259,7 +324,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
 /// How an event is made to happen.
 enum Trigger {
     /// Import one sale for the partner through the REST API, as finance.
-    Import { partner: i64, cookie: String, csrf: String },
+    Import {
+        partner: i64,
+        cookie: String,
+        csrf: String,
+    },
     /// The baseline's publish endpoint.
     Publish,
 }
@@ -267,14 +336,24 @@ enum Trigger {
 impl Trigger {
     async fn fire(&self, host: &str, i: usize) -> anyhow::Result<u16> {
         Ok(match self {
-            Trigger::Import { partner, cookie, csrf } => {
+            Trigger::Import {
+                partner,
+                cookie,
+                csrf,
+            } => {
                 let csv = format!(
                     "external_id,partner_id,booked_on,product_line,amount,currency\nSSE-BENCH-{}-{i},{partner},{},hardware,100.00,USD\n",
                     now_us(),
                     today()
                 );
-                let headers = [("cookie", cookie.as_str()), ("x-csrf-token", csrf.as_str()), ("content-type", "text/csv")];
-                request(host, "POST", "/api/v1/sales/import", &headers, &csv).await?.0
+                let headers = [
+                    ("cookie", cookie.as_str()),
+                    ("x-csrf-token", csrf.as_str()),
+                    ("content-type", "text/csv"),
+                ];
+                request(host, "POST", "/api/v1/sales/import", &headers, &csv)
+                    .await?
+                    .0
             }
             Trigger::Publish => request(host, "POST", "/publish", &[], "").await?.0,
         })
