@@ -216,16 +216,24 @@ pub fn DealNewPage() -> impl IntoView {
     let register = ServerAction::<RegisterDeal>::new();
     let (name, set_name) = signal(String::new());
     let (domain, set_domain) = signal(String::new());
-    // Only in the browser: the preview follows typing and has nothing to show before it.
-    let key = LocalResource::new(move || {
+    // The preview follows typing, in the browser only (effects never run on the server); a
+    // slower earlier answer never overwrites a later one.
+    let (key, set_key) = signal(None::<Result<String, crate::api::PortalError>>);
+    let asked = StoredValue::new(0u64);
+    Effect::new(move |_| {
         let (name, domain) = (name.get(), domain.get());
-        async move {
-            if name.trim().is_empty() && domain.trim().is_empty() {
-                None
-            } else {
-                Some(preview_customer_key(name, domain).await)
-            }
+        asked.update_value(|n| *n += 1);
+        let ticket = asked.get_value();
+        if name.trim().is_empty() && domain.trim().is_empty() {
+            set_key.set(None);
+            return;
         }
+        leptos::task::spawn_local(async move {
+            let answer = preview_customer_key(name, domain).await;
+            if asked.get_value() == ticket {
+                set_key.set(Some(answer));
+            }
+        });
     });
     let error_for = move |field: &'static str| {
         move || {
@@ -270,7 +278,7 @@ pub fn DealNewPage() -> impl IntoView {
                                 {error_for("customer_domain")}
                             </div>
                             <p class="hint key-preview" aria-live="polite" data-testid="key-preview">
-                                {move || match key.get().flatten() {
+                                {move || match key.get() {
                                     Some(Ok(key)) => view! { "Customer key: " <code>{key}</code> }.into_any(),
                                     Some(Err(e)) => view! { <span>{e.message}</span> }.into_any(),
                                     None => view! { "The customer key appears here: it is how conflicts are found." }.into_any(),

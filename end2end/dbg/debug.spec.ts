@@ -1,0 +1,25 @@
+import { expect, test } from '@playwright/test';
+import { hydrated, PHONE, signIn } from '../tests/helpers';
+test('debug', async ({ browser }) => {
+  const ctx = await browser.newContext({ viewport: PHONE });
+  const page = await ctx.newPage();
+  page.on('console', (m) => { if (m.type() === 'error') console.log('CONSOLE', m.text().slice(0, 300)); });
+  page.on('pageerror', (e) => console.log('PAGEERROR', e.message.slice(0, 200)));
+  page.on('response', (r) => { if (r.url().includes('/deals') || r.url().includes('/rpc/')) console.log('RESP', r.status(), r.request().method(), r.url().slice(0, 120)); });
+  await signIn(page, 'sales@northwind.test');
+  await page.goto('/deals/new');
+  await hydrated(page);
+  const n = Date.now();
+  await page.getByLabel('Customer', { exact: true }).fill(`Stark ${n}`);
+  await page.getByLabel('cloud', { exact: true }).check();
+  await page.getByLabel(/Estimated amount/).fill('75000.00');
+  await page.getByRole('button', { name: 'Register deal' }).click();
+  await expect(page).toHaveURL(/\/deals\/\d+$/);
+  console.log('AT', page.url());
+  await page.goto('/deals/new');
+  await hydrated(page);
+  await page.waitForTimeout(1500);
+  console.log('MAIN', (await page.locator('main').innerText()).slice(0, 120).replace(/\n/g, ' / '));
+  const html = await (await page.request.get('/deals/new')).text();
+  console.log('SSR', html.includes('Register deal'), html.length, html.slice(-600));
+});
