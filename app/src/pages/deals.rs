@@ -139,7 +139,7 @@ fn QueueItem(deal: DealView, decide: ServerAction<DealAction>) -> impl IntoView 
             </p>
             <div class="side-by-side">
                 <section class="registration" aria-label="This registration">
-                    <h2 class="card-title"><a href=format!("/deals/{}", deal.id)>{deal.customer_name.clone()}</a></h2>
+                    <h2 class="queue-title"><a href=format!("/deals/{}", deal.id)>{deal.customer_name.clone()}</a></h2>
                     <dl class="facts">
                         <dt>"Partner"</dt><dd>{deal.partner_name.clone()}</dd>
                         <dt>"Customer key"</dt><dd><code>{deal.customer_key.to_string()}</code></dd>

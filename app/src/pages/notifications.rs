@@ -30,7 +30,7 @@ pub fn NotificationsPage() -> impl IntoView {
                             {inbox.items.into_iter().map(|n| view! {
                                 <li class=if n.read { "notification" } else { "notification unread" }>
                                     <p class="meta"><time>{human_date(n.created_at)}</time>{(!n.read).then_some(" · new")}</p>
-                                    <h2 class="card-title"><a href=n.link.clone()>{n.title.clone()}</a></h2>
+                                    <h2 class="notification-title"><a href=n.link.clone()>{n.title.clone()}</a></h2>
                                     <p>{n.body.clone()}</p>
                                     {(!n.read).then(|| view! {
                                         <ActionForm action=mark attr:class="inline-form">

@@ -33,7 +33,7 @@ pub fn RoomPage() -> impl IntoView {
         <Transition fallback=move || view! { <CardSkeleton /> }>
             {move || Suspend::new(async move {
                 let me = me.await.ok().flatten();
-                let card = card.await.ok();
+                let card = card.await.ok().flatten();
                 match listing.await {
                     Ok(listing) => {
                         let total = listing.items.len();

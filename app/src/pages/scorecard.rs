@@ -68,20 +68,20 @@ pub fn ScorecardPage() -> impl IntoView {
     let params = leptos_router::hooks::use_params_map();
     let requested = move || params.read().get("id").map(|id| id.parse::<i64>().unwrap_or(-1));
     let scorecard = Resource::new(requested, get_scorecard);
-    let partner_id = Memo::new(move |previous: Option<&Option<i64>>| {
-        scorecard
-            .get()
-            .and_then(|r| r.ok())
-            .map(|s| s.tier.partner_id)
-            .or(previous.copied().flatten())
-    });
-    follow_live_updates(partner_id, move || scorecard.refetch());
+    follow_live_updates(scorecard_partner(scorecard), move || scorecard.refetch());
     view! {
         <Title text="Scorecard" />
         <Transition fallback=|| view! { <p class="loading">"Loading the scorecard…"</p> }>
             {move || Suspend::new(async move {
                 match scorecard.await {
-                    Ok(card) => view! { <ScorecardView card /> }.into_any(),
+                    Ok(Some(card)) => view! { <ScorecardView card /> }.into_any(),
+                    Ok(None) => view! {
+                        <ErrorPanel error=crate::api::PortalError {
+                            code: "not_found".into(),
+                            message: "vendor staff open a partner's scorecard from the channel dashboard".into(),
+                            field: None,
+                        } />
+                    }.into_any(),
                     Err(error) => view! { <ErrorPanel error /> }.into_any(),
                 }
             })}
@@ -372,12 +372,12 @@ fn resellers_panel(card: &Scorecard) -> AnyView {
 
 /// The partner of a loaded scorecard, kept while a refetch is in flight so the stream stays open.
 pub(crate) fn scorecard_partner(
-    scorecard: Resource<Result<Scorecard, crate::api::PortalError>>,
+    scorecard: Resource<Result<Option<Scorecard>, crate::api::PortalError>>,
 ) -> Memo<Option<i64>> {
     Memo::new(move |previous: Option<&Option<i64>>| {
         scorecard
             .get()
-            .and_then(|r| r.ok())
+            .and_then(|r| r.ok().flatten())
             .map(|s| s.tier.partner_id)
             .or(previous.copied().flatten())
     })

@@ -6,12 +6,27 @@ use reqwest::StatusCode;
 crate::on_both_databases!(
     portal_pages_need_a_session,
     rooms_render_on_the_server,
-    sign_in_form_works_without_script
+    sign_in_form_works_without_script,
+    new_pages_render_whole_on_the_server
 );
 
 async fn portal_pages_need_a_session(db: Db) {
     let app = spawn_app(db).await;
-    for path in ["/", "/rooms/sales", "/items/1", "/studio", "/me", "/tier"] {
+    for path in [
+        "/",
+        "/rooms/sales",
+        "/items/1",
+        "/studio",
+        "/me",
+        "/tier",
+        "/deals",
+        "/deals/new",
+        "/deals/1",
+        "/notifications",
+        "/scorecard",
+        "/partners/2/scorecard",
+        "/dashboard",
+    ] {
         let response = app.get(path).await;
         assert_eq!(response.status(), StatusCode::SEE_OTHER, "{path}");
         assert_eq!(response.headers()["location"], "/login", "{path}");
@@ -77,5 +92,46 @@ async fn sign_in_form_works_without_script(db: Db) {
         response.status()
     );
     assert_eq!(app.get("/api/v1/me").await.status(), StatusCode::OK);
+    app.cleanup().await;
+}
+
+/// Every page finishes its server-rendered stream (no part left waiting) and shows its content
+/// before any script runs.
+async fn new_pages_render_whole_on_the_server(db: Db) {
+    let app = spawn_app(db).await;
+    let cases: [(&str, &str, &str); 8] = [
+        ("sales@northwind.test", "/deals", "Globex Corporation"),
+        ("sales@northwind.test", "/deals/new", "Register deal"),
+        (
+            "sales@northwind.test",
+            "/scorecard",
+            "Revenue, trailing 12 months",
+        ),
+        ("sales@northwind.test", "/rooms/sales", "12-month revenue"),
+        ("sales@northwind.test", "/notifications", "Notifications"),
+        ("cm@acme.test", "/deals", "Conflicts with #"),
+        ("cm@acme.test", "/dashboard", "Revenue by partner type"),
+        ("admin@contoso.test", "/scorecard", "Your resellers"),
+    ];
+    for (email, path, expected) in cases {
+        let mut client = app.another_client();
+        client.sign_in(email).await;
+        let response = client.get(path).await;
+        assert_eq!(response.status(), StatusCode::OK, "{email} {path}");
+        let html = response.text().await.unwrap();
+        assert!(
+            html.contains(expected),
+            "{email} {path}: `{expected}` is in the first response"
+        );
+        // The stream's last word on unfinished parts must be "none".
+        let unfinished = html
+            .rsplit("__INCOMPLETE_CHUNKS=")
+            .next()
+            .filter(|_| html.contains("__INCOMPLETE_CHUNKS="));
+        assert!(
+            unfinished.is_none_or(|rest| rest.starts_with("[]")),
+            "{email} {path}: a part of the page never finished rendering"
+        );
+    }
     app.cleanup().await;
 }
