@@ -1,22 +1,15 @@
 import { test } from '@playwright/test';
-import { DESKTOP, hydrated, signIn } from '../tests/helpers';
+import { PHONE, DESKTOP, signIn } from '../tests/helpers';
 test('debug', async ({ page }) => {
   await page.setViewportSize(DESKTOP);
-  page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') console.log('CONSOLE', m.type(), m.text().slice(0, 300)); });
-  page.on('pageerror', (e) => console.log('PAGEERROR', e.message.slice(0, 200)));
-  let rpc = 0;
-  page.on('request', (r) => { if (r.url().includes('/rpc/')) { rpc++; if (rpc < 10) console.log('REQ', r.url()); } });
-  await signIn(page, 'cm@acme.test');
-  await page.goto('/deals');
-  await hydrated(page);
-  rpc = 0;
-  await page.evaluate(() => { (window as any).__m = 0; new MutationObserver((l) => { (window as any).__m += l.length; }).observe(document.body, { subtree: true, childList: true, attributes: true }); });
-  await page.waitForTimeout(3000);
-  console.log('rpc in 3s', rpc, 'mutations', await page.evaluate(() => (window as any).__m));
-  const box1 = await page.getByRole('button', { name: 'Approve' }).first().boundingBox();
-  await page.waitForTimeout(300);
-  const box2 = await page.getByRole('button', { name: 'Approve' }).first().boundingBox();
-  console.log('boxes', JSON.stringify(box1), JSON.stringify(box2));
-  await page.getByRole('button', { name: 'Approve' }).first().click({ timeout: 5000 });
-  console.log('clicked');
+  await signIn(page, 'admin@northwind.test');
+  await page.goto('/rebates');
+  await page.setViewportSize(PHONE);
+  const wide = await page.evaluate(() => {
+    const out: string[] = [];
+    document.querySelectorAll('*').forEach((e) => { const r = e.getBoundingClientRect(); if (r.right > window.innerWidth + 1) out.push(`${e.tagName}.${e.className} ${Math.round(r.left)}-${Math.round(r.right)}`); });
+    return out.slice(0, 15);
+  });
+  console.log(wide.join('\n'));
+  await page.screenshot({ path: 'artifacts/dbg.png', fullPage: false });
 });

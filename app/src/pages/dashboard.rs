@@ -55,7 +55,7 @@ fn RevenueTable(
     view! {
         <article class="panel">
             <div class="panel-head"><h2>{title}</h2>{export_link(table, &filters)}</div>
-            <table class="history" data-testid=table>
+            <div class="table-scroll"><table class="history" data-testid=table>
                 <thead><tr><th scope="col">"Group"</th><th scope="col" class="num">"Partners"</th><th scope="col" class="num">"Revenue"</th><th scope="col"><span class="visually-hidden">"Share"</span></th></tr></thead>
                 <tbody>
                     {rows.into_iter().map(|r| {
@@ -69,7 +69,7 @@ fn RevenueTable(
                         }
                     }).collect_view()}
                 </tbody>
-            </table>
+            </table></div>
         </article>
     }
 }
@@ -130,7 +130,7 @@ fn DashboardView(d: ChannelDashboard, filters: String, current: [String; 4]) -> 
                     view! { <p class="hint">"No partner has every criterion of its next tier at 80 % or more."</p> }.into_any()
                 } else {
                     view! {
-                        <table class="history" data-testid="within-reach">
+                        <div class="table-scroll"><table class="history" data-testid="within-reach">
                             <thead><tr><th scope="col">"Partner"</th><th scope="col">"Next"</th><th scope="col">"Still needed"</th></tr></thead>
                             <tbody>
                                 {d.within_reach.iter().map(|r| view! {
@@ -141,7 +141,7 @@ fn DashboardView(d: ChannelDashboard, filters: String, current: [String; 4]) -> 
                                     </tr>
                                 }).collect_view()}
                             </tbody>
-                        </table>
+                        </table></div>
                     }.into_any()
                 }}
             </article>
@@ -151,7 +151,7 @@ fn DashboardView(d: ChannelDashboard, filters: String, current: [String; 4]) -> 
                     view! { <p class="hint">"Every partner holds its tier."</p> }.into_any()
                 } else {
                     view! {
-                        <table class="history" data-testid="at-risk">
+                        <div class="table-scroll"><table class="history" data-testid="at-risk">
                             <thead><tr><th scope="col">"Partner"</th><th scope="col">"Tier"</th><th scope="col">"Qualifies for"</th><th scope="col">"Keeps it until"</th></tr></thead>
                             <tbody>
                                 {d.at_risk.iter().map(|r| view! {
@@ -162,13 +162,13 @@ fn DashboardView(d: ChannelDashboard, filters: String, current: [String; 4]) -> 
                                     </tr>
                                 }).collect_view()}
                             </tbody>
-                        </table>
+                        </table></div>
                     }.into_any()
                 }}
             </article>
             <article class="panel">
                 <div class="panel-head"><h2>"Approvals"</h2>{export_link("approvals", &filters)}</div>
-                <table class="history" data-testid="approvals">
+                <div class="table-scroll"><table class="history" data-testid="approvals">
                     <thead><tr><th scope="col">"Approval"</th><th scope="col" class="num">"Decided"</th><th scope="col" class="num">"Waiting"</th><th scope="col" class="num">"Median"</th><th scope="col" class="num">"p90"</th><th scope="col" class="num">"Breaches"</th></tr></thead>
                     <tbody>
                         {d.approvals.iter().map(|t| view! {
@@ -178,7 +178,7 @@ fn DashboardView(d: ChannelDashboard, filters: String, current: [String; 4]) -> 
                             </tr>
                         }).collect_view()}
                     </tbody>
-                </table>
+                </table></div>
             </article>
         </section>
     }

@@ -190,7 +190,7 @@ fn TurnaroundReport(rows: Vec<Turnaround>) -> impl IntoView {
     view! {
         <section class="panel" aria-labelledby="turnaround">
             <h2 id="turnaround">"Turnaround"</h2>
-            <table class="history" data-testid="turnaround">
+            <div class="table-scroll"><table class="history" data-testid="turnaround">
                 <thead><tr>
                     <th scope="col">"Approval"</th><th scope="col" class="num">"Decided"</th><th scope="col" class="num">"Waiting"</th>
                     <th scope="col" class="num">"Median"</th><th scope="col" class="num">"90th percentile"</th><th scope="col" class="num">"SLA breaches"</th>
@@ -204,7 +204,7 @@ fn TurnaroundReport(rows: Vec<Turnaround>) -> impl IntoView {
                         </tr>
                     }).collect_view()}
                 </tbody>
-            </table>
+            </table></div>
         </section>
     }
 }

@@ -246,7 +246,7 @@ pub fn StatementPage() -> impl IntoView {
                         <ul class="statements single"><StatementCard statement vendor=false advance /></ul>
                         <section class="panel">
                             <h2>"Sales in the period"</h2>
-                            <table class="history">
+                            <div class="table-scroll"><table class="history">
                                 <thead><tr>
                                     <th scope="col">"Sale"</th><th scope="col">"Booked"</th><th scope="col">"Product line"</th>
                                     <th scope="col" class="num">"Amount"</th><th scope="col">"In the basis"</th>
@@ -260,7 +260,7 @@ pub fn StatementPage() -> impl IntoView {
                                         </tr>
                                     }).collect_view()}
                                 </tbody>
-                            </table>
+                            </table></div>
                         </section>
                     }.into_any(),
                     Err(error) => view! { <ErrorPanel error /> }.into_any(),

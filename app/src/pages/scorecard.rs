@@ -157,7 +157,7 @@ fn RevenueChart(months: Vec<MonthRevenue>, digits: u32, currency: String) -> imp
             <figcaption>
                 <details>
                     <summary>"Revenue per month (table)"</summary>
-                    <table class="history">
+                    <div class="table-scroll"><table class="history">
                         <thead><tr><th scope="col">"Month"</th><th scope="col" class="num">{format!("Revenue ({currency})")}</th></tr></thead>
                         <tbody>
                             {months.into_iter().map(|m| {
@@ -167,7 +167,7 @@ fn RevenueChart(months: Vec<MonthRevenue>, digits: u32, currency: String) -> imp
                                 }
                             }).collect_view()}
                         </tbody>
-                    </table>
+                    </table></div>
                 </details>
             </figcaption>
         </figure>
@@ -347,7 +347,7 @@ fn resellers_panel(card: &Scorecard) -> AnyView {
     (!card.resellers.is_empty()).then(|| view! {
             <section class="panel" aria-labelledby="resellers">
                 <h2 id="resellers">"Your resellers"</h2>
-                <table class="history" data-testid="resellers">
+                <div class="table-scroll"><table class="history" data-testid="resellers">
                     <thead><tr>
                         <th scope="col">"Reseller"</th><th scope="col">"Tier"</th>
                         <th scope="col" class="num">"Quarter"</th><th scope="col" class="num">"12 months"</th>
@@ -364,7 +364,7 @@ fn resellers_panel(card: &Scorecard) -> AnyView {
                             </tr>
                         }).collect_view()}
                     </tbody>
-                </table>
+                </table></div>
             </section>
         })
         .into_any()
