@@ -528,12 +528,8 @@ impl Portal {
             ),
             link: format!("/deals/{id}"),
         };
-        match assignee {
-            Some(user) => self.notify(conn, user, &message).await?,
-            None => {
-                self.notify_role(conn, "channel_manager", &message).await?;
-            }
-        }
+        self.notify_assignee(conn, assignee, "channel_manager", &message)
+            .await?;
         Ok(deal.partner_id)
     }
 
@@ -823,12 +819,8 @@ impl Portal {
             body: note.clone(),
             link: format!("/deals/{id}"),
         };
-        match assignee {
-            Some(user) => self.notify(&mut tx, user, &message).await?,
-            None => {
-                self.notify_role(&mut tx, "channel_manager", &message).await?;
-            }
-        }
+        self.notify_assignee(&mut tx, assignee, "channel_manager", &message)
+            .await?;
         tx.commit().await?;
         self.publish_partner_events([deal.partner_id], "deal").await;
         self.deal(actor, id).await

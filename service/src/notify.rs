@@ -145,6 +145,20 @@ impl Portal {
         Ok(users.len())
     }
 
+    /// Notifies the assigned user, or, when nobody is assigned, everyone with `role`.
+    pub(crate) async fn notify_assignee(
+        &self,
+        conn: &mut AnyConnection,
+        assignee: Option<i64>,
+        role: &str,
+        message: &Message<'_>,
+    ) -> ServiceResult<()> {
+        match assignee {
+            Some(user) => self.notify(conn, user, message).await,
+            None => self.notify_role(conn, role, message).await.map(|_| ()),
+        }
+    }
+
     /// The signed-in user's notifications, newest first, with the unread count.
     pub async fn inbox(&self, actor: &Actor) -> ServiceResult<Inbox> {
         let unread: i64 =

@@ -321,13 +321,8 @@ impl Portal {
                 body: format!("{} waits for your decision: {clock}.", definition.name),
                 link,
             };
-            match assignee {
-                Some(user) => self.notify(conn, user, &message).await?,
-                None => {
-                    self.notify_role(conn, &definition.approver_role, &message)
-                        .await?;
-                }
-            }
+            self.notify_assignee(conn, assignee, &definition.approver_role, &message)
+                .await?;
             event(
                 conn,
                 instance_id,
