@@ -10,13 +10,14 @@ use crate::portal::Portal;
 use domain::calendar::Date;
 use domain::facts::Sale;
 use domain::identity::{OrganisationKind, PartnerType, Role, TierRank};
-use domain::period::FiscalPeriod;
+use domain::period::{FiscalCalendar, FiscalPeriod};
 use domain::program::Program;
 use domain::rebates::{
     restatement, BasisSale, LineKind, RebateCalculation, RebateForecast, RebatePlan, RunSummary,
     StatementLine, StatementStatus, StatementView,
 };
 use sqlx::Row;
+use std::collections::{HashMap, HashSet};
 
 /// The statements' columns, joined with the partner's name; followed by a `WHERE` clause.
 const SELECT: &str =
@@ -51,7 +52,142 @@ fn internal(e: impl std::fmt::Display) -> ServiceError {
     ServiceError::Internal(anyhow::anyhow!("{e}"))
 }
 
+/// One change in a partner's tier history, oldest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct TierStep {
+    on: Date,
+    from: TierRank,
+    to: TierRank,
+}
+
+/// The effective tier on `date` from a partner's history (oldest first): the tier the last
+/// change on or before that day moved to; before the first change, the tier it moved from;
+/// with no history, the partner's current tier.
+fn tier_on(history: &[TierStep], current: TierRank, date: Date) -> TierRank {
+    match history.iter().rev().find(|step| step.on <= date) {
+        Some(step) => step.to,
+        None => history.first().map_or(current, |step| step.from),
+    }
+}
+
+fn rank(value: i64) -> TierRank {
+    TierRank(u8::try_from(value).unwrap_or(0))
+}
+
+/// A partner's sales in a period summed per product line, in the shape a plan reads. A plan's
+/// basis and its accelerators only ever add amounts per product line, so one summed sale per
+/// line yields the same statement as every sale, without loading a million of them.
+#[derive(Debug, Default)]
+struct LineTotals {
+    period: Vec<Sale>,
+    year_before: Vec<Sale>,
+}
+
+impl LineTotals {
+    fn add(&mut self, partner_id: i64, in_period: bool, product_line: String, amount_minor: i64, on: Date) {
+        let sale = Sale {
+            external_id: String::new(),
+            partner_id,
+            distributor_id: None,
+            booked_on: on,
+            product_line,
+            amount_minor,
+        };
+        if in_period {
+            self.period.push(sale);
+        } else {
+            self.year_before.push(sale);
+        }
+    }
+
+    fn calculate(&self, plan: &RebatePlan, period: FiscalPeriod) -> RebateCalculation {
+        plan.calculate(
+            period,
+            &self.period,
+            Some(plan.basis(&self.year_before)),
+            Vec::new(),
+        )
+    }
+}
+
+/// A statement the run creates, waiting for its batch insert.
+struct NewDraft<'a> {
+    partner_id: i64,
+    plan: &'a RebatePlan,
+    tier: TierRank,
+    basis: i64,
+    total: i64,
+    lines: String,
+}
+
 impl Portal {
+    /// Tier histories, oldest change first, of one partner or (with `None`) of every partner.
+    async fn tier_histories(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        partner_id: Option<i64>,
+    ) -> ServiceResult<HashMap<i64, Vec<TierStep>>> {
+        let rows = sqlx::query(
+            "SELECT partner_id, changed_on, from_rank, to_rank FROM tier_history \
+             WHERE $1 IS NULL OR partner_id = $1 ORDER BY partner_id, changed_on, id",
+        )
+        .bind(partner_id)
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut histories: HashMap<i64, Vec<TierStep>> = HashMap::new();
+        for row in &rows {
+            histories
+                .entry(row.try_get("partner_id")?)
+                .or_default()
+                .push(TierStep {
+                    on: Date::parse(&row.try_get::<String, _>("changed_on")?, "changed_on")
+                        .map_err(internal)?,
+                    from: rank(row.try_get("from_rank")?),
+                    to: rank(row.try_get("to_rank")?),
+                });
+        }
+        Ok(histories)
+    }
+
+    /// Sales of `period` and of the same period a year before, summed per partner and product
+    /// line in one pass over the table: of one partner or (with `None`) of every partner.
+    async fn line_totals(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        calendar: FiscalCalendar,
+        period: FiscalPeriod,
+        partner_id: Option<i64>,
+    ) -> ServiceResult<HashMap<i64, LineTotals>> {
+        let (from, to) = calendar.range(period);
+        let (last_from, last_to) = calendar.range(period.year_before());
+        let rows = sqlx::query(
+            "SELECT partner_id, product_line, CAST(CASE WHEN booked_on >= $1 THEN 1 ELSE 0 END AS BIGINT) AS in_period, \
+             CAST(SUM(amount_minor) AS BIGINT) AS total FROM sales \
+             WHERE (booked_on >= $1 AND booked_on <= $2 OR booked_on >= $3 AND booked_on <= $4) \
+             AND ($5 IS NULL OR partner_id = $5) GROUP BY partner_id, product_line, 3",
+        )
+        .bind(from.to_string())
+        .bind(to.to_string())
+        .bind(last_from.to_string())
+        .bind(last_to.to_string())
+        .bind(partner_id)
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut totals: HashMap<i64, LineTotals> = HashMap::new();
+        for row in &rows {
+            let partner: i64 = row.try_get("partner_id")?;
+            let in_period = row.try_get::<i64, _>("in_period")? == 1;
+            totals.entry(partner).or_default().add(
+                partner,
+                in_period,
+                row.try_get("product_line")?,
+                row.try_get("total")?,
+                if in_period { from } else { last_from },
+            );
+        }
+        Ok(totals)
+    }
+
     /// The effective tier of a partner on `date`, from its tier history.
     async fn effective_tier_on(
         &self,
@@ -59,32 +195,16 @@ impl Portal {
         partner_id: i64,
         date: Date,
     ) -> ServiceResult<TierRank> {
-        let rank = |v: i64| TierRank(u8::try_from(v).unwrap_or(0));
-        let last: Option<i64> = sqlx::query_scalar(
-            "SELECT to_rank FROM tier_history WHERE partner_id = $1 AND changed_on <= $2 ORDER BY changed_on DESC, id DESC LIMIT 1",
-        )
-        .bind(partner_id)
-        .bind(date.to_string())
-        .fetch_optional(&mut *conn)
-        .await?;
-        if let Some(r) = last {
-            return Ok(rank(r));
-        }
-        let next: Option<i64> = sqlx::query_scalar(
-            "SELECT from_rank FROM tier_history WHERE partner_id = $1 AND changed_on > $2 ORDER BY changed_on, id LIMIT 1",
-        )
-        .bind(partner_id)
-        .bind(date.to_string())
-        .fetch_optional(&mut *conn)
-        .await?;
-        if let Some(r) = next {
-            return Ok(rank(r));
-        }
+        let history = self
+            .tier_histories(conn, Some(partner_id))
+            .await?
+            .remove(&partner_id)
+            .unwrap_or_default();
         let current: Option<i64> = sqlx::query_scalar("SELECT tier_rank FROM organisations WHERE id = $1")
             .bind(partner_id)
             .fetch_one(&mut *conn)
             .await?;
-        Ok(rank(current.unwrap_or(0)))
+        Ok(tier_on(&history, rank(current.unwrap_or(0)), date))
     }
 
     async fn sales_between(
@@ -128,15 +248,17 @@ impl Portal {
         period: FiscalPeriod,
     ) -> ServiceResult<Option<(RebatePlan, TierRank, RebateCalculation)>> {
         let calendar = program.ladder.calendar;
-        let (from, to) = calendar.range(period);
+        let (_, to) = calendar.range(period);
         let tier = self.effective_tier_on(conn, partner_id, to).await?;
         let Some(plan) = program.rebate_plan_for(tier, partner_type).cloned() else {
             return Ok(None);
         };
-        let sales = self.sales_between(conn, partner_id, from, to).await?;
-        let (last_from, last_to) = calendar.range(period.year_before());
-        let last_year = self.sales_between(conn, partner_id, last_from, last_to).await?;
-        let calc = plan.calculate(period, &sales, Some(plan.basis(&last_year)), Vec::new());
+        let totals = self
+            .line_totals(conn, calendar, period, Some(partner_id))
+            .await?
+            .remove(&partner_id)
+            .unwrap_or_default();
+        let calc = totals.calculate(&plan, period);
         Ok(Some((plan, tier, calc)))
     }
 
@@ -163,12 +285,10 @@ impl Portal {
             ))?
         };
         let program = &stored.program;
+        let calendar = program.ladder.calendar;
+        let (_, period_end) = calendar.range(period);
         let now = self.now();
         let mut tx = self.pool().begin().await?;
-        let partners =
-            sqlx::query("SELECT id, partner_type FROM organisations WHERE kind = 'partner' ORDER BY id")
-                .fetch_all(&mut *tx)
-                .await?;
         let run_id: i64 = sqlx::query(
             "INSERT INTO rebate_runs (period, started_at, started_by, statements, total_minor) VALUES ($1, $2, $3, 0, 0) RETURNING id",
         )
@@ -185,6 +305,38 @@ impl Portal {
             locked: 0,
             draft_total: 0,
         };
+        // Everything the run reads comes in a handful of set-wide queries; the rebate engine then
+        // works from memory, partner by partner.
+        let partners = sqlx::query(
+            "SELECT id, partner_type, tier_rank FROM organisations WHERE kind = 'partner' ORDER BY id",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        let histories = self.tier_histories(&mut tx, None).await?;
+        let totals = self.line_totals(&mut tx, calendar, period, None).await?;
+        let mut existing: HashMap<(i64, String), (i64, String)> = HashMap::new();
+        for row in
+            sqlx::query("SELECT id, partner_id, plan_id, status FROM rebate_statements WHERE period = $1")
+                .bind(period.to_string())
+                .fetch_all(&mut *tx)
+                .await?
+        {
+            existing.insert(
+                (row.try_get("partner_id")?, row.try_get("plan_id")?),
+                (row.try_get("id")?, row.try_get("status")?),
+            );
+        }
+        let locked_earlier: HashSet<(i64, String)> = sqlx::query(
+            "SELECT DISTINCT partner_id, plan_id FROM rebate_statements WHERE status IN ('approved', 'paid') AND period < $1",
+        )
+        .bind(period.to_string())
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(|row| Ok((row.try_get("partner_id")?, row.try_get("plan_id")?)))
+        .collect::<ServiceResult<_>>()?;
+        let no_sales = LineTotals::default();
+        let mut new_drafts = Vec::new();
         for partner in &partners {
             let partner_id: i64 = partner.try_get("id")?;
             let partner_type = crate::portal::stored(
@@ -194,34 +346,37 @@ impl Portal {
                 PartnerType::parse,
                 "partner_type",
             )?;
-            let Some((plan, tier, mut calc)) = self
-                .calculate(&mut tx, program, partner_id, partner_type, period)
-                .await?
-            else {
+            let current = rank(partner.try_get::<Option<i64>, _>("tier_rank")?.unwrap_or(0));
+            let history = histories.get(&partner_id).map_or(&[][..], Vec::as_slice);
+            let tier = tier_on(history, current, period_end);
+            let Some(plan) = program.rebate_plan_for(tier, partner_type) else {
                 continue;
             };
-            let existing = sqlx::query("SELECT id, status FROM rebate_statements WHERE partner_id = $1 AND plan_id = $2 AND period = $3")
-                .bind(partner_id)
-                .bind(&plan.id)
-                .bind(period.to_string())
-                .fetch_optional(&mut *tx)
-                .await?;
-            let existing_id = match &existing {
-                Some(row) if row.try_get::<String, _>("status")? != "draft" => {
+            let key = (partner_id, plan.id.clone());
+            let existing_id = match existing.get(&key) {
+                Some((_, status)) if status != "draft" => {
                     summary.locked += 1;
                     continue;
                 }
-                Some(row) => Some(row.try_get::<i64, _>("id")?),
+                Some((id, _)) => Some(*id),
                 None => None,
             };
-            for line in self
-                .restatements(&mut tx, program, partner_id, partner_type, &plan, period)
-                .await?
-            {
-                calc.total += line.amount;
-                calc.lines.push(line);
+            let mut calc = totals
+                .get(&partner_id)
+                .unwrap_or(&no_sales)
+                .calculate(plan, period);
+            if locked_earlier.contains(&key) {
+                for line in self
+                    .restatements(&mut tx, program, partner_id, partner_type, plan, period)
+                    .await?
+                {
+                    calc.total += line.amount;
+                    calc.lines.push(line);
+                }
             }
             let lines = serde_json::to_string(&calc.lines).map_err(internal)?;
+            summary.drafts += 1;
+            summary.draft_total += calc.total;
             match existing_id {
                 Some(id) => {
                     sqlx::query(
@@ -239,28 +394,56 @@ impl Portal {
                     .execute(&mut *tx)
                     .await?;
                 }
-                None => {
-                    sqlx::query(
-                        "INSERT INTO rebate_statements (partner_id, plan_id, plan_name, period, tier_rank, status, basis_minor, \
-                         total_minor, currency, lines, run_id, computed_at) VALUES ($1, $2, $3, $4, $5, 'draft', $6, $7, $8, $9, $10, $11)",
-                    )
-                    .bind(partner_id)
-                    .bind(&plan.id)
-                    .bind(&plan.name)
-                    .bind(period.to_string())
-                    .bind(i64::from(tier.0))
-                    .bind(calc.basis)
-                    .bind(calc.total)
-                    .bind(program.currency.code())
-                    .bind(lines)
-                    .bind(run_id)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-                }
+                None => new_drafts.push(NewDraft {
+                    partner_id,
+                    plan,
+                    tier,
+                    basis: calc.basis,
+                    total: calc.total,
+                    lines,
+                }),
             }
-            summary.drafts += 1;
-            summary.draft_total += calc.total;
+        }
+        // New drafts go in a few hundred to a statement: one round trip each instead of one per
+        // partner, well under both databases' limits on bound values.
+        const CHUNK: usize = 400;
+        for chunk in new_drafts.chunks(CHUNK) {
+            let values = (0..chunk.len())
+                .map(|i| {
+                    let b = 4 + i * 7;
+                    format!(
+                        "(${}, ${}, ${}, $1, ${}, 'draft', ${}, ${}, $2, ${}, $3, $4)",
+                        b + 1,
+                        b + 2,
+                        b + 3,
+                        b + 4,
+                        b + 5,
+                        b + 6,
+                        b + 7,
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "INSERT INTO rebate_statements (partner_id, plan_id, plan_name, period, tier_rank, status, basis_minor, \
+                 total_minor, currency, lines, run_id, computed_at) VALUES {values}"
+            );
+            let mut insert = sqlx::query(&sql)
+                .bind(period.to_string())
+                .bind(program.currency.code())
+                .bind(run_id)
+                .bind(now);
+            for draft in chunk {
+                insert = insert
+                    .bind(draft.partner_id)
+                    .bind(&draft.plan.id)
+                    .bind(&draft.plan.name)
+                    .bind(i64::from(draft.tier.0))
+                    .bind(draft.basis)
+                    .bind(draft.total)
+                    .bind(&draft.lines);
+            }
+            insert.execute(&mut *tx).await?;
         }
         sqlx::query("UPDATE rebate_runs SET statements = $1, total_minor = $2 WHERE id = $3")
             .bind(summary.drafts as i64)
@@ -617,5 +800,90 @@ impl Portal {
                 .map_err(internal)?;
         }
         String::from_utf8(writer.into_inner().map_err(internal)?).map_err(internal)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(text: &str) -> Date {
+        Date::parse(text, "date").unwrap()
+    }
+
+    #[test]
+    fn the_tier_on_a_day_comes_from_the_history_around_it() {
+        let history = [
+            TierStep {
+                on: day("2026-03-01"),
+                from: TierRank(1),
+                to: TierRank(2),
+            },
+            TierStep {
+                on: day("2026-06-15"),
+                from: TierRank(2),
+                to: TierRank(3),
+            },
+        ];
+        let now = TierRank(3);
+        assert_eq!(tier_on(&history, now, day("2026-01-31")), TierRank(1));
+        assert_eq!(tier_on(&history, now, day("2026-03-01")), TierRank(2));
+        assert_eq!(tier_on(&history, now, day("2026-06-14")), TierRank(2));
+        assert_eq!(tier_on(&history, now, day("2026-06-30")), TierRank(3));
+        assert_eq!(tier_on(&[], TierRank(2), day("2026-06-30")), TierRank(2));
+    }
+
+    #[test]
+    fn summed_lines_give_the_same_statement_as_every_sale() {
+        let plan = RebatePlan {
+            id: "gold".into(),
+            name: "Gold".into(),
+            product_lines: vec!["hardware".into(), "cloud".into()],
+            structure: domain::rebates::RebateStructure::Retroactive {
+                bands: vec![
+                    domain::rebates::Band {
+                        threshold: 0,
+                        rate_bps: 200,
+                    },
+                    domain::rebates::Band {
+                        threshold: 5_000_000,
+                        rate_bps: 300,
+                    },
+                ],
+            },
+            min_basis: None,
+            cap: None,
+            accelerators: vec![domain::rebates::Accelerator {
+                product_line: "cloud".into(),
+                multiplier_bps: 15_000,
+            }],
+        };
+        let period = FiscalPeriod::parse("2026-Q2", "period").unwrap();
+        let sale = |id: &str, line: &str, amount: i64| Sale {
+            external_id: id.into(),
+            partner_id: 7,
+            distributor_id: None,
+            booked_on: day("2026-05-01"),
+            product_line: line.into(),
+            amount_minor: amount,
+        };
+        let sales = [
+            sale("a", "hardware", 2_000_001),
+            sale("b", "cloud", 1_999_999),
+            sale("c", "hardware", 1_500_003),
+            sale("d", "services", 900_000),
+            sale("e", "cloud", -250_001),
+        ];
+        let mut totals = LineTotals::default();
+        for (line, amount) in [
+            ("hardware", 3_500_004),
+            ("cloud", 1_749_998),
+            ("services", 900_000),
+        ] {
+            totals.add(7, true, line.into(), amount, day("2026-04-01"));
+        }
+        let every_sale = plan.calculate(period, &sales, Some(0), Vec::new());
+        assert_eq!(totals.calculate(&plan, period), every_sale);
+        assert_eq!(every_sale.basis, 5_250_002);
     }
 }
