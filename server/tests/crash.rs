@@ -2,7 +2,7 @@
 //! after a restart and a re-run the totals equal a clean run and no row is duplicated. Runs on
 //! SQLite and on Postgres (ATRIUM_TEST_POSTGRES_URL; without it the Postgres test fails).
 
-use sqlx::{AnyPool, Connection, Row};
+use sqlx::{AnyConnection, AnyPool, Connection, Executor, Row};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -26,20 +26,53 @@ fn finish(mut child: Child) {
     );
 }
 
-/// Starts `args`, lets it work for `after`, then kills it with SIGKILL — failing the test if it
-/// had already finished (then it proved nothing).
-fn kill_midway(db: &str, args: &[&str], after: Duration) {
+/// Whether some other connection is inside a write transaction on the database.
+async fn writer_active(conn: &mut AnyConnection, db: &str) -> bool {
+    if db.starts_with("postgres") {
+        let writers: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() \
+             AND backend_xid IS NOT NULL AND pid <> pg_backend_pid()",
+        )
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+        writers > 0
+    } else {
+        // SQLite has one writer at a time: taking the write lock fails while another holds it.
+        match conn.execute("BEGIN IMMEDIATE").await {
+            Ok(_) => {
+                conn.execute("ROLLBACK").await.unwrap();
+                false
+            }
+            Err(_) => true,
+        }
+    }
+}
+
+/// Starts `args` and kills it with SIGKILL while it is inside its write transaction — failing
+/// the test if it finished first (then it proved nothing).
+async fn kill_while_writing(db: &str, args: &[&str]) {
+    sqlx::any::install_default_drivers();
+    let mut watcher = AnyConnection::connect(db).await.unwrap();
+    if !db.starts_with("postgres") {
+        watcher.execute("PRAGMA busy_timeout = 0").await.unwrap();
+    }
     let mut child = atrium(db, args);
     let started = Instant::now();
-    while started.elapsed() < after {
+    while !writer_active(&mut watcher, db).await {
         assert!(
             child.try_wait().unwrap().is_none(),
             "{args:?} finished before it could be killed; give it more work"
         );
-        std::thread::sleep(Duration::from_millis(20));
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "{args:?} never started writing"
+        );
+        std::thread::sleep(Duration::from_millis(2));
     }
     child.kill().unwrap(); // SIGKILL on Unix
     child.wait().unwrap();
+    watcher.close().await.unwrap();
 }
 
 async fn pool(db: &str) -> AnyPool {
@@ -112,7 +145,7 @@ async fn crash_scenario(db: &str, clean: &str, dir: &std::path::Path) {
     let file = file.to_str().unwrap();
 
     // An import killed half-way stores nothing; re-running it stores every row exactly once.
-    kill_midway(db, &["import", "sales", file], Duration::from_millis(1500));
+    kill_while_writing(db, &["import", "sales", file]).await;
     let pool_db = pool(db).await;
     assert_eq!(
         scalar(
@@ -135,7 +168,7 @@ async fn crash_scenario(db: &str, clean: &str, dir: &std::path::Path) {
     // A rebate run killed half-way leaves no statement; a re-run equals a clean run.
     many_partners(db).await;
     many_partners(clean).await;
-    kill_midway(db, &["rebates", "run", "2026-Q2"], Duration::from_millis(700));
+    kill_while_writing(db, &["rebates", "run", "2026-Q2"]).await;
     assert_eq!(
         scalar(&pool_db, "SELECT COUNT(*) FROM rebate_statements").await,
         0,

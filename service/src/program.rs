@@ -16,6 +16,7 @@ use domain::scorecard::{
 use domain::tiers::{TierChange, TierChangeCause, TierOverride, TierStanding};
 use domain::FieldError;
 use sqlx::Row;
+use std::collections::HashMap;
 
 /// A program version as stored.
 #[derive(Debug, Clone)]
@@ -41,6 +42,146 @@ fn cause_code(cause: &TierChangeCause) -> &'static str {
         TierChangeCause::Override => "override",
         TierChangeCause::OverrideExpired => "override_expired",
     }
+}
+
+/// How many ids go into one `IN (…)` list.
+const ID_CHUNK: usize = 500;
+
+/// Ids as an SQL list. Ids are numbers, never text, so they are written into the query.
+fn id_list(ids: &[i64]) -> String {
+    ids.iter().map(i64::to_string).collect::<Vec<_>>().join(", ")
+}
+
+/// Many partners' facts, by partner.
+#[derive(Debug, Default)]
+struct FactsBook {
+    sales: HashMap<i64, Vec<Sale>>,
+    sold_through: HashMap<i64, Vec<Sale>>,
+    won_deals: HashMap<i64, Vec<WonDeal>>,
+    certifications: HashMap<i64, Vec<Certification>>,
+}
+
+impl FactsBook {
+    fn facts(&self, partner_id: i64) -> PartnerFacts<'_> {
+        fn of<'a, T>(map: &'a HashMap<i64, Vec<T>>, id: i64) -> &'a [T] {
+            map.get(&id).map_or(&[], Vec::as_slice)
+        }
+        PartnerFacts {
+            partner_id,
+            sales: of(&self.sales, partner_id),
+            sold_through: of(&self.sold_through, partner_id),
+            won_deals: of(&self.won_deals, partner_id),
+            certifications: of(&self.certifications, partner_id),
+        }
+    }
+}
+
+/// A standing as stored (joined with the organisation's given tier for partners never evaluated).
+fn standing_from_row(row: &sqlx::any::AnyRow) -> ServiceResult<(TierStanding, Option<Date>)> {
+    let rank = |v: i64| TierRank(u8::try_from(v).unwrap_or(0));
+    let Some(computed) = row.try_get::<Option<i64>, _>("computed_rank")? else {
+        // Never evaluated: start from the tier the organisation was given.
+        let tier = row.try_get::<Option<i64>, _>("tier_rank")?.unwrap_or(0);
+        return Ok((
+            TierStanding {
+                computed: rank(tier),
+                at_risk_until: None,
+                override_: None,
+            },
+            None,
+        ));
+    };
+    let override_ = match (
+        row.try_get::<Option<i64>, _>("override_rank")?,
+        row.try_get::<Option<String>, _>("override_reason")?,
+        row.try_get::<Option<String>, _>("override_ends_on")?,
+    ) {
+        (Some(tier), Some(reason), Some(ends)) => Some(TierOverride {
+            tier: rank(tier),
+            reason,
+            ends_on: stored_date(&ends, "override_ends_on")?,
+        }),
+        _ => None,
+    };
+    let at_risk_until = row
+        .try_get::<Option<String>, _>("at_risk_until")?
+        .map(|d| stored_date(&d, "at_risk_until"))
+        .transpose()?;
+    let evaluated_on = stored_date(&row.try_get::<String, _>("evaluated_on")?, "evaluated_on")?;
+    Ok((
+        TierStanding {
+            computed: rank(computed),
+            at_risk_until,
+            override_,
+        },
+        Some(evaluated_on),
+    ))
+}
+
+/// Records a partner's standing, its effective tier and its tier changes (with audit entries).
+async fn write_standing(
+    tx: &mut sqlx::AnyConnection,
+    now: i64,
+    partner_id: i64,
+    standing: &TierStanding,
+    evaluated_on: Date,
+    changes: &[(TierChange, i64)],
+    actor_user_id: Option<i64>,
+) -> ServiceResult<()> {
+    sqlx::query(
+            "INSERT INTO tier_standings (partner_id, computed_rank, at_risk_until, override_rank, override_reason, \
+             override_ends_on, evaluated_on) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (partner_id) DO UPDATE SET computed_rank = excluded.computed_rank, \
+             at_risk_until = excluded.at_risk_until, override_rank = excluded.override_rank, \
+             override_reason = excluded.override_reason, override_ends_on = excluded.override_ends_on, \
+             evaluated_on = excluded.evaluated_on",
+        )
+        .bind(partner_id)
+        .bind(i64::from(standing.computed.0))
+        .bind(standing.at_risk_until.map(|d| d.to_string()))
+        .bind(standing.override_.as_ref().map(|o| i64::from(o.tier.0)))
+        .bind(standing.override_.as_ref().map(|o| o.reason.clone()))
+        .bind(standing.override_.as_ref().map(|o| o.ends_on.to_string()))
+        .bind(evaluated_on.to_string())
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("UPDATE organisations SET tier_rank = $1 WHERE id = $2")
+        .bind(i64::from(standing.effective().0))
+        .bind(partner_id)
+        .execute(&mut *tx)
+        .await?;
+    for (change, version_id) in changes {
+        let values =
+            serde_json::to_string(&change.deciding_values).map_err(|e| ServiceError::Internal(e.into()))?;
+        sqlx::query(
+            "INSERT INTO tier_history (partner_id, changed_on, from_rank, to_rank, cause, deciding_values, \
+                 program_version_id, recorded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(partner_id)
+        .bind(change.on.to_string())
+        .bind(i64::from(change.from.0))
+        .bind(i64::from(change.to.0))
+        .bind(cause_code(&change.cause))
+        .bind(values)
+        .bind(*version_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        audit::record(
+                tx,
+                now,
+                AuditEntry {
+                    actor_user_id,
+                    action: "tier.change",
+                    entity_type: "organisation",
+                    entity_id: partner_id.to_string(),
+                    before: Some(serde_json::json!({ "tier_rank": change.from.0 })),
+                    after: Some(serde_json::json!({ "tier_rank": change.to.0, "cause": cause_code(&change.cause), "on": change.on })),
+                },
+            )
+            .await?;
+    }
+    Ok(())
 }
 
 impl Portal {
@@ -282,53 +423,30 @@ impl Portal {
     }
 
     async fn load_standing(&self, partner_id: i64) -> ServiceResult<(TierStanding, Option<Date>)> {
-        let row = sqlx::query(
-            "SELECT s.computed_rank, s.at_risk_until, s.override_rank, s.override_reason, s.override_ends_on, \
-             s.evaluated_on, o.tier_rank FROM organisations o LEFT JOIN tier_standings s ON s.partner_id = o.id \
-             WHERE o.id = $1 AND o.kind = 'partner'",
-        )
-        .bind(partner_id)
-        .fetch_optional(self.pool())
-        .await?
-        .ok_or(ServiceError::NotFound("partner"))?;
-        let rank = |v: i64| TierRank(u8::try_from(v).unwrap_or(0));
-        let Some(computed) = row.try_get::<Option<i64>, _>("computed_rank")? else {
-            // Never evaluated: start from the tier the organisation was given.
-            let tier = row.try_get::<Option<i64>, _>("tier_rank")?.unwrap_or(0);
-            return Ok((
-                TierStanding {
-                    computed: rank(tier),
-                    at_risk_until: None,
-                    override_: None,
-                },
-                None,
-            ));
-        };
-        let override_ = match (
-            row.try_get::<Option<i64>, _>("override_rank")?,
-            row.try_get::<Option<String>, _>("override_reason")?,
-            row.try_get::<Option<String>, _>("override_ends_on")?,
-        ) {
-            (Some(tier), Some(reason), Some(ends)) => Some(TierOverride {
-                tier: rank(tier),
-                reason,
-                ends_on: stored_date(&ends, "override_ends_on")?,
-            }),
-            _ => None,
-        };
-        let at_risk_until = row
-            .try_get::<Option<String>, _>("at_risk_until")?
-            .map(|d| stored_date(&d, "at_risk_until"))
-            .transpose()?;
-        let evaluated_on = stored_date(&row.try_get::<String, _>("evaluated_on")?, "evaluated_on")?;
-        Ok((
-            TierStanding {
-                computed: rank(computed),
-                at_risk_until,
-                override_,
-            },
-            Some(evaluated_on),
-        ))
+        self.load_standings(&[partner_id])
+            .await?
+            .remove(&partner_id)
+            .ok_or(ServiceError::NotFound("partner"))
+    }
+
+    /// The stored standings of partners, with the day each was last evaluated (`None`: never).
+    async fn load_standings(
+        &self,
+        partners: &[i64],
+    ) -> ServiceResult<HashMap<i64, (TierStanding, Option<Date>)>> {
+        let mut standings = HashMap::with_capacity(partners.len());
+        for chunk in partners.chunks(ID_CHUNK) {
+            let sql = format!(
+                "SELECT o.id, s.computed_rank, s.at_risk_until, s.override_rank, s.override_reason, s.override_ends_on, \
+                 s.evaluated_on, o.tier_rank FROM organisations o LEFT JOIN tier_standings s ON s.partner_id = o.id \
+                 WHERE o.kind = 'partner' AND o.id IN ({})",
+                id_list(chunk)
+            );
+            for row in sqlx::query(&sql).fetch_all(self.pool()).await? {
+                standings.insert(row.try_get("id")?, standing_from_row(&row)?);
+            }
+        }
+        Ok(standings)
     }
 
     async fn save_standing(
@@ -339,122 +457,171 @@ impl Portal {
         changes: &[(TierChange, i64)],
         actor_user_id: Option<i64>,
     ) -> ServiceResult<()> {
-        let now = self.now();
         let mut tx = self.pool().begin().await?;
-        sqlx::query(
-            "INSERT INTO tier_standings (partner_id, computed_rank, at_risk_until, override_rank, override_reason, \
-             override_ends_on, evaluated_on) VALUES ($1, $2, $3, $4, $5, $6, $7) \
-             ON CONFLICT (partner_id) DO UPDATE SET computed_rank = excluded.computed_rank, \
-             at_risk_until = excluded.at_risk_until, override_rank = excluded.override_rank, \
-             override_reason = excluded.override_reason, override_ends_on = excluded.override_ends_on, \
-             evaluated_on = excluded.evaluated_on",
+        write_standing(
+            &mut tx,
+            self.now(),
+            partner_id,
+            standing,
+            evaluated_on,
+            changes,
+            actor_user_id,
         )
-        .bind(partner_id)
-        .bind(i64::from(standing.computed.0))
-        .bind(standing.at_risk_until.map(|d| d.to_string()))
-        .bind(standing.override_.as_ref().map(|o| i64::from(o.tier.0)))
-        .bind(standing.override_.as_ref().map(|o| o.reason.clone()))
-        .bind(standing.override_.as_ref().map(|o| o.ends_on.to_string()))
-        .bind(evaluated_on.to_string())
-        .execute(&mut *tx)
         .await?;
-        sqlx::query("UPDATE organisations SET tier_rank = $1 WHERE id = $2")
-            .bind(i64::from(standing.effective().0))
-            .bind(partner_id)
-            .execute(&mut *tx)
-            .await?;
-        for (change, version_id) in changes {
-            let values = serde_json::to_string(&change.deciding_values)
-                .map_err(|e| ServiceError::Internal(e.into()))?;
-            sqlx::query(
-                "INSERT INTO tier_history (partner_id, changed_on, from_rank, to_rank, cause, deciding_values, \
-                 program_version_id, recorded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )
-            .bind(partner_id)
-            .bind(change.on.to_string())
-            .bind(i64::from(change.from.0))
-            .bind(i64::from(change.to.0))
-            .bind(cause_code(&change.cause))
-            .bind(values)
-            .bind(*version_id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            audit::record(
-                &mut tx,
-                now,
-                AuditEntry {
-                    actor_user_id,
-                    action: "tier.change",
-                    entity_type: "organisation",
-                    entity_id: partner_id.to_string(),
-                    before: Some(serde_json::json!({ "tier_rank": change.from.0 })),
-                    after: Some(serde_json::json!({ "tier_rank": change.to.0, "cause": cause_code(&change.cause), "on": change.on })),
-                },
-            )
-            .await?;
-        }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Facts of many partners in a few set-wide queries. Sales come summed per partner, day and
+    /// product line: every sales metric adds amounts over a window of days and a set of product
+    /// lines (RULES.md §3), so the sums evaluate exactly as the individual sales would.
+    async fn facts_book(&self, partners: &[i64]) -> ServiceResult<FactsBook> {
+        let mut book = FactsBook::default();
+        let summed = |row: &sqlx::any::AnyRow, owner: &str| -> ServiceResult<(i64, Sale)> {
+            let partner_id: i64 = row.try_get(owner)?;
+            Ok((
+                partner_id,
+                Sale {
+                    external_id: String::new(),
+                    partner_id,
+                    distributor_id: (owner == "distributor_id").then_some(partner_id),
+                    booked_on: stored_date(&row.try_get::<String, _>("booked_on")?, "booked_on")?,
+                    product_line: row.try_get("product_line")?,
+                    amount_minor: row.try_get("total")?,
+                },
+            ))
+        };
+        for chunk in partners.chunks(ID_CHUNK) {
+            let ids = id_list(chunk);
+            for owner in ["partner_id", "distributor_id"] {
+                let sql = format!(
+                    "SELECT {owner}, booked_on, product_line, CAST(SUM(amount_minor) AS BIGINT) AS total FROM sales \
+                     WHERE {owner} IN ({ids}) GROUP BY {owner}, booked_on, product_line"
+                );
+                for row in sqlx::query(&sql).fetch_all(self.pool()).await? {
+                    let (partner, sale) = summed(&row, owner)?;
+                    let list = if owner == "partner_id" {
+                        &mut book.sales
+                    } else {
+                        &mut book.sold_through
+                    };
+                    list.entry(partner).or_default().push(sale);
+                }
+            }
+            let sql = format!("SELECT partner_id, won_on FROM won_deals WHERE partner_id IN ({ids})");
+            for row in sqlx::query(&sql).fetch_all(self.pool()).await? {
+                let partner_id: i64 = row.try_get("partner_id")?;
+                book.won_deals.entry(partner_id).or_default().push(WonDeal {
+                    partner_id,
+                    won_on: stored_date(&row.try_get::<String, _>("won_on")?, "won_on")?,
+                });
+            }
+            let sql = format!(
+                "SELECT partner_id, person, code, earned_on, expires_on FROM certifications WHERE partner_id IN ({ids})"
+            );
+            for row in sqlx::query(&sql).fetch_all(self.pool()).await? {
+                let partner_id: i64 = row.try_get("partner_id")?;
+                book.certifications
+                    .entry(partner_id)
+                    .or_default()
+                    .push(Certification {
+                        partner_id,
+                        person: row.try_get("person")?,
+                        code: row.try_get("code")?,
+                        earned_on: stored_date(&row.try_get::<String, _>("earned_on")?, "earned_on")?,
+                        expires_on: stored_date(&row.try_get::<String, _>("expires_on")?, "expires_on")?,
+                    });
+            }
+        }
+        Ok(book)
+    }
+
+    /// The program versions in force on some day from `from` to `to`, oldest first.
+    async fn programs_between(&self, from: Date, to: Date) -> ServiceResult<Vec<StoredProgram>> {
+        let mut programs: Vec<StoredProgram> = self.program_on(from).await?.into_iter().collect();
+        let later: Vec<String> = sqlx::query_scalar(
+            "SELECT effective_from FROM program_versions WHERE effective_from > $1 AND effective_from <= $2 \
+             ORDER BY effective_from",
+        )
+        .bind(from.to_string())
+        .bind(to.to_string())
+        .fetch_all(self.pool())
+        .await?;
+        for day in later {
+            if let Some(program) = self.program_on(stored_date(&day, "effective_from")?).await? {
+                if programs.last().is_none_or(|p| p.id != program.id) {
+                    programs.push(program);
+                }
+            }
+        }
+        Ok(programs)
     }
 
     /// Evaluates one partner for every day since its last evaluation up to `today` (at most a
     /// year back), each day under the program version in force that day, and records changes.
     pub async fn evaluate_partner(&self, partner_id: i64, today: Date) -> ServiceResult<Vec<TierChange>> {
-        let (mut standing, last) = self.load_standing(partner_id).await?;
-        let (sales, sold_through, deals, certifications) = self.partner_facts(partner_id).await?;
-        let facts = PartnerFacts {
-            partner_id,
-            sales: &sales,
-            sold_through: &sold_through,
-            won_deals: &deals,
-            certifications: &certifications,
-        };
-        let first = match last {
+        Ok(self
+            .evaluate_partners(&[partner_id], today)
+            .await?
+            .remove(&partner_id)
+            .unwrap_or_default())
+    }
+
+    /// Evaluates partners as [`Portal::evaluate_partner`] does, reading their facts in a few
+    /// set-wide queries and recording every standing in one transaction. Returns the changes of
+    /// the partners whose tier changed.
+    pub async fn evaluate_partners(
+        &self,
+        partners: &[i64],
+        today: Date,
+    ) -> ServiceResult<HashMap<i64, Vec<TierChange>>> {
+        let mut standings = self.load_standings(partners).await?;
+        if let Some(missing) = partners.iter().find(|id| !standings.contains_key(id)) {
+            return Err(ServiceError::Internal(anyhow::anyhow!(
+                "partner {missing} does not exist"
+            )));
+        }
+        let first_day = |last: Option<Date>| match last {
             Some(last) if last >= today => today,
             Some(last) => last.add_days(1).max(today.add_days(-366)),
             None => today,
         };
-        let mut changes = Vec::new();
-        let mut day = first;
-        let mut program: Option<StoredProgram> = None;
-        while day <= today {
-            if program.as_ref().is_none_or(|p| p.effective_from > day)
-                || self.version_starts_between(&program, day).await?
-            {
-                program = self.program_on(day).await?;
+        let earliest = standings
+            .values()
+            .map(|(_, last)| first_day(*last))
+            .min()
+            .unwrap_or(today);
+        let programs = self.programs_between(earliest, today).await?;
+        let book = self.facts_book(partners).await?;
+        let now = self.now();
+        let mut all_changes = HashMap::new();
+        let mut tx = self.pool().begin().await?;
+        for &partner_id in partners {
+            let Some((mut standing, last)) = standings.remove(&partner_id) else {
+                continue;
+            };
+            let facts = book.facts(partner_id);
+            let mut changes = Vec::new();
+            let mut day = first_day(last);
+            while day <= today {
+                if let Some(p) = programs.iter().rev().find(|p| p.effective_from <= day) {
+                    changes.extend(
+                        p.program
+                            .ladder
+                            .evaluate_day(&mut standing, &facts, day)
+                            .into_iter()
+                            .map(|c| (c, p.id)),
+                    );
+                }
+                day = day.add_days(1);
             }
-            if let Some(p) = &program {
-                changes.extend(
-                    p.program
-                        .ladder
-                        .evaluate_day(&mut standing, &facts, day)
-                        .into_iter()
-                        .map(|c| (c, p.id)),
-                );
+            write_standing(&mut tx, now, partner_id, &standing, today, &changes, None).await?;
+            if !changes.is_empty() {
+                all_changes.insert(partner_id, changes.into_iter().map(|(c, _)| c).collect());
             }
-            day = day.add_days(1);
         }
-        self.save_standing(partner_id, &standing, today, &changes, None)
-            .await?;
-        Ok(changes.into_iter().map(|(c, _)| c).collect())
-    }
-
-    /// Whether a newer version than `current` starts on `day`.
-    async fn version_starts_between(
-        &self,
-        current: &Option<StoredProgram>,
-        day: Date,
-    ) -> ServiceResult<bool> {
-        let Some(current) = current else { return Ok(true) };
-        let newer: Option<i64> = sqlx::query_scalar(
-            "SELECT id FROM program_versions WHERE effective_from > $1 AND effective_from <= $2 LIMIT 1",
-        )
-        .bind(current.effective_from.to_string())
-        .bind(day.to_string())
-        .fetch_optional(self.pool())
-        .await?;
-        Ok(newer.is_some())
+        tx.commit().await?;
+        Ok(all_changes)
     }
 
     /// Evaluates every partner as of `today` (the daily job). Returns how many changed tier.
@@ -466,12 +633,11 @@ impl Portal {
             sqlx::query_scalar("SELECT id FROM organisations WHERE kind = 'partner' ORDER BY id")
                 .fetch_all(self.pool())
                 .await?;
-        let mut changed = Vec::new();
-        for partner in partners {
-            if !self.evaluate_partner(partner, today).await?.is_empty() {
-                changed.push(partner);
-            }
-        }
+        let changed: Vec<i64> = self
+            .evaluate_partners(&partners, today)
+            .await?
+            .into_keys()
+            .collect();
         let count = changed.len();
         self.publish_partner_events(changed, "tier").await;
         Ok(count)

@@ -90,11 +90,11 @@ pub fn read_sales(text: &str, format: ImportFormat, program: &Program) -> Result
         ) = (external_id, partner_id, booked_on, product_line, amount)
         {
             sales.push(Sale {
-                external_id,
+                external_id: external_id.to_owned(),
                 partner_id,
                 distributor_id,
                 booked_on,
-                product_line,
+                product_line: product_line.to_owned(),
                 amount_minor,
             });
         }
@@ -154,7 +154,7 @@ pub fn read_tiers(
             (Some(id), Some(rank), Some(partner_type)) => {
                 tiers.insert(id, GivenTier { rank, partner_type });
             }
-            (None, _, _) if fields.contains_key("partner_id") => r.fail("partner_id", "is not a partner id"),
+            (None, _, _) if fields.get("partner_id").is_some() => r.fail("partner_id", "is not a partner id"),
             _ => {}
         }
     }
