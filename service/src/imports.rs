@@ -6,6 +6,7 @@ use crate::audit::{self, AuditEntry};
 use crate::auth::Actor;
 use crate::error::{ServiceError, ServiceResult};
 use crate::portal::Portal;
+use crate::store::{Backend, Placeholders};
 use domain::calendar::Date;
 pub use domain::facts::{ImportReport, RowError};
 use domain::identity::Role;
@@ -276,31 +277,21 @@ fn require_importer(actor: &Actor) -> ServiceResult<()> {
 /// Inserts the chunk's sales whose external ids are not stored yet; returns how many went in.
 async fn insert_new_sales(
     tx: &mut sqlx::AnyConnection,
+    backend: Backend,
     chunk: &[SaleRow<'_>],
     currency: Currency,
     now: i64,
 ) -> ServiceResult<usize> {
+    let mut placeholders = Placeholders::new(backend);
     let values = (0..chunk.len())
-        .map(|i| {
-            let b = 2 + i * 7;
-            format!(
-                "(${}, ${}, ${}, ${}, ${}, ${}, $1, ${}, $2, $2)",
-                b + 1,
-                b + 2,
-                b + 3,
-                b + 4,
-                b + 5,
-                b + 6,
-                b + 7
-            )
-        })
+        .map(|_| placeholders.row(10))
         .collect::<Vec<_>>()
         .join(", ");
     let sql = format!(
         "INSERT INTO sales (external_id, partner_id, distributor_id, booked_on, product_line, amount_minor, \
          currency, customer_name, created_at, updated_at) VALUES {values} ON CONFLICT (external_id) DO NOTHING"
     );
-    let mut insert = sqlx::query(&sql).bind(currency.code()).bind(now);
+    let mut insert = sqlx::query(&sql);
     for row in chunk {
         insert = insert
             .bind(row.external_id)
@@ -309,7 +300,10 @@ async fn insert_new_sales(
             .bind(row.booked_on.to_string())
             .bind(row.product_line)
             .bind(row.amount_minor)
-            .bind(row.customer_name);
+            .bind(currency.code())
+            .bind(row.customer_name)
+            .bind(now)
+            .bind(now);
     }
     let done = insert.execute(&mut *tx).await?.rows_affected();
     Ok(usize::try_from(done).unwrap_or(usize::MAX))
@@ -319,16 +313,19 @@ async fn insert_new_sales(
 /// the audit log records them.
 async fn stored_sales(
     tx: &mut sqlx::AnyConnection,
+    backend: Backend,
     chunk: &[SaleRow<'_>],
     newest_before: i64,
 ) -> ServiceResult<HashMap<String, serde_json::Value>> {
-    let placeholders = (2..=chunk.len() + 1)
-        .map(|i| format!("${i}"))
+    let mut placeholders = Placeholders::new(backend);
+    let newest = placeholders.next();
+    let ids = (0..chunk.len())
+        .map(|_| placeholders.next())
         .collect::<Vec<_>>()
         .join(", ");
     let sql = format!(
         "SELECT external_id, partner_id, distributor_id, booked_on, product_line, amount_minor, customer_name \
-         FROM sales WHERE id <= $1 AND external_id IN ({placeholders})"
+         FROM sales WHERE id <= {newest} AND external_id IN ({ids})"
     );
     let mut lookup = sqlx::query_as::<_, (String, i64, Option<i64>, String, String, i64, String)>(&sql)
         .bind(newest_before);
@@ -380,6 +377,7 @@ impl Portal {
         preview: bool,
         progress: Progress<'_>,
     ) -> ServiceResult<ImportReport> {
+        let started = std::time::Instant::now();
         let raw = match start_import(actor, text, format)? {
             Ok(raw) => raw,
             Err(refused) => return Ok(refused),
@@ -460,8 +458,10 @@ impl Portal {
         if !errors.is_empty() {
             return Ok(report.refused(errors));
         }
+        tracing::debug!(rows = rows.len(), elapsed = ?started.elapsed(), "sales read and validated");
 
         let now = self.now();
+        let backend = self.store().backend();
         let mut tx = self.pool().begin().await?;
         let mut touched = BTreeSet::new();
         // Rows stored before this import have ids up to this one; anything newer is this
@@ -478,14 +478,14 @@ impl Portal {
             progress(chunk_index * CHUNK, rows.len());
             let mut inserted = 0;
             if !preview {
-                inserted = insert_new_sales(&mut tx, chunk, currency, now).await?;
+                inserted = insert_new_sales(&mut tx, backend, chunk, currency, now).await?;
                 if inserted == chunk.len() {
                     report.inserted += inserted;
                     touched.extend(chunk.iter().map(|row| row.partner_id));
                     continue;
                 }
             }
-            let stored = stored_sales(&mut tx, chunk, newest_before).await?;
+            let stored = stored_sales(&mut tx, backend, chunk, newest_before).await?;
             if !preview && inserted + stored.len() != chunk.len() {
                 return Err(ServiceError::Conflict(
                     "another import stored some of these sales at the same time; import the file again"
@@ -539,6 +539,7 @@ impl Portal {
             }
         }
         progress(rows.len(), rows.len());
+        tracing::debug!(elapsed = ?started.elapsed(), "sales written");
         self.finish_import(tx, actor, "sales", now, report, touched, preview)
             .await
     }
@@ -686,7 +687,10 @@ impl Portal {
         .await?;
         tx.commit().await?;
         report.stored = true;
+        let evaluation = std::time::Instant::now();
+        let partners = touched.len();
         self.facts_changed(touched).await?;
+        tracing::debug!(partners, elapsed = ?evaluation.elapsed(), "touched partners re-evaluated");
         Ok(report)
     }
 

@@ -5,6 +5,7 @@ use crate::audit::{self, AuditEntry};
 use crate::auth::Actor;
 use crate::error::{ServiceError, ServiceResult};
 use crate::portal::Portal;
+use crate::store::{Backend, Placeholders};
 use domain::calendar::Date;
 use domain::facts::{Certification, PartnerFacts, Sale, WonDeal};
 use domain::identity::{OrganisationKind, Role, TierBadge, TierRank};
@@ -76,8 +77,26 @@ impl FactsBook {
     }
 }
 
-/// A standing as stored (joined with the organisation's given tier for partners never evaluated).
-fn standing_from_row(row: &sqlx::any::AnyRow) -> ServiceResult<(TierStanding, Option<Date>)> {
+/// A standing as stored, joined with the organisation's tier (where a partner never evaluated
+/// starts).
+struct StoredStanding {
+    standing: TierStanding,
+    evaluated_on: Option<Date>,
+    tier_rank: TierRank,
+}
+
+fn standing_from_row(row: &sqlx::any::AnyRow) -> ServiceResult<StoredStanding> {
+    let tier_rank =
+        TierRank(u8::try_from(row.try_get::<Option<i64>, _>("tier_rank")?.unwrap_or(0)).unwrap_or(0));
+    let (standing, evaluated_on) = standing_and_day(row)?;
+    Ok(StoredStanding {
+        standing,
+        evaluated_on,
+        tier_rank,
+    })
+}
+
+fn standing_and_day(row: &sqlx::any::AnyRow) -> ServiceResult<(TierStanding, Option<Date>)> {
     let rank = |v: i64| TierRank(u8::try_from(v).unwrap_or(0));
     let Some(computed) = row.try_get::<Option<i64>, _>("computed_rank")? else {
         // Never evaluated: start from the tier the organisation was given.
@@ -118,39 +137,76 @@ fn standing_from_row(row: &sqlx::any::AnyRow) -> ServiceResult<(TierStanding, Op
     ))
 }
 
-/// Records a partner's standing, its effective tier and its tier changes (with audit entries).
-async fn write_standing(
-    tx: &mut sqlx::AnyConnection,
-    now: i64,
+/// A standing to record, with the tier changes that led to it.
+struct StandingWrite<'a> {
     partner_id: i64,
-    standing: &TierStanding,
+    standing: &'a TierStanding,
+    /// The organisation's tier as stored, when known: it is only written when it differs.
+    stored_rank: Option<TierRank>,
+    changes: &'a [(TierChange, i64)],
+}
+
+/// Records standings (a few hundred to a statement), the partners' effective tiers where they
+/// changed, and their tier changes (with audit entries).
+async fn write_standings(
+    tx: &mut sqlx::AnyConnection,
+    backend: Backend,
+    now: i64,
     evaluated_on: Date,
-    changes: &[(TierChange, i64)],
+    writes: &[StandingWrite<'_>],
     actor_user_id: Option<i64>,
 ) -> ServiceResult<()> {
-    sqlx::query(
+    for chunk in writes.chunks(ID_CHUNK) {
+        let mut placeholders = Placeholders::new(backend);
+        let values = (0..chunk.len())
+            .map(|_| placeholders.row(7))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
             "INSERT INTO tier_standings (partner_id, computed_rank, at_risk_until, override_rank, override_reason, \
-             override_ends_on, evaluated_on) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             override_ends_on, evaluated_on) VALUES {values} \
              ON CONFLICT (partner_id) DO UPDATE SET computed_rank = excluded.computed_rank, \
              at_risk_until = excluded.at_risk_until, override_rank = excluded.override_rank, \
              override_reason = excluded.override_reason, override_ends_on = excluded.override_ends_on, \
-             evaluated_on = excluded.evaluated_on",
-        )
-        .bind(partner_id)
-        .bind(i64::from(standing.computed.0))
-        .bind(standing.at_risk_until.map(|d| d.to_string()))
-        .bind(standing.override_.as_ref().map(|o| i64::from(o.tier.0)))
-        .bind(standing.override_.as_ref().map(|o| o.reason.clone()))
-        .bind(standing.override_.as_ref().map(|o| o.ends_on.to_string()))
-        .bind(evaluated_on.to_string())
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("UPDATE organisations SET tier_rank = $1 WHERE id = $2")
-        .bind(i64::from(standing.effective().0))
-        .bind(partner_id)
-        .execute(&mut *tx)
-        .await?;
-    for (change, version_id) in changes {
+             evaluated_on = excluded.evaluated_on"
+        );
+        let mut upsert = sqlx::query(&sql);
+        for write in chunk {
+            let standing = write.standing;
+            upsert = upsert
+                .bind(write.partner_id)
+                .bind(i64::from(standing.computed.0))
+                .bind(standing.at_risk_until.map(|d| d.to_string()))
+                .bind(standing.override_.as_ref().map(|o| i64::from(o.tier.0)))
+                .bind(standing.override_.as_ref().map(|o| o.reason.clone()))
+                .bind(standing.override_.as_ref().map(|o| o.ends_on.to_string()))
+                .bind(evaluated_on.to_string());
+        }
+        upsert.execute(&mut *tx).await?;
+    }
+    for write in writes {
+        record_tier_changes(tx, now, write, actor_user_id).await?;
+    }
+    Ok(())
+}
+
+/// Writes a partner's effective tier where it differs from the stored one, and its changes.
+async fn record_tier_changes(
+    tx: &mut sqlx::AnyConnection,
+    now: i64,
+    write: &StandingWrite<'_>,
+    actor_user_id: Option<i64>,
+) -> ServiceResult<()> {
+    let partner_id = write.partner_id;
+    let effective = write.standing.effective();
+    if write.stored_rank != Some(effective) {
+        sqlx::query("UPDATE organisations SET tier_rank = $1 WHERE id = $2")
+            .bind(i64::from(effective.0))
+            .bind(partner_id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    for (change, version_id) in write.changes {
         let values =
             serde_json::to_string(&change.deciding_values).map_err(|e| ServiceError::Internal(e.into()))?;
         sqlx::query(
@@ -426,14 +482,12 @@ impl Portal {
         self.load_standings(&[partner_id])
             .await?
             .remove(&partner_id)
+            .map(|stored| (stored.standing, stored.evaluated_on))
             .ok_or(ServiceError::NotFound("partner"))
     }
 
     /// The stored standings of partners, with the day each was last evaluated (`None`: never).
-    async fn load_standings(
-        &self,
-        partners: &[i64],
-    ) -> ServiceResult<HashMap<i64, (TierStanding, Option<Date>)>> {
+    async fn load_standings(&self, partners: &[i64]) -> ServiceResult<HashMap<i64, StoredStanding>> {
         let mut standings = HashMap::with_capacity(partners.len());
         for chunk in partners.chunks(ID_CHUNK) {
             let sql = format!(
@@ -457,14 +511,20 @@ impl Portal {
         changes: &[(TierChange, i64)],
         actor_user_id: Option<i64>,
     ) -> ServiceResult<()> {
-        let mut tx = self.pool().begin().await?;
-        write_standing(
-            &mut tx,
-            self.now(),
+        let write = StandingWrite {
             partner_id,
             standing,
-            evaluated_on,
+            stored_rank: None,
             changes,
+        };
+        let mut tx = self.pool().begin().await?;
+        let backend = self.store().backend();
+        write_standings(
+            &mut tx,
+            backend,
+            self.now(),
+            evaluated_on,
+            &[write],
             actor_user_id,
         )
         .await?;
@@ -588,38 +648,49 @@ impl Portal {
         };
         let earliest = standings
             .values()
-            .map(|(_, last)| first_day(*last))
+            .map(|stored| first_day(stored.evaluated_on))
             .min()
             .unwrap_or(today);
         let programs = self.programs_between(earliest, today).await?;
         let book = self.facts_book(partners).await?;
-        let now = self.now();
-        let mut all_changes = HashMap::new();
-        let mut tx = self.pool().begin().await?;
+        let mut evaluated = Vec::with_capacity(partners.len());
         for &partner_id in partners {
-            let Some((mut standing, last)) = standings.remove(&partner_id) else {
+            let Some(mut stored) = standings.remove(&partner_id) else {
                 continue;
             };
             let facts = book.facts(partner_id);
             let mut changes = Vec::new();
-            let mut day = first_day(last);
+            let mut day = first_day(stored.evaluated_on);
             while day <= today {
                 if let Some(p) = programs.iter().rev().find(|p| p.effective_from <= day) {
                     changes.extend(
                         p.program
                             .ladder
-                            .evaluate_day(&mut standing, &facts, day)
+                            .evaluate_day(&mut stored.standing, &facts, day)
                             .into_iter()
                             .map(|c| (c, p.id)),
                     );
                 }
                 day = day.add_days(1);
             }
-            write_standing(&mut tx, now, partner_id, &standing, today, &changes, None).await?;
-            if !changes.is_empty() {
-                all_changes.insert(partner_id, changes.into_iter().map(|(c, _)| c).collect());
-            }
+            evaluated.push((partner_id, stored, changes));
         }
+        let writes: Vec<StandingWrite<'_>> = evaluated
+            .iter()
+            .map(|(partner_id, stored, changes)| StandingWrite {
+                partner_id: *partner_id,
+                standing: &stored.standing,
+                stored_rank: Some(stored.tier_rank),
+                changes,
+            })
+            .collect();
+        let mut tx = self.pool().begin().await?;
+        write_standings(&mut tx, self.store().backend(), self.now(), today, &writes, None).await?;
+        let all_changes = evaluated
+            .into_iter()
+            .filter(|(_, _, changes)| !changes.is_empty())
+            .map(|(partner_id, _, changes)| (partner_id, changes.into_iter().map(|(c, _)| c).collect()))
+            .collect();
         tx.commit().await?;
         Ok(all_changes)
     }

@@ -7,6 +7,7 @@ use crate::audit::{self, AuditEntry};
 use crate::auth::Actor;
 use crate::error::{ServiceError, ServiceResult};
 use crate::portal::Portal;
+use crate::store::Placeholders;
 use domain::calendar::Date;
 use domain::facts::Sale;
 use domain::identity::{OrganisationKind, PartnerType, Role, TierRank};
@@ -408,40 +409,30 @@ impl Portal {
         // partner, well under both databases' limits on bound values.
         const CHUNK: usize = 400;
         for chunk in new_drafts.chunks(CHUNK) {
+            let mut placeholders = Placeholders::new(self.store().backend());
             let values = (0..chunk.len())
-                .map(|i| {
-                    let b = 4 + i * 7;
-                    format!(
-                        "(${}, ${}, ${}, $1, ${}, 'draft', ${}, ${}, $2, ${}, $3, $4)",
-                        b + 1,
-                        b + 2,
-                        b + 3,
-                        b + 4,
-                        b + 5,
-                        b + 6,
-                        b + 7,
-                    )
-                })
+                .map(|_| placeholders.row(12))
                 .collect::<Vec<_>>()
                 .join(", ");
             let sql = format!(
                 "INSERT INTO rebate_statements (partner_id, plan_id, plan_name, period, tier_rank, status, basis_minor, \
                  total_minor, currency, lines, run_id, computed_at) VALUES {values}"
             );
-            let mut insert = sqlx::query(&sql)
-                .bind(period.to_string())
-                .bind(program.currency.code())
-                .bind(run_id)
-                .bind(now);
+            let mut insert = sqlx::query(&sql);
             for draft in chunk {
                 insert = insert
                     .bind(draft.partner_id)
                     .bind(&draft.plan.id)
                     .bind(&draft.plan.name)
+                    .bind(period.to_string())
                     .bind(i64::from(draft.tier.0))
+                    .bind("draft")
                     .bind(draft.basis)
                     .bind(draft.total)
-                    .bind(&draft.lines);
+                    .bind(program.currency.code())
+                    .bind(&draft.lines)
+                    .bind(run_id)
+                    .bind(now);
             }
             insert.execute(&mut *tx).await?;
         }
