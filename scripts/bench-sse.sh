@@ -13,8 +13,13 @@ source scripts/install.sh
 install_all
 clients="${1:-10000}"
 events="${2:-20}"
-# Every client and every server connection is a file descriptor.
-ulimit -n 65536
+# Every client and every server connection is a file descriptor (clients and servers are
+# separate processes, so each needs a little over N). Raise the soft limit as far as allowed.
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+if (( $(ulimit -n) < clients + 1000 )); then
+  echo "open-file limit $(ulimit -n) is too low for $clients clients (raise the hard limit)" >&2
+  exit 1
+fi
 
 say "Building release binaries"
 cargo leptos build --release

@@ -64,7 +64,7 @@ struct FactsBook {
 
 impl FactsBook {
     fn facts(&self, partner_id: i64) -> PartnerFacts<'_> {
-        fn of<'a, T>(map: &'a HashMap<i64, Vec<T>>, id: i64) -> &'a [T] {
+        fn of<T>(map: &HashMap<i64, Vec<T>>, id: i64) -> &[T] {
             map.get(&id).map_or(&[], Vec::as_slice)
         }
         PartnerFacts {

@@ -71,15 +71,15 @@ pub fn read_sales(text: &str, format: ImportFormat, program: &Program) -> Result
                 );
             }
         }
-        let amount =
-            r.text("amount")
-                .and_then(|t| match parse_minor(&t, currency.minor_digits(), "amount") {
-                    Ok(v) => Some(v),
-                    Err(e) => {
-                        r.fail("amount", e.message);
-                        None
-                    }
-                });
+        let amount = r
+            .text("amount")
+            .and_then(|t| match parse_minor(t, currency.minor_digits(), "amount") {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    r.fail("amount", e.message);
+                    None
+                }
+            });
         let distributor_id = r.optional("distributor_id").and_then(|t| t.parse().ok());
         if let (
             Some(external_id),
@@ -127,7 +127,7 @@ pub fn read_tiers(
                 .ladder
                 .tiers
                 .iter()
-                .find(|d| d.name.eq_ignore_ascii_case(&t))
+                .find(|d| d.name.eq_ignore_ascii_case(t))
                 .map(|d| d.rank);
             let by_rank = t
                 .parse::<u8>()
@@ -141,7 +141,7 @@ pub fn read_tiers(
             found
         });
         let partner_type = match r.optional("partner_type") {
-            Some(code) => match PartnerType::parse(&code, "partner_type") {
+            Some(code) => match PartnerType::parse(code, "partner_type") {
                 Ok(t) => Some(t),
                 Err(e) => {
                     r.fail("partner_type", e.message);
