@@ -9,8 +9,10 @@
 use crate::error::ServiceResult;
 use crate::portal::Portal;
 use crate::store::Backend;
+use crate::store::{id_list, ID_CHUNK};
 use domain::scorecard::PartnerEvent;
-use std::collections::BTreeSet;
+use sqlx::Row;
+use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 use tokio::sync::broadcast;
 
@@ -19,6 +21,9 @@ const CHANNEL: &str = "atrium_partner_events";
 
 /// How many events a slow subscriber may fall behind before it is told to refetch.
 const BUFFER: usize = 1024;
+
+/// Events per notification: each is at most about 120 bytes of JSON.
+const NOTIFY_BATCH: usize = 40;
 
 /// The in-process fan-out of partner events.
 #[derive(Debug, Clone)]
@@ -70,22 +75,32 @@ impl Portal {
     }
 
     async fn try_publish(&self, partners: &BTreeSet<i64>, reason: &str) -> ServiceResult<()> {
-        for &partner_id in partners {
-            let distributor_id: Option<Option<i64>> =
-                sqlx::query_scalar("SELECT distributor_id FROM organisations WHERE id = $1")
-                    .bind(partner_id)
-                    .fetch_optional(self.pool())
-                    .await?;
-            let event = PartnerEvent {
-                partner_id,
-                distributor_id: distributor_id.flatten(),
-                reason: reason.to_owned(),
-                published_at_us: wall_clock_micros(),
-            };
-            match self.store().backend() {
-                Backend::Sqlite => self.events().deliver(event),
-                Backend::Postgres => {
-                    let payload = serde_json::to_string(&event).map_err(anyhow::Error::from)?;
+        let ids: Vec<i64> = partners.iter().copied().collect();
+        // One query per few hundred partners, not one per partner: a rebate run touches thousands.
+        let mut distributors: HashMap<i64, Option<i64>> = HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(ID_CHUNK) {
+            let sql = format!(
+                "SELECT id, distributor_id FROM organisations WHERE id IN ({})",
+                id_list(chunk)
+            );
+            for row in sqlx::query(&sql).fetch_all(self.pool()).await? {
+                distributors.insert(row.try_get("id")?, row.try_get("distributor_id")?);
+            }
+        }
+        let events = ids.iter().map(|&partner_id| PartnerEvent {
+            partner_id,
+            distributor_id: distributors.get(&partner_id).copied().flatten(),
+            reason: reason.to_owned(),
+            published_at_us: wall_clock_micros(),
+        });
+        match self.store().backend() {
+            Backend::Sqlite => events.for_each(|event| self.events().deliver(event)),
+            Backend::Postgres => {
+                // A notification carries a JSON array of events, well under Postgres's 8,000-byte
+                // payload limit.
+                let events: Vec<PartnerEvent> = events.collect();
+                for batch in events.chunks(NOTIFY_BATCH) {
+                    let payload = serde_json::to_string(batch).map_err(anyhow::Error::from)?;
                     sqlx::query("SELECT pg_notify($1, $2)")
                         .bind(CHANNEL)
                         .bind(payload)
@@ -126,8 +141,8 @@ async fn listen(url: &str, bus: &EventBus) -> anyhow::Result<()> {
     listener.listen(CHANNEL).await?;
     loop {
         let notification = listener.recv().await?;
-        match serde_json::from_str::<PartnerEvent>(notification.payload()) {
-            Ok(event) => bus.deliver(event),
+        match serde_json::from_str::<Vec<PartnerEvent>>(notification.payload()) {
+            Ok(events) => events.into_iter().for_each(|event| bus.deliver(event)),
             Err(e) => tracing::warn!(error = %e, "ignoring a malformed live update"),
         }
     }

@@ -5,7 +5,7 @@ use crate::audit::{self, AuditEntry};
 use crate::auth::Actor;
 use crate::error::{ServiceError, ServiceResult};
 use crate::portal::Portal;
-use crate::store::{Backend, Placeholders};
+use crate::store::{id_list, Backend, Placeholders, ID_CHUNK};
 use domain::calendar::Date;
 use domain::facts::{Certification, PartnerFacts, Sale, WonDeal};
 use domain::identity::{OrganisationKind, Role, TierBadge, TierRank};
@@ -43,14 +43,6 @@ fn cause_code(cause: &TierChangeCause) -> &'static str {
         TierChangeCause::Override => "override",
         TierChangeCause::OverrideExpired => "override_expired",
     }
-}
-
-/// How many ids go into one `IN (…)` list.
-const ID_CHUNK: usize = 500;
-
-/// Ids as an SQL list. Ids are numbers, never text, so they are written into the query.
-fn id_list(ids: &[i64]) -> String {
-    ids.iter().map(i64::to_string).collect::<Vec<_>>().join(", ")
 }
 
 /// Many partners' facts, by partner.
@@ -637,9 +629,11 @@ impl Portal {
     ) -> ServiceResult<HashMap<i64, Vec<TierChange>>> {
         let mut standings = self.load_standings(partners).await?;
         if let Some(missing) = partners.iter().find(|id| !standings.contains_key(id)) {
-            return Err(ServiceError::Internal(anyhow::anyhow!(
-                "partner {missing} does not exist"
-            )));
+            tracing::debug!(
+                partner = missing,
+                "evaluation asked for an organisation that is not a partner"
+            );
+            return Err(ServiceError::NotFound("partner"));
         }
         let first_day = |last: Option<Date>| match last {
             Some(last) if last >= today => today,

@@ -19,6 +19,14 @@ pub enum Backend {
     Postgres,
 }
 
+/// How many ids go into one `IN (…)` list.
+pub(crate) const ID_CHUNK: usize = 500;
+
+/// Ids as an SQL list. Ids are numbers, never text, so they are written into the query.
+pub(crate) fn id_list(ids: &[i64]) -> String {
+    ids.iter().map(i64::to_string).collect::<Vec<_>>().join(", ")
+}
+
 /// Writes the placeholders of a statement with many bound values, in binding order: `?` on
 /// SQLite, `$1`, `$2`, … on Postgres. SQLite resolves every `$n` by name when it is bound, a
 /// linear search per value, which makes a statement with thousands of `$n` values quadratic;

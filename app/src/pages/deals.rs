@@ -254,6 +254,13 @@ pub fn DealNewPage() -> impl IntoView {
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match options.await {
+                    // Vendor staff decide registrations; they do not make them.
+                    Ok(o) if o.partners.is_empty() => view! {
+                        <section class="panel">
+                            <p>"Deals are registered by partners. Registrations waiting for a decision are in the "
+                                <a href="/deals">"deal queue"</a>"."</p>
+                        </section>
+                    }.into_any(),
                     Ok(o) => view! {
                         <ActionForm action=register attr:class="stack deal-form">
                             <CsrfField />
