@@ -283,10 +283,7 @@ async fn insert_new_sales(
     now: i64,
 ) -> ServiceResult<usize> {
     let mut placeholders = Placeholders::new(backend);
-    let values = (0..chunk.len())
-        .map(|_| placeholders.row(10))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let values = placeholders.rows(chunk.len(), 10);
     let sql = format!(
         "INSERT INTO sales (external_id, partner_id, distributor_id, booked_on, product_line, amount_minor, \
          currency, customer_name, created_at, updated_at) VALUES {values} ON CONFLICT (external_id) DO NOTHING"

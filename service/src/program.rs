@@ -150,10 +150,7 @@ async fn write_standings(
 ) -> ServiceResult<()> {
     for chunk in writes.chunks(ID_CHUNK) {
         let mut placeholders = Placeholders::new(backend);
-        let values = (0..chunk.len())
-            .map(|_| placeholders.row(7))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let values = placeholders.rows(chunk.len(), 7);
         let sql = format!(
             "INSERT INTO tier_standings (partner_id, computed_rank, at_risk_until, override_rank, override_reason, \
              override_ends_on, evaluated_on) VALUES {values} \

@@ -410,10 +410,7 @@ impl Portal {
         const CHUNK: usize = 400;
         for chunk in new_drafts.chunks(CHUNK) {
             let mut placeholders = Placeholders::new(self.store().backend());
-            let values = (0..chunk.len())
-                .map(|_| placeholders.row(12))
-                .collect::<Vec<_>>()
-                .join(", ");
+            let values = placeholders.rows(chunk.len(), 12);
             let sql = format!(
                 "INSERT INTO rebate_statements (partner_id, plan_id, plan_name, period, tier_rank, status, basis_minor, \
                  total_minor, currency, lines, run_id, computed_at) VALUES {values}"

@@ -58,6 +58,12 @@ impl Placeholders {
         let values: Vec<String> = (0..width).map(|_| self.next()).collect();
         format!("({})", values.join(", "))
     }
+
+    /// `(…, …), (…, …)`: `count` rows of `width` placeholders, for a multi-row `VALUES`.
+    pub fn rows(&mut self, count: usize, width: usize) -> String {
+        let rows: Vec<String> = (0..count).map(|_| self.row(width)).collect();
+        rows.join(", ")
+    }
 }
 
 /// The database: a pool plus the knowledge of which dialect it speaks.
