@@ -69,11 +69,14 @@ pub fn router(state: AppState) -> Router {
             move || shell(options.clone()),
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        // Compression wraps everything above; the live-update streams join after it (see
+        // `api::stream_router`) and still pass through the session context and tracing below.
+        .layer(CompressionLayer::new())
+        .merge(api::stream_router())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             web::request_context,
         ))
-        .layer(CompressionLayer::new())
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -13,6 +13,7 @@ use crate::store::{id_list, ID_CHUNK};
 use domain::scorecard::PartnerEvent;
 use sqlx::Row;
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::broadcast;
 
@@ -25,10 +26,27 @@ const BUFFER: usize = 1024;
 /// Events per notification: each is at most about 120 bytes of JSON.
 const NOTIFY_BATCH: usize = 40;
 
+/// A published event as every subscriber receives it: one shared copy, its JSON encoded once
+/// for all the streams that pass it on (thousands of open scorecards may watch one partner).
+#[derive(Debug)]
+pub struct LiveEvent {
+    /// What changed.
+    pub event: PartnerEvent,
+    /// `event` as JSON.
+    pub json: Box<str>,
+}
+
+impl LiveEvent {
+    fn new(event: PartnerEvent) -> Self {
+        let json = serde_json::to_string(&event).unwrap_or_default().into_boxed_str();
+        Self { event, json }
+    }
+}
+
 /// The in-process fan-out of partner events.
 #[derive(Debug, Clone)]
 pub struct EventBus {
-    sender: broadcast::Sender<PartnerEvent>,
+    sender: broadcast::Sender<Arc<LiveEvent>>,
 }
 
 impl Default for EventBus {
@@ -41,7 +59,7 @@ impl Default for EventBus {
 
 impl EventBus {
     /// A new subscription; it sees events published from now on.
-    pub fn subscribe(&self) -> broadcast::Receiver<PartnerEvent> {
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<LiveEvent>> {
         self.sender.subscribe()
     }
 
@@ -52,7 +70,7 @@ impl EventBus {
 
     fn deliver(&self, event: PartnerEvent) {
         // No subscriber is not an error: nobody has a scorecard open.
-        let _ = self.sender.send(event);
+        let _ = self.sender.send(Arc::new(LiveEvent::new(event)));
     }
 }
 

@@ -545,7 +545,7 @@ impl Portal {
             for owner in ["partner_id", "distributor_id"] {
                 let sql = format!(
                     "SELECT {owner}, booked_on, product_line, CAST(SUM(amount_minor) AS BIGINT) AS total FROM sales \
-                     WHERE {owner} IN ({ids}) GROUP BY {owner}, booked_on, product_line"
+                     WHERE {owner} IN ({ids}) GROUP BY {owner}, product_line, booked_on"
                 );
                 for row in sqlx::query(&sql).fetch_all(self.pool()).await? {
                     let (partner, sale) = summed(&row, owner)?;

@@ -860,7 +860,19 @@ fn large_uploads() -> axum::extract::DefaultBodyLimit {
     axum::extract::DefaultBodyLimit::max(512 * 1024 * 1024)
 }
 
-/// The `/api/v1` routes.
+/// The live-update streams (full paths under `/api/v1`). They are mounted outside the response
+/// compression layer: an event stream is never compressed, and the compressing body wrapper,
+/// sized for every encoder it might use, would otherwise be allocated for each open stream.
+pub fn stream_router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/api/v1/partners/{id}/scorecard/stream",
+            get(scorecard::scorecard_stream),
+        )
+        .route("/api/v1/events", get(scorecard::user_events))
+}
+
+/// The `/api/v1` routes (the live-update streams are in [`stream_router`]).
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/session", post(create_session).delete(delete_session))
@@ -899,11 +911,6 @@ pub fn router() -> Router<AppState> {
         .route("/deals/{id}/extend", post(deals::extend_deal))
         .route("/customer-key", get(deals::customer_key))
         .route("/partners/{id}/scorecard", get(scorecard::get_scorecard))
-        .route(
-            "/partners/{id}/scorecard/stream",
-            get(scorecard::scorecard_stream),
-        )
-        .route("/events", get(scorecard::user_events))
         .route("/dashboard", get(dashboard::get_dashboard))
         .route("/dashboard/export/{table}", get(dashboard::export_table))
         .route("/notifications", get(deals::notifications))

@@ -9,15 +9,20 @@
 use super::error::{ApiError, ErrorBody};
 use super::{parse_id, SignedIn};
 use crate::startup::AppState;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use domain::identity::{OrganisationKind, Role};
 use domain::scorecard::PartnerEvent;
-use futures_util::Stream;
 use serde::Serialize;
+use service::events::LiveEvent;
 use std::convert::Infallible;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
 use utoipa::ToSchema;
 
@@ -48,36 +53,92 @@ impl Audience {
     }
 }
 
-fn event_stream(
-    state: &AppState,
+/// How often an idle stream sends a comment, so proxies and browsers keep it open.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+/// One Server-Sent Events frame.
+fn frame(name: &str, id: Option<i64>, data: &str) -> Bytes {
+    let mut text = String::with_capacity(32 + name.len() + data.len());
+    text.push_str("event: ");
+    text.push_str(name);
+    if let Some(id) = id {
+        text.push_str("\nid: ");
+        text.push_str(&id.to_string());
+    }
+    text.push_str("\ndata: ");
+    text.push_str(data);
+    text.push_str("\n\n");
+    Bytes::from(text)
+}
+
+/// The stream's state between events: kept small, as thousands may be open at once.
+struct Subscription {
+    receiver: broadcast::Receiver<Arc<LiveEvent>>,
     audience: Audience,
-    ready: serde_json::Value,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let receiver = state.portal.events().subscribe();
-    let stream =
-        futures_util::stream::unfold((receiver, Some(ready)), move |(mut receiver, ready)| async move {
-            if let Some(ready) = ready {
-                let event = Event::default().event("ready").data(ready.to_string());
-                return Some((Ok(event), (receiver, None)));
-            }
-            loop {
-                match receiver.recv().await {
-                    Ok(event) if audience.admits(&event) => {
-                        let sse = Event::default()
-                            .event("scorecard")
-                            .id(event.published_at_us.to_string())
-                            .data(serde_json::to_string(&event).unwrap_or_default());
-                        return Some((Ok(sse), (receiver, None)));
-                    }
-                    Ok(_) => continue,
-                    Err(RecvError::Lagged(_)) => {
-                        return Some((Ok(Event::default().event("resync").data("{}")), (receiver, None)))
-                    }
-                    Err(RecvError::Closed) => return None,
+    ready: Option<Bytes>,
+    /// When the next keep-alive comment is due. It is moved on only when it fires, so that an
+    /// event costs no timer registration (thousands of streams wake for each event).
+    keep_alive: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl Subscription {
+    fn new(receiver: broadcast::Receiver<Arc<LiveEvent>>, audience: Audience, ready: Option<Bytes>) -> Self {
+        Self {
+            receiver,
+            audience,
+            ready,
+            keep_alive: Box::pin(tokio::time::sleep(KEEP_ALIVE)),
+        }
+    }
+
+    /// The next frame to send: `ready` first, then every admitted event, a keep-alive comment
+    /// every quarter minute, `resync` after falling behind.
+    async fn next_frame(&mut self) -> Option<Bytes> {
+        if let Some(ready) = self.ready.take() {
+            return Some(ready);
+        }
+        loop {
+            let received = tokio::select! {
+                biased;
+                received = self.receiver.recv() => received,
+                () = self.keep_alive.as_mut() => {
+                    let next = tokio::time::Instant::now() + KEEP_ALIVE;
+                    self.keep_alive.as_mut().reset(next);
+                    return Some(Bytes::from_static(b":\n\n"));
                 }
+            };
+            match received {
+                Ok(live) if self.audience.admits(&live.event) => {
+                    return Some(frame("scorecard", Some(live.event.published_at_us), &live.json))
+                }
+                Ok(_) => continue,
+                Err(RecvError::Lagged(_)) => return Some(frame("resync", None, "{}")),
+                Err(RecvError::Closed) => return None,
             }
-        });
-    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        }
+    }
+}
+
+/// An event stream response. The frames are written directly (each event's JSON was encoded
+/// once when it was published) rather than through a per-client event builder.
+fn event_stream(state: &AppState, audience: Audience, ready: serde_json::Value) -> Response {
+    let subscription = Subscription::new(
+        state.portal.events().subscribe(),
+        audience,
+        Some(frame("ready", None, &ready.to_string())),
+    );
+    let frames = futures_util::stream::unfold(subscription, |mut subscription| async move {
+        let frame = subscription.next_frame().await?;
+        Some((Ok::<_, Infallible>(frame), subscription))
+    });
+    (
+        [
+            (header::CONTENT_TYPE, "text/event-stream"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        Body::from_stream(frames),
+    )
+        .into_response()
 }
 
 /// A partner's scorecard: tier and progress, revenue against target, rebates, deal funnel,
@@ -112,7 +173,7 @@ pub(super) async fn scorecard_stream(
     State(state): State<AppState>,
     SignedIn(actor): SignedIn,
     Path(id): Path<String>,
-) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+) -> Result<Response, ApiError> {
     let id = parse_id(&id, "partner")?;
     state.portal.check_partner_visible(&actor, id).await?;
     // Reseller events reach a distributor's scorecard only for those who may see resellers.
@@ -137,10 +198,7 @@ pub(super) async fn scorecard_stream(
         (status = 200, description = "An event stream", content_type = "text/event-stream", body = String),
         (status = 401, description = "Not signed in", body = ErrorBody),
     ))]
-pub(super) async fn user_events(
-    State(state): State<AppState>,
-    SignedIn(actor): SignedIn,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+pub(super) async fn user_events(State(state): State<AppState>, SignedIn(actor): SignedIn) -> Response {
     let own = actor.organisation.id;
     let audience = match (actor.organisation.kind, actor.role) {
         (OrganisationKind::Vendor, _) => Audience::Everyone,
@@ -168,5 +226,65 @@ mod tests {
         assert!(!Audience::Partner(3).admits(&event(9, Some(4))));
         assert!(Audience::OwnOnly(3).admits(&event(3, None)));
         assert!(!Audience::OwnOnly(3).admits(&event(9, Some(3))));
+    }
+
+    fn live(partner_id: i64, distributor_id: Option<i64>, at: i64) -> Arc<LiveEvent> {
+        let event = PartnerEvent {
+            partner_id,
+            distributor_id,
+            reason: "sales".into(),
+            published_at_us: at,
+        };
+        let json = serde_json::to_string(&event).unwrap().into_boxed_str();
+        Arc::new(LiveEvent { event, json })
+    }
+
+    #[tokio::test]
+    async fn a_subscription_sends_ready_then_only_its_partners_events() {
+        let (sender, receiver) = broadcast::channel(8);
+        let mut subscription = Subscription::new(
+            receiver,
+            Audience::Partner(3),
+            Some(frame("ready", None, "{\"partner_id\":3}")),
+        );
+        sender.send(live(9, None, 1)).unwrap();
+        sender.send(live(9, Some(3), 2)).unwrap();
+        assert_eq!(
+            subscription.next_frame().await.unwrap(),
+            Bytes::from_static(b"event: ready\ndata: {\"partner_id\":3}\n\n")
+        );
+        assert_eq!(
+            subscription.next_frame().await.unwrap(),
+            Bytes::from(
+                "event: scorecard\nid: 2\ndata: {\"partner_id\":9,\"distributor_id\":3,\"reason\":\"sales\",\"published_at_us\":2}\n\n"
+            )
+        );
+        drop(sender);
+        assert_eq!(subscription.next_frame().await, None);
+    }
+
+    #[tokio::test]
+    async fn a_subscription_that_fell_behind_is_told_to_resync() {
+        let (sender, receiver) = broadcast::channel(2);
+        let mut subscription = Subscription::new(receiver, Audience::Everyone, None);
+        for at in 0..5 {
+            sender.send(live(1, None, at)).unwrap();
+        }
+        assert_eq!(
+            subscription.next_frame().await.unwrap(),
+            Bytes::from_static(b"event: resync\ndata: {}\n\n")
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_quiet_subscription_sends_keep_alive_comments() {
+        let (sender, receiver) = broadcast::channel(2);
+        let mut subscription = Subscription::new(receiver, Audience::OwnOnly(1), None);
+        // Other partners' events do not postpone the keep-alive.
+        sender.send(live(2, None, 0)).unwrap();
+        assert_eq!(
+            subscription.next_frame().await.unwrap(),
+            Bytes::from_static(b":\n\n")
+        );
     }
 }
