@@ -4,6 +4,7 @@ use crate::api::{current_user, get_unread, PortalError, SignOut};
 use domain::calendar::Date;
 use domain::content::{ContentSummary, Room};
 use domain::identity::{Me, TierBadge};
+use domain::scorecard::CriterionView;
 use leptos::prelude::*;
 use leptos_router::components::{Outlet, A};
 
@@ -64,6 +65,30 @@ pub fn CsrfField() -> impl IntoView {
 pub fn TierBadgeView(tier: TierBadge) -> impl IntoView {
     let class = format!("tier tier-{}", tier.name.to_lowercase());
     view! { <span class=class>{tier.name}</span> }
+}
+
+/// One criterion of the next tier as a labelled progress bar, its value against the threshold
+/// spelled out for screen readers and beside the bar. `status_class` styles that line.
+#[component]
+pub fn CriterionProgress(criterion: CriterionView, status_class: &'static str) -> impl IntoView {
+    let status = if criterion.met {
+        format!("{} / {} ✓", criterion.value_text, criterion.threshold_text)
+    } else {
+        format!(
+            "{} / {} — {} to go",
+            criterion.value_text, criterion.threshold_text, criterion.remaining_text
+        )
+    };
+    view! {
+        <li class="criterion" class:met=criterion.met>
+            <p class="criterion-label">{criterion.label.clone()}</p>
+            <div class="bar" role="progressbar" aria-label=criterion.label aria-valuemin="0"
+                aria-valuemax="100" aria-valuenow=criterion.percent aria-valuetext=status.clone()>
+                <span style=format!("width: {}%", criterion.percent)></span>
+            </div>
+            <p class=status_class>{status}</p>
+        </li>
+    }
 }
 
 /// The route's `:id` parameter as a number; an id that is not a number names nothing (-1),

@@ -230,14 +230,33 @@ struct SaleRow<'a> {
 impl SaleRow<'_> {
     /// The fields an import compares with the stored row, as the audit log records them.
     fn audit_value(&self) -> serde_json::Value {
-        serde_json::json!({
-            "partner_id": self.partner_id,
-            "distributor_id": self.distributor_id,
-            "booked_on": self.booked_on.to_string(),
-            "product_line": self.product_line,
-            "amount_minor": self.amount_minor,
-            "customer_name": self.customer_name,
-        })
+        SaleFields {
+            partner_id: self.partner_id,
+            distributor_id: self.distributor_id,
+            booked_on: &self.booked_on.to_string(),
+            product_line: self.product_line,
+            amount_minor: self.amount_minor,
+            customer_name: self.customer_name,
+        }
+        .audit_value()
+    }
+}
+
+/// The fields of a sale an import compares between a file row and the stored row, as the audit
+/// log records them: one type, so that both sides always name the same fields.
+#[derive(Debug, Serialize)]
+struct SaleFields<'a> {
+    partner_id: i64,
+    distributor_id: Option<i64>,
+    booked_on: &'a str,
+    product_line: &'a str,
+    amount_minor: i64,
+    customer_name: &'a str,
+}
+
+impl SaleFields<'_> {
+    fn audit_value(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_default()
     }
 }
 
@@ -335,14 +354,15 @@ async fn stored_sales(
         .into_iter()
         .map(
             |(id, partner_id, distributor_id, booked_on, product_line, amount_minor, customer_name)| {
-                let value = serde_json::json!({
-                    "partner_id": partner_id,
-                    "distributor_id": distributor_id,
-                    "booked_on": booked_on,
-                    "product_line": product_line,
-                    "amount_minor": amount_minor,
-                    "customer_name": customer_name,
-                });
+                let value = SaleFields {
+                    partner_id,
+                    distributor_id,
+                    booked_on: &booked_on,
+                    product_line: &product_line,
+                    amount_minor,
+                    customer_name: &customer_name,
+                }
+                .audit_value();
                 (id, value)
             },
         )

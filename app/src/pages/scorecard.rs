@@ -2,7 +2,7 @@
 //! (Server-Sent Events) when sales, deals, certifications, tiers or statements change.
 
 use crate::api::get_scorecard;
-use crate::components::{human_date, ErrorPanel, TierBadgeView};
+use crate::components::{human_date, CriterionProgress, ErrorPanel, TierBadgeView};
 use domain::money::format_minor;
 use domain::scorecard::{AgainstTarget, DealFunnel, MonthRevenue, Scorecard};
 use leptos::prelude::*;
@@ -244,22 +244,8 @@ fn next_panel(tier: &domain::scorecard::PartnerTierView) -> AnyView {
                     Some(next) => view! {
                         <h2 id="next-tier">"Next: " {next.tier.name.clone()}</h2>
                         <ul class="criteria" data-testid="progress">
-                            {next.criteria.into_iter().map(|c| {
-                                let status = if c.met {
-                                    format!("{} / {} ✓", c.value_text, c.threshold_text)
-                                } else {
-                                    format!("{} / {} — {} to go", c.value_text, c.threshold_text, c.remaining_text)
-                                };
-                                view! {
-                                    <li class="criterion" class:met=c.met>
-                                        <p class="criterion-label">{c.label.clone()}</p>
-                                        <div class="bar" role="progressbar" aria-label=c.label aria-valuemin="0"
-                                            aria-valuemax="100" aria-valuenow=c.percent aria-valuetext=status.clone()>
-                                            <span style=format!("width: {}%", c.percent)></span>
-                                        </div>
-                                        <p class="hint">{status}</p>
-                                    </li>
-                                }
+                            {next.criteria.into_iter().map(|c| view! {
+                                <CriterionProgress criterion=c status_class="hint" />
                             }).collect_view()}
                         </ul>
                         {(!next.unlocks.is_empty()).then(|| view! {

@@ -2,7 +2,7 @@
 //! calculator answered in the browser by the same rules the server pays with.
 
 use crate::api::get_my_tier;
-use crate::components::{ErrorPanel, TierBadgeView};
+use crate::components::{CriterionProgress, ErrorPanel, TierBadgeView};
 use domain::money::{parse_minor, Currency};
 use domain::program::Program;
 use domain::scorecard::{PartnerTierView, WhatIf};
@@ -63,24 +63,8 @@ fn TierPanel(tier: PartnerTierView) -> impl IntoView {
                     <article class="panel" aria-labelledby="next-tier">
                         <h2 id="next-tier">"Next: " {next.tier.name.clone()}</h2>
                         <ul class="criteria">
-                            {next.criteria.iter().map(|c| {
-                                let label = c.label.clone();
-                                let width = format!("width: {}%", c.percent);
-                                let status = if c.met {
-                                    format!("{} / {} ✓", c.value_text, c.threshold_text)
-                                } else {
-                                    format!("{} / {} — {} to go", c.value_text, c.threshold_text, c.remaining_text)
-                                };
-                                view! {
-                                    <li class="criterion" class:met=c.met>
-                                        <p class="criterion-label">{label.clone()}</p>
-                                        <div class="bar" role="progressbar" aria-label=label aria-valuemin="0"
-                                            aria-valuemax="100" aria-valuenow=c.percent aria-valuetext=status.clone()>
-                                            <span style=width></span>
-                                        </div>
-                                        <p class="criterion-status">{status}</p>
-                                    </li>
-                                }
+                            {next.criteria.iter().map(|c| view! {
+                                <CriterionProgress criterion=c.clone() status_class="criterion-status" />
                             }).collect_view()}
                         </ul>
                         <h3>{next.tier.name.clone()} " unlocks"</h3>

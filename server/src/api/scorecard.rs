@@ -56,7 +56,7 @@ impl Audience {
 /// How often an idle stream sends a comment, so proxies and browsers keep it open.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
-/// One Server-Sent Events frame.
+/// One Server-Sent Events frame. `data` is one line (compact JSON), so one `data:` field holds it.
 fn frame(name: &str, id: Option<i64>, data: &str) -> Bytes {
     let mut text = String::with_capacity(32 + name.len() + data.len());
     text.push_str("event: ");
