@@ -37,7 +37,8 @@ pub struct LiveEvent {
 }
 
 impl LiveEvent {
-    fn new(event: PartnerEvent) -> Self {
+    /// The event with its JSON.
+    pub fn new(event: PartnerEvent) -> Self {
         let json = serde_json::to_string(&event).unwrap_or_default().into_boxed_str();
         Self { event, json }
     }

@@ -229,14 +229,12 @@ mod tests {
     }
 
     fn live(partner_id: i64, distributor_id: Option<i64>, at: i64) -> Arc<LiveEvent> {
-        let event = PartnerEvent {
+        Arc::new(LiveEvent::new(PartnerEvent {
             partner_id,
             distributor_id,
             reason: "sales".into(),
             published_at_us: at,
-        };
-        let json = serde_json::to_string(&event).unwrap().into_boxed_str();
-        Arc::new(LiveEvent { event, json })
+        }))
     }
 
     #[tokio::test]
