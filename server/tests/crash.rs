@@ -137,6 +137,17 @@ async fn many_partners(db: &str) {
     pool.close().await;
 }
 
+/// The names of the indexes on `sales`: a bulk load drops some of them inside its transaction
+/// and builds them again before the commit, so a crash must leave them as they were.
+async fn sales_indexes(pool: &AnyPool, db: &str) -> Vec<String> {
+    let sql = if db.starts_with("postgres") {
+        "SELECT CAST(indexname AS TEXT) FROM pg_indexes WHERE tablename = 'sales' ORDER BY indexname"
+    } else {
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'sales' ORDER BY name"
+    };
+    sqlx::query_scalar(sql).fetch_all(pool).await.unwrap()
+}
+
 async fn crash_scenario(db: &str, clean: &str, dir: &std::path::Path) {
     for url in [db, clean] {
         finish(atrium(url, &["demo"]));
@@ -156,6 +167,8 @@ async fn crash_scenario(db: &str, clean: &str, dir: &std::path::Path) {
         0,
         "nothing partial"
     );
+    let indexes = sales_indexes(&pool_db, db).await;
+    assert!(indexes.contains(&"sales_partner".to_owned()), "{indexes:?}");
     finish(atrium(db, &["import", "sales", file]));
     finish(atrium(db, &["import", "sales", file]));
     finish(atrium(clean, &["import", "sales", file]));
@@ -164,6 +177,12 @@ async fn crash_scenario(db: &str, clean: &str, dir: &std::path::Path) {
     assert_eq!(scalar(&pool_db, totals).await, ROWS as i64, "no duplicates");
     let sums = "SELECT CAST(SUM(amount_minor) AS BIGINT) FROM sales WHERE external_id LIKE 'BIG-%'";
     assert_eq!(scalar(&pool_db, sums).await, scalar(&pool_clean, sums).await);
+    assert_eq!(
+        sales_indexes(&pool_db, db).await,
+        indexes,
+        "every index is back after an import"
+    );
+    assert_eq!(sales_indexes(&pool_clean, clean).await, indexes);
 
     // A rebate run killed half-way leaves no statement; a re-run equals a clean run.
     many_partners(db).await;
