@@ -102,17 +102,24 @@ impl Date {
     /// Parses `YYYY-MM-DD`, naming `field` when it is not a real date.
     pub fn parse(text: &str, field: &str) -> Result<Self, crate::FieldError> {
         let bad = || crate::FieldError::new(field, format!("`{text}` is not a date in the form YYYY-MM-DD"));
-        let parts: Vec<&str> = text.trim().split('-').collect();
-        let [y, m, d] = parts.as_slice() else {
-            return Err(bad());
-        };
-        if y.len() != 4 || m.len() != 2 || d.len() != 2 {
+        // Digits and dashes at fixed places: imports parse a date on every row.
+        let bytes = text.trim().as_bytes();
+        let well_formed = bytes.len() == 10
+            && bytes.iter().enumerate().all(|(i, b)| match i {
+                4 | 7 => *b == b'-',
+                _ => b.is_ascii_digit(),
+            });
+        if !well_formed {
             return Err(bad());
         }
-        let year = y.parse().map_err(|_| bad())?;
-        let month = m.parse().map_err(|_| bad())?;
-        let day = d.parse().map_err(|_| bad())?;
-        Self::new(year, month, day).ok_or_else(bad)
+        let number = |range: std::ops::Range<usize>| {
+            bytes[range]
+                .iter()
+                .fold(0u16, |n, b| n * 10 + u16::from(b - b'0'))
+        };
+        let month = u8::try_from(number(5..7)).map_err(|_| bad())?;
+        let day = u8::try_from(number(8..10)).map_err(|_| bad())?;
+        Self::new(i32::from(number(0..4)), month, day).ok_or_else(bad)
     }
 
     /// A short human label such as `26 Nov 2026`.
@@ -181,7 +188,24 @@ mod tests {
     #[test]
     fn dates_parse_strictly() {
         assert_eq!(d("2026-06-30").to_string(), "2026-06-30");
-        for bad in ["2026-6-30", "2026-02-30", "30/06/2026", "2026-06-30x", ""] {
+        assert_eq!(
+            Date::parse(" 2024-02-29 ", "booked_on").unwrap(),
+            Date::new(2024, 2, 29).unwrap()
+        );
+        for bad in [
+            "2026-6-30",
+            "2026-02-30",
+            "30/06/2026",
+            "2026-06-30x",
+            "",
+            "2026-+6-30",
+            "+026-06-30",
+            "2026-13-01",
+            "2026-00-10",
+            "2026-06-00",
+            "2026_06_30",
+            "２０２６-06-30",
+        ] {
             assert!(Date::parse(bad, "booked_on").is_err(), "{bad}");
         }
     }

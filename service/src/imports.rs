@@ -110,9 +110,8 @@ impl<'a> Fields<'a> {
 pub(crate) fn read_rows(text: &str, format: ImportFormat) -> Result<Rows, RowError> {
     match format {
         ImportFormat::Csv => {
-            let mut reader = csv::ReaderBuilder::new()
-                .trim(csv::Trim::All)
-                .from_reader(text.as_bytes());
+            // Values are trimmed when they are read (`Fields::get`), headers here.
+            let mut reader = csv::ReaderBuilder::new().from_reader(text.as_bytes());
             let headers: Vec<String> = reader
                 .headers()
                 .map_err(|e| RowError {
@@ -121,7 +120,7 @@ pub(crate) fn read_rows(text: &str, format: ImportFormat) -> Result<Rows, RowErr
                     message: e.to_string(),
                 })?
                 .iter()
-                .map(|h| h.to_ascii_lowercase())
+                .map(|h| h.trim().to_ascii_lowercase())
                 .collect();
             let records = reader
                 .records()
@@ -828,7 +827,7 @@ mod tests {
 
     #[test]
     fn csv_and_json_lines_read_alike() {
-        let csv = read_rows("External_ID,amount\n A-1 , 12.50\n", ImportFormat::Csv).unwrap();
+        let csv = read_rows(" External_ID , amount\n A-1 , 12.50\n", ImportFormat::Csv).unwrap();
         let json = read_rows(
             "{\"external_id\": \"A-1\", \"amount\": 12.50}\n\n",
             ImportFormat::JsonLines,

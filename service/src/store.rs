@@ -46,23 +46,53 @@ impl Placeholders {
     /// The next placeholder.
     #[allow(clippy::should_implement_trait, reason = "never ends, so not an iterator")]
     pub fn next(&mut self) -> String {
+        let mut text = String::with_capacity(8);
+        self.push_next(&mut text);
+        text
+    }
+
+    /// Appends the next placeholder to `sql`. A bulk insert writes tens of thousands of them,
+    /// so they go straight into one string.
+    fn push_next(&mut self, sql: &mut String) {
         self.written += 1;
         match self.backend {
-            Backend::Sqlite => "?".to_owned(),
-            Backend::Postgres => format!("${}", self.written),
+            Backend::Sqlite => sql.push('?'),
+            Backend::Postgres => {
+                use std::fmt::Write;
+                let _ = write!(sql, "${}", self.written);
+            }
         }
+    }
+
+    /// Appends `(…, …)`, one row of `width` placeholders, to `sql`.
+    fn push_row(&mut self, sql: &mut String, width: usize) {
+        sql.push('(');
+        for i in 0..width {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            self.push_next(sql);
+        }
+        sql.push(')');
     }
 
     /// `(…, …)`: one row of `width` placeholders.
     pub fn row(&mut self, width: usize) -> String {
-        let values: Vec<String> = (0..width).map(|_| self.next()).collect();
-        format!("({})", values.join(", "))
+        let mut sql = String::with_capacity(2 + width * 4);
+        self.push_row(&mut sql, width);
+        sql
     }
 
     /// `(…, …), (…, …)`: `count` rows of `width` placeholders, for a multi-row `VALUES`.
     pub fn rows(&mut self, count: usize, width: usize) -> String {
-        let rows: Vec<String> = (0..count).map(|_| self.row(width)).collect();
-        rows.join(", ")
+        let mut sql = String::with_capacity(count * (4 + width * 4));
+        for i in 0..count {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            self.push_row(&mut sql, width);
+        }
+        sql
     }
 }
 
@@ -178,7 +208,18 @@ fn sqlite_url(rest: &str) -> anyhow::Result<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::sqlite_url;
+    use super::{sqlite_url, Backend, Placeholders};
+
+    #[test]
+    fn placeholders_number_on_postgres_and_bind_by_position_on_sqlite() {
+        let mut pg = Placeholders::new(Backend::Postgres);
+        assert_eq!(pg.next(), "$1");
+        assert_eq!(pg.rows(2, 3), "($2, $3, $4), ($5, $6, $7)");
+        assert_eq!(pg.row(1), "($8)");
+        let mut sqlite = Placeholders::new(Backend::Sqlite);
+        assert_eq!(sqlite.rows(2, 2), "(?, ?), (?, ?)");
+        assert_eq!(sqlite.next(), "?");
+    }
 
     #[test]
     fn sqlite_urls_create_the_file() {
