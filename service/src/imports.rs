@@ -373,9 +373,10 @@ const BULK_LOAD_ROWS: usize = 50_000;
 
 /// Whether an import of `rows` into a table whose newest id is `stored` is a bulk load: a file
 /// larger than the table, cheaper to index afterwards, with one sort per index, than row by row
-/// into B-trees that outgrow the page cache (re-importing a file already stored is not one). Only on SQLite: there a writer's dropped index stays in place
-/// for every reader until the commit, while on Postgres `DROP INDEX` would lock readers out of
-/// the table for the whole import.
+/// into B-trees that outgrow the page cache (re-importing a file already stored is not one).
+/// Only on SQLite: there a writer's dropped index stays in place for every reader until the
+/// commit, while on Postgres `DROP INDEX` would lock readers out of the table for the whole
+/// import.
 fn is_bulk_load(backend: Backend, rows: usize, stored: i64) -> bool {
     backend == Backend::Sqlite
         && rows >= BULK_LOAD_ROWS
@@ -518,8 +519,8 @@ impl Portal {
         let newest_before: i64 = sqlx::query_scalar("SELECT CAST(COALESCE(MAX(id), 0) AS BIGINT) FROM sales")
             .fetch_one(&mut *tx)
             .await?;
-        // A load as large as the table itself goes in faster without the secondary indexes,
-        // which are then built once, sorted, inside the same transaction.
+        // A load larger than the table goes in faster without the secondary indexes, which are
+        // then built once, sorted, inside the same transaction.
         let suspended = if !preview && is_bulk_load(backend, rows.len(), newest_before) {
             suspend_secondary_indexes(&mut tx, "sales").await?
         } else {
