@@ -259,14 +259,36 @@ impl SaleFields<'_> {
     }
 }
 
-/// A validated certification row.
+/// A validated certification row, borrowing its text from the file.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct CertificationRow {
+struct CertificationRow<'a> {
     partner_id: i64,
-    person: String,
-    code: String,
+    person: &'a str,
+    code: &'a str,
     earned_on: Date,
     expires_on: Date,
+}
+
+/// What identifies a certification (the unique index `certifications_identity`): partner,
+/// person, code and the day it was earned, the date as stored.
+type CertificationKey = (i64, String, String, String);
+
+impl CertificationRow<'_> {
+    fn key(&self) -> CertificationKey {
+        (
+            self.partner_id,
+            self.person.to_owned(),
+            self.code.to_owned(),
+            self.earned_on.to_string(),
+        )
+    }
+}
+
+/// A stored certification an import compares with its file row.
+#[derive(Debug)]
+struct StoredCertification {
+    id: i64,
+    expires_on: String,
 }
 
 /// The start every import shares: the actor may import, and the file reads as rows. A file that
@@ -400,6 +422,68 @@ async fn suspend_secondary_indexes(tx: &mut sqlx::AnyConnection, table: &str) ->
             .await?;
     }
     Ok(indexes.into_iter().map(|(_, definition)| definition).collect())
+}
+
+/// Inserts the chunk's certifications that are not stored yet; returns how many went in.
+async fn insert_new_certifications(
+    tx: &mut sqlx::AnyConnection,
+    backend: Backend,
+    chunk: &[CertificationRow<'_>],
+    now: i64,
+) -> ServiceResult<usize> {
+    let values = Placeholders::new(backend).rows(chunk.len(), 6);
+    let sql = format!(
+        "INSERT INTO certifications (partner_id, person, code, earned_on, expires_on, created_at) VALUES {values} \
+         ON CONFLICT (partner_id, person, code, earned_on) DO NOTHING"
+    );
+    let mut insert = sqlx::query(&sql);
+    for row in chunk {
+        insert = insert
+            .bind(row.partner_id)
+            .bind(row.person)
+            .bind(row.code)
+            .bind(row.earned_on.to_string())
+            .bind(row.expires_on.to_string())
+            .bind(now);
+    }
+    let done = insert.execute(&mut *tx).await?.rows_affected();
+    Ok(usize::try_from(done).unwrap_or(usize::MAX))
+}
+
+/// The chunk's certifications stored before this import (ids up to `newest_before`), by key.
+async fn stored_certifications(
+    tx: &mut sqlx::AnyConnection,
+    backend: Backend,
+    chunk: &[CertificationRow<'_>],
+    newest_before: i64,
+) -> ServiceResult<HashMap<CertificationKey, StoredCertification>> {
+    let mut placeholders = Placeholders::new(backend);
+    let newest = placeholders.next();
+    let keys = placeholders.rows(chunk.len(), 4);
+    let sql = format!(
+        "SELECT id, partner_id, person, code, earned_on, expires_on FROM certifications \
+         WHERE id <= {newest} AND (partner_id, person, code, earned_on) IN (VALUES {keys})"
+    );
+    let mut lookup =
+        sqlx::query_as::<_, (i64, i64, String, String, String, String)>(&sql).bind(newest_before);
+    for row in chunk {
+        lookup = lookup
+            .bind(row.partner_id)
+            .bind(row.person)
+            .bind(row.code)
+            .bind(row.earned_on.to_string());
+    }
+    Ok(lookup
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .map(|(id, partner_id, person, code, earned_on, expires_on)| {
+            (
+                (partner_id, person, code, earned_on),
+                StoredCertification { id, expires_on },
+            )
+        })
+        .collect())
 }
 
 impl Portal {
@@ -604,7 +688,8 @@ impl Portal {
             .await
     }
 
-    /// Imports certifications (identified by partner, person, code and earned date).
+    /// Imports certifications (identified by partner, person, code and earned date). A stored
+    /// certification whose expiry date the file changes is updated, and the change recorded.
     pub async fn import_certifications(
         &self,
         actor: Option<&Actor>,
@@ -621,6 +706,7 @@ impl Portal {
         let partners = self.partner_ids().await?;
         let mut errors = Vec::new();
         let mut rows = Vec::with_capacity(raw.len());
+        let mut seen: HashMap<(i64, &str, &str, Date), usize> = HashMap::with_capacity(raw.len());
         for (i, fields) in raw.iter().enumerate() {
             let mut r = RowReader {
                 row: i + 1,
@@ -637,13 +723,25 @@ impl Portal {
                     r.fail("expires_on", "must be after earned_on");
                 }
             }
+            if let (Some(partner_id), Some(person), Some(code), Some(earned_on)) =
+                (partner_id, person, code, earned_on)
+            {
+                if let Some(first) = seen.insert((partner_id, person, code, earned_on), r.row) {
+                    r.fail(
+                        "code",
+                        format!(
+                            "{person}'s `{code}` earned on {earned_on} for partner {partner_id} appears earlier in the same file (row {first})"
+                        ),
+                    );
+                }
+            }
             if let (Some(partner_id), Some(person), Some(code), Some(earned_on), Some(expires_on)) =
                 (partner_id, person, code, earned_on, expires_on)
             {
                 rows.push(CertificationRow {
                     partner_id,
-                    person: person.to_owned(),
-                    code: code.to_owned(),
+                    person,
+                    code,
                     earned_on,
                     expires_on,
                 });
@@ -657,52 +755,74 @@ impl Portal {
             return Ok(report.refused(errors));
         }
         let now = self.now();
+        let backend = self.store().backend();
         let mut tx = self.pool().begin().await?;
         let mut touched = BTreeSet::new();
-        for (done, row) in rows.iter().enumerate() {
-            if done % 1000 == 0 {
-                progress(done, rows.len());
+        // As with sales: a chunk at a time, new rows in one statement; only a chunk that did not
+        // go in whole is compared with what is stored.
+        let newest_before: i64 =
+            sqlx::query_scalar("SELECT CAST(COALESCE(MAX(id), 0) AS BIGINT) FROM certifications")
+                .fetch_one(&mut *tx)
+                .await?;
+        const CHUNK: usize = 1000;
+        for (chunk_index, chunk) in rows.chunks(CHUNK).enumerate() {
+            progress(chunk_index * CHUNK, rows.len());
+            let mut inserted = 0;
+            if !preview {
+                inserted = insert_new_certifications(&mut tx, backend, chunk, now).await?;
+                if inserted == chunk.len() {
+                    report.inserted += inserted;
+                    touched.extend(chunk.iter().map(|row| row.partner_id));
+                    continue;
+                }
             }
-            let existing: Option<String> = sqlx::query_scalar(
-                "SELECT expires_on FROM certifications WHERE partner_id = $1 AND person = $2 AND code = $3 AND earned_on = $4",
-            )
-            .bind(row.partner_id)
-            .bind(&row.person)
-            .bind(&row.code)
-            .bind(row.earned_on.to_string())
-            .fetch_optional(&mut *tx)
-            .await?;
-            match existing {
-                Some(expires) if expires == row.expires_on.to_string() => report.unchanged += 1,
-                Some(_) => {
-                    report.updated += 1;
-                    sqlx::query(
-                        "UPDATE certifications SET expires_on = $1 WHERE partner_id = $2 AND person = $3 AND code = $4 AND earned_on = $5",
-                    )
-                    .bind(row.expires_on.to_string())
-                    .bind(row.partner_id)
-                    .bind(&row.person)
-                    .bind(&row.code)
-                    .bind(row.earned_on.to_string())
-                    .execute(&mut *tx)
-                    .await?;
-                    touched.insert(row.partner_id);
-                }
-                None => {
+            let stored = stored_certifications(&mut tx, backend, chunk, newest_before).await?;
+            if !preview && inserted + stored.len() != chunk.len() {
+                return Err(ServiceError::Conflict(
+                    "another import stored some of these certifications at the same time; import the file again"
+                        .into(),
+                ));
+            }
+            for row in chunk {
+                let Some(before) = stored.get(&row.key()) else {
                     report.inserted += 1;
-                    sqlx::query(
-                        "INSERT INTO certifications (partner_id, person, code, earned_on, expires_on, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
-                    )
-                    .bind(row.partner_id)
-                    .bind(&row.person)
-                    .bind(&row.code)
-                    .bind(row.earned_on.to_string())
-                    .bind(row.expires_on.to_string())
-                    .bind(now)
+                    touched.insert(row.partner_id);
+                    continue;
+                };
+                let expires_on = row.expires_on.to_string();
+                if before.expires_on == expires_on {
+                    report.unchanged += 1;
+                    continue;
+                }
+                report.updated += 1;
+                touched.insert(row.partner_id);
+                if preview {
+                    continue;
+                }
+                sqlx::query("UPDATE certifications SET expires_on = $1 WHERE id = $2")
+                    .bind(&expires_on)
+                    .bind(before.id)
                     .execute(&mut *tx)
                     .await?;
-                    touched.insert(row.partner_id);
-                }
+                let value = |expires_on: &str| {
+                    serde_json::json!({
+                        "partner_id": row.partner_id, "person": row.person, "code": row.code,
+                        "earned_on": row.earned_on, "expires_on": expires_on,
+                    })
+                };
+                audit::record(
+                    &mut tx,
+                    now,
+                    AuditEntry {
+                        actor_user_id: actor.map(|a| a.user_id),
+                        action: "certification.update",
+                        entity_type: "certification",
+                        entity_id: before.id.to_string(),
+                        before: Some(value(&before.expires_on)),
+                        after: Some(value(&expires_on)),
+                    },
+                )
+                .await?;
             }
         }
         progress(rows.len(), rows.len());

@@ -14,6 +14,7 @@ crate::on_both_databases!(
     idempotency_keys_replay_the_first_answer,
     only_finance_and_vendor_admins_import,
     previews_store_nothing,
+    certifications_update_their_expiry_and_refuse_repeats,
 );
 
 async fn partner(app: &TestApp, name: &str) -> i64 {
@@ -311,5 +312,78 @@ async fn previews_store_nothing(db: Db) {
         (Some(3), Some(false))
     );
     assert_eq!(count(&app, "SELECT COUNT(*) FROM sales").await, before);
+    app.cleanup().await;
+}
+
+async fn certifications_update_their_expiry_and_refuse_repeats(db: Db) {
+    let app = signed_in(db, "finance@acme.test").await;
+    let tailspin = partner(&app, "Tailspin Tech").await;
+    let file = |ada_expires: &str| {
+        format!(
+            "partner_id,person,code,earned_on,expires_on\n\
+             {tailspin},Ada,ACNA,2026-01-10,{ada_expires}\n\
+             {tailspin},Grace,ACNA,2026-02-01,2028-02-01\n\
+             {tailspin},Ada,ACSE,2026-01-10,2028-01-10\n"
+        )
+    };
+    let import = |body: String| {
+        let app = &app;
+        async move {
+            let response = post(app, "/api/v1/certifications/import", "text/csv", &body, None).await;
+            assert_eq!(response.status(), StatusCode::OK);
+            let report: Value = response.json().await.unwrap();
+            (
+                report["inserted"].as_i64().unwrap(),
+                report["updated"].as_i64().unwrap(),
+                report["unchanged"].as_i64().unwrap(),
+            )
+        }
+    };
+    let stored = "SELECT COUNT(*) FROM certifications";
+    let before = count(&app, stored).await;
+    assert_eq!(import(file("2028-01-10")).await, (3, 0, 0));
+    assert_eq!(import(file("2028-01-10")).await, (0, 0, 3));
+    assert_eq!(import(file("2029-01-10")).await, (0, 1, 2));
+    assert_eq!(count(&app, stored).await, before + 3, "no duplicates");
+    let expires: String = sqlx::query_scalar(
+        "SELECT expires_on FROM certifications WHERE partner_id = $1 AND person = 'Ada' AND code = 'ACNA'",
+    )
+    .bind(tailspin)
+    .fetch_one(app.portal.store().pool())
+    .await
+    .unwrap();
+    assert_eq!(expires, "2029-01-10");
+    let (before_json, after_json): (String, String) =
+        sqlx::query_as("SELECT before_json, after_json FROM audit_log WHERE action = 'certification.update'")
+            .fetch_one(app.portal.store().pool())
+            .await
+            .unwrap();
+    assert!(
+        before_json.contains("2028-01-10")
+            && after_json.contains("2029-01-10")
+            && after_json.contains("ACNA"),
+        "{before_json} → {after_json}"
+    );
+
+    // The same certification twice in one file is refused, naming both rows.
+    let repeated = format!(
+        "partner_id,person,code,earned_on,expires_on\n\
+         {tailspin},Linus,ACNA,2026-03-01,2028-03-01\n\
+         {tailspin},Linus,ACNA,2026-03-01,2027-03-01\n"
+    );
+    let response = post(&app, "/api/v1/certifications/import", "text/csv", &repeated, None).await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: Value = response.json().await.unwrap();
+    let error = &body["report"]["errors"][0];
+    assert_eq!(
+        (error["row"].as_i64(), error["field"].as_str()),
+        (Some(2), Some("code"))
+    );
+    assert!(error["message"].as_str().unwrap().contains("(row 1)"), "{error}");
+    assert_eq!(
+        count(&app, stored).await,
+        before + 3,
+        "nothing of the file is stored"
+    );
     app.cleanup().await;
 }
