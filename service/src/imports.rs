@@ -521,7 +521,7 @@ impl Portal {
         let currency = self.program_currency().await?;
         let mut errors = Vec::new();
         let mut rows = Vec::with_capacity(raw.len());
-        let mut seen = HashSet::with_capacity(raw.len());
+        let mut seen = HashMap::with_capacity(raw.len());
         for (i, fields) in raw.iter().enumerate() {
             let mut r = RowReader {
                 row: i + 1,
@@ -530,8 +530,11 @@ impl Portal {
             };
             let external_id = r.text("external_id");
             if let Some(id) = external_id {
-                if !seen.insert(id) {
-                    r.fail("external_id", format!("`{id}` appears earlier in the same file"));
+                if let Some(first) = seen.insert(id, r.row) {
+                    r.fail(
+                        "external_id",
+                        format!("`{id}` appears earlier in the same file (row {first})"),
+                    );
                 }
             }
             let partner_id = r.partner("partner_id", &partners);

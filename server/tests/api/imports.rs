@@ -171,7 +171,8 @@ async fn a_bad_file_is_refused_whole_and_names_every_row(db: Db) {
          B-2,424242,2026-02-01,hardware,100.00,USD\n\
          B-3,{tailspin},2026-02-01,hardware,one hundred,USD\n\
          B-4,{tailspin},2026-02-01,hardware,100.00,EUR\n\
-         B-5,{tailspin},2026-02-01,hardware,100.00,USD\n"
+         B-5,{tailspin},2026-02-01,hardware,100.00,USD\n\
+         B-5,{tailspin},2026-02-02,hardware,100.00,USD\n"
     );
     let response = post(&app, "/api/v1/sales/import", "text/csv", &file, None).await;
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
@@ -195,9 +196,12 @@ async fn a_bad_file_is_refused_whole_and_names_every_row(db: Db) {
             (1, "booked_on".to_owned()),
             (2, "partner_id".to_owned()),
             (3, "amount".to_owned()),
-            (4, "currency".to_owned())
+            (4, "currency".to_owned()),
+            (6, "external_id".to_owned())
         ]
     );
+    let repeat = &body["report"]["errors"][4]["message"];
+    assert!(repeat.as_str().unwrap().contains("(row 5)"), "{repeat}");
     assert_eq!(body["report"]["stored"], false);
     assert_eq!(
         count(&app, "SELECT COUNT(*) FROM sales").await,
