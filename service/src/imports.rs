@@ -486,6 +486,45 @@ async fn stored_certifications(
         .collect())
 }
 
+/// The newest id in `table` (0 when empty): rows an import finds with ids up to it were stored
+/// before the import; anything newer is its own insert.
+async fn newest_id(tx: &mut sqlx::AnyConnection, table: &str) -> ServiceResult<i64> {
+    Ok(sqlx::query_scalar(&format!(
+        "SELECT CAST(COALESCE(MAX(id), 0) AS BIGINT) FROM {table}"
+    ))
+    .fetch_one(&mut *tx)
+    .await?)
+}
+
+/// Writes one chunk of an import: `insert` stores the rows not stored yet (skipped in a
+/// preview). When every row went in (the usual case) there is nothing to compare and the
+/// answer is `None`; otherwise `lookup` reads the chunk's rows stored before the import, to be
+/// compared and updated. Rows that neither went in nor were stored before were stored by an
+/// import running at the same time: a conflict, and the whole import rolls back.
+async fn write_chunk<K, S>(
+    tx: &mut sqlx::AnyConnection,
+    preview: bool,
+    what: &str,
+    rows: usize,
+    insert: impl AsyncFnOnce(&mut sqlx::AnyConnection) -> ServiceResult<usize>,
+    lookup: impl AsyncFnOnce(&mut sqlx::AnyConnection) -> ServiceResult<HashMap<K, S>>,
+) -> ServiceResult<Option<HashMap<K, S>>> {
+    let mut inserted = 0;
+    if !preview {
+        inserted = insert(&mut *tx).await?;
+        if inserted == rows {
+            return Ok(None);
+        }
+    }
+    let stored = lookup(&mut *tx).await?;
+    if !preview && inserted + stored.len() != rows {
+        return Err(ServiceError::Conflict(format!(
+            "another import stored some of these {what} at the same time; import the file again"
+        )));
+    }
+    Ok(Some(stored))
+}
+
 impl Portal {
     async fn partner_ids(&self) -> ServiceResult<HashSet<i64>> {
         let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM organisations WHERE kind = 'partner'")
@@ -601,11 +640,7 @@ impl Portal {
         let backend = self.store().backend();
         let mut tx = self.pool().begin().await?;
         let mut touched = BTreeSet::new();
-        // Rows stored before this import have ids up to this one; anything newer is this
-        // import's own insert.
-        let newest_before: i64 = sqlx::query_scalar("SELECT CAST(COALESCE(MAX(id), 0) AS BIGINT) FROM sales")
-            .fetch_one(&mut *tx)
-            .await?;
+        let newest_before = newest_id(&mut tx, "sales").await?;
         // A load larger than the table goes in faster without the secondary indexes, which are
         // then built once, sorted, inside the same transaction.
         let suspended = if !preview && is_bulk_load(backend, rows.len(), newest_before) {
@@ -614,28 +649,25 @@ impl Portal {
             Vec::new()
         };
         // Rows go in a chunk at a time, each chunk one statement that skips external ids already
-        // stored. When every row of a chunk went in (the usual case) there is nothing to compare;
-        // otherwise the stored rows of that chunk are read and compared, and changed ones updated.
-        // A chunk keeps the bound values under both databases' limits.
+        // stored; changed rows are updated (`write_chunk`). A chunk keeps the bound values under
+        // both databases' limits.
         const CHUNK: usize = 2000;
         for (chunk_index, chunk) in rows.chunks(CHUNK).enumerate() {
             progress(chunk_index * CHUNK, rows.len());
-            let mut inserted = 0;
-            if !preview {
-                inserted = insert_new_sales(&mut tx, backend, chunk, currency, now).await?;
-                if inserted == chunk.len() {
-                    report.inserted += inserted;
-                    touched.extend(chunk.iter().map(|row| row.partner_id));
-                    continue;
-                }
-            }
-            let stored = stored_sales(&mut tx, backend, chunk, newest_before).await?;
-            if !preview && inserted + stored.len() != chunk.len() {
-                return Err(ServiceError::Conflict(
-                    "another import stored some of these sales at the same time; import the file again"
-                        .into(),
-                ));
-            }
+            let Some(stored) = write_chunk(
+                &mut tx,
+                preview,
+                "sales",
+                chunk.len(),
+                async |tx| insert_new_sales(tx, backend, chunk, currency, now).await,
+                async |tx| stored_sales(tx, backend, chunk, newest_before).await,
+            )
+            .await?
+            else {
+                report.inserted += chunk.len();
+                touched.extend(chunk.iter().map(|row| row.partner_id));
+                continue;
+            };
             for row in chunk {
                 let Some(before) = stored.get(row.external_id) else {
                     report.inserted += 1;
@@ -761,31 +793,25 @@ impl Portal {
         let backend = self.store().backend();
         let mut tx = self.pool().begin().await?;
         let mut touched = BTreeSet::new();
-        // As with sales: a chunk at a time, new rows in one statement; only a chunk that did not
-        // go in whole is compared with what is stored.
-        let newest_before: i64 =
-            sqlx::query_scalar("SELECT CAST(COALESCE(MAX(id), 0) AS BIGINT) FROM certifications")
-                .fetch_one(&mut *tx)
-                .await?;
+        // As with sales: a chunk at a time, new rows in one statement, changed ones updated.
+        let newest_before = newest_id(&mut tx, "certifications").await?;
         const CHUNK: usize = 1000;
         for (chunk_index, chunk) in rows.chunks(CHUNK).enumerate() {
             progress(chunk_index * CHUNK, rows.len());
-            let mut inserted = 0;
-            if !preview {
-                inserted = insert_new_certifications(&mut tx, backend, chunk, now).await?;
-                if inserted == chunk.len() {
-                    report.inserted += inserted;
-                    touched.extend(chunk.iter().map(|row| row.partner_id));
-                    continue;
-                }
-            }
-            let stored = stored_certifications(&mut tx, backend, chunk, newest_before).await?;
-            if !preview && inserted + stored.len() != chunk.len() {
-                return Err(ServiceError::Conflict(
-                    "another import stored some of these certifications at the same time; import the file again"
-                        .into(),
-                ));
-            }
+            let Some(stored) = write_chunk(
+                &mut tx,
+                preview,
+                "certifications",
+                chunk.len(),
+                async |tx| insert_new_certifications(tx, backend, chunk, now).await,
+                async |tx| stored_certifications(tx, backend, chunk, newest_before).await,
+            )
+            .await?
+            else {
+                report.inserted += chunk.len();
+                touched.extend(chunk.iter().map(|row| row.partner_id));
+                continue;
+            };
             for row in chunk {
                 let Some(before) = stored.get(&row.key()) else {
                     report.inserted += 1;
