@@ -191,10 +191,11 @@ pub fn to_csv(rows: &[Vec<String>]) -> String {
         let line: Vec<String> = row
             .iter()
             .map(|cell| {
+                let cell = spreadsheet_safe(cell);
                 if cell.contains([',', '"', '\n', '\r']) {
                     format!("\"{}\"", cell.replace('"', "\"\""))
                 } else {
-                    cell.clone()
+                    cell.into_owned()
                 }
             })
             .collect();
@@ -204,9 +205,45 @@ pub fn to_csv(rows: &[Vec<String>]) -> String {
     out
 }
 
+/// A text cell a spreadsheet would run as a formula (it starts with `=`, `+`, `-`, `@`, a tab or
+/// a carriage return, as a partner's name might) gets a leading `'` so that it is shown as
+/// text; numbers such as `-1234.56` are left as they are.
+pub fn spreadsheet_safe(cell: &str) -> std::borrow::Cow<'_, str> {
+    let is_number = |text: &str| {
+        let digits = text.strip_prefix(['-', '+']).unwrap_or(text);
+        !digits.is_empty()
+            && digits.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+            && digits.bytes().filter(|b| *b == b'.').count() <= 1
+            && digits.bytes().any(|b| b.is_ascii_digit())
+    };
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) && !is_number(cell) {
+        format!("'{cell}").into()
+    } else {
+        cell.into()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn formulas_are_exported_as_text_and_numbers_as_numbers() {
+        for (cell, exported) in [
+            ("=HYPERLINK(\"http://x\")", "'=HYPERLINK(\"http://x\")"),
+            ("+1 555", "'+1 555"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("-", "'-"),
+            ("\tx", "'\tx"),
+            ("-1234.56", "-1234.56"),
+            ("+12", "+12"),
+            ("Northwind", "Northwind"),
+        ] {
+            assert_eq!(spreadsheet_safe(cell), exported, "{cell}");
+        }
+        let rows = vec![vec!["=1+1".to_owned(), "-5.00".to_owned()]];
+        assert_eq!(to_csv(&rows), "'=1+1,-5.00\r\n");
+    }
 
     #[test]
     fn csv_quotes_what_needs_quoting() {

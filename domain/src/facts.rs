@@ -1,6 +1,8 @@
 //! The facts that metrics read (RULES.md §2): sales, won deals and certifications.
 
 use crate::calendar::Date;
+use crate::money::{format_minor, parse_minor, Currency};
+use crate::FieldError;
 use serde::{Deserialize, Serialize};
 
 /// A partner organisation's identifier.
@@ -21,6 +23,27 @@ pub struct Sale {
     pub product_line: String,
     /// Amount in minor units of the program currency.
     pub amount_minor: i64,
+}
+
+/// The largest amount one sale line may carry, in minor units either way (100,000,000,000.00
+/// with two decimals). Far above any real order, and low enough that the sum of millions of
+/// sales can never overflow a 64-bit total.
+pub const MAX_SALE_MINOR: i64 = 10_000_000_000_000;
+
+/// Reads a sale's amount in the program currency: exact, and within [`MAX_SALE_MINOR`].
+pub fn parse_sale_amount(text: &str, currency: Currency, field: &str) -> Result<i64, FieldError> {
+    let digits = currency.minor_digits();
+    let minor = parse_minor(text, digits, field)?;
+    if minor.unsigned_abs() > MAX_SALE_MINOR.unsigned_abs() {
+        return Err(FieldError::new(
+            field,
+            format!(
+                "`{text}` is larger than one sale can be (at most {} {currency})",
+                format_minor(MAX_SALE_MINOR, digits)
+            ),
+        ));
+    }
+    Ok(minor)
 }
 
 /// A deal registration that was won.
@@ -80,6 +103,18 @@ pub struct RowError {
     pub message: String,
 }
 
+impl RowError {
+    /// Where and what, as a person reads it: `row 3, amount: …`, or `header: …` for an error
+    /// about the file as a whole (row 0).
+    pub fn located(&self) -> String {
+        if self.row == 0 {
+            format!("{}: {}", self.field, self.message)
+        } else {
+            format!("row {}, {}: {}", self.row, self.field, self.message)
+        }
+    }
+}
+
 /// What an import did, or would have done.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImportReport {
@@ -103,5 +138,30 @@ impl ImportReport {
         self.errors = errors;
         self.stored = false;
         self
+    }
+}
+
+#[cfg(test)]
+mod amount_tests {
+    use super::*;
+
+    #[test]
+    fn sale_amounts_are_exact_and_bounded() {
+        assert_eq!(
+            parse_sale_amount("-1,234.50", Currency::USD, "amount"),
+            Ok(-123_450)
+        );
+        assert_eq!(
+            parse_sale_amount("100,000,000,000.00", Currency::USD, "amount"),
+            Ok(MAX_SALE_MINOR)
+        );
+        let e = parse_sale_amount("100000000000.01", Currency::USD, "amount").unwrap_err();
+        assert_eq!(e.field, "amount");
+        assert!(
+            e.message.contains("at most 100,000,000,000.00 USD"),
+            "{}",
+            e.message
+        );
+        assert!(parse_sale_amount("-92233720368547758.07", Currency::USD, "amount").is_err());
     }
 }

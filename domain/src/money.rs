@@ -89,16 +89,18 @@ impl fmt::Display for Money {
     }
 }
 
-/// Parses a decimal string into minor units with `digits` decimals (thousands separators `,`
-/// and `_` are allowed).
+/// Parses a decimal string into minor units with `digits` decimals. Thousands separators (`,`
+/// or `_`, one kind per amount) are allowed only between groups of three digits, so that a
+/// decimal comma such as `12,34` is refused rather than read as 1,234.
 pub fn parse_minor(text: &str, digits: u32, field: &str) -> Result<i64, FieldError> {
     let bad = || FieldError::new(field, format!("`{text}` is not an amount such as 1234.56"));
-    let cleaned: String = text.trim().chars().filter(|c| *c != ',' && *c != '_').collect();
-    let (negative, unsigned) = match cleaned.strip_prefix('-') {
+    let trimmed = text.trim();
+    let (negative, unsigned) = match trimmed.strip_prefix('-') {
         Some(rest) => (true, rest),
-        None => (false, cleaned.strip_prefix('+').unwrap_or(&cleaned)),
+        None => (false, trimmed.strip_prefix('+').unwrap_or(trimmed)),
     };
-    let (whole, fraction) = unsigned.split_once('.').unwrap_or((unsigned, ""));
+    let (grouped, fraction) = unsigned.split_once('.').unwrap_or((unsigned, ""));
+    let whole = ungroup(grouped).ok_or_else(bad)?;
     if whole.is_empty() && fraction.is_empty()
         || !whole.bytes().all(|b| b.is_ascii_digit())
         || !fraction.bytes().all(|b| b.is_ascii_digit())
@@ -128,6 +130,21 @@ pub fn parse_minor(text: &str, digits: u32, field: &str) -> Result<i64, FieldErr
         .ok_or_else(bad)?;
     let value = if negative { -magnitude } else { magnitude };
     i64::try_from(value).map_err(|_| FieldError::new(field, format!("`{text}` is too large")))
+}
+
+/// The digits of a whole part written with or without thousands separators: `1,234,567` and
+/// `1_234` are fine, `12,34`, `1,2345` and `1,234_567` are not (`None`).
+fn ungroup(whole: &str) -> Option<std::borrow::Cow<'_, str>> {
+    let Some(separator) = whole.chars().find(|c| matches!(c, ',' | '_')) else {
+        return Some(whole.into());
+    };
+    let mut groups = whole.split(separator);
+    let first = groups.next().unwrap_or_default();
+    let rest: Vec<&str> = groups.collect();
+    let well_formed = (1..=3).contains(&first.len())
+        && rest.iter().all(|g| g.len() == 3)
+        && !whole.contains(if separator == ',' { '_' } else { ',' });
+    well_formed.then(|| whole.replace(separator, "").into())
 }
 
 /// Formats minor units with thousands separators: `1234567` with 2 digits → `12,345.67`.
@@ -201,6 +218,21 @@ mod tests {
     #[test]
     fn amounts_parse_exactly() {
         assert_eq!(parse_minor("12,345.67", 2, "amount").unwrap(), 1_234_567);
+        assert_eq!(parse_minor("1,234,567", 0, "amount").unwrap(), 1_234_567);
+        assert_eq!(parse_minor("-1_000.5", 2, "amount").unwrap(), -100_050);
+        // A decimal comma, or separators anywhere but between thousands, is refused.
+        for bad in [
+            "12,34",
+            "1,5",
+            "1,2,3",
+            ",100",
+            "1,2345",
+            "1,234_567",
+            "1,234.5,6",
+            "1__000",
+        ] {
+            assert!(parse_minor(bad, 2, "amount").is_err(), "{bad}");
+        }
         assert_eq!(parse_minor("-5000", 2, "amount").unwrap(), -500_000);
         assert_eq!(parse_minor("0.5", 2, "amount").unwrap(), 50);
         assert_eq!(parse_minor(".05", 2, "amount").unwrap(), 5);

@@ -109,7 +109,7 @@ fn read_file(path: &std::path::Path) -> anyhow::Result<String> {
 
 fn row_errors(path: &std::path::Path, errors: Vec<service::imports::RowError>) -> anyhow::Error {
     for e in &errors {
-        eprintln!("{}: row {}, {}: {}", path.display(), e.row, e.field, e.message);
+        eprintln!("{}: {}", path.display(), e.located());
     }
     anyhow::anyhow!("{}: {} errors", path.display(), errors.len())
 }
@@ -131,7 +131,7 @@ fn simulate(
         domain::period::FiscalPeriod::parse(period, "--period").map_err(|e| anyhow::anyhow!("{e}"))?;
     let sales_rows = simulate::read_sales(
         &read_file(sales)?,
-        ImportFormat::guess(&sales.to_string_lossy()),
+        ImportFormat::from_file_name(&sales.to_string_lossy()),
         &program_value,
     )
     .map_err(|e| row_errors(sales, e))?;
@@ -139,7 +139,7 @@ fn simulate(
         Some(path) => Some(
             simulate::read_tiers(
                 &read_file(path)?,
-                ImportFormat::guess(&path.to_string_lossy()),
+                ImportFormat::from_file_name(&path.to_string_lossy()),
                 &program_value,
             )
             .map_err(|e| row_errors(path, e))?,
@@ -262,7 +262,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Import { facts, file, preview } => {
             let text = std::fs::read_to_string(&file)
                 .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
-            let format = ImportFormat::guess(&file.to_string_lossy());
+            let format = ImportFormat::from_file_name(&file.to_string_lossy());
             let bar = indicatif::ProgressBar::new(0).with_style(
                 indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} rows {elapsed}")
                     .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
@@ -286,7 +286,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             bar.finish_and_clear();
             if !report.errors.is_empty() {
                 for e in &report.errors {
-                    eprintln!("{}: row {}, {}: {}", file.display(), e.row, e.field, e.message);
+                    eprintln!("{}: {}", file.display(), e.located());
                 }
                 anyhow::bail!(
                     "{} errors in {} rows; nothing was stored",

@@ -18,6 +18,18 @@ use std::net::SocketAddr;
 /// The largest form body inspected for a CSRF token (content forms with long bodies fit).
 const MAX_FORM_BYTES: usize = 2 * 1024 * 1024;
 
+/// The upload page's import form carries a whole file; the REST API takes larger ones still.
+const MAX_IMPORT_FORM_BYTES: usize = 64 * 1024 * 1024;
+
+/// How large a form posted to `path` may be.
+fn form_limit(path: &str) -> usize {
+    if path == "/rpc/import_facts" {
+        MAX_IMPORT_FORM_BYTES
+    } else {
+        MAX_FORM_BYTES
+    }
+}
+
 /// Pages that need a signed-in user; anything else is public or answers for itself.
 fn is_portal_page(path: &str) -> bool {
     path == "/me"
@@ -107,8 +119,9 @@ async fn submitted_token(request: Request) -> Result<(Option<String>, Request), 
     if !is_form {
         return Ok((None, request));
     }
+    let limit = form_limit(request.uri().path());
     let (parts, body) = request.into_parts();
-    let bytes = axum::body::to_bytes(body, MAX_FORM_BYTES).await.map_err(|_| {
+    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
         ApiError::plain(
             StatusCode::PAYLOAD_TOO_LARGE,
             "too_large",

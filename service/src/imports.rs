@@ -8,9 +8,10 @@ use crate::error::{ServiceError, ServiceResult};
 use crate::portal::Portal;
 use crate::store::{Backend, Placeholders};
 use domain::calendar::Date;
+use domain::facts::parse_sale_amount;
 pub use domain::facts::{ImportReport, RowError};
 use domain::identity::Role;
-use domain::money::{parse_minor, Currency};
+use domain::money::Currency;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -26,10 +27,23 @@ pub enum ImportFormat {
 }
 
 impl ImportFormat {
-    /// Guesses from a file name or content type: `.jsonl`, `.ndjson` or `json` → JSON lines.
-    pub fn guess(hint: &str) -> Self {
-        let hint = hint.to_ascii_lowercase();
-        if hint.ends_with(".jsonl") || hint.ends_with(".ndjson") || hint.contains("json") {
+    /// From a file's name: `.jsonl`, `.ndjson` or `.json` → JSON lines, anything else CSV. Only
+    /// the extension counts (a folder called `json-exports` says nothing about its files).
+    pub fn from_file_name(name: &str) -> Self {
+        let extension = std::path::Path::new(name)
+            .extension()
+            .map(|e| e.to_string_lossy().to_ascii_lowercase());
+        match extension.as_deref() {
+            Some("jsonl" | "ndjson" | "json") => ImportFormat::JsonLines,
+            _ => ImportFormat::Csv,
+        }
+    }
+
+    /// From a request's content type: any JSON type (`application/x-ndjson`,
+    /// `application/jsonl`, …) → JSON lines, anything else CSV.
+    pub fn from_content_type(content_type: &str) -> Self {
+        let essence = content_type.split(';').next().unwrap_or_default();
+        if essence.to_ascii_lowercase().contains("json") {
             ImportFormat::JsonLines
         } else {
             ImportFormat::Csv
@@ -107,7 +121,58 @@ impl<'a> Fields<'a> {
     }
 }
 
+/// Columns every sales file has (`distributor_id` and `customer_name` are optional).
+pub(crate) const SALES_COLUMNS: &[&str] = &[
+    "external_id",
+    "partner_id",
+    "booked_on",
+    "product_line",
+    "amount",
+    "currency",
+];
+
+/// Columns every certifications file has.
+const CERTIFICATION_COLUMNS: &[&str] = &["partner_id", "person", "code", "earned_on", "expires_on"];
+
+/// A file-level error (row 0): the header or the file as a whole.
+fn file_error(field: &str, message: impl Into<String>) -> RowError {
+    RowError {
+        row: 0,
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+/// Refuses a file with no rows, or a CSV header without all of `required`, with one error
+/// instead of one per row.
+pub(crate) fn check_columns(rows: &Rows, required: &[&str]) -> Result<(), RowError> {
+    if rows.len() == 0 {
+        return Err(file_error("file", "the file has no rows"));
+    }
+    if let Rows::Csv { headers, .. } = rows {
+        let missing: Vec<&str> = required
+            .iter()
+            .copied()
+            .filter(|column| !headers.iter().any(|h| h == column))
+            .collect();
+        if !missing.is_empty() {
+            return Err(file_error(
+                "header",
+                format!(
+                    "missing column{} {}; the header must name {}",
+                    if missing.len() == 1 { "" } else { "s" },
+                    missing.join(", "),
+                    required.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 pub(crate) fn read_rows(text: &str, format: ImportFormat) -> Result<Rows, RowError> {
+    // A byte-order mark, as spreadsheet programs write, is not part of the first column's name.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     match format {
         ImportFormat::Csv => {
             // Values are trimmed when they are read (`Fields::get`), headers here.
@@ -122,6 +187,11 @@ pub(crate) fn read_rows(text: &str, format: ImportFormat) -> Result<Rows, RowErr
                 .iter()
                 .map(|h| h.trim().to_ascii_lowercase())
                 .collect();
+            for (i, name) in headers.iter().enumerate() {
+                if !name.is_empty() && headers[..i].contains(name) {
+                    return Err(file_error("header", format!("column `{name}` appears twice")));
+                }
+            }
             let records = reader
                 .records()
                 .enumerate()
@@ -227,6 +297,11 @@ struct SaleRow<'a> {
 }
 
 impl SaleRow<'_> {
+    /// The organisations whose figures the sale counts in: its partner and its distributor.
+    fn partners(&self) -> impl Iterator<Item = i64> {
+        std::iter::once(self.partner_id).chain(self.distributor_id)
+    }
+
     /// The fields an import compares with the stored row, as the audit log records them.
     fn audit_value(&self) -> serde_json::Value {
         SaleFields {
@@ -297,11 +372,14 @@ fn start_import(
     actor: Option<&Actor>,
     text: &str,
     format: ImportFormat,
+    required: &[&str],
 ) -> ServiceResult<Result<Rows, ImportReport>> {
     if let Some(actor) = actor {
         require_importer(actor)?;
     }
-    Ok(read_rows(text, format).map_err(|e| ImportReport::default().refused(vec![e])))
+    Ok(read_rows(text, format)
+        .and_then(|rows| check_columns(&rows, required).map(|()| rows))
+        .map_err(|e| ImportReport::default().refused(vec![e])))
 }
 
 fn require_importer(actor: &Actor) -> ServiceResult<()> {
@@ -551,7 +629,7 @@ impl Portal {
         progress: Progress<'_>,
     ) -> ServiceResult<ImportReport> {
         let started = std::time::Instant::now();
-        let raw = match start_import(actor, text, format)? {
+        let raw = match start_import(actor, text, format, SALES_COLUMNS)? {
             Ok(raw) => raw,
             Err(refused) => return Ok(refused),
         };
@@ -591,15 +669,15 @@ impl Portal {
                     );
                 }
             }
-            let amount = r.text("amount").and_then(|text| {
-                match parse_minor(text, currency.minor_digits(), "amount") {
-                    Ok(minor) => Some(minor),
-                    Err(e) => {
-                        r.fail("amount", e.message);
-                        None
-                    }
-                }
-            });
+            let amount =
+                r.text("amount")
+                    .and_then(|text| match parse_sale_amount(text, currency, "amount") {
+                        Ok(minor) => Some(minor),
+                        Err(e) => {
+                            r.fail("amount", e.message);
+                            None
+                        }
+                    });
             let customer_name = r.optional("customer_name").unwrap_or_default();
             if let (
                 Some(external_id),
@@ -665,13 +743,13 @@ impl Portal {
             .await?
             else {
                 report.inserted += chunk.len();
-                touched.extend(chunk.iter().map(|row| row.partner_id));
+                touched.extend(chunk.iter().flat_map(SaleRow::partners));
                 continue;
             };
             for row in chunk {
                 let Some(before) = stored.get(row.external_id) else {
                     report.inserted += 1;
-                    touched.insert(row.partner_id);
+                    touched.extend(row.partners());
                     continue;
                 };
                 let after = row.audit_value();
@@ -680,8 +758,13 @@ impl Portal {
                     continue;
                 }
                 report.updated += 1;
-                touched.insert(row.partner_id);
-                touched.insert(before["partner_id"].as_i64().unwrap_or(row.partner_id));
+                // The sale's partner and distributor before and after: all of their figures moved.
+                touched.extend(row.partners());
+                touched.extend(
+                    ["partner_id", "distributor_id"]
+                        .iter()
+                        .filter_map(|k| before[*k].as_i64()),
+                );
                 if preview {
                     continue;
                 }
@@ -733,7 +816,7 @@ impl Portal {
         preview: bool,
         progress: Progress<'_>,
     ) -> ServiceResult<ImportReport> {
-        let raw = match start_import(actor, text, format)? {
+        let raw = match start_import(actor, text, format, CERTIFICATION_COLUMNS)? {
             Ok(raw) => raw,
             Err(refused) => return Ok(refused),
         };
@@ -1004,12 +1087,26 @@ mod tests {
 
     #[test]
     fn formats_are_guessed_from_names_and_types() {
-        assert_eq!(ImportFormat::guess("sales.jsonl"), ImportFormat::JsonLines);
         assert_eq!(
-            ImportFormat::guess("application/x-ndjson"),
+            ImportFormat::from_file_name("sales.jsonl"),
             ImportFormat::JsonLines
         );
-        assert_eq!(ImportFormat::guess("text/csv"), ImportFormat::Csv);
-        assert_eq!(ImportFormat::guess("sales.CSV"), ImportFormat::Csv);
+        assert_eq!(
+            ImportFormat::from_file_name("Sales.NDJSON"),
+            ImportFormat::JsonLines
+        );
+        assert_eq!(ImportFormat::from_file_name("sales.CSV"), ImportFormat::Csv);
+        assert_eq!(
+            ImportFormat::from_file_name("/srv/json-exports/sales.csv"),
+            ImportFormat::Csv
+        );
+        assert_eq!(
+            ImportFormat::from_content_type("application/x-ndjson"),
+            ImportFormat::JsonLines
+        );
+        assert_eq!(
+            ImportFormat::from_content_type("text/csv; charset=utf-8"),
+            ImportFormat::Csv
+        );
     }
 }

@@ -229,6 +229,16 @@ async fn record_tier_changes(
     Ok(())
 }
 
+/// What an evaluation of partners found.
+#[derive(Debug, Default)]
+pub struct Evaluation {
+    /// The tier changes, of the partners whose tier changed.
+    pub tier_changes: HashMap<i64, Vec<TierChange>>,
+    /// Partners whose standing visibly moved: their tier, or whether they are at risk of a
+    /// downgrade.
+    pub moved: Vec<i64>,
+}
+
 impl Portal {
     /// Today's business date (UTC; RULES.md §1).
     pub fn today(&self) -> Date {
@@ -612,18 +622,14 @@ impl Portal {
         Ok(self
             .evaluate_partners(&[partner_id], today)
             .await?
+            .tier_changes
             .remove(&partner_id)
             .unwrap_or_default())
     }
 
     /// Evaluates partners as [`Portal::evaluate_partner`] does, reading their facts in a few
-    /// set-wide queries and recording every standing in one transaction. Returns the changes of
-    /// the partners whose tier changed.
-    pub async fn evaluate_partners(
-        &self,
-        partners: &[i64],
-        today: Date,
-    ) -> ServiceResult<HashMap<i64, Vec<TierChange>>> {
+    /// set-wide queries and recording every standing in one transaction.
+    pub async fn evaluate_partners(&self, partners: &[i64], today: Date) -> ServiceResult<Evaluation> {
         let mut standings = self.load_standings(partners).await?;
         if let Some(missing) = partners.iter().find(|id| !standings.contains_key(id)) {
             tracing::debug!(
@@ -645,11 +651,13 @@ impl Portal {
         let programs = self.programs_between(earliest, today).await?;
         let book = self.facts_book(partners).await?;
         let mut evaluated = Vec::with_capacity(partners.len());
+        let mut moved = Vec::new();
         for &partner_id in partners {
             let Some(mut stored) = standings.remove(&partner_id) else {
                 continue;
             };
             let facts = book.facts(partner_id);
+            let at_risk_before = stored.standing.at_risk_until;
             let mut changes = Vec::new();
             let mut day = first_day(stored.evaluated_on);
             while day <= today {
@@ -664,6 +672,9 @@ impl Portal {
                 }
                 day = day.add_days(1);
             }
+            if !changes.is_empty() || stored.standing.at_risk_until != at_risk_before {
+                moved.push(partner_id);
+            }
             evaluated.push((partner_id, stored, changes));
         }
         let writes: Vec<StandingWrite<'_>> = evaluated
@@ -677,13 +688,13 @@ impl Portal {
             .collect();
         let mut tx = self.pool().begin().await?;
         write_standings(&mut tx, self.store().backend(), self.now(), today, &writes, None).await?;
-        let all_changes = evaluated
+        let tier_changes = evaluated
             .into_iter()
             .filter(|(_, _, changes)| !changes.is_empty())
             .map(|(partner_id, _, changes)| (partner_id, changes.into_iter().map(|(c, _)| c).collect()))
             .collect();
         tx.commit().await?;
-        Ok(all_changes)
+        Ok(Evaluation { tier_changes, moved })
     }
 
     /// Evaluates every partner as of `today` (the daily job). Returns how many changed tier.
@@ -695,34 +706,33 @@ impl Portal {
             sqlx::query_scalar("SELECT id FROM organisations WHERE kind = 'partner' ORDER BY id")
                 .fetch_all(self.pool())
                 .await?;
-        let changed: Vec<i64> = self
-            .evaluate_partners(&partners, today)
-            .await?
-            .into_keys()
-            .collect();
-        let count = changed.len();
-        self.publish_partner_events(changed, "tier").await;
-        Ok(count)
+        let evaluation = self.evaluate_partners(&partners, today).await?;
+        // Open scorecards follow a tier change and also a review that puts a partner at risk
+        // of a downgrade (or clears it), which changes no tier.
+        self.publish_partner_events(evaluation.moved, "tier").await;
+        Ok(evaluation.tier_changes.len())
     }
 
     /// Whether `actor` may read partner `partner_id`'s tier: vendor staff all, partners their
-    /// own organisation, a distributor's admins also their tier-two resellers. Anyone else gets
-    /// "not found".
+    /// own organisation, a distributor's admins also their tier-two resellers. Anyone else, and
+    /// an id that is not a partner's, gets "not found".
     pub(crate) async fn require_partner_visible(&self, actor: &Actor, partner_id: i64) -> ServiceResult<()> {
-        if actor.organisation.kind == OrganisationKind::Vendor || actor.organisation.id == partner_id {
-            return Ok(());
+        let reseller_of: Option<Option<i64>> =
+            sqlx::query_scalar("SELECT distributor_id FROM organisations WHERE id = $1 AND kind = 'partner'")
+                .bind(partner_id)
+                .fetch_optional(self.pool())
+                .await?;
+        let Some(reseller_of) = reseller_of else {
+            return Err(ServiceError::NotFound("partner"));
+        };
+        let visible = actor.organisation.kind == OrganisationKind::Vendor
+            || actor.organisation.id == partner_id
+            || actor.role == Role::PartnerAdmin && reseller_of == Some(actor.organisation.id);
+        if visible {
+            Ok(())
+        } else {
+            Err(ServiceError::NotFound("partner"))
         }
-        if actor.role == Role::PartnerAdmin {
-            let reseller_of: Option<Option<i64>> =
-                sqlx::query_scalar("SELECT distributor_id FROM organisations WHERE id = $1")
-                    .bind(partner_id)
-                    .fetch_optional(self.pool())
-                    .await?;
-            if reseller_of.flatten() == Some(actor.organisation.id) {
-                return Ok(());
-            }
-        }
-        Err(ServiceError::NotFound("partner"))
     }
 
     /// Whether `actor` may see partner `partner_id`'s figures (as [`Portal::partner_tier`]);

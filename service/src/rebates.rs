@@ -121,6 +121,75 @@ struct NewDraft<'a> {
     lines: String,
 }
 
+/// A statement of the period being run, as the run found it.
+struct StoredStatement {
+    id: i64,
+    plan_id: String,
+    locked: bool,
+    total: i64,
+}
+
+/// The program version in force at the end of each locked period a run restates, read once.
+#[derive(Default)]
+struct ProgramsByPeriod(HashMap<FiscalPeriod, Option<Program>>);
+
+impl ProgramsByPeriod {
+    async fn get(&mut self, portal: &Portal, period: FiscalPeriod) -> ServiceResult<Option<&Program>> {
+        if let std::collections::hash_map::Entry::Vacant(slot) = self.0.entry(period) {
+            let calendar = portal
+                .program_on(portal.today())
+                .await?
+                .map(|p| p.program.ladder.calendar)
+                .unwrap_or_default();
+            let (_, end) = calendar.range(period);
+            let program = portal.program_on(end).await?.map(|stored| stored.program);
+            slot.insert(program);
+        }
+        Ok(self.0.get(&period).and_then(Option::as_ref))
+    }
+}
+
+fn approved_during_run() -> ServiceError {
+    ServiceError::Conflict(
+        "a statement of this period was approved while the run was computing; run it again".into(),
+    )
+}
+
+/// Removes a draft the run no longer produces (the partner's tier, and so its plan, changed
+/// before the period's end, or its tier has no plan now), so that only one statement per
+/// partner and period can be approved and paid.
+async fn discard_draft(
+    tx: &mut sqlx::AnyConnection,
+    actor: Option<&Actor>,
+    now: i64,
+    draft: &StoredStatement,
+    period: FiscalPeriod,
+) -> ServiceResult<()> {
+    let deleted = sqlx::query("DELETE FROM rebate_statements WHERE id = $1 AND status = 'draft'")
+        .bind(draft.id)
+        .execute(&mut *tx)
+        .await?;
+    if deleted.rows_affected() != 1 {
+        return Err(approved_during_run());
+    }
+    audit::record(
+        tx,
+        now,
+        AuditEntry {
+            actor_user_id: actor.map(|a| a.user_id),
+            action: "statement.discard",
+            entity_type: "rebate_statement",
+            entity_id: draft.id.to_string(),
+            before: Some(serde_json::json!({
+                "period": period.to_string(), "plan_id": draft.plan_id, "status": "draft", "total": draft.total
+            })),
+            after: None,
+        },
+    )
+    .await?;
+    Ok(())
+}
+
 impl Portal {
     /// Tier histories, oldest change first, of one partner or (with `None`) of every partner.
     async fn tier_histories(
@@ -318,27 +387,38 @@ impl Portal {
         .await?;
         let histories = self.tier_histories(&mut tx, None).await?;
         let totals = self.line_totals(&mut tx, calendar, period, None).await?;
-        let mut existing: HashMap<(i64, String), (i64, String)> = HashMap::new();
-        for row in
-            sqlx::query("SELECT id, partner_id, plan_id, status FROM rebate_statements WHERE period = $1")
-                .bind(period.to_string())
-                .fetch_all(&mut *tx)
-                .await?
-        {
-            existing.insert(
-                (row.try_get("partner_id")?, row.try_get("plan_id")?),
-                (row.try_get("id")?, row.try_get("status")?),
-            );
-        }
-        let locked_earlier: HashSet<(i64, String)> = sqlx::query(
-            "SELECT DISTINCT partner_id, plan_id FROM rebate_statements WHERE status IN ('approved', 'paid') AND period < $1",
+        // The period's statements so far, by partner: at most one per partner is kept, the one of
+        // the plan that applies now (a partner whose tier changed before the period's end must not
+        // keep a draft of its old plan beside the new one).
+        let mut existing: HashMap<i64, Vec<StoredStatement>> = HashMap::new();
+        for row in sqlx::query(
+            "SELECT id, partner_id, plan_id, status, total_minor FROM rebate_statements WHERE period = $1",
         )
         .bind(period.to_string())
         .fetch_all(&mut *tx)
         .await?
-        .iter()
-        .map(|row| Ok((row.try_get("partner_id")?, row.try_get("plan_id")?)))
-        .collect::<ServiceResult<_>>()?;
+        {
+            existing
+                .entry(row.try_get("partner_id")?)
+                .or_default()
+                .push(StoredStatement {
+                    id: row.try_get("id")?,
+                    plan_id: row.try_get("plan_id")?,
+                    locked: row.try_get::<String, _>("status")? != "draft",
+                    total: row.try_get("total_minor")?,
+                });
+        }
+        // Partners with a locked earlier statement, whatever its plan: a change to that period's
+        // facts is carried on the partner's next statement.
+        let locked_earlier: HashSet<i64> = sqlx::query_scalar(
+            "SELECT DISTINCT partner_id FROM rebate_statements WHERE status IN ('approved', 'paid') AND period < $1",
+        )
+        .bind(period.to_string())
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .collect();
+        let mut programs = ProgramsByPeriod::default();
         let no_sales = LineTotals::default();
         let mut new_drafts = Vec::new();
         for partner in &partners {
@@ -353,25 +433,30 @@ impl Portal {
             let current = rank(partner.try_get::<Option<i64>, _>("tier_rank")?.unwrap_or(0));
             let history = histories.get(&partner_id).map_or(&[][..], Vec::as_slice);
             let tier = tier_on(history, current, period_end);
-            let Some(plan) = program.rebate_plan_for(tier, partner_type) else {
+            let plan = program.rebate_plan_for(tier, partner_type);
+            let stored = existing.remove(&partner_id).unwrap_or_default();
+            let locked = stored.iter().filter(|s| s.locked).count();
+            summary.locked += locked;
+            // A locked statement settles the period for the partner; otherwise the draft of the
+            // plan that applies is recomputed and any other draft is discarded.
+            let keep = plan
+                .filter(|_| locked == 0)
+                .and_then(|plan| stored.iter().find(|s| !s.locked && s.plan_id == plan.id))
+                .map(|s| s.id);
+            for stale in stored.iter().filter(|s| !s.locked && Some(s.id) != keep) {
+                discard_draft(&mut tx, actor, now, stale, period).await?;
+            }
+            let Some(plan) = plan.filter(|_| locked == 0) else {
                 continue;
             };
-            let key = (partner_id, plan.id.clone());
-            let existing_id = match existing.get(&key) {
-                Some((_, status)) if status != "draft" => {
-                    summary.locked += 1;
-                    continue;
-                }
-                Some((id, _)) => Some(*id),
-                None => None,
-            };
+            let existing_id = keep;
             let mut calc = totals
                 .get(&partner_id)
                 .unwrap_or(&no_sales)
                 .calculate(plan, period);
-            if locked_earlier.contains(&key) {
+            if locked_earlier.contains(&partner_id) {
                 for line in self
-                    .restatements(&mut tx, program, partner_id, partner_type, plan, period)
+                    .restatements(&mut tx, &mut programs, partner_id, partner_type, period)
                     .await?
                 {
                     calc.total += line.amount;
@@ -383,9 +468,9 @@ impl Portal {
             summary.draft_total += calc.total;
             match existing_id {
                 Some(id) => {
-                    sqlx::query(
+                    let updated = sqlx::query(
                         "UPDATE rebate_statements SET tier_rank = $1, basis_minor = $2, total_minor = $3, lines = $4, run_id = $5, \
-                         computed_at = $6, plan_name = $7 WHERE id = $8",
+                         computed_at = $6, plan_name = $7 WHERE id = $8 AND status = 'draft'",
                     )
                     .bind(i64::from(tier.0))
                     .bind(calc.basis)
@@ -397,6 +482,9 @@ impl Portal {
                     .bind(id)
                     .execute(&mut *tx)
                     .await?;
+                    if updated.rows_affected() != 1 {
+                        return Err(approved_during_run());
+                    }
                 }
                 None => new_drafts.push(NewDraft {
                     partner_id,
@@ -465,63 +553,70 @@ impl Portal {
         Ok(summary)
     }
 
-    /// Adjustment lines for locked earlier statements whose facts have changed: for each, the
-    /// recomputed total less the locked one less what other statements already carried.
+    /// Adjustment lines for the partner's locked earlier statements whose facts have changed:
+    /// for each locked period, the total recomputed under the program version in force at that
+    /// period's end, less the locked total, less what other statements already carried.
     async fn restatements(
         &self,
         conn: &mut sqlx::AnyConnection,
-        program: &Program,
+        programs: &mut ProgramsByPeriod,
         partner_id: i64,
         partner_type: PartnerType,
-        plan: &RebatePlan,
         period: FiscalPeriod,
     ) -> ServiceResult<Vec<StatementLine>> {
         let rows = sqlx::query(
-            "SELECT period, total_minor, lines FROM rebate_statements WHERE partner_id = $1 AND plan_id = $2 \
-             AND status IN ('approved', 'paid') AND period < $3 ORDER BY period",
+            "SELECT period, total_minor, lines FROM rebate_statements WHERE partner_id = $1 \
+             AND status IN ('approved', 'paid') AND period < $2 ORDER BY period",
         )
         .bind(partner_id)
-        .bind(&plan.id)
         .bind(period.to_string())
         .fetch_all(&mut *conn)
         .await?;
-        let all_lines: Vec<(String, Vec<StatementLine>)> = sqlx::query(
-            "SELECT period, lines FROM rebate_statements WHERE partner_id = $1 AND plan_id = $2 AND period <> $3",
+        let all_lines: Vec<Vec<StatementLine>> = sqlx::query_scalar::<_, String>(
+            "SELECT lines FROM rebate_statements WHERE partner_id = $1 AND period <> $2",
         )
         .bind(partner_id)
-        .bind(&plan.id)
         .bind(period.to_string())
         .fetch_all(&mut *conn)
         .await?
         .iter()
-        .map(|r| Ok((r.try_get("period")?, serde_json::from_str(&r.try_get::<String, _>("lines")?).map_err(internal)?)))
+        .map(|lines| serde_json::from_str(lines).map_err(internal))
         .collect::<ServiceResult<_>>()?;
-        let mut adjustments = Vec::new();
+        // What each locked period paid, adjustments it carried for earlier periods left out.
+        let mut locked_base: Vec<(FiscalPeriod, i64)> = Vec::new();
         for row in rows {
             let locked_period =
                 FiscalPeriod::parse(&row.try_get::<String, _>("period")?, "period").map_err(internal)?;
             let lines: Vec<StatementLine> =
                 serde_json::from_str(&row.try_get::<String, _>("lines")?).map_err(internal)?;
-            let locked_base: i64 = row.try_get::<i64, _>("total_minor")?
+            let base = row.try_get::<i64, _>("total_minor")?
                 - lines
                     .iter()
                     .filter(|l| l.kind == LineKind::Adjustment)
                     .map(|l| l.amount)
                     .sum::<i64>();
-            let Some((_, _, now)) = self
-                .calculate(conn, program, partner_id, partner_type, locked_period)
-                .await?
-            else {
+            match locked_base.last_mut() {
+                Some((p, total)) if *p == locked_period => *total += base,
+                _ => locked_base.push((locked_period, base)),
+            }
+        }
+        let mut adjustments = Vec::new();
+        for (locked_period, base) in locked_base {
+            let Some(program) = programs.get(self, locked_period).await? else {
                 continue;
             };
+            let now = self
+                .calculate(conn, program, partner_id, partner_type, locked_period)
+                .await?
+                .map_or(0, |(_, _, calc)| calc.total);
             let label = format!("{locked_period} restatement");
             let carried: i64 = all_lines
                 .iter()
-                .flat_map(|(_, lines)| lines.iter())
+                .flatten()
                 .filter(|l| l.kind == LineKind::Adjustment && l.description == label)
                 .map(|l| l.amount)
                 .sum();
-            if let Some(line) = restatement(locked_period, locked_base + carried, now.total) {
+            if let Some(line) = restatement(locked_period, base + carried, now) {
                 adjustments.push(line);
             }
         }
@@ -717,7 +812,7 @@ impl Portal {
         } else {
             "approved"
         };
-        sqlx::query(&format!(
+        let changed = sqlx::query(&format!(
             "UPDATE rebate_statements SET status = $1, {column}_at = $2, {column}_by = $3, \
              payout_reference = COALESCE($4, payout_reference) WHERE id = $5 AND status = $6"
         ))
@@ -729,6 +824,13 @@ impl Portal {
         .bind(from.as_str())
         .execute(&mut *tx)
         .await?;
+        if changed.rows_affected() != 1 {
+            // Another request moved it first; nothing is recorded for this one.
+            return Err(ServiceError::Conflict(format!(
+                "the statement is no longer {}; reload it",
+                from.as_str()
+            )));
+        }
         audit::record(
             &mut tx,
             now,
@@ -779,14 +881,15 @@ impl Portal {
                 .write_record([
                     s.id.to_string(),
                     s.partner_id.to_string(),
-                    s.partner_name.clone(),
+                    domain::dashboard::spreadsheet_safe(&s.partner_name).into_owned(),
                     s.period.clone(),
-                    s.plan_name.clone(),
+                    domain::dashboard::spreadsheet_safe(&s.plan_name).into_owned(),
                     s.status.as_str().to_owned(),
                     amount(s.basis),
                     amount(s.total),
                     s.currency.clone(),
-                    s.payout_reference.clone().unwrap_or_default(),
+                    domain::dashboard::spreadsheet_safe(s.payout_reference.as_deref().unwrap_or_default())
+                        .into_owned(),
                 ])
                 .map_err(internal)?;
         }

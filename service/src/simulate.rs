@@ -2,10 +2,9 @@
 //! database), so finance can try a plan change before it goes live. Formats are documented in
 //! docs/rebates.md.
 
-use crate::imports::{read_rows, ImportFormat, RowError, RowReader};
-use domain::facts::Sale;
+use crate::imports::{check_columns, read_rows, ImportFormat, RowError, RowReader, SALES_COLUMNS};
+use domain::facts::{parse_sale_amount, Sale};
 use domain::identity::{PartnerType, TierRank};
-use domain::money::parse_minor;
 use domain::period::FiscalPeriod;
 use domain::program::Program;
 use domain::rebates::StatementLine;
@@ -43,9 +42,12 @@ pub struct GivenTier {
 /// Reads sales (`external_id, partner_id, booked_on, product_line, amount, currency`) without
 /// checking partners against a database.
 pub fn read_sales(text: &str, format: ImportFormat, program: &Program) -> Result<Vec<Sale>, Vec<RowError>> {
-    let raw = read_rows(text, format).map_err(|e| vec![e])?;
+    let raw = read_rows(text, format)
+        .and_then(|rows| check_columns(&rows, SALES_COLUMNS).map(|()| rows))
+        .map_err(|e| vec![e])?;
     let mut errors = Vec::new();
     let mut sales = Vec::new();
+    let mut seen = HashMap::new();
     let currency = program.currency;
     for (i, fields) in raw.iter().enumerate() {
         let mut r = RowReader {
@@ -54,6 +56,14 @@ pub fn read_sales(text: &str, format: ImportFormat, program: &Program) -> Result
             errors: &mut errors,
         };
         let external_id = r.text("external_id");
+        if let Some(id) = external_id {
+            if let Some(first) = seen.insert(id, r.row) {
+                r.fail(
+                    "external_id",
+                    format!("`{id}` appears earlier in the same file (row {first})"),
+                );
+            }
+        }
         let partner_id = r.text("partner_id").and_then(|t| match t.parse::<i64>() {
             Ok(id) => Some(id),
             Err(_) => {
@@ -73,22 +83,38 @@ pub fn read_sales(text: &str, format: ImportFormat, program: &Program) -> Result
         }
         let amount = r
             .text("amount")
-            .and_then(|t| match parse_minor(t, currency.minor_digits(), "amount") {
+            .and_then(|t| match parse_sale_amount(t, currency, "amount") {
                 Ok(v) => Some(v),
                 Err(e) => {
                     r.fail("amount", e.message);
                     None
                 }
             });
-        let distributor_id = r.optional("distributor_id").and_then(|t| t.parse().ok());
+        let distributor_id = match r.optional("distributor_id") {
+            Some(t) => match t.parse::<i64>() {
+                Ok(id) => Some(Some(id)),
+                Err(_) => {
+                    r.fail("distributor_id", format!("`{t}` is not a partner id"));
+                    None
+                }
+            },
+            None => Some(None),
+        };
         if let (
             Some(external_id),
             Some(partner_id),
+            Some(distributor_id),
             Some(booked_on),
             Some(product_line),
             Some(amount_minor),
-        ) = (external_id, partner_id, booked_on, product_line, amount)
-        {
+        ) = (
+            external_id,
+            partner_id,
+            distributor_id,
+            booked_on,
+            product_line,
+            amount,
+        ) {
             sales.push(Sale {
                 external_id: external_id.to_owned(),
                 partner_id,
@@ -180,6 +206,10 @@ pub fn simulate(
     for sale in sales {
         by_partner.entry(sale.partner_id).or_default().push(sale);
     }
+    // A run gives every partner whose tier has a plan a statement, sales or none.
+    for partner_id in tiers.into_iter().flat_map(HashMap::keys) {
+        by_partner.entry(*partner_id).or_default();
+    }
     let mut statements = Vec::new();
     for (partner_id, partner_sales) in &by_partner {
         let given = tiers.and_then(|t| t.get(partner_id)).copied().unwrap_or_else(|| {
@@ -224,6 +254,7 @@ pub fn simulate(
 /// CSV: one row per explanation line, with the statement's total on each.
 pub fn to_csv(statements: &[SimulatedStatement], digits: u32) -> String {
     let amount = |minor: i64| domain::money::format_minor(minor, digits).replace(',', "");
+    let safe = |text: &str| domain::dashboard::spreadsheet_safe(text).into_owned();
     let mut writer = csv::Writer::from_writer(Vec::new());
     let _ = writer.write_record([
         "partner_id",
@@ -244,12 +275,12 @@ pub fn to_csv(statements: &[SimulatedStatement], digits: u32) -> String {
                 .unwrap_or_default();
             let _ = writer.write_record([
                 s.partner_id.to_string(),
-                s.tier.clone(),
-                s.plan_id.clone(),
+                safe(&s.tier),
+                safe(&s.plan_id),
                 s.period.clone(),
                 amount(s.basis),
                 kind,
-                line.description.clone(),
+                safe(&line.description),
                 amount(line.amount),
                 amount(s.total),
             ]);

@@ -15,6 +15,15 @@ fn money(minor: i64) -> String {
     format_minor(minor, 2)
 }
 
+/// `row 3, amount: …` → `Row 3, amount: …`.
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
 /// `/rebates`: the finance workspace for vendor staff, the statements for partners.
 #[component]
 pub fn RebatesPage() -> impl IntoView {
@@ -150,9 +159,9 @@ fn FinanceTools(run: ServerAction<RunRebates>) -> impl IntoView {
                     }.into_any(),
                     Ok(report) => view! {
                         <div class="error-summary" role="alert" data-testid="import-result">
-                            <h2>"Nothing was stored: fix these rows"</h2>
+                            <h2>"Nothing was stored: fix these rows and import the file again"</h2>
                             <ul>
-                                {report.errors.into_iter().map(|e| view! { <li>{format!("Row {}, {}: {}", e.row, e.field, e.message)}</li> }).collect_view()}
+                                {report.errors.into_iter().map(|e| view! { <li>{capitalised(&e.located())}</li> }).collect_view()}
                             </ul>
                         </div>
                     }.into_any(),

@@ -493,7 +493,7 @@ async fn import_facts(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("text/csv");
-    let format = ImportFormat::guess(content_type);
+    let format = ImportFormat::from_content_type(content_type);
     let report = match kind {
         FactKind::Sales => {
             state
@@ -512,21 +512,30 @@ async fn import_facts(
         (StatusCode::OK, serde_json::to_value(&report).unwrap_or_default())
     } else {
         let first = &report.errors[0];
-        let message = format!(
-            "{} row{} ha{} errors; nothing was stored",
-            report
-                .errors
-                .iter()
-                .map(|e| e.row)
-                .collect::<std::collections::BTreeSet<_>>()
-                .len(),
-            if report.errors.len() == 1 { "" } else { "s" },
-            if report.errors.len() == 1 { "s" } else { "ve" }
-        );
+        let message = if first.row == 0 {
+            format!("{}; nothing was stored", first.located())
+        } else {
+            format!(
+                "{} row{} ha{} errors; nothing was stored",
+                report
+                    .errors
+                    .iter()
+                    .map(|e| e.row)
+                    .collect::<std::collections::BTreeSet<_>>()
+                    .len(),
+                if report.errors.len() == 1 { "" } else { "s" },
+                if report.errors.len() == 1 { "s" } else { "ve" }
+            )
+        };
+        let field = if first.row == 0 {
+            first.field.clone()
+        } else {
+            format!("rows[{}].{}", first.row, first.field)
+        };
         (
             StatusCode::UNPROCESSABLE_ENTITY,
             serde_json::json!({
-                "error": { "code": "invalid", "message": message, "field": format!("rows[{}].{}", first.row, first.field) },
+                "error": { "code": "invalid", "message": message, "field": field },
                 "report": report,
             }),
         )

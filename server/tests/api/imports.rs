@@ -15,6 +15,8 @@ crate::on_both_databases!(
     only_finance_and_vendor_admins_import,
     previews_store_nothing,
     certifications_update_their_expiry_and_refuse_repeats,
+    files_with_a_bad_header_or_no_rows_are_refused_with_one_error,
+    amounts_must_be_plain_decimals_within_bounds,
 );
 
 async fn partner(app: &TestApp, name: &str) -> i64 {
@@ -388,6 +390,112 @@ async fn certifications_update_their_expiry_and_refuse_repeats(db: Db) {
         count(&app, stored).await,
         before + 3,
         "nothing of the file is stored"
+    );
+    app.cleanup().await;
+}
+
+async fn files_with_a_bad_header_or_no_rows_are_refused_with_one_error(db: Db) {
+    let app = signed_in(db, "finance@acme.test").await;
+    let tailspin = partner(&app, "Tailspin Tech").await;
+    let imports_before = count(
+        &app,
+        "SELECT COUNT(*) FROM audit_log WHERE action LIKE '%.import'",
+    )
+    .await;
+    let header = "external_id,partner_id,booked_on,product_line,amount,currency";
+    let cases = [
+        ("/api/v1/sales/import", String::new(), "file", "no rows"),
+        ("/api/v1/sales/import", format!("{header}\n"), "file", "no rows"),
+        (
+            "/api/v1/sales/import",
+            format!("external_id,partner_id,booked_on,product_line\nM-1,{tailspin},2026-02-01,hardware\n"),
+            "header",
+            "missing columns amount, currency",
+        ),
+        (
+            "/api/v1/sales/import",
+            format!("{header},amount\nD-1,{tailspin},2026-02-01,hardware,1.00,USD,2.00\n"),
+            "header",
+            "`amount` appears twice",
+        ),
+        (
+            "/api/v1/certifications/import",
+            format!("partner_id,person,code,earned_on\n{tailspin},a@x.test,NET-101,2026-01-01\n"),
+            "header",
+            "missing column expires_on",
+        ),
+    ];
+    for (path, file, field, says) in cases {
+        let response = post(&app, path, "text/csv", &file, None).await;
+        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY, "{file:?}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["field"], field, "{body}");
+        let errors = body["report"]["errors"].as_array().unwrap();
+        assert_eq!(errors.len(), 1, "one error for the file, not one per row: {body}");
+        assert_eq!(errors[0]["row"], 0);
+        assert!(errors[0]["message"].as_str().unwrap().contains(says), "{body}");
+        assert!(
+            body["error"]["message"].as_str().unwrap().contains(says),
+            "{body}"
+        );
+    }
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM audit_log WHERE action LIKE '%.import'"
+        )
+        .await,
+        imports_before,
+        "a refused file records no import"
+    );
+    // A byte-order mark, as spreadsheets write it, is not part of the first column's name.
+    let file = format!("\u{feff}{header}\nBOM-1,{tailspin},2026-02-01,hardware,10.00,USD\n");
+    let response = post(&app, "/api/v1/sales/import", "text/csv", &file, None).await;
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "{}",
+        response.text().await.unwrap()
+    );
+    assert_eq!(
+        count(&app, "SELECT COUNT(*) FROM sales WHERE external_id = 'BOM-1'").await,
+        1
+    );
+    app.cleanup().await;
+}
+
+async fn amounts_must_be_plain_decimals_within_bounds(db: Db) {
+    let app = signed_in(db, "finance@acme.test").await;
+    let tailspin = partner(&app, "Tailspin Tech").await;
+    let before = count(&app, "SELECT COUNT(*) FROM sales").await;
+    let file = format!(
+        "external_id,partner_id,booked_on,product_line,amount,currency\n\
+         A-1,{tailspin},2026-02-01,hardware,\"1,234.50\",USD\n\
+         A-2,{tailspin},2026-02-01,hardware,\"12,34\",USD\n\
+         A-3,{tailspin},2026-02-01,hardware,100000000000.01,USD\n\
+         A-4,{tailspin},2026-02-01,hardware,-99999999999999999.00,USD\n"
+    );
+    let response = post(&app, "/api/v1/sales/import", "text/csv", &file, None).await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: Value = response.json().await.unwrap();
+    let rows: Vec<(i64, &str)> = body["report"]["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["row"].as_i64().unwrap(), e["field"].as_str().unwrap()))
+        .collect();
+    assert_eq!(rows, [(2, "amount"), (3, "amount"), (4, "amount")], "{body}");
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM sales").await, before);
+    // Thousands separators between groups of three are fine.
+    let file = format!(
+        "external_id,partner_id,booked_on,product_line,amount,currency\n\
+         A-1,{tailspin},2026-02-01,hardware,\"1,234.50\",USD\n"
+    );
+    let response = post(&app, "/api/v1/sales/import", "text/csv", &file, None).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        count(&app, "SELECT amount_minor FROM sales WHERE external_id = 'A-1'").await,
+        123_450
     );
     app.cleanup().await;
 }

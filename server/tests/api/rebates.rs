@@ -12,6 +12,8 @@ crate::on_both_databases!(
     rules_5_example_6_restatement_through_runs,
     statements_are_approved_paid_and_never_change,
     statements_are_isolated_and_exported,
+    a_plan_change_before_the_period_ends_replaces_the_draft,
+    restatements_follow_the_partner_across_plans_and_program_versions,
 );
 
 /// A reseller at a given tier rank (0 Registered … 3 Platinum), with no other facts.
@@ -78,6 +80,44 @@ fn amounts(statement: &Value) -> Vec<i64> {
         .unwrap()
         .iter()
         .map(|l| l["amount"].as_i64().unwrap())
+        .collect()
+}
+
+/// Records that `partner` moved from tier `from` to `to` on `on`, as an evaluation does.
+async fn tier_changed(app: &TestApp, partner: i64, on: &str, from: i64, to: i64) {
+    let pool = app.portal.store().pool();
+    sqlx::query(
+        "INSERT INTO tier_history (partner_id, changed_on, from_rank, to_rank, cause, deciding_values, recorded_at) \
+         VALUES ($1, $2, $3, $4, 'upgrade', '{}', 0)",
+    )
+    .bind(partner)
+    .bind(on)
+    .bind(from)
+    .bind(to)
+    .execute(pool)
+    .await
+    .unwrap();
+    sqlx::query("UPDATE organisations SET tier_rank = $1 WHERE id = $2")
+        .bind(to)
+        .bind(partner)
+        .execute(pool)
+        .await
+        .unwrap();
+}
+
+/// The partner's statements of a period (all plans).
+async fn statements_of(app: &TestApp, period: &str, partner: i64) -> Vec<Value> {
+    let all: Value = app
+        .get(&format!("/api/v1/rebates/statements?period={period}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    all.as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["partner_id"] == partner)
+        .cloned()
         .collect()
 }
 
@@ -460,5 +500,112 @@ async fn statements_are_isolated_and_exported(db: Db) {
         StatusCode::UNAUTHORIZED,
     )
     .await;
+    app.cleanup().await;
+}
+
+async fn a_plan_change_before_the_period_ends_replaces_the_draft(db: Db) {
+    let app = finance(db).await;
+    let rising = partner_at(&app, "Rising Silver", 1).await;
+    let settled = partner_at(&app, "Settled Silver", 1).await;
+    import(
+        &app,
+        &[
+            ("P1", rising, "2026-05-01", "hardware", "20000.00"),
+            ("P2", settled, "2026-05-01", "hardware", "20000.00"),
+        ],
+    )
+    .await;
+    run(&app, "2026-Q2").await;
+    assert_eq!(statement(&app, "2026-Q2", rising).await["plan_id"], "silver-flat");
+    // `settled` has its Silver statement approved before its upgrade is known.
+    let approved = statement(&app, "2026-Q2", settled).await;
+    let approved_id = approved["id"].as_i64().unwrap();
+    app.post_empty(&format!("/api/v1/rebates/statements/{approved_id}/approve"))
+        .await;
+
+    // Both move up to Gold before the quarter ends: Gold's plan applies to the whole quarter.
+    tier_changed(&app, rising, "2026-06-10", 1, 2).await;
+    tier_changed(&app, settled, "2026-06-10", 1, 2).await;
+    let summary = run(&app, "2026-Q2").await;
+    assert_eq!(summary["locked"], 1);
+    let rising_statements = statements_of(&app, "2026-Q2", rising).await;
+    assert_eq!(
+        rising_statements.len(),
+        1,
+        "one statement, never two to pay: {rising_statements:?}"
+    );
+    assert_eq!(rising_statements[0]["plan_id"], "gold-retroactive");
+    assert_eq!(rising_statements[0]["total"], 60_000, "20,000.00 at 300 bp");
+    // The approved statement settles the quarter: no second (Gold) statement beside it.
+    let settled_statements = statements_of(&app, "2026-Q2", settled).await;
+    assert_eq!(settled_statements.len(), 1, "{settled_statements:?}");
+    assert_eq!(settled_statements[0]["id"], approved_id);
+    assert_eq!(settled_statements[0]["total"], approved["total"]);
+    let discarded: Vec<String> = sqlx::query_scalar(
+        "SELECT before_json FROM audit_log WHERE action = 'statement.discard' ORDER BY id",
+    )
+    .fetch_all(app.portal.store().pool())
+    .await
+    .unwrap();
+    assert_eq!(discarded.len(), 1, "{discarded:?}");
+    assert!(discarded[0].contains("silver-flat"), "{discarded:?}");
+    app.cleanup().await;
+}
+
+async fn restatements_follow_the_partner_across_plans_and_program_versions(db: Db) {
+    let app = finance(db).await;
+    let partner = partner_at(&app, "Versioned Silver", 1).await;
+    import(
+        &app,
+        &[
+            ("V1", partner, "2026-02-01", "hardware", "50000.00"),
+            ("V2", partner, "2026-05-01", "hardware", "10000.00"),
+        ],
+    )
+    .await;
+    run(&app, "2026-Q1").await;
+    let q1 = statement(&app, "2026-Q1", partner).await;
+    assert_eq!(q1["total"], 100_000, "50,000.00 at 200 bp");
+    let q1_id = q1["id"].as_i64().unwrap();
+    app.post_empty(&format!("/api/v1/rebates/statements/{q1_id}/approve"))
+        .await;
+
+    // From Q2 the Silver plan pays 300 bp. Q1 was paid under the version in force then, and
+    // its facts have not changed: nothing to restate.
+    let demo = include_str!("../../../demo/acme-partner-program.toml");
+    let mut document = domain::program::ProgramDoc::from_toml(demo).unwrap();
+    let silver = document
+        .rebate_plans
+        .iter_mut()
+        .find(|p| p.id == "silver-flat")
+        .unwrap();
+    silver.rate_bps = Some(300);
+    document.validate().unwrap();
+    sqlx::query(
+        "INSERT INTO program_versions (effective_from, document, created_at) VALUES ('2026-04-01', $1, 0)",
+    )
+    .bind(document.to_toml())
+    .execute(app.portal.store().pool())
+    .await
+    .unwrap();
+    run(&app, "2026-Q2").await;
+    let q2 = statement(&app, "2026-Q2", partner).await;
+    assert_eq!(
+        amounts(&q2),
+        [30_000],
+        "10,000.00 at the new 300 bp, no adjustment: {q2}"
+    );
+
+    // The partner moves up to Gold in Q2, and a late Q1 sale arrives: Q1 is now worth
+    // 53,000.00 at Q1's 200 bp = 1,060.00, and the +60.00 goes on the Gold statement.
+    import(&app, &[("V3", partner, "2026-03-15", "hardware", "3000.00")]).await;
+    tier_changed(&app, partner, "2026-04-15", 1, 2).await;
+    run(&app, "2026-Q2").await;
+    let q2 = statement(&app, "2026-Q2", partner).await;
+    assert_eq!(q2["plan_id"], "gold-retroactive");
+    assert_eq!(amounts(&q2), [30_000, 6_000], "{q2}");
+    assert_eq!(q2["lines"][1]["description"], "2026-Q1 restatement");
+    assert_eq!(q2["total"], 36_000);
+    assert_eq!(statements_of(&app, "2026-Q2", partner).await.len(), 1);
     app.cleanup().await;
 }
