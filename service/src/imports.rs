@@ -996,6 +996,12 @@ impl Portal {
     }
 }
 
+/// Idempotency keys belong to the user who sent them: two users who happen to pick the same key
+/// never see each other's answers.
+fn idempotency_scope(actor: &Actor, endpoint: &str) -> String {
+    format!("{endpoint} user {}", actor.user_id)
+}
+
 /// A stored answer to an idempotent request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdempotentAnswer {
@@ -1008,12 +1014,17 @@ pub struct IdempotentAnswer {
 }
 
 impl Portal {
-    /// The answer recorded for an `Idempotency-Key` on an endpoint, if any.
+    /// The answer recorded for `actor`'s `Idempotency-Key` on an endpoint, if any. Refused (403)
+    /// to anyone who may not import.
     pub async fn idempotent_answer(
         &self,
+        actor: &Actor,
         key: &str,
         endpoint: &str,
     ) -> ServiceResult<Option<IdempotentAnswer>> {
+        // Only someone who may import gets a stored answer, and only their own.
+        require_importer(actor)?;
+        let endpoint = &idempotency_scope(actor, endpoint);
         let row = sqlx::query(
             "SELECT request_hash, status, response FROM idempotency_keys WHERE idempotency_key = $1 AND endpoint = $2",
         )
@@ -1034,10 +1045,12 @@ impl Portal {
     /// Records the answer to an idempotent request (the first answer wins).
     pub async fn remember_answer(
         &self,
+        actor: &Actor,
         key: &str,
         endpoint: &str,
         answer: &IdempotentAnswer,
     ) -> ServiceResult<()> {
+        let endpoint = &idempotency_scope(actor, endpoint);
         sqlx::query(
             "INSERT INTO idempotency_keys (idempotency_key, endpoint, request_hash, status, response, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (idempotency_key, endpoint) DO NOTHING",

@@ -472,7 +472,7 @@ async fn import_facts(
         digest.iter().map(|b| format!("{b:02x}")).collect::<String>()
     };
     if let Some(key) = &key {
-        if let Some(answer) = state.portal.idempotent_answer(key, endpoint).await? {
+        if let Some(answer) = state.portal.idempotent_answer(&actor, key, endpoint).await? {
             if answer.request_hash != request_hash {
                 return Err(ApiError::plain(
                     StatusCode::CONFLICT,
@@ -547,7 +547,10 @@ async fn import_facts(
             status: status.as_u16(),
             response: text.clone(),
         };
-        state.portal.remember_answer(key, endpoint, &answer).await?;
+        state
+            .portal
+            .remember_answer(&actor, key, endpoint, &answer)
+            .await?;
     }
     Ok((status, [(header::CONTENT_TYPE, "application/json")], text).into_response())
 }

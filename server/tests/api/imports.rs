@@ -269,6 +269,33 @@ async fn idempotency_keys_replay_the_first_answer(db: Db) {
     )
     .await;
     assert_eq!(e["code"], "idempotency_key_reused");
+    // Keys belong to their user: a partner replaying the key gets 403, not finance's answer,
+    // and another importer's same key is a request of its own.
+    let mut partner_user = app.another_client();
+    partner_user.sign_in("admin@northwind.test").await;
+    error_code(
+        post(
+            &partner_user,
+            "/api/v1/sales/import",
+            "text/csv",
+            &file,
+            Some("batch-7"),
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    let mut vendor_admin = app.another_client();
+    vendor_admin.sign_in("admin@acme.test").await;
+    let own = post(
+        &vendor_admin,
+        "/api/v1/sales/import",
+        "text/csv",
+        &other,
+        Some("batch-7"),
+    )
+    .await;
+    assert_eq!(own.status(), StatusCode::OK, "{}", own.text().await.unwrap());
     app.cleanup().await;
 }
 

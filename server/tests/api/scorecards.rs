@@ -9,6 +9,7 @@ use std::time::Duration;
 crate::on_both_databases!(
     scorecards_show_the_partner_and_answer_404_to_others,
     live_streams_never_carry_another_partners_events,
+    a_sale_through_a_distributor_reaches_the_distributors_scorecard,
     the_dashboard_is_for_vendor_staff_and_exports_every_table,
 );
 
@@ -148,6 +149,23 @@ async fn scorecards_show_the_partner_and_answer_404_to_others(db: Db) {
             .status(),
         StatusCode::OK
     );
+    // … but an id that is not a partner's (none at all, or the vendor itself) is not found,
+    // on every partner endpoint, rather than an empty stream or a server error.
+    let vendor: i64 = sqlx::query_scalar("SELECT id FROM organisations WHERE kind = 'vendor'")
+        .fetch_one(app.portal.store().pool())
+        .await
+        .unwrap();
+    for partner in [99_999, vendor] {
+        for path in ["scorecard", "scorecard/stream", "rebate-forecast", "tier"] {
+            assert_eq!(
+                cm.get(&format!("/api/v1/partners/{partner}/{path}"))
+                    .await
+                    .status(),
+                StatusCode::NOT_FOUND,
+                "{partner}/{path}"
+            );
+        }
+    }
     app.cleanup().await;
 }
 
@@ -371,6 +389,42 @@ async fn the_dashboard_is_for_vendor_staff_and_exports_every_table(db: Db) {
     assert_eq!(
         partner.get("/api/v1/dashboard/export/at-risk").await.status(),
         StatusCode::FORBIDDEN
+    );
+    app.cleanup().await;
+}
+
+async fn a_sale_through_a_distributor_reaches_the_distributors_scorecard(db: Db) {
+    let app = spawn_app(db).await;
+    let ids = partner_ids(&app).await;
+    let (contoso, tailspin) = (ids["Contoso Distribution"], ids["Tailspin Tech"]);
+    let watcher = signed_in(&app, "admin@contoso.test").await;
+    let response = watcher
+        .get(&format!("/api/v1/partners/{contoso}/scorecard/stream"))
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let stream = tokio::spawn(collect(response, Duration::from_secs(3)));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Tailspin is not one of Contoso's resellers, but this sale went through Contoso: it moves
+    // Contoso's sell-through, so Contoso's scorecard refreshes.
+    let finance = signed_in(&app, "finance@acme.test").await;
+    let today = app.portal.today();
+    let csv = format!(
+        "external_id,partner_id,distributor_id,booked_on,product_line,amount,currency\n\
+         THRU-1,{tailspin},{contoso},{today},hardware,500.00,USD\n"
+    );
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("content-type", "text/csv".parse().unwrap());
+    let imported = finance.post_raw("/api/v1/sales/import", headers, csv).await;
+    assert_eq!(imported.status(), StatusCode::OK);
+    let (ready, events) = stream.await.unwrap();
+    assert!(ready);
+    assert!(
+        events.iter().any(|e| e["partner_id"] == contoso),
+        "the distributor's scorecard heard of the sale: {events:?}"
+    );
+    assert!(
+        events.iter().all(|e| e["partner_id"] != tailspin),
+        "but not Tailspin's own figures: {events:?}"
     );
     app.cleanup().await;
 }
