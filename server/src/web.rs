@@ -207,6 +207,10 @@ pub async fn request_context(State(state): State<AppState>, mut request: Request
     let stale_session = session.is_some() && actor.is_none();
     if let Some(actor) = actor {
         extensions.insert(actor);
+        // Live streams end with the session they were opened with.
+        if let Some(token) = &session {
+            extensions.insert(token.clone());
+        }
     }
 
     let mut response = next.run(request).await;

@@ -26,22 +26,46 @@ const BUFFER: usize = 1024;
 /// Events per notification: each is at most about 120 bytes of JSON.
 const NOTIFY_BATCH: usize = 40;
 
-/// A published event as every subscriber receives it: one shared copy, its JSON encoded once
-/// for all the streams that pass it on (thousands of open scorecards may watch one partner).
+/// What every subscriber receives: one shared copy (thousands of open scorecards may watch one
+/// partner).
 #[derive(Debug)]
-pub struct LiveEvent {
-    /// What changed.
-    pub event: PartnerEvent,
-    /// `event` as JSON.
-    pub json: Box<str>,
+pub enum LiveEvent {
+    /// Something about a partner changed; `json` is the event encoded once for every stream.
+    Partner {
+        /// What changed.
+        event: PartnerEvent,
+        /// `event` as JSON.
+        json: Box<str>,
+    },
+    /// Events may have been missed (this instance lost its link to the others for a moment):
+    /// every stream tells its client to fetch again.
+    Resync,
+    /// A session ended (its user signed out): the streams opened with it close.
+    SessionEnded {
+        /// The session's token hash, as stored.
+        token_hash: Box<str>,
+    },
 }
 
 impl LiveEvent {
     /// The event with its JSON.
-    pub fn new(event: PartnerEvent) -> Self {
+    pub fn partner(event: PartnerEvent) -> Self {
         let json = serde_json::to_string(&event).unwrap_or_default().into_boxed_str();
-        Self { event, json }
+        LiveEvent::Partner { event, json }
     }
+}
+
+/// What travels between instances in one Postgres notification.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
+enum Notification {
+    /// A batch of partner events.
+    Partners(Vec<PartnerEvent>),
+    /// A session that ended.
+    SessionEnded {
+        /// Its token hash.
+        session_ended: String,
+    },
 }
 
 /// The in-process fan-out of partner events.
@@ -69,9 +93,20 @@ impl EventBus {
         self.sender.receiver_count()
     }
 
-    fn deliver(&self, event: PartnerEvent) {
+    fn deliver(&self, event: LiveEvent) {
         // No subscriber is not an error: nobody has a scorecard open.
-        let _ = self.sender.send(Arc::new(LiveEvent::new(event)));
+        let _ = self.sender.send(Arc::new(event));
+    }
+
+    fn deliver_notification(&self, notification: Notification) {
+        match notification {
+            Notification::Partners(events) => events
+                .into_iter()
+                .for_each(|event| self.deliver(LiveEvent::partner(event))),
+            Notification::SessionEnded { session_ended } => self.deliver(LiveEvent::SessionEnded {
+                token_hash: session_ended.into_boxed_str(),
+            }),
+        }
     }
 }
 
@@ -112,20 +147,38 @@ impl Portal {
             reason: reason.to_owned(),
             published_at_us: wall_clock_micros(),
         });
+        // A notification carries a JSON array of events, well under Postgres's 8,000-byte
+        // payload limit.
+        let events: Vec<PartnerEvent> = events.collect();
+        for batch in events.chunks(NOTIFY_BATCH) {
+            self.broadcast_live(Notification::Partners(batch.to_vec()))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Closes the live streams opened with a session that has just ended, on every instance.
+    pub(crate) async fn publish_session_ended(&self, token_hash: &str) {
+        let notification = Notification::SessionEnded {
+            session_ended: token_hash.to_owned(),
+        };
+        if let Err(e) = self.broadcast_live(notification).await {
+            tracing::warn!(error = format!("{e:#}"), "the end of a session was not published");
+        }
+    }
+
+    /// Hands a notification to this instance's subscribers (SQLite: one process), or to every
+    /// instance's through Postgres.
+    async fn broadcast_live(&self, notification: Notification) -> ServiceResult<()> {
         match self.store().backend() {
-            Backend::Sqlite => events.for_each(|event| self.events().deliver(event)),
+            Backend::Sqlite => self.events().deliver_notification(notification),
             Backend::Postgres => {
-                // A notification carries a JSON array of events, well under Postgres's 8,000-byte
-                // payload limit.
-                let events: Vec<PartnerEvent> = events.collect();
-                for batch in events.chunks(NOTIFY_BATCH) {
-                    let payload = serde_json::to_string(batch).map_err(anyhow::Error::from)?;
-                    sqlx::query("SELECT pg_notify($1, $2)")
-                        .bind(CHANNEL)
-                        .bind(payload)
-                        .execute(self.pool())
-                        .await?;
-                }
+                let payload = serde_json::to_string(&notification).map_err(anyhow::Error::from)?;
+                sqlx::query("SELECT pg_notify($1, $2)")
+                    .bind(CHANNEL)
+                    .bind(payload)
+                    .execute(self.pool())
+                    .await?;
             }
         }
         Ok(())
@@ -158,10 +211,21 @@ impl Portal {
 async fn listen(url: &str, bus: &EventBus) -> anyhow::Result<()> {
     let mut listener = sqlx::postgres::PgListener::connect(url).await?;
     listener.listen(CHANNEL).await?;
+    // Whatever was published while this instance was not listening (at start-up, or while
+    // reconnecting) is caught up by a refetch.
+    bus.deliver(LiveEvent::Resync);
     loop {
-        let notification = listener.recv().await?;
-        match serde_json::from_str::<Vec<PartnerEvent>>(notification.payload()) {
-            Ok(events) => events.into_iter().for_each(|event| bus.deliver(event)),
+        // `try_recv` answers `None` when the connection dropped: notifications sent until it is
+        // back are lost, so every stream refetches once it is.
+        let Some(notification) = listener.try_recv().await? else {
+            tracing::warn!("event listener lost its connection; reconnecting");
+            // Listening again reconnects now (or fails, and the caller starts over).
+            listener.listen(CHANNEL).await?;
+            bus.deliver(LiveEvent::Resync);
+            continue;
+        };
+        match serde_json::from_str::<Notification>(notification.payload()) {
+            Ok(notification) => bus.deliver_notification(notification),
             Err(e) => tracing::warn!(error = %e, "ignoring a malformed live update"),
         }
     }

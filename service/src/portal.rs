@@ -307,7 +307,22 @@ impl Portal {
             .await?;
         }
         tx.commit().await?;
+        // Live streams opened with this session close, here and on every other instance.
+        self.publish_session_ended(&token.hash()).await;
         Ok(())
+    }
+
+    /// How long a session has left, in milliseconds (`None` if it is not valid): a live stream
+    /// opened with it ends when the session would.
+    pub async fn session_remaining_millis(&self, token: &SessionToken) -> ServiceResult<Option<i64>> {
+        let now = self.now();
+        let expires_at: Option<i64> =
+            sqlx::query_scalar("SELECT expires_at FROM sessions WHERE token_hash = $1 AND expires_at > $2")
+                .bind(token.hash())
+                .bind(now)
+                .fetch_optional(self.pool())
+                .await?;
+        Ok(expires_at.map(|at| at - now))
     }
 
     /// The user behind a session cookie, if the session is valid and the user active.

@@ -13,11 +13,13 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use axum::Json;
 use domain::identity::{OrganisationKind, Role};
 use domain::scorecard::PartnerEvent;
 use serde::Serialize;
 use service::events::LiveEvent;
+use service::{ServiceError, SessionToken};
 use std::convert::Infallible;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -71,6 +73,14 @@ fn frame(name: &str, id: Option<i64>, data: &str) -> Bytes {
     Bytes::from(text)
 }
 
+/// The session a stream was opened with: the stream ends when the session does.
+struct StreamSession {
+    /// The session's token hash, to recognise its sign-out.
+    token_hash: Box<str>,
+    /// When the session expires.
+    ends_at: tokio::time::Instant,
+}
+
 /// The stream's state between events: kept small, as thousands may be open at once.
 struct Subscription {
     receiver: broadcast::Receiver<Arc<LiveEvent>>,
@@ -79,20 +89,28 @@ struct Subscription {
     /// When the next keep-alive comment is due. It is moved on only when it fires, so that an
     /// event costs no timer registration (thousands of streams wake for each event).
     keep_alive: Pin<Box<tokio::time::Sleep>>,
+    session: Option<StreamSession>,
 }
 
 impl Subscription {
-    fn new(receiver: broadcast::Receiver<Arc<LiveEvent>>, audience: Audience, ready: Option<Bytes>) -> Self {
+    fn new(
+        receiver: broadcast::Receiver<Arc<LiveEvent>>,
+        audience: Audience,
+        ready: Option<Bytes>,
+        session: Option<StreamSession>,
+    ) -> Self {
         Self {
             receiver,
             audience,
             ready,
             keep_alive: Box::pin(tokio::time::sleep(KEEP_ALIVE)),
+            session,
         }
     }
 
     /// The next frame to send: `ready` first, then every admitted event, a keep-alive comment
-    /// every quarter minute, `resync` after falling behind.
+    /// every quarter minute, `resync` after falling behind. `None` ends the stream: the server
+    /// is stopping, or the session signed out or expired (checked at each keep-alive).
     async fn next_frame(&mut self) -> Option<Bytes> {
         if let Some(ready) = self.ready.take() {
             return Some(ready);
@@ -102,18 +120,30 @@ impl Subscription {
                 biased;
                 received = self.receiver.recv() => received,
                 () = self.keep_alive.as_mut() => {
-                    let next = tokio::time::Instant::now() + KEEP_ALIVE;
-                    self.keep_alive.as_mut().reset(next);
+                    let now = tokio::time::Instant::now();
+                    if self.session.as_ref().is_some_and(|s| now >= s.ends_at) {
+                        return None;
+                    }
+                    self.keep_alive.as_mut().reset(now + KEEP_ALIVE);
                     return Some(Bytes::from_static(b":\n\n"));
                 }
             };
-            match received {
-                Ok(live) if self.audience.admits(&live.event) => {
-                    return Some(frame("scorecard", Some(live.event.published_at_us), &live.json))
-                }
-                Ok(_) => continue,
+            let live = match received {
+                Ok(live) => live,
                 Err(RecvError::Lagged(_)) => return Some(frame("resync", None, "{}")),
                 Err(RecvError::Closed) => return None,
+            };
+            match &*live {
+                LiveEvent::Partner { event, json } if self.audience.admits(event) => {
+                    return Some(frame("scorecard", Some(event.published_at_us), json))
+                }
+                LiveEvent::Partner { .. } => continue,
+                LiveEvent::Resync => return Some(frame("resync", None, "{}")),
+                LiveEvent::SessionEnded { token_hash } => {
+                    if self.session.as_ref().is_some_and(|s| s.token_hash == *token_hash) {
+                        return None;
+                    }
+                }
             }
         }
     }
@@ -121,24 +151,45 @@ impl Subscription {
 
 /// An event stream response. The frames are written directly (each event's JSON was encoded
 /// once when it was published) rather than through a per-client event builder.
-fn event_stream(state: &AppState, audience: Audience, ready: serde_json::Value) -> Response {
+async fn event_stream(
+    state: &AppState,
+    token: Option<&SessionToken>,
+    audience: Audience,
+    ready: serde_json::Value,
+) -> Result<Response, ApiError> {
+    let session = match token {
+        Some(token) => {
+            let remaining = state
+                .portal
+                .session_remaining_millis(token)
+                .await?
+                .ok_or(ApiError::Service(ServiceError::Unauthenticated))?;
+            Some(StreamSession {
+                token_hash: token.hash().into_boxed_str(),
+                ends_at: tokio::time::Instant::now()
+                    + Duration::from_millis(u64::try_from(remaining).unwrap_or(0)),
+            })
+        }
+        None => None,
+    };
     let subscription = Subscription::new(
         state.portal.events().subscribe(),
         audience,
         Some(frame("ready", None, &ready.to_string())),
+        session,
     );
     let frames = futures_util::stream::unfold(subscription, |mut subscription| async move {
         let frame = subscription.next_frame().await?;
         Some((Ok::<_, Infallible>(frame), subscription))
     });
-    (
+    Ok((
         [
             (header::CONTENT_TYPE, "text/event-stream"),
             (header::CACHE_CONTROL, "no-cache"),
         ],
         Body::from_stream(frames),
     )
-        .into_response()
+        .into_response())
 }
 
 /// A partner's scorecard: tier and progress, revenue against target, rebates, deal funnel,
@@ -172,6 +223,7 @@ pub(super) async fn get_scorecard(
 pub(super) async fn scorecard_stream(
     State(state): State<AppState>,
     SignedIn(actor): SignedIn,
+    token: Option<Extension<SessionToken>>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let id = parse_id(&id, "partner")?;
@@ -183,11 +235,13 @@ pub(super) async fn scorecard_stream(
     } else {
         Audience::OwnOnly(id)
     };
-    Ok(event_stream(
+    event_stream(
         &state,
+        token.as_deref(),
         audience,
         serde_json::json!({ "partner_id": id }),
-    ))
+    )
+    .await
 }
 
 /// The signed-in user's live updates (Server-Sent Events): `scorecard` events for every partner
@@ -198,14 +252,24 @@ pub(super) async fn scorecard_stream(
         (status = 200, description = "An event stream", content_type = "text/event-stream", body = String),
         (status = 401, description = "Not signed in", body = ErrorBody),
     ))]
-pub(super) async fn user_events(State(state): State<AppState>, SignedIn(actor): SignedIn) -> Response {
+pub(super) async fn user_events(
+    State(state): State<AppState>,
+    SignedIn(actor): SignedIn,
+    token: Option<Extension<SessionToken>>,
+) -> Result<Response, ApiError> {
     let own = actor.organisation.id;
     let audience = match (actor.organisation.kind, actor.role) {
         (OrganisationKind::Vendor, _) => Audience::Everyone,
         (_, Role::PartnerAdmin) => Audience::Partner(own),
         _ => Audience::OwnOnly(own),
     };
-    event_stream(&state, audience, serde_json::json!({ "user_id": actor.user_id }))
+    event_stream(
+        &state,
+        token.as_deref(),
+        audience,
+        serde_json::json!({ "user_id": actor.user_id }),
+    )
+    .await
 }
 
 #[cfg(test)]
@@ -229,7 +293,7 @@ mod tests {
     }
 
     fn live(partner_id: i64, distributor_id: Option<i64>, at: i64) -> Arc<LiveEvent> {
-        Arc::new(LiveEvent::new(PartnerEvent {
+        Arc::new(LiveEvent::partner(PartnerEvent {
             partner_id,
             distributor_id,
             reason: "sales".into(),
@@ -244,6 +308,7 @@ mod tests {
             receiver,
             Audience::Partner(3),
             Some(frame("ready", None, "{\"partner_id\":3}")),
+            None,
         );
         sender.send(live(9, None, 1)).unwrap();
         sender.send(live(9, Some(3), 2)).unwrap();
@@ -264,7 +329,7 @@ mod tests {
     #[tokio::test]
     async fn a_subscription_that_fell_behind_is_told_to_resync() {
         let (sender, receiver) = broadcast::channel(2);
-        let mut subscription = Subscription::new(receiver, Audience::Everyone, None);
+        let mut subscription = Subscription::new(receiver, Audience::Everyone, None, None);
         for at in 0..5 {
             sender.send(live(1, None, at)).unwrap();
         }
@@ -277,12 +342,66 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_quiet_subscription_sends_keep_alive_comments() {
         let (sender, receiver) = broadcast::channel(2);
-        let mut subscription = Subscription::new(receiver, Audience::OwnOnly(1), None);
+        let mut subscription = Subscription::new(receiver, Audience::OwnOnly(1), None, None);
         // Other partners' events do not postpone the keep-alive.
         sender.send(live(2, None, 0)).unwrap();
         assert_eq!(
             subscription.next_frame().await.unwrap(),
             Bytes::from_static(b":\n\n")
         );
+    }
+
+    fn session(hash: &str, lifetime: Duration) -> Option<StreamSession> {
+        Some(StreamSession {
+            token_hash: hash.into(),
+            ends_at: tokio::time::Instant::now() + lifetime,
+        })
+    }
+
+    #[tokio::test]
+    async fn a_stream_ends_when_its_session_signs_out_and_resyncs_when_told() {
+        let (sender, receiver) = broadcast::channel(8);
+        let hour = Duration::from_secs(3600);
+        let mut subscription = Subscription::new(receiver, Audience::Everyone, None, session("mine", hour));
+        sender.send(Arc::new(LiveEvent::Resync)).unwrap();
+        sender
+            .send(Arc::new(LiveEvent::SessionEnded {
+                token_hash: "someone else's".into(),
+            }))
+            .unwrap();
+        sender.send(live(1, None, 7)).unwrap();
+        sender
+            .send(Arc::new(LiveEvent::SessionEnded {
+                token_hash: "mine".into(),
+            }))
+            .unwrap();
+        sender.send(live(1, None, 8)).unwrap();
+        assert_eq!(
+            subscription.next_frame().await.unwrap(),
+            Bytes::from_static(b"event: resync\ndata: {}\n\n")
+        );
+        let next = subscription.next_frame().await.unwrap();
+        assert!(next.starts_with(b"event: scorecard\nid: 7\n"), "{next:?}");
+        assert_eq!(
+            subscription.next_frame().await,
+            None,
+            "signed out: the stream ends"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stream_ends_when_its_session_expires() {
+        let (_sender, receiver) = broadcast::channel::<Arc<LiveEvent>>(2);
+        let mut subscription = Subscription::new(
+            receiver,
+            Audience::Everyone,
+            None,
+            session("mine", KEEP_ALIVE + KEEP_ALIVE / 2),
+        );
+        assert_eq!(
+            subscription.next_frame().await.unwrap(),
+            Bytes::from_static(b":\n\n")
+        );
+        assert_eq!(subscription.next_frame().await, None);
     }
 }

@@ -238,6 +238,12 @@ impl TestApp {
         self.client.get(self.url(path)).send().await.unwrap()
     }
 
+    /// A GET that does not borrow the app, to run in a task of its own.
+    pub fn get_owned(&self, path: String) -> impl std::future::Future<Output = Response> + Send + 'static {
+        let request = self.client.get(self.url(&path));
+        async move { request.send().await.unwrap() }
+    }
+
     pub async fn post_json(&self, path: &str, body: &Value) -> Response {
         self.client
             .post(self.url(path))

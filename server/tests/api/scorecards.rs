@@ -1,6 +1,6 @@
 //! Scorecards, their live streams and the channel dashboard, on both databases.
 
-use crate::helpers::{spawn_app, Db, TestApp};
+use crate::helpers::{error_code, spawn_app, Db, TestApp};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -10,6 +10,7 @@ crate::on_both_databases!(
     scorecards_show_the_partner_and_answer_404_to_others,
     live_streams_never_carry_another_partners_events,
     a_sale_through_a_distributor_reaches_the_distributors_scorecard,
+    signing_out_closes_the_sessions_streams,
     the_dashboard_is_for_vendor_staff_and_exports_every_table,
 );
 
@@ -427,4 +428,65 @@ async fn a_sale_through_a_distributor_reaches_the_distributors_scorecard(db: Db)
         "but not Tailspin's own figures: {events:?}"
     );
     app.cleanup().await;
+}
+
+async fn signing_out_closes_the_sessions_streams(db: Db) {
+    let app = spawn_app(db).await;
+    let northwind = partner_ids(&app).await["Northwind Systems"];
+    let leaving = signed_in(&app, "admin@northwind.test").await;
+    let staying = signed_in(&app, "admin@northwind.test").await;
+    let open = |client: &TestApp| {
+        let path = format!("/api/v1/partners/{northwind}/scorecard/stream");
+        let request = client.get_owned(path);
+        async move {
+            let response = request.await;
+            assert_eq!(response.status(), StatusCode::OK);
+            let started = tokio::time::Instant::now();
+            collect(response, Duration::from_secs(6)).await;
+            started.elapsed()
+        }
+    };
+    let leaving_stream = tokio::spawn(open(&leaving));
+    let staying_stream = tokio::spawn(open(&staying));
+    let events = tokio::spawn(open_events(&leaving));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        leaving.delete("/api/v1/session").await.status(),
+        StatusCode::NO_CONTENT
+    );
+    let ended = leaving_stream.await.unwrap();
+    assert!(
+        ended < Duration::from_secs(3),
+        "the signed-out session's stream ended: {ended:?}"
+    );
+    assert!(
+        events.await.unwrap() < Duration::from_secs(3),
+        "and its event stream"
+    );
+    let kept = staying_stream.await.unwrap();
+    assert!(
+        kept >= Duration::from_secs(5),
+        "the same user's other session keeps its stream: {kept:?}"
+    );
+    // A signed-out session opens no new stream.
+    error_code(
+        leaving
+            .get(&format!("/api/v1/partners/{northwind}/scorecard/stream"))
+            .await,
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
+    app.cleanup().await;
+}
+
+/// Opens the user's `/api/v1/events` stream and reads it until it ends (at most 6 s).
+fn open_events(client: &TestApp) -> impl std::future::Future<Output = Duration> + Send + 'static {
+    let request = client.get_owned("/api/v1/events".to_owned());
+    async move {
+        let response = request.await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let started = tokio::time::Instant::now();
+        collect(response, Duration::from_secs(6)).await;
+        started.elapsed()
+    }
 }
