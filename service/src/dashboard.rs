@@ -3,6 +3,7 @@
 use crate::auth::Actor;
 use crate::error::{ServiceError, ServiceResult};
 use crate::portal::Portal;
+use crate::workflow::ApprovalScope;
 use domain::dashboard::{ChannelDashboard, ReachRow, RevenueRow, RiskRow, WITHIN_REACH_PERCENT};
 use domain::identity::{OrganisationKind, PartnerType, Region};
 use domain::period::FiscalPeriod;
@@ -79,6 +80,19 @@ impl Portal {
             .iter()
             .map(|r| Ok((r.try_get::<i64, _>("rank")?, r.try_get::<String, _>("name")?)))
             .collect::<Result<_, sqlx::Error>>()?;
+        if let Some(tier) = filter.tier.filter(|t| !tier_names.contains_key(t)) {
+            let mut ranks: Vec<(&i64, &String)> = tier_names.iter().collect();
+            ranks.sort();
+            let known: Vec<String> = ranks
+                .iter()
+                .map(|(rank, name)| format!("{rank} {name}"))
+                .collect();
+            return Err(FieldError::new(
+                "tier",
+                format!("`{tier}` is not a tier of the program ({})", known.join(", ")),
+            )
+            .into());
+        }
         let partners: Vec<PartnerRow> = sqlx::query(
             "SELECT id, name, partner_type, region, tier_rank FROM organisations WHERE kind = 'partner' ORDER BY name",
         )
@@ -191,6 +205,13 @@ impl Portal {
                 &b.name,
             ))
         });
+        // Approvals started in the period, for the partners the filters select.
+        let day_millis = 86_400_000;
+        let approvals = ApprovalScope {
+            started_from: from.days_since_epoch() * day_millis,
+            started_before: (to.days_since_epoch() + 1) * day_millis,
+            partners: partners.iter().map(|p| p.id).collect(),
+        };
         Ok(ChannelDashboard {
             period: period.to_string(),
             from,
@@ -207,7 +228,7 @@ impl Portal {
             by_region,
             within_reach,
             at_risk,
-            approvals: self.workflow_turnaround().await?,
+            approvals: self.workflow_turnaround(Some(&approvals)).await?,
             tiers: self.tiers().await?,
         })
     }

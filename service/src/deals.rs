@@ -1124,6 +1124,6 @@ impl Portal {
                 "the turnaround report is for vendor staff",
             ));
         }
-        self.workflow_turnaround().await
+        self.workflow_turnaround(None).await
     }
 }

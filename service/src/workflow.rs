@@ -89,6 +89,15 @@ async fn event(
     Ok(())
 }
 
+/// Which approvals a turnaround report counts: those started in a time window (Unix
+/// milliseconds, end excluded) for one of a set of partners.
+#[derive(Debug, Clone)]
+pub(crate) struct ApprovalScope {
+    pub(crate) started_from: i64,
+    pub(crate) started_before: i64,
+    pub(crate) partners: std::collections::HashSet<i64>,
+}
+
 impl Portal {
     /// A workflow definition by key.
     pub async fn workflow_definition(&self, key: &str) -> ServiceResult<WorkflowDefinition> {
@@ -377,18 +386,32 @@ impl Portal {
         }
     }
 
-    /// Median and 90th-percentile hours to decision, and SLA breaches, per workflow.
-    pub(crate) async fn workflow_turnaround(&self) -> ServiceResult<Vec<Turnaround>> {
+    /// Median and 90th-percentile hours to decision, and SLA breaches, per workflow: of every
+    /// approval, or of those `scope` selects.
+    pub(crate) async fn workflow_turnaround(
+        &self,
+        scope: Option<&ApprovalScope>,
+    ) -> ServiceResult<Vec<Turnaround>> {
         let now = self.now();
         let rows = sqlx::query(
-            "SELECT i.workflow_key, d.document, i.status, i.started_at, i.due_at, i.decided_at FROM workflow_instances i \
-             JOIN workflow_definitions d ON d.workflow_key = i.workflow_key WHERE i.status <> 'cancelled' \
-             ORDER BY i.workflow_key",
+            "SELECT i.workflow_key, d.document, i.status, i.started_at, i.due_at, i.decided_at, deal.partner_id \
+             FROM workflow_instances i JOIN workflow_definitions d ON d.workflow_key = i.workflow_key \
+             LEFT JOIN deals deal ON i.subject_type = 'deal' AND deal.id = i.subject_id \
+             WHERE i.status <> 'cancelled' ORDER BY i.workflow_key",
         )
         .fetch_all(self.pool())
         .await?;
         let mut report: Vec<(Turnaround, Vec<i64>)> = Vec::new();
         for row in rows {
+            if let Some(scope) = scope {
+                let started_at: i64 = row.try_get("started_at")?;
+                let partner: Option<i64> = row.try_get("partner_id")?;
+                let in_scope = (scope.started_from..scope.started_before).contains(&started_at)
+                    && partner.is_some_and(|p| scope.partners.contains(&p));
+                if !in_scope {
+                    continue;
+                }
+            }
             let document: String = row.try_get("document")?;
             let name = serde_json::from_str::<WorkflowDefinition>(&document)
                 .map(|d| d.name)

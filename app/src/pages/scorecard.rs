@@ -19,41 +19,58 @@ pub(crate) fn follow_live_updates(
         use wasm_bindgen::closure::Closure;
         use wasm_bindgen::JsCast;
         // The open stream and its listeners; closed when the partner changes or the page goes.
-        type Live = (
-            web_sys::EventSource,
-            Closure<dyn FnMut(web_sys::MessageEvent)>,
-            Closure<dyn FnMut(web_sys::MessageEvent)>,
-        );
+        type Listener = Closure<dyn FnMut(web_sys::Event)>;
+        type Live = (web_sys::EventSource, Listener, Listener, Listener);
         let current = StoredValue::new_local(None::<Live>);
+        // Bumped to open the stream again after the browser gave up on it.
+        let attempt = RwSignal::new(0u32);
+        let set_live = |on: bool| {
+            if let Some(body) = web_sys::window()
+                .and_then(|w| w.document())
+                .and_then(|d| d.body())
+            {
+                let _ = body.set_attribute("data-live", if on { "on" } else { "off" });
+            }
+        };
         let close = move || {
-            if let Some((source, _, _)) = current.try_update_value(Option::take).flatten() {
+            if let Some((source, ..)) = current.try_update_value(Option::take).flatten() {
                 source.close();
             }
         };
         Effect::new(move |_| {
+            attempt.track();
             close();
             let Some(id) = partner_id.get() else { return };
             let Ok(source) = web_sys::EventSource::new(&format!("/api/v1/partners/{id}/scorecard/stream"))
             else {
                 return;
             };
-            let on_change = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |_| refetch());
+            let on_change = Closure::<dyn FnMut(web_sys::Event)>::new(move |_| refetch());
             for name in ["scorecard", "resync"] {
                 let _ = source.add_event_listener_with_callback(name, on_change.as_ref().unchecked_ref());
             }
             // `ready` arrives on every (re)connection: fetch then, so whatever changed before the
             // stream was open (or while it was down) shows. It also tells tests the page is live.
-            let on_ready = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |_| {
+            let on_ready = Closure::<dyn FnMut(web_sys::Event)>::new(move |_| {
                 refetch();
-                if let Some(body) = web_sys::window()
-                    .and_then(|w| w.document())
-                    .and_then(|d| d.body())
-                {
-                    let _ = body.set_attribute("data-live", "on");
-                }
+                set_live(true);
             });
             let _ = source.add_event_listener_with_callback("ready", on_ready.as_ref().unchecked_ref());
-            current.set_value(Some((source, on_change, on_ready)));
+            // A dropped connection is retried by the browser itself; an error answer (an instance
+            // restarting behind a load balancer, say) makes it give up for good. Then the page
+            // says it is not live and opens the stream again a little later.
+            let watched = source.clone();
+            let on_error = Closure::<dyn FnMut(web_sys::Event)>::new(move |_| {
+                if watched.ready_state() == web_sys::EventSource::CLOSED {
+                    set_live(false);
+                    set_timeout(
+                        move || attempt.update(|n| *n += 1),
+                        std::time::Duration::from_secs(5),
+                    );
+                }
+            });
+            let _ = source.add_event_listener_with_callback("error", on_error.as_ref().unchecked_ref());
+            current.set_value(Some((source, on_change, on_ready, on_error)));
         });
         on_cleanup(close);
     }

@@ -337,10 +337,12 @@ async fn the_dashboard_is_for_vendor_staff_and_exports_every_table(db: Db) {
         .await
         .unwrap();
     assert_eq!(q1["revenue"], 0);
+    assert_eq!(q1["approvals"], json!([]), "the approvals follow the period too");
     for (query, field) in [
         ("period=2026-Q5", "period"),
         ("region=mars", "region"),
         ("tier=gold", "tier"),
+        ("tier=9", "tier"),
         ("type=shop", "type"),
     ] {
         let response = admin.get(&format!("/api/v1/dashboard?{query}")).await;
