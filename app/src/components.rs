@@ -127,13 +127,19 @@ pub fn ErrorPanel(error: PortalError) -> impl IntoView {
             "Not available to your role",
             "Ask your administrator if you need access.",
         ),
+        "invalid" => ("That value is not valid", "Correct it and try again."),
         _ => ("Something went wrong", "Try again in a moment."),
     };
     let sign_in = error.needs_sign_in();
+    // A value that failed validation names its field, so the reader knows what to correct.
+    let message = match &error.field {
+        Some(field) if !field.is_empty() => format!("{field}: {}", error.message),
+        _ => error.message.clone(),
+    };
     view! {
         <section class="notice notice-error" role="alert">
             <h1>{heading}</h1>
-            <p>{error.message}</p>
+            <p>{message}</p>
             <p>{advice}</p>
             {sign_in.then(|| view! { <a class="button" href="/login">"Sign in"</a> })}
         </section>

@@ -30,7 +30,10 @@ pub fn DashboardPage() -> impl IntoView {
                 let current = [param("period"), param("region"), param("type"), param("tier")];
                 match dashboard.await {
                     Ok(d) => view! { <DashboardView d filters current /> }.into_any(),
-                    Err(error) => view! { <ErrorPanel error /> }.into_any(),
+                    Err(error) => view! {
+                        <ErrorPanel error />
+                        <p><a class="button" href="/dashboard">"Show the current period, unfiltered"</a></p>
+                    }.into_any(),
                 }
             })}
         </Transition>
