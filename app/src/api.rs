@@ -641,3 +641,17 @@ pub async fn get_dashboard(
         .map_err(service::ServiceError::from)?;
     Ok(portal()?.channel_dashboard(&actor()?, &filter).await?)
 }
+
+/// The audit log, newest first (vendor admins and finance); empty filters mean any.
+#[server(prefix = "/rpc", endpoint = "audit", input = GetUrl)]
+pub async fn get_audit(
+    #[server(default)] action: String,
+    #[server(default)] entity_type: String,
+    #[server(default)] entity_id: String,
+    #[server(default)] before: String,
+) -> Result<domain::audit::AuditPage, PortalError> {
+    use ssr::*;
+    let query = service::audit::AuditQuery::parse(&action, &entity_type, &entity_id, &before, "")
+        .map_err(service::ServiceError::from)?;
+    Ok(portal()?.audit_log(&actor()?, &query).await?)
+}

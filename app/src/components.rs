@@ -109,6 +109,17 @@ pub fn human_date(millis: i64) -> String {
     Date::from_unix_millis(millis).human()
 }
 
+/// Formats a timestamp as a date and UTC time people read (`26 Nov 2026, 14:05 UTC`).
+pub fn human_date_time(millis: i64) -> String {
+    let minutes = millis.rem_euclid(86_400_000) / 60_000;
+    format!(
+        "{}, {:02}:{:02} UTC",
+        human_date(millis),
+        minutes / 60,
+        minutes % 60
+    )
+}
+
 /// Formats a timestamp as an ISO date for `<time datetime>`.
 pub fn iso_date(millis: i64) -> String {
     Date::from_unix_millis(millis).to_string()
@@ -202,6 +213,12 @@ fn room_links(me: &Me) -> Vec<(String, &'static str)> {
     if me.organisation.kind == domain::identity::OrganisationKind::Vendor {
         links.push(("/dashboard".to_owned(), "Dashboard"));
         links.push(("/studio/program".to_owned(), "Program"));
+    }
+    if matches!(
+        me.role,
+        domain::identity::Role::Finance | domain::identity::Role::VendorAdmin
+    ) {
+        links.push(("/audit".to_owned(), "Audit log"));
     }
     links
 }

@@ -19,7 +19,7 @@ use leptos_router::path;
 
 use components::PortalLayout;
 use pages::{
-    DashboardPage, DealNewPage, DealPage, DealsPage, ItemPage, LoginPage, MePage, NotFound,
+    AuditPage, DashboardPage, DealNewPage, DealPage, DealsPage, ItemPage, LoginPage, MePage, NotFound,
     NotificationsPage, ProgramPage, RebatesPage, RoomPage, ScorecardPage, StatementPage, StudioEditPage,
     StudioListPage, StudioNewPage, TierPage,
 };
@@ -73,6 +73,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/me") view=MePage />
                     <Route path=path!("/tier") view=TierPage />
                     <Route path=path!("/dashboard") view=DashboardPage />
+                    <Route path=path!("/audit") view=AuditPage />
                     <Route path=path!("/scorecard") view=ScorecardPage />
                     <Route path=path!("/partners/:id/scorecard") view=ScorecardPage />
                     <Route path=path!("/deals") view=DealsPage />

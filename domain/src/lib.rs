@@ -4,6 +4,7 @@
 //! same rules. Types here can only hold valid values: they are built through `parse` or
 //! `FromStr`, and an invalid value is a [`FieldError`] that names the field it came from.
 
+pub mod audit;
 pub mod calendar;
 pub mod content;
 pub mod dashboard;

@@ -40,6 +40,7 @@ fn is_portal_page(path: &str) -> bool {
         || path == "/notifications"
         || path == "/scorecard"
         || path == "/dashboard"
+        || path == "/audit"
         || (path.starts_with("/partners/") && path.ends_with("/scorecard"))
         || path.starts_with("/rebates/")
         || path.starts_with("/rooms/")

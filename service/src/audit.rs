@@ -1,7 +1,13 @@
 //! The audit log: every state change records who, when, what, and the value before and after.
 
+use crate::auth::Actor;
+use crate::error::{ServiceError, ServiceResult};
+use crate::portal::Portal;
+use domain::audit::{AuditPage, AuditRecord};
+use domain::identity::Role;
+use domain::FieldError;
 use serde::Serialize;
-use sqlx::AnyConnection;
+use sqlx::{AnyConnection, Row};
 
 /// One entry of the audit log.
 pub struct AuditEntry<'a> {
@@ -41,4 +47,107 @@ pub async fn record(conn: &mut AnyConnection, at: i64, entry: AuditEntry<'_>) ->
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// Which entries to read; every part is optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditQuery {
+    /// Actions starting with this, e.g. `statement.` or `sales.import`.
+    pub action: Option<String>,
+    /// One kind of thing, e.g. `rebate_statement`.
+    pub entity_type: Option<String>,
+    /// One thing (with `entity_type`), e.g. a statement's id.
+    pub entity_id: Option<String>,
+    /// Only entries older than this id (the previous page's `older`).
+    pub before: Option<i64>,
+    /// How many entries (1 to [`MAX_AUDIT_PAGE`]; default [`DEFAULT_AUDIT_PAGE`]).
+    pub limit: Option<i64>,
+}
+
+/// Entries on a page unless asked otherwise.
+pub const DEFAULT_AUDIT_PAGE: i64 = 50;
+
+/// The most entries one page holds.
+pub const MAX_AUDIT_PAGE: i64 = 500;
+
+impl AuditQuery {
+    /// Reads the query from query-string values; empty values mean "any".
+    pub fn parse(
+        action: &str,
+        entity_type: &str,
+        entity_id: &str,
+        before: &str,
+        limit: &str,
+    ) -> Result<Self, FieldError> {
+        let some = |v: &str| Some(v.trim()).filter(|v| !v.is_empty()).map(str::to_owned);
+        let number = |field: &str, v: Option<String>| {
+            v.map(|text| {
+                text.parse::<i64>()
+                    .map_err(|_| FieldError::new(field, format!("`{text}` is not a number")))
+            })
+            .transpose()
+        };
+        let limit = number("limit", some(limit))?;
+        if let Some(limit) = limit.filter(|l| !(1..=MAX_AUDIT_PAGE).contains(l)) {
+            return Err(FieldError::new(
+                "limit",
+                format!("`{limit}` is not between 1 and {MAX_AUDIT_PAGE}"),
+            ));
+        }
+        Ok(Self {
+            action: some(action),
+            entity_type: some(entity_type),
+            entity_id: some(entity_id),
+            before: number("before", some(before))?,
+            limit,
+        })
+    }
+}
+
+impl Portal {
+    /// The audit log, newest first (vendor admins and finance): who imported what, who
+    /// approved and paid what, and every other change, with the values before and after.
+    pub async fn audit_log(&self, actor: &Actor, query: &AuditQuery) -> ServiceResult<AuditPage> {
+        if !matches!(actor.role, Role::VendorAdmin | Role::Finance) {
+            return Err(ServiceError::Forbidden(
+                "the audit log is for vendor admins and finance",
+            ));
+        }
+        let limit = query.limit.unwrap_or(DEFAULT_AUDIT_PAGE);
+        // One more than asked for tells whether an older page exists.
+        let rows = sqlx::query(
+            "SELECT a.id, a.occurred_at, u.email, a.action, a.entity_type, a.entity_id, a.before_json, a.after_json \
+             FROM audit_log a LEFT JOIN users u ON u.id = a.actor_user_id \
+             WHERE ($1 IS NULL OR substr(a.action, 1, length($1)) = $1) AND ($2 IS NULL OR a.entity_type = $2) \
+             AND ($3 IS NULL OR a.entity_id = $3) AND ($4 IS NULL OR a.id < $4) ORDER BY a.id DESC LIMIT $5",
+        )
+        .bind(query.action.as_deref())
+        .bind(query.entity_type.as_deref())
+        .bind(query.entity_id.as_deref())
+        .bind(query.before)
+        .bind(limit + 1)
+        .fetch_all(self.pool())
+        .await?;
+        let json = |text: Option<String>| text.and_then(|t| serde_json::from_str(&t).ok());
+        let mut entries = rows
+            .iter()
+            .map(|row| {
+                Ok(AuditRecord {
+                    id: row.try_get("id")?,
+                    occurred_at: row.try_get("occurred_at")?,
+                    actor: row.try_get("email")?,
+                    action: row.try_get("action")?,
+                    entity_type: row.try_get("entity_type")?,
+                    entity_id: row.try_get("entity_id")?,
+                    before: json(row.try_get("before_json")?),
+                    after: json(row.try_get("after_json")?),
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        let older = (entries.len() as i64 > limit).then(|| {
+            entries.truncate(usize::try_from(limit).unwrap_or(0));
+            entries.last().map_or(0, |e| e.id)
+        });
+        Ok(AuditPage { entries, older })
+    }
 }

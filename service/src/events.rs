@@ -3,7 +3,9 @@
 //!
 //! One process: a broadcast channel. Several processes on one Postgres database: the event is
 //! published with `pg_notify`, and every process (the publisher too) receives it through its
-//! `LISTEN` connection and rebroadcasts it to its own subscribers. Events carry ids only; each
+//! `LISTEN` connection and rebroadcasts it to its own subscribers. On SQLite the publisher
+//! delivers to its own subscribers and also writes the event to the `live_outbox` table, which
+//! a server reads twice a second for what other processes (the command line) published. Events carry ids only; each
 //! subscriber fetches the scorecard through the same authorisation as any other read.
 
 use crate::error::ServiceResult;
@@ -22,6 +24,15 @@ const CHANNEL: &str = "atrium_partner_events";
 
 /// How many events a slow subscriber may fall behind before it is told to refetch.
 const BUFFER: usize = 1024;
+
+/// How often a server on SQLite reads the outbox for other processes' events.
+const OUTBOX_POLL: Duration = Duration::from_millis(500);
+
+/// Outbox rows are cleared once they are this old…
+const OUTBOX_KEEP_MILLIS: i64 = 10 * 60 * 1000;
+
+/// … checked every this many polls.
+const OUTBOX_PURGE_EVERY: u32 = 120;
 
 /// Events per notification: each is at most about 120 bytes of JSON.
 const NOTIFY_BATCH: usize = 40;
@@ -55,7 +66,8 @@ impl LiveEvent {
     }
 }
 
-/// What travels between instances in one Postgres notification.
+/// What travels between processes: in one Postgres notification, or one row of SQLite's
+/// `live_outbox`.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 #[serde(untagged)]
 enum Notification {
@@ -72,12 +84,16 @@ enum Notification {
 #[derive(Debug, Clone)]
 pub struct EventBus {
     sender: broadcast::Sender<Arc<LiveEvent>>,
+    /// This process, as the origin of what it writes to SQLite's outbox (its own rows are
+    /// already delivered when it reads them back).
+    origin: Arc<str>,
 }
 
 impl Default for EventBus {
     fn default() -> Self {
         Self {
             sender: broadcast::channel(BUFFER).0,
+            origin: crate::auth::random_token().into(),
         }
     }
 }
@@ -171,7 +187,18 @@ impl Portal {
     /// instance's through Postgres.
     async fn broadcast_live(&self, notification: Notification) -> ServiceResult<()> {
         match self.store().backend() {
-            Backend::Sqlite => self.events().deliver_notification(notification),
+            Backend::Sqlite => {
+                // Other processes on the same file read it from the outbox: a server sees what
+                // `atrium import` on the command line changed.
+                let payload = serde_json::to_string(&notification).map_err(anyhow::Error::from)?;
+                sqlx::query("INSERT INTO live_outbox (origin, payload, created_at) VALUES ($1, $2, $3)")
+                    .bind(&*self.events().origin)
+                    .bind(payload)
+                    .bind(self.now())
+                    .execute(self.pool())
+                    .await?;
+                self.events().deliver_notification(notification);
+            }
             Backend::Postgres => {
                 let payload = serde_json::to_string(&notification).map_err(anyhow::Error::from)?;
                 sqlx::query("SELECT pg_notify($1, $2)")
@@ -184,10 +211,13 @@ impl Portal {
         Ok(())
     }
 
-    /// On Postgres, starts the task that receives every instance's events and hands them to
-    /// this instance's subscribers; it reconnects by itself. Does nothing on SQLite.
+    /// Starts the task that receives other processes' events and hands them to this process's
+    /// subscribers: on Postgres through `LISTEN` (it reconnects by itself), on SQLite by reading
+    /// the outbox every [`OUTBOX_POLL`].
     pub fn start_event_listener(&self) {
         let Some(url) = self.store().postgres_url().map(str::to_owned) else {
+            let portal = self.clone();
+            tokio::spawn(async move { portal.poll_outbox().await });
             return;
         };
         let bus = self.events().clone();
@@ -205,6 +235,63 @@ impl Portal {
                 }
             }
         });
+    }
+}
+
+impl Portal {
+    /// Delivers what other processes wrote to SQLite's outbox since this one started, and
+    /// clears out rows everyone has had time to read.
+    async fn poll_outbox(&self) {
+        let mut seen: i64 = 0;
+        let mut ticks: u32 = 0;
+        let mut started = false;
+        loop {
+            if !started {
+                match sqlx::query_scalar::<_, i64>(
+                    "SELECT CAST(COALESCE(MAX(id), 0) AS BIGINT) FROM live_outbox",
+                )
+                .fetch_one(self.pool())
+                .await
+                {
+                    Ok(newest) => {
+                        seen = newest;
+                        started = true;
+                    }
+                    Err(e) => tracing::warn!(error = %e, "cannot read the live-update outbox"),
+                }
+            } else if let Err(e) = self.deliver_outbox(&mut seen).await {
+                tracing::warn!(error = format!("{e:#}"), "cannot read the live-update outbox");
+            }
+            ticks = ticks.wrapping_add(1);
+            if ticks.is_multiple_of(OUTBOX_PURGE_EVERY) {
+                let result = sqlx::query("DELETE FROM live_outbox WHERE created_at < $1")
+                    .bind(self.now() - OUTBOX_KEEP_MILLIS)
+                    .execute(self.pool())
+                    .await;
+                if let Err(e) = result {
+                    tracing::warn!(error = %e, "cannot clear the live-update outbox");
+                }
+            }
+            tokio::time::sleep(OUTBOX_POLL).await;
+        }
+    }
+
+    async fn deliver_outbox(&self, seen: &mut i64) -> ServiceResult<()> {
+        let rows = sqlx::query("SELECT id, origin, payload FROM live_outbox WHERE id > $1 ORDER BY id")
+            .bind(*seen)
+            .fetch_all(self.pool())
+            .await?;
+        for row in rows {
+            *seen = row.try_get("id")?;
+            if row.try_get::<String, _>("origin")? == *self.events().origin {
+                continue;
+            }
+            match serde_json::from_str::<Notification>(&row.try_get::<String, _>("payload")?) {
+                Ok(notification) => self.events().deliver_notification(notification),
+                Err(e) => tracing::warn!(error = %e, "ignoring a malformed live update"),
+            }
+        }
+        Ok(())
     }
 }
 

@@ -8,6 +8,7 @@ use domain::calendar::Date;
 use domain::facts::Sale;
 use domain::identity::{TierBadge, TierRank};
 use domain::metrics::MetricKind;
+use domain::money::div_round_half_even;
 use domain::period::{FiscalCalendar, Window};
 use domain::program::Program;
 use domain::scorecard::{
@@ -36,7 +37,13 @@ fn revenue_target(program: &Program, effective: TierRank) -> Option<i64> {
                 .iter()
                 .find(|c| c.metric.kind == MetricKind::Revenue && c.metric.product_lines.is_empty())
                 .map(|c| match c.metric.window {
-                    Window::QuarterToDate => c.threshold * 4,
+                    // A quarter's threshold is a quarter of the year's; a trailing window of n
+                    // months is n twelfths of it.
+                    Window::QuarterToDate | Window::Period(_) => c.threshold.saturating_mul(4),
+                    Window::TrailingMonths(months) if months > 0 && months != 12 => {
+                        let yearly = div_round_half_even(i128::from(c.threshold) * 12, i128::from(months));
+                        i64::try_from(yearly).unwrap_or(i64::MAX)
+                    }
                     _ => c.threshold,
                 })
         })
@@ -82,7 +89,7 @@ impl Portal {
         let revenue_quarter = AgainstTarget {
             label: format!("Revenue, {period} to date"),
             value: revenue_between(&sales, quarter),
-            target: target.map(|t| t / 4),
+            target: target.map(|t| i64::try_from(div_round_half_even(i128::from(t), 4)).unwrap_or(i64::MAX)),
         };
         let revenue_trailing_12 = AgainstTarget {
             label: "Revenue, trailing 12 months".into(),

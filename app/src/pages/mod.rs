@@ -1,5 +1,6 @@
 //! One module per page.
 
+mod audit;
 mod dashboard;
 mod deals;
 mod item;
@@ -13,6 +14,7 @@ mod scorecard;
 mod studio;
 mod tier;
 
+pub use audit::AuditPage;
 pub use dashboard::DashboardPage;
 pub use deals::{DealNewPage, DealPage, DealsPage};
 pub use item::ItemPage;

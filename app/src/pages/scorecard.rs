@@ -113,14 +113,22 @@ fn money(minor: i64, digits: u32) -> String {
 #[component]
 fn TargetBar(target: AgainstTarget, digits: u32, testid: &'static str) -> impl IntoView {
     let percent = target.percent();
-    let text = match target.target {
-        Some(t) => format!(
-            "{} of {} ({percent} %)",
-            money(target.value, digits),
-            money(t, digits)
-        ),
-        None => money(target.value, digits),
+    let Some(goal) = target.target else {
+        // Without a revenue criterion in the program there is nothing to measure against.
+        return view! {
+            <div class="target">
+                <p class="criterion-label">{target.label.clone()}</p>
+                <p class="figure" data-testid=testid>{money(target.value, digits)}</p>
+                <p class="hint">"The program sets no revenue target for this tier."</p>
+            </div>
+        }
+        .into_any();
     };
+    let text = format!(
+        "{} of {} ({percent} %)",
+        money(target.value, digits),
+        money(goal, digits)
+    );
     view! {
         <div class="target">
             <p class="criterion-label">{target.label.clone()}</p>
@@ -132,6 +140,7 @@ fn TargetBar(target: AgainstTarget, digits: u32, testid: &'static str) -> impl I
             <p class="hint">{text}</p>
         </div>
     }
+    .into_any()
 }
 
 /// Twelve months of revenue as bars, with the same figures in a table for screen readers.
@@ -395,11 +404,13 @@ pub fn ScorecardPanel(card: Scorecard) -> impl IntoView {
     let percent = t12.percent();
     let open = card.deals.submitted + card.deals.approved;
     view! {
-        <a class="scorecard-panel" href="/scorecard" aria-label="Your scorecard">
+        <a class="scorecard-panel" href="/scorecard">
             <span class="panel-stat">
                 <span class="criterion-label">"12-month revenue"</span>
                 <span class="figure" data-testid="panel-revenue">{money(t12.value, digits)}</span>
-                <span class="bar" aria-hidden="true"><span style=format!("width: {percent}%")></span></span>
+                {t12.target.is_some().then(|| view! {
+                    <span class="bar" aria-hidden="true"><span style=format!("width: {percent}%")></span></span>
+                })}
             </span>
             <span class="panel-stat">
                 <span class="criterion-label">"Rebate this period"</span>

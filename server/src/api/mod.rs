@@ -2,6 +2,7 @@
 //! calls the service layer and encodes the answer. The OpenAPI document at
 //! `/api/v1/openapi.json` is generated from these handlers.
 
+pub mod audit;
 pub mod dashboard;
 pub mod deals;
 pub mod error;
@@ -839,8 +840,8 @@ impl Modify for SecuritySchemes {
           override_tier, deals::register_deal, deals::list_deals, deals::deal_queue, deals::turnaround,
           deals::customer_key, deals::get_deal, deals::submit_deal, deals::approve_deal, deals::reject_deal,
           dashboard::get_dashboard, dashboard::export_table, scorecard::get_scorecard, scorecard::scorecard_stream, scorecard::user_events, deals::won_deal, deals::lost_deal, deals::extend_deal, deals::notifications, deals::mark_read,
-          openapi_document),
-    components(schemas(dashboard::DashboardResponse, scorecard::ScorecardResponse, deals::DecisionRequest, deals::CloseRequest, deals::ExtensionRequest, deals::CustomerKeyResponse,
+          audit::audit_log, openapi_document),
+    components(schemas(audit::AuditResponse, dashboard::DashboardResponse, scorecard::ScorecardResponse, deals::DecisionRequest, deals::CloseRequest, deals::ExtensionRequest, deals::CustomerKeyResponse,
         deals::InboxResponse, deals::MarkReadRequest, deals::MarkReadResponse, domain::deals::DealInput,
         domain::deals::DealView, domain::deals::DealStatus, domain::deals::DealEvent, domain::deals::DealConflict,
         domain::deals::CustomerKey, domain::deals::Turnaround, RebateRunRequest, PayoutRequest, StatementResponse, ImportResponse, ProgramResponse, ProgramVersionRequest, TierResponse, TierOverrideRequest, ErrorBody, ErrorDetail, SignInRequest, SessionResponse, Me, OrganisationSummary,
@@ -855,6 +856,7 @@ impl Modify for SecuritySchemes {
          (name = "notifications", description = "The notification bell"),
          (name = "scorecards", description = "Partner scorecards and their live updates"),
          (name = "dashboard", description = "The vendor's channel dashboard and its CSV exports"),
+         (name = "audit", description = "The audit log: who changed what, when, before and after"),
          (name = "meta", description = "About the API"))
 )]
 pub struct ApiDoc;
@@ -927,6 +929,7 @@ pub fn router() -> Router<AppState> {
         .route("/dashboard/export/{table}", get(dashboard::export_table))
         .route("/notifications", get(deals::notifications))
         .route("/notifications/read", post(deals::mark_read))
+        .route("/audit", get(audit::audit_log))
         .route("/openapi.json", get(openapi_document))
         .fallback(no_such_endpoint)
 }

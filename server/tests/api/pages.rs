@@ -26,6 +26,7 @@ async fn portal_pages_need_a_session(db: Db) {
         "/scorecard",
         "/partners/2/scorecard",
         "/dashboard",
+        "/audit",
     ] {
         let response = app.get(path).await;
         assert_eq!(response.status(), StatusCode::SEE_OTHER, "{path}");
@@ -99,7 +100,7 @@ async fn sign_in_form_works_without_script(db: Db) {
 /// before any script runs.
 async fn new_pages_render_whole_on_the_server(db: Db) {
     let app = spawn_app(db).await;
-    let cases: [(&str, &str, &str); 8] = [
+    let cases: [(&str, &str, &str); 10] = [
         ("sales@northwind.test", "/deals", "Globex Corporation"),
         ("sales@northwind.test", "/deals/new", "Register deal"),
         (
@@ -112,6 +113,8 @@ async fn new_pages_render_whole_on_the_server(db: Db) {
         ("cm@acme.test", "/deals", "Conflicts with #"),
         ("cm@acme.test", "/dashboard", "Revenue by partner type"),
         ("admin@contoso.test", "/scorecard", "Your resellers"),
+        ("finance@acme.test", "/audit", "session.sign_in"),
+        ("admin@northwind.test", "/audit", "Not available to your role"),
     ];
     for (email, path, expected) in cases {
         let mut client = app.another_client();

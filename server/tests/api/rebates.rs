@@ -14,6 +14,7 @@ crate::on_both_databases!(
     statements_are_isolated_and_exported,
     a_plan_change_before_the_period_ends_replaces_the_draft,
     restatements_follow_the_partner_across_plans_and_program_versions,
+    the_audit_log_says_who_imported_approved_and_paid,
 );
 
 /// A reseller at a given tier rank (0 Registered … 3 Platinum), with no other facts.
@@ -607,5 +608,82 @@ async fn restatements_follow_the_partner_across_plans_and_program_versions(db: D
     assert_eq!(q2["lines"][1]["description"], "2026-Q1 restatement");
     assert_eq!(q2["total"], 36_000);
     assert_eq!(statements_of(&app, "2026-Q2", partner).await.len(), 1);
+    app.cleanup().await;
+}
+
+async fn the_audit_log_says_who_imported_approved_and_paid(db: Db) {
+    let app = finance(db).await;
+    let gold = partner_at(&app, "Audited Gold", 2).await;
+    import(&app, &[("AU1", gold, "2026-05-01", "hardware", "100000.00")]).await;
+    run(&app, "2026-Q2").await;
+    let id = statement(&app, "2026-Q2", gold).await["id"].as_i64().unwrap();
+    app.post_empty(&format!("/api/v1/rebates/statements/{id}/approve"))
+        .await;
+    app.post_json(
+        &format!("/api/v1/rebates/statements/{id}/pay"),
+        &json!({ "payout_reference": "PO-77" }),
+    )
+    .await;
+
+    let page: Value = app
+        .get(&format!("/api/v1/audit?action=statement.&entity_id={id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let entries = page["entries"].as_array().unwrap();
+    let seen: Vec<(&str, &str)> = entries
+        .iter()
+        .map(|e| (e["action"].as_str().unwrap(), e["actor"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("statement.pay", "finance@acme.test"),
+            ("statement.approve", "finance@acme.test")
+        ],
+        "newest first: {page}"
+    );
+    assert_eq!(entries[0]["after"]["payout_reference"], "PO-77");
+    assert_eq!(entries[0]["before"]["status"], "approved");
+    assert!(entries[0]["occurred_at"].as_i64().unwrap() > 0);
+    let imports: Value = app
+        .get("/api/v1/audit?action=sales.import")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(imports["entries"][0]["actor"], "finance@acme.test");
+    assert_eq!(imports["entries"][0]["after"]["inserted"], 1);
+
+    // Paging: one at a time, each page pointing at the next.
+    let first: Value = app.get("/api/v1/audit?limit=1").await.json().await.unwrap();
+    let older = first["older"].as_i64().expect("an older page");
+    assert_eq!(first["entries"].as_array().unwrap().len(), 1);
+    let second: Value = app
+        .get(&format!("/api/v1/audit?limit=1&before={older}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(second["entries"][0]["id"].as_i64().unwrap() < first["entries"][0]["id"].as_i64().unwrap());
+
+    for (query, field) in [
+        ("limit=0", "limit"),
+        ("limit=501", "limit"),
+        ("before=yesterday", "before"),
+    ] {
+        let e = error_code(
+            app.get(&format!("/api/v1/audit?{query}")).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+        assert_eq!(e["field"], field, "{query}");
+    }
+    for email in ["admin@northwind.test", "cm@acme.test"] {
+        let mut other = app.another_client();
+        other.sign_in(email).await;
+        error_code(other.get("/api/v1/audit").await, StatusCode::FORBIDDEN).await;
+    }
     app.cleanup().await;
 }

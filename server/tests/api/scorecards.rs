@@ -11,6 +11,7 @@ crate::on_both_databases!(
     live_streams_never_carry_another_partners_events,
     a_sale_through_a_distributor_reaches_the_distributors_scorecard,
     signing_out_closes_the_sessions_streams,
+    another_process_s_import_reaches_open_streams,
     the_dashboard_is_for_vendor_staff_and_exports_every_table,
 );
 
@@ -491,4 +492,42 @@ fn open_events(client: &TestApp) -> impl std::future::Future<Output = Duration> 
         collect(response, Duration::from_secs(6)).await;
         started.elapsed()
     }
+}
+
+async fn another_process_s_import_reaches_open_streams(db: Db) {
+    let app = spawn_app(db).await;
+    let northwind = partner_ids(&app).await["Northwind Systems"];
+    let watcher = signed_in(&app, "admin@northwind.test").await;
+    let response = watcher
+        .get(&format!("/api/v1/partners/{northwind}/scorecard/stream"))
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let stream = tokio::spawn(collect(response, Duration::from_secs(4)));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // What `atrium import sales FILE` does: its own process, its own connection to the database.
+    let command_line = server::startup::open_portal(&app.database_url, Default::default())
+        .await
+        .unwrap();
+    let today = app.portal.today();
+    let file = format!(
+        "external_id,partner_id,booked_on,product_line,amount,currency\nCLI-1,{northwind},{today},hardware,75.00,USD\n"
+    );
+    let report = command_line
+        .import_sales(
+            None,
+            &file,
+            service::imports::ImportFormat::Csv,
+            false,
+            &service::imports::no_progress,
+        )
+        .await
+        .unwrap();
+    assert!(report.stored, "{report:?}");
+    command_line.store().close().await;
+    let (_, events) = stream.await.unwrap();
+    assert!(
+        events.iter().any(|e| e["partner_id"] == northwind),
+        "the server's stream heard of the other process's import: {events:?}"
+    );
+    app.cleanup().await;
 }
