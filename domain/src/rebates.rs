@@ -391,6 +391,26 @@ pub struct RebateForecast {
     pub lines: Vec<StatementLine>,
     /// The date the sales run to.
     pub as_of: String,
+    /// The rebate the whole period would earn if sales go on at the pace so far (each product
+    /// line's sales scaled from the days elapsed to the days in the period), minor units.
+    pub projected_total: i64,
+    /// The basis that projection stands on, minor units.
+    pub projected_basis: i64,
+    /// The period's last day.
+    pub period_ends: String,
+}
+
+/// Scales an amount from the days elapsed to the days in the period (the pace so far),
+/// rounded half to even. With no day elapsed there is no pace: the amount is returned as is.
+pub fn at_pace(amount: i64, days_elapsed: i64, days_in_period: i64) -> i64 {
+    if days_elapsed <= 0 || days_elapsed >= days_in_period {
+        return amount;
+    }
+    let scaled = crate::money::div_round_half_even(
+        i128::from(amount) * i128::from(days_in_period),
+        i128::from(days_elapsed),
+    );
+    i64::try_from(scaled).unwrap_or(if amount < 0 { i64::MIN } else { i64::MAX })
 }
 
 /// Where a statement is in its life: drafts are recomputed, approved and paid ones never change.
@@ -515,6 +535,16 @@ mod tests {
 
     fn check_sum(calc: &RebateCalculation) {
         assert_eq!(calc.lines.iter().map(|l| l.amount).sum::<i64>(), calc.total);
+    }
+
+    #[test]
+    fn the_pace_so_far_scales_to_the_whole_period() {
+        // 30 of 91 days: 3,000.00 → 9,100.00.
+        assert_eq!(at_pace(300_000, 30, 91), 910_000);
+        assert_eq!(at_pace(-300, 30, 91), -910);
+        assert_eq!(at_pace(1, 2, 3), 2, "1.5 → 2, half to even");
+        assert_eq!(at_pace(5, 0, 91), 5, "no day elapsed: no pace");
+        assert_eq!(at_pace(5, 91, 91), 5, "the period is over");
     }
 
     #[test]

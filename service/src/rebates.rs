@@ -14,7 +14,7 @@ use domain::identity::{OrganisationKind, PartnerType, Role, TierRank};
 use domain::period::{FiscalCalendar, FiscalPeriod};
 use domain::program::Program;
 use domain::rebates::{
-    restatement, BasisSale, LineKind, RebateCalculation, RebateForecast, RebatePlan, RunSummary,
+    at_pace, restatement, BasisSale, LineKind, RebateCalculation, RebateForecast, RebatePlan, RunSummary,
     StatementLine, StatementStatus, StatementView,
 };
 use sqlx::Row;
@@ -98,6 +98,23 @@ impl LineTotals {
             self.period.push(sale);
         } else {
             self.year_before.push(sale);
+        }
+    }
+
+    /// The period's sales as they would stand at the period's end at the pace so far.
+    fn at_pace(&self, days_elapsed: i64, days_in_period: i64) -> Self {
+        let scale = |sales: &[Sale]| {
+            sales
+                .iter()
+                .map(|sale| Sale {
+                    amount_minor: at_pace(sale.amount_minor, days_elapsed, days_in_period),
+                    ..sale.clone()
+                })
+                .collect()
+        };
+        Self {
+            period: scale(&self.period),
+            year_before: self.year_before.clone(),
         }
     }
 
@@ -741,19 +758,32 @@ impl Portal {
             "partner_type",
         )?;
         let mut conn = self.pool().acquire().await?;
-        let Some((plan, _, calc)) = self
-            .calculate(&mut conn, &stored.program, partner_id, partner_type, period)
-            .await?
-        else {
+        let calendar = stored.program.ladder.calendar;
+        let (from, to) = calendar.range(period);
+        let tier = self.effective_tier_on(&mut conn, partner_id, to).await?;
+        let Some(plan) = stored.program.rebate_plan_for(tier, partner_type) else {
             return Ok(None);
         };
+        let totals = self
+            .line_totals(&mut conn, calendar, period, Some(partner_id))
+            .await?
+            .remove(&partner_id)
+            .unwrap_or_default();
+        let calc = totals.calculate(plan, period);
+        // Days are counted inclusively: on the period's first day one day has elapsed.
+        let elapsed = today.days_since_epoch() - from.days_since_epoch() + 1;
+        let length = to.days_since_epoch() - from.days_since_epoch() + 1;
+        let projected = totals.at_pace(elapsed, length).calculate(plan, period);
         Ok(Some(RebateForecast {
             period: period.to_string(),
-            plan_name: plan.name,
+            plan_name: plan.name.clone(),
             basis: calc.basis,
             total: calc.total,
             lines: calc.lines,
             as_of: today.to_string(),
+            projected_total: projected.total,
+            projected_basis: projected.basis,
+            period_ends: to.to_string(),
         }))
     }
 

@@ -10,7 +10,7 @@ mod notifications;
 mod program;
 mod rebates;
 mod room;
-mod scorecard;
+pub(crate) mod scorecard;
 mod studio;
 mod tier;
 

@@ -232,6 +232,12 @@ fn ForecastCard() -> impl IntoView {
                         <h2 id="forecast">"This period so far: " {f.period.clone()}</h2>
                         <p class="what-if-result" data-testid="forecast-total">{money(f.total)}</p>
                         <p class="hint">{f.plan_name.clone()} " on " {money(f.basis)} " of sales up to " {f.as_of.clone()} ". It becomes a statement when finance runs the period."</p>
+                        <p class="criterion-label">"Forecast for the period"</p>
+                        <p class="what-if-result" data-testid="forecast-projection">{money(f.projected_total)}</p>
+                        <p class="hint">
+                            "If sales go on at this pace until " {crate::pages::scorecard::forecast_end(&f.period_ends)}
+                            " (" {money(f.projected_basis)} " of sales)."
+                        </p>
                     </section>
                 })
             })}

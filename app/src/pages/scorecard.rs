@@ -287,6 +287,11 @@ fn next_panel(tier: &domain::scorecard::PartnerTierView) -> AnyView {
     .into_any()
 }
 
+/// The period's last day as people read it (`30 Jun 2026`).
+pub(crate) fn forecast_end(iso: &str) -> String {
+    domain::calendar::Date::parse(iso, "period_ends").map_or_else(|_| iso.to_owned(), |d| d.human())
+}
+
 fn rebate_panel(card: &Scorecard) -> AnyView {
     let digits = card.minor_digits;
     view! {
@@ -299,6 +304,12 @@ fn rebate_panel(card: &Scorecard) -> AnyView {
                         <p class="criterion-label">"This period so far (" {f.period.clone()} ")"</p>
                         <p class="figure" data-testid="rebate-forecast">{money(f.total, digits)}</p>
                         <p class="hint">{f.plan_name.clone()} " on " {money(f.basis, digits)} " of sales."</p>
+                        <p class="criterion-label">"Forecast for the period"</p>
+                        <p class="figure" data-testid="rebate-projection">{money(f.projected_total, digits)}</p>
+                        <p class="hint">
+                            "If sales go on at this pace until " {forecast_end(&f.period_ends)} " ("
+                            {money(f.projected_basis, digits)} " of sales)."
+                        </p>
                     }.into_any(),
                     None => view! { <p class="hint" data-testid="rebate-forecast">"Your tier has no rebate plan."</p> }.into_any(),
                 }}

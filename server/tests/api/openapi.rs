@@ -68,6 +68,7 @@ async fn the_document_matches_the_routes(db: Db) {
         "GET /api/v1/events",
         "GET /api/v1/dashboard",
         "GET /api/v1/dashboard/export/{table}",
+        "GET /api/v1/audit",
         "GET /api/v1/openapi.json",
     ]
     .into_iter()

@@ -86,7 +86,16 @@ async fn scorecards_show_the_partner_and_answer_404_to_others(db: Db) {
         card["deals"]["submitted"], 1,
         "the demo's Globex registration waits for a decision"
     );
-    assert!(card["rebate_forecast"].is_object());
+    let forecast = &card["rebate_forecast"];
+    assert!(forecast.is_object());
+    // The forecast projects the pace so far to the period's end.
+    assert!(
+        forecast["projected_basis"].as_i64().unwrap() >= forecast["basis"].as_i64().unwrap(),
+        "{forecast}"
+    );
+    assert!(forecast["projected_total"].as_i64().unwrap() >= forecast["total"].as_i64().unwrap());
+    let period_ends = forecast["period_ends"].as_str().unwrap();
+    assert!(period_ends >= forecast["as_of"].as_str().unwrap(), "{forecast}");
     assert_eq!(card["resellers"], json!([]));
 
     // A sale moves the figures.
