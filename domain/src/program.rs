@@ -460,6 +460,7 @@ impl ProgramDoc {
                 min_basis,
                 cap,
                 accelerators: doc.accelerators.clone(),
+                minor_digits: digits,
             });
         }
 

@@ -71,6 +71,13 @@ pub struct RebatePlan {
     /// Multipliers per product line (flat and retroactive only).
     #[serde(default)]
     pub accelerators: Vec<Accelerator>,
+    /// Decimals of the program currency, for the amounts the explanation lines write.
+    #[serde(default = "two_decimals")]
+    pub minor_digits: u32,
+}
+
+fn two_decimals() -> u32 {
+    2
 }
 
 /// What a statement line explains.
@@ -127,8 +134,8 @@ pub struct RebateCalculation {
     pub total: i64,
 }
 
-fn money(minor: i64) -> String {
-    crate::money::format_minor(minor, 2)
+fn money(minor: i64, digits: u32) -> String {
+    crate::money::format_minor(minor, digits)
 }
 
 fn multiplier_text(bps: i64) -> String {
@@ -171,7 +178,11 @@ impl RebatePlan {
         if let Some(min) = self.min_basis.filter(|min| basis < *min) {
             lines.push(StatementLine {
                 kind: LineKind::BelowMinimum,
-                description: format!("basis {} is below the minimum {}", money(basis), money(min)),
+                description: format!(
+                    "basis {} is below the minimum {}",
+                    money(basis, self.minor_digits),
+                    money(min, self.minor_digits)
+                ),
                 basis: Some(basis),
                 rate_bps: None,
                 multiplier_bps: None,
@@ -189,15 +200,19 @@ impl RebatePlan {
                         .unwrap_or(0);
                     self.accelerated(basis, rate, sales, &mut lines);
                 }
-                RebateStructure::Incremental { bands } => incremental(basis, bands, &mut lines),
-                RebateStructure::Growth { rate_bps } => growth(basis, last_year_basis, *rate_bps, &mut lines),
+                RebateStructure::Incremental { bands } => {
+                    incremental(basis, bands, self.minor_digits, &mut lines)
+                }
+                RebateStructure::Growth { rate_bps } => {
+                    growth(basis, last_year_basis, *rate_bps, self.minor_digits, &mut lines)
+                }
             }
         }
         let before_cap: i64 = lines.iter().map(|l| l.amount).sum();
         if let Some(cap) = self.cap.filter(|cap| before_cap > *cap) {
             lines.push(StatementLine {
                 kind: LineKind::Cap,
-                description: format!("capped at {}", money(cap)),
+                description: format!("capped at {}", money(cap, self.minor_digits)),
                 basis: None,
                 rate_bps: None,
                 multiplier_bps: None,
@@ -227,7 +242,7 @@ impl RebatePlan {
         if basis <= 0 {
             lines.push(StatementLine {
                 kind: LineKind::NoBasis,
-                description: format!("basis {} earns no rebate", money(basis)),
+                description: format!("basis {} earns no rebate", money(basis, self.minor_digits)),
                 basis: Some(basis),
                 rate_bps: Some(rate_bps),
                 multiplier_bps: None,
@@ -252,7 +267,7 @@ impl RebatePlan {
                 description: format!(
                     "{} {} × {} bp × {}",
                     accelerator.product_line,
-                    money(group),
+                    money(group, self.minor_digits),
                     rate_bps,
                     multiplier_text(accelerator.multiplier_bps)
                 ),
@@ -271,7 +286,7 @@ impl RebatePlan {
             0,
             StatementLine {
                 kind: LineKind::Basis,
-                description: format!("{label} {} × {} bp", money(plain), rate_bps),
+                description: format!("{label} {} × {} bp", money(plain, self.minor_digits), rate_bps),
                 basis: Some(plain),
                 rate_bps: Some(rate_bps),
                 multiplier_bps: None,
@@ -281,11 +296,11 @@ impl RebatePlan {
     }
 }
 
-fn incremental(basis: i64, bands: &[Band], lines: &mut Vec<StatementLine>) {
+fn incremental(basis: i64, bands: &[Band], digits: u32, lines: &mut Vec<StatementLine>) {
     if basis <= 0 {
         lines.push(StatementLine {
             kind: LineKind::NoBasis,
-            description: format!("basis {} earns no rebate", money(basis)),
+            description: format!("basis {} earns no rebate", money(basis, digits)),
             basis: Some(basis),
             rate_bps: None,
             multiplier_bps: None,
@@ -303,9 +318,9 @@ fn incremental(basis: i64, bands: &[Band], lines: &mut Vec<StatementLine>) {
             kind: LineKind::Band,
             description: format!(
                 "{} – {}: {} × {} bp",
-                money(band.threshold),
-                money(upper),
-                money(part),
+                money(band.threshold, digits),
+                money(upper, digits),
+                money(part, digits),
                 band.rate_bps
             ),
             basis: Some(part),
@@ -316,7 +331,7 @@ fn incremental(basis: i64, bands: &[Band], lines: &mut Vec<StatementLine>) {
     }
 }
 
-fn growth(basis: i64, last_year: Option<i64>, rate_bps: i64, lines: &mut Vec<StatementLine>) {
+fn growth(basis: i64, last_year: Option<i64>, rate_bps: i64, digits: u32, lines: &mut Vec<StatementLine>) {
     match last_year.filter(|b| *b > 0) {
         None => lines.push(StatementLine {
             kind: LineKind::NoBaseline,
@@ -332,9 +347,9 @@ fn growth(basis: i64, last_year: Option<i64>, rate_bps: i64, lines: &mut Vec<Sta
                 kind: LineKind::Growth,
                 description: format!(
                     "growth {} ({} − {}) × {} bp",
-                    money(growth),
-                    money(basis),
-                    money(baseline),
+                    money(growth, digits),
+                    money(basis, digits),
+                    money(baseline, digits),
                     rate_bps
                 ),
                 basis: Some(growth),
@@ -359,6 +374,8 @@ pub struct RunSummary {
     pub locked: usize,
     /// Sum of the drafts' totals (minor units).
     pub draft_total: i64,
+    /// Decimals of the program currency.
+    pub minor_digits: u32,
 }
 
 /// One sale behind a statement's basis.
@@ -398,6 +415,8 @@ pub struct RebateForecast {
     pub projected_basis: i64,
     /// The period's last day.
     pub period_ends: String,
+    /// Decimals of the program currency.
+    pub minor_digits: u32,
 }
 
 /// Scales an amount from the days elapsed to the days in the period (the pace so far),
@@ -520,6 +539,7 @@ mod tests {
             min_basis: None,
             cap: None,
             accelerators: vec![],
+            minor_digits: 2,
         }
     }
 
@@ -660,5 +680,15 @@ mod tests {
             bands: bands(&[(0, 300)]),
         });
         assert_eq!(inc.calculate(Q2, &[], None, vec![]).total, 0);
+    }
+
+    #[test]
+    fn explanations_write_amounts_in_the_currency_s_decimals() {
+        // A yen plan: no decimals.
+        let mut yen = plan(RebateStructure::Flat { rate_bps: 200 });
+        yen.minor_digits = 0;
+        let calc = yen.calculate(Q2, &[sale("hardware", 123_456)], None, Vec::new());
+        assert_eq!(calc.lines[0].description, "basis 123,456 × 200 bp");
+        assert_eq!(calc.total, 2_469);
     }
 }

@@ -56,6 +56,7 @@ fn plan(structure: RebateStructure) -> RebatePlan {
         min_basis: None,
         cap: None,
         accelerators: vec![],
+        minor_digits: 2,
     }
 }
 

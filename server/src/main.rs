@@ -319,7 +319,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 run.id,
                 run.period,
                 run.drafts,
-                domain::money::format_minor(run.draft_total, 2),
+                domain::money::format_minor(run.draft_total, run.minor_digits),
                 run.locked
             );
         }

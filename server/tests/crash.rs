@@ -60,10 +60,10 @@ async fn kill_while_writing(db: &str, args: &[&str]) {
     let mut child = atrium(db, args);
     let started = Instant::now();
     while !writer_active(&mut watcher, db).await {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "{args:?} finished before it could be killed; give it more work"
-        );
+        if let Some(status) = child.try_wait().unwrap() {
+            let output = std::io::read_to_string(child.stderr.take().unwrap());
+            panic!("{args:?} finished ({status}) before it could be killed; give it more work. It said: {output:?}");
+        }
         assert!(
             started.elapsed() < Duration::from_secs(120),
             "{args:?} never started writing"

@@ -394,6 +394,7 @@ impl Portal {
             drafts: 0,
             locked: 0,
             draft_total: 0,
+            minor_digits: program.currency.minor_digits(),
         };
         // Everything the run reads comes in a handful of set-wide queries; the rebate engine then
         // works from memory, partner by partner.
@@ -784,6 +785,7 @@ impl Portal {
             projected_total: projected.total,
             projected_basis: projected.basis,
             period_ends: to.to_string(),
+            minor_digits: stored.program.currency.minor_digits(),
         }))
     }
 
@@ -981,6 +983,7 @@ mod tests {
                 product_line: "cloud".into(),
                 multiplier_bps: 15_000,
             }],
+            minor_digits: 2,
         };
         let period = FiscalPeriod::parse("2026-Q2", "period").unwrap();
         let sale = |id: &str, line: &str, amount: i64| Sale {

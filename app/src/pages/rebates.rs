@@ -11,8 +11,13 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
-fn money(minor: i64) -> String {
-    format_minor(minor, 2)
+fn money(minor: i64, digits: u32) -> String {
+    format_minor(minor, digits)
+}
+
+/// Decimals of a statement's currency (two for a code this build does not know).
+fn digits_of(currency: &str) -> u32 {
+    domain::money::Currency::parse(currency, "currency").map_or(2, |c| c.minor_digits())
 }
 
 /// `row 3, amount: …` → `Row 3, amount: …`.
@@ -117,7 +122,7 @@ fn FinanceTools(run: ServerAction<RunRebates>) -> impl IntoView {
                 </ActionForm>
                 <p role="status" data-testid="run-result">
                     {move || run.value().get().map(|r| match r {
-                        Ok(s) => format!("{}: {} draft statements totalling {}; {} locked left as they were.", s.period, s.drafts, money(s.draft_total), s.locked),
+                        Ok(s) => format!("{}: {} draft statements totalling {}; {} locked left as they were.", s.period, s.drafts, money(s.draft_total, s.minor_digits), s.locked),
                         Err(e) => e.message,
                     })}
                 </p>
@@ -179,6 +184,7 @@ fn StatementCard(
     advance: ServerAction<AdvanceStatement>,
 ) -> impl IntoView {
     let s = statement;
+    let digits = digits_of(&s.currency);
     let status_class = format!("status status-{}", s.status.as_str());
     view! {
         <li class="card statement">
@@ -191,11 +197,11 @@ fn StatementCard(
                 <caption class="visually-hidden">"How the rebate was computed"</caption>
                 <tbody>
                     {s.lines.iter().map(|l| view! {
-                        <tr><td>{l.description.clone()}</td><td class="num">{money(l.amount)}</td></tr>
+                        <tr><td>{l.description.clone()}</td><td class="num">{money(l.amount, digits)}</td></tr>
                     }).collect_view()}
                 </tbody>
                 <tfoot>
-                    <tr><th scope="row">"Total " {s.currency.clone()}</th><td class="num" data-testid="statement-total">{money(s.total)}</td></tr>
+                    <tr><th scope="row">"Total " {s.currency.clone()}</th><td class="num" data-testid="statement-total">{money(s.total, digits)}</td></tr>
                 </tfoot>
             </table>
             {s.payout_reference.clone().map(|r| view! { <p class="meta">"Paid: " {r}</p> })}
@@ -230,13 +236,13 @@ fn ForecastCard() -> impl IntoView {
                 forecast.await.ok().flatten().map(|f| view! {
                     <section class="panel forecast" aria-labelledby="forecast">
                         <h2 id="forecast">"This period so far: " {f.period.clone()}</h2>
-                        <p class="what-if-result" data-testid="forecast-total">{money(f.total)}</p>
-                        <p class="hint">{f.plan_name.clone()} " on " {money(f.basis)} " of sales up to " {f.as_of.clone()} ". It becomes a statement when finance runs the period."</p>
+                        <p class="what-if-result" data-testid="forecast-total">{money(f.total, f.minor_digits)}</p>
+                        <p class="hint">{f.plan_name.clone()} " on " {money(f.basis, f.minor_digits)} " of sales up to " {f.as_of.clone()} ". It becomes a statement when finance runs the period."</p>
                         <p class="criterion-label">"Forecast for the period"</p>
-                        <p class="what-if-result" data-testid="forecast-projection">{money(f.projected_total)}</p>
+                        <p class="what-if-result" data-testid="forecast-projection">{money(f.projected_total, f.minor_digits)}</p>
                         <p class="hint">
                             "If sales go on at this pace until " {crate::pages::scorecard::forecast_end(&f.period_ends)}
-                            " (" {money(f.projected_basis)} " of sales)."
+                            " (" {money(f.projected_basis, f.minor_digits)} " of sales)."
                         </p>
                     </section>
                 })
@@ -257,7 +263,9 @@ pub fn StatementPage() -> impl IntoView {
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match statement.await {
-                    Ok((statement, sales)) => view! {
+                    Ok((statement, sales)) => {
+                        let digits = digits_of(&statement.currency);
+                        view! {
                         <ul class="statements single"><StatementCard statement vendor=false advance /></ul>
                         <section class="panel">
                             <h2>"Sales in the period"</h2>
@@ -270,14 +278,15 @@ pub fn StatementPage() -> impl IntoView {
                                     {sales.into_iter().map(|sale| view! {
                                         <tr>
                                             <td>{sale.external_id}</td><td>{sale.booked_on}</td><td>{sale.product_line}</td>
-                                            <td class="num">{money(sale.amount)}</td>
+                                            <td class="num">{money(sale.amount, digits)}</td>
                                             <td>{if sale.counted { "Yes" } else { "No: not a product line of the plan" }}</td>
                                         </tr>
                                     }).collect_view()}
                                 </tbody>
                             </table></div>
                         </section>
-                    }.into_any(),
+                        }.into_any()
+                    }
                     Err(error) => view! { <ErrorPanel error /> }.into_any(),
                 }
             })}
