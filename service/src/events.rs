@@ -5,8 +5,10 @@
 //! published with `pg_notify`, and every process (the publisher too) receives it through its
 //! `LISTEN` connection and rebroadcasts it to its own subscribers. On SQLite the publisher
 //! delivers to its own subscribers and also writes the event to the `live_outbox` table, which
-//! a server reads twice a second for what other processes (the command line) published. Events carry ids only; each
-//! subscriber fetches the scorecard through the same authorisation as any other read.
+//! a server reads twice a second for what other processes (the command line) published.
+//!
+//! Events carry ids only; each subscriber fetches the scorecard through the same authorisation
+//! as any other read.
 
 use crate::error::ServiceResult;
 use crate::portal::Portal;

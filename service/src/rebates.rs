@@ -467,7 +467,6 @@ impl Portal {
             let Some(plan) = plan.filter(|_| locked == 0) else {
                 continue;
             };
-            let existing_id = keep;
             let mut calc = totals
                 .get(&partner_id)
                 .unwrap_or(&no_sales)
@@ -484,7 +483,7 @@ impl Portal {
             let lines = serde_json::to_string(&calc.lines).map_err(internal)?;
             summary.drafts += 1;
             summary.draft_total += calc.total;
-            match existing_id {
+            match keep {
                 Some(id) => {
                     let updated = sqlx::query(
                         "UPDATE rebate_statements SET tier_rank = $1, basis_minor = $2, total_minor = $3, lines = $4, run_id = $5, \
@@ -623,10 +622,15 @@ impl Portal {
             let Some(program) = programs.get(self, locked_period).await? else {
                 continue;
             };
-            let now = self
+            // No plan for the partner's tier at that period's end any more (its type changed,
+            // say): nothing to recompute it with, so nothing is restated.
+            let Some((_, _, recomputed)) = self
                 .calculate(conn, program, partner_id, partner_type, locked_period)
                 .await?
-                .map_or(0, |(_, _, calc)| calc.total);
+            else {
+                continue;
+            };
+            let now = recomputed.total;
             let label = format!("{locked_period} restatement");
             let carried: i64 = all_lines
                 .iter()
