@@ -218,7 +218,7 @@ fn room_links(me: &Me) -> Vec<(String, &'static str)> {
         me.role,
         domain::identity::Role::Finance | domain::identity::Role::VendorAdmin
     ) {
-        links.push(("/audit".to_owned(), "Audit log"));
+        links.push(("/audit".to_owned(), "Audit"));
     }
     links
 }

@@ -97,12 +97,12 @@ fn AuditRow(entry: AuditRecord) -> impl IntoView {
     let (before, after) = (entry.before_text(), entry.after_text());
     view! {
         <tr>
-            <td>{human_date_time(entry.occurred_at)}</td>
-            <td>{entry.actor_label().to_owned()}</td>
-            <td><code>{entry.action.clone()}</code></td>
-            <td>{format!("{} {}", entry.entity_type, entry.entity_id)}</td>
-            <td class="json"><code>{before}</code></td>
-            <td class="json"><code>{after}</code></td>
+            <td class="when" data-label="When">{human_date_time(entry.occurred_at)}</td>
+            <td class="who" data-label="Who">{entry.actor_label().to_owned()}</td>
+            <td class="what" data-label="What"><code>{entry.action.clone()}</code></td>
+            <td data-label="Record">{format!("{} {}", entry.entity_type, entry.entity_id)}</td>
+            <td class="json" data-label="Before"><code>{before}</code></td>
+            <td class="json" data-label="After"><code>{after}</code></td>
         </tr>
     }
 }
