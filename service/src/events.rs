@@ -14,10 +14,11 @@ use crate::error::ServiceResult;
 use crate::portal::Portal;
 use crate::store::Backend;
 use crate::store::{id_list, ID_CHUNK};
+use bytes::Bytes;
 use domain::scorecard::PartnerEvent;
 use sqlx::Row;
 use std::collections::{BTreeSet, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::sync::broadcast;
 
@@ -49,6 +50,9 @@ pub enum LiveEvent {
         event: PartnerEvent,
         /// `event` as JSON.
         json: Box<str>,
+        /// The event as the transport writes it (a Server-Sent Events frame), encoded by the
+        /// first stream that sends it and shared by all the others.
+        wire: OnceLock<Bytes>,
     },
     /// Events may have been missed (this instance lost its link to the others for a moment):
     /// every stream tells its client to fetch again.
@@ -64,7 +68,11 @@ impl LiveEvent {
     /// The event with its JSON.
     pub fn partner(event: PartnerEvent) -> Self {
         let json = serde_json::to_string(&event).unwrap_or_default().into_boxed_str();
-        LiveEvent::Partner { event, json }
+        LiveEvent::Partner {
+            event,
+            json,
+            wire: OnceLock::new(),
+        }
     }
 }
 
@@ -190,16 +198,16 @@ impl Portal {
     async fn broadcast_live(&self, notification: Notification) -> ServiceResult<()> {
         match self.store().backend() {
             Backend::Sqlite => {
-                // Other processes on the same file read it from the outbox: a server sees what
-                // `atrium import` on the command line changed.
                 let payload = serde_json::to_string(&notification).map_err(anyhow::Error::from)?;
+                // This process's streams first; other processes on the same file read it from
+                // the outbox (a server sees what `atrium import` on the command line changed).
+                self.events().deliver_notification(notification);
                 sqlx::query("INSERT INTO live_outbox (origin, payload, created_at) VALUES ($1, $2, $3)")
                     .bind(&*self.events().origin)
                     .bind(payload)
                     .bind(self.now())
                     .execute(self.pool())
                     .await?;
-                self.events().deliver_notification(notification);
             }
             Backend::Postgres => {
                 let payload = serde_json::to_string(&notification).map_err(anyhow::Error::from)?;

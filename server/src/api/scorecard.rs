@@ -58,6 +58,9 @@ impl Audience {
 /// How often an idle stream sends a comment, so proxies and browsers keep it open.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
+/// The frame that tells a client to fetch again: it may have missed events.
+const RESYNC: &[u8] = b"event: resync\ndata: {}\n\n";
+
 /// One Server-Sent Events frame. `data` is one line (compact JSON), so one `data:` field holds it.
 fn frame(name: &str, id: Option<i64>, data: &str) -> Bytes {
     let mut text = String::with_capacity(32 + name.len() + data.len());
@@ -130,15 +133,17 @@ impl Subscription {
             };
             let live = match received {
                 Ok(live) => live,
-                Err(RecvError::Lagged(_)) => return Some(frame("resync", None, "{}")),
+                Err(RecvError::Lagged(_)) => return Some(Bytes::from_static(RESYNC)),
                 Err(RecvError::Closed) => return None,
             };
             match &*live {
-                LiveEvent::Partner { event, json } if self.audience.admits(event) => {
-                    return Some(frame("scorecard", Some(event.published_at_us), json))
+                LiveEvent::Partner { event, json, wire } if self.audience.admits(event) => {
+                    // Encoded once, by the first stream to send it; the rest share the bytes.
+                    let frame = wire.get_or_init(|| frame("scorecard", Some(event.published_at_us), json));
+                    return Some(frame.clone());
                 }
                 LiveEvent::Partner { .. } => continue,
-                LiveEvent::Resync => return Some(frame("resync", None, "{}")),
+                LiveEvent::Resync => return Some(Bytes::from_static(RESYNC)),
                 LiveEvent::SessionEnded { token_hash } => {
                     if self.session.as_ref().is_some_and(|s| s.token_hash == *token_hash) {
                         return None;
