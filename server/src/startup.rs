@@ -4,7 +4,7 @@
 use crate::config::SecureCookies;
 use crate::{api, health, web};
 use app::{shell, App};
-use axum::extract::FromRef;
+use axum::extract::{DefaultBodyLimit, FromRef};
 use axum::routing::get;
 use axum::serve::ListenerExt;
 use axum::Router;
@@ -58,16 +58,21 @@ pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(App);
     let portal = state.portal.clone();
     let options = state.leptos_options.clone();
-    Router::new()
-        .route("/healthz", get(health::live))
-        .route("/readyz", get(health::ready))
-        .nest("/api/v1", api::router())
+    // Pages and server functions. The upload page's import form carries a whole file: server
+    // functions may read up to that much (ordinary forms stay capped by `web::request_context`).
+    let pages = Router::new()
         .leptos_routes_with_context(
             &state,
             routes,
             move || provide_context(portal.clone()),
             move || shell(options.clone()),
         )
+        .layer(DefaultBodyLimit::max(web::MAX_IMPORT_FORM_BYTES));
+    Router::new()
+        .route("/healthz", get(health::live))
+        .route("/readyz", get(health::ready))
+        .nest("/api/v1", api::router())
+        .merge(pages)
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         // Compression wraps everything above; the live-update streams join after it (see
         // `api::stream_router`) and still pass through the session context and tracing below.

@@ -19,7 +19,7 @@ use std::net::SocketAddr;
 const MAX_FORM_BYTES: usize = 2 * 1024 * 1024;
 
 /// The upload page's import form carries a whole file; the REST API takes larger ones still.
-const MAX_IMPORT_FORM_BYTES: usize = 64 * 1024 * 1024;
+pub const MAX_IMPORT_FORM_BYTES: usize = 64 * 1024 * 1024;
 
 /// How large a form posted to `path` may be.
 fn form_limit(path: &str) -> usize {

@@ -17,6 +17,7 @@ crate::on_both_databases!(
     certifications_update_their_expiry_and_refuse_repeats,
     files_with_a_bad_header_or_no_rows_are_refused_with_one_error,
     amounts_must_be_plain_decimals_within_bounds,
+    the_upload_page_takes_files_of_several_megabytes,
 );
 
 async fn partner(app: &TestApp, name: &str) -> i64 {
@@ -524,5 +525,45 @@ async fn amounts_must_be_plain_decimals_within_bounds(db: Db) {
         count(&app, "SELECT amount_minor FROM sales WHERE external_id = 'A-1'").await,
         123_450
     );
+    app.cleanup().await;
+}
+
+async fn the_upload_page_takes_files_of_several_megabytes(db: Db) {
+    let app = signed_in(db, "finance@acme.test").await;
+    let tailspin = partner(&app, "Tailspin Tech").await;
+    // About 3 MB once form-encoded: more than an ordinary form may carry.
+    let mut file = String::from("external_id,partner_id,booked_on,product_line,amount,currency\n");
+    for i in 0..60_000 {
+        file.push_str(&format!(
+            "UP-{i},{tailspin},2026-02-01,hardware,{}.00,USD\n",
+            10 + i % 90
+        ));
+    }
+    assert!(file.len() > 2 * 1024 * 1024);
+    let before = count(&app, "SELECT COUNT(*) FROM sales").await;
+    // As the page posts it: the CSRF token is a form field, so the whole form is inspected.
+    let token = app.csrf_token();
+    let response = app
+        .post_form(
+            "/rpc/import_facts",
+            &[
+                ("csrf_token", &token),
+                ("kind", "sales"),
+                ("data", &file),
+                ("preview", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "{}",
+        response.text().await.unwrap()
+    );
+    let report: Value = response.json().await.unwrap();
+    assert_eq!(report["rows"], 60_000, "{report}");
+    assert_eq!(report["inserted"], 60_000);
+    assert_eq!(report["stored"], false, "a preview stores nothing");
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM sales").await, before);
     app.cleanup().await;
 }
