@@ -8,6 +8,7 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
+use domain::identity::Role;
 use service::auth::{constant_time_eq, random_token};
 use service::web::{
     cookie_value, ClientIp, CookieSecurity, CsrfToken, CSRF_COOKIE, CSRF_FIELD, CSRF_HEADER, SESSION_COOKIE,
@@ -106,8 +107,8 @@ fn csrf_refusal(path: &str, message: &'static str) -> Response {
 }
 
 /// Reads the CSRF token a state-changing request carries: the header, or the form field of a
-/// URL-encoded body (which is then handed on unchanged).
-async fn submitted_token(request: Request) -> Result<(Option<String>, Request), Response> {
+/// URL-encoded body of at most `limit` bytes (which is then handed on unchanged).
+async fn submitted_token(request: Request, limit: usize) -> Result<(Option<String>, Request), Response> {
     if let Some(token) = request.headers().get(CSRF_HEADER).and_then(|v| v.to_str().ok()) {
         let token = token.to_owned();
         return Ok((Some(token), request));
@@ -120,7 +121,6 @@ async fn submitted_token(request: Request) -> Result<(Option<String>, Request), 
     if !is_form {
         return Ok((None, request));
     }
-    let limit = form_limit(request.uri().path());
     let (parts, body) = request.into_parts();
     let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
         ApiError::plain(
@@ -154,12 +154,28 @@ pub async fn request_context(State(state): State<AppState>, mut request: Request
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let changes_state = !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS);
+    let actor: Option<Actor> = match &session {
+        Some(token) => match state.portal.actor_for_session(token).await {
+            Ok(actor) => actor,
+            Err(e) => return ApiError::from(e).into_response(),
+        },
+        None => None,
+    };
     if changes_state {
         if !origin_matches_host(request.headers()) {
             return csrf_refusal(&path, "cross-site requests are not accepted");
         }
         if !is_csrf_exempt(&method, &path) {
-            let (submitted, rebuilt) = match submitted_token(request).await {
+            // Only someone who may import gets the import form's larger allowance.
+            let may_import = actor
+                .as_ref()
+                .is_some_and(|a| matches!(a.role, Role::Finance | Role::VendorAdmin));
+            let limit = if may_import {
+                form_limit(&path)
+            } else {
+                MAX_FORM_BYTES
+            };
+            let (submitted, rebuilt) = match submitted_token(request, limit).await {
                 Ok(pair) => pair,
                 Err(response) => return response,
             };
@@ -173,14 +189,6 @@ pub async fn request_context(State(state): State<AppState>, mut request: Request
             }
         }
     }
-
-    let actor: Option<Actor> = match &session {
-        Some(token) => match state.portal.actor_for_session(token).await {
-            Ok(actor) => actor,
-            Err(e) => return ApiError::from(e).into_response(),
-        },
-        None => None,
-    };
 
     if method == Method::GET {
         if path == "/" {

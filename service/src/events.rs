@@ -201,13 +201,18 @@ impl Portal {
                 let payload = serde_json::to_string(&notification).map_err(anyhow::Error::from)?;
                 // This process's streams first; other processes on the same file read it from
                 // the outbox (a server sees what `atrium import` on the command line changed).
+                // A failed outbox write costs only those other processes' live update.
                 self.events().deliver_notification(notification);
-                sqlx::query("INSERT INTO live_outbox (origin, payload, created_at) VALUES ($1, $2, $3)")
-                    .bind(&*self.events().origin)
-                    .bind(payload)
-                    .bind(self.now())
-                    .execute(self.pool())
-                    .await?;
+                let written =
+                    sqlx::query("INSERT INTO live_outbox (origin, payload, created_at) VALUES ($1, $2, $3)")
+                        .bind(&*self.events().origin)
+                        .bind(payload)
+                        .bind(self.now())
+                        .execute(self.pool())
+                        .await;
+                if let Err(e) = written {
+                    tracing::warn!(error = %e, "a live update was not written to the outbox");
+                }
             }
             Backend::Postgres => {
                 let payload = serde_json::to_string(&notification).map_err(anyhow::Error::from)?;
@@ -293,6 +298,7 @@ impl Portal {
             .await?;
         for row in rows {
             *seen = row.try_get("id")?;
+            // Ids only grow (AUTOINCREMENT), so nothing after `seen` is ever missed.
             if row.try_get::<String, _>("origin")? == *self.events().origin {
                 continue;
             }

@@ -275,6 +275,10 @@ impl Portal {
         )
         .await?;
         tx.commit().await?;
+        if let Some(previous) = previous {
+            // The session this sign-in replaced ends its live streams too.
+            self.publish_session_ended(&previous.hash()).await;
+        }
         let actor = self
             .actor_by_user_id(user_id)
             .await?

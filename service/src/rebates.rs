@@ -841,6 +841,25 @@ impl Portal {
                 to.as_str()
             )));
         }
+        if from == StatementStatus::Draft {
+            // One statement per partner and period is paid: a draft left beside a locked one
+            // (from before its plan changed) is never approved.
+            let locked: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM rebate_statements WHERE partner_id = $1 AND period = $2 AND id <> $3 \
+                 AND status IN ('approved', 'paid')",
+            )
+            .bind(current.partner_id)
+            .bind(&current.period)
+            .bind(id)
+            .fetch_one(self.pool())
+            .await?;
+            if locked > 0 {
+                return Err(ServiceError::Conflict(format!(
+                    "{}'s {} statement is already approved; run the period again to discard this draft",
+                    current.partner_name, current.period
+                )));
+            }
+        }
         let now = self.now();
         let mut tx = self.pool().begin().await?;
         let column = if to == StatementStatus::Paid {

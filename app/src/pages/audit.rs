@@ -56,7 +56,7 @@ pub fn AuditPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 let filters = format!(
                     "action={}&entity_type={}&entity_id={}",
-                    param("action"), param("entity_type"), param("entity_id")
+                    query_value(&param("action")), query_value(&param("entity_type")), query_value(&param("entity_id"))
                 );
                 match page.await {
                     Ok(page) => view! { <AuditTable page filters /> }.into_any(),
@@ -65,6 +65,16 @@ pub fn AuditPage() -> impl IntoView {
             })}
         </Transition>
     }
+}
+
+/// A query-string value, percent-encoded (letters, digits and `-._~` stay as they are).
+fn query_value(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => char::from(b).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 #[component]

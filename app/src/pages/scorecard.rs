@@ -58,13 +58,20 @@ pub(crate) fn follow_live_updates(
             let _ = source.add_event_listener_with_callback("ready", on_ready.as_ref().unchecked_ref());
             // A dropped connection is retried by the browser itself; an error answer (an instance
             // restarting behind a load balancer, say) makes it give up for good. Then the page
-            // says it is not live and opens the stream again a little later.
+            // says it is not live and, a little later, opens the stream again if the session is
+            // still signed in (a signed-out or expired session is not retried).
             let watched = source.clone();
             let on_error = Closure::<dyn FnMut(web_sys::Event)>::new(move |_| {
                 if watched.ready_state() == web_sys::EventSource::CLOSED {
                     set_live(false);
                     set_timeout(
-                        move || attempt.update(|n| *n += 1),
+                        move || {
+                            leptos::task::spawn_local(async move {
+                                if let Ok(Some(_)) = crate::api::current_user().await {
+                                    attempt.update(|n| *n += 1);
+                                }
+                            });
+                        },
                         std::time::Duration::from_secs(5),
                     );
                 }

@@ -550,6 +550,23 @@ async fn a_plan_change_before_the_period_ends_replaces_the_draft(db: Db) {
     .unwrap();
     assert_eq!(discarded.len(), 1, "{discarded:?}");
     assert!(discarded[0].contains("silver-flat"), "{discarded:?}");
+    // A draft left beside a locked statement (written by an older version) is never approved.
+    let leftover: i64 = sqlx::query_scalar(
+        "INSERT INTO rebate_statements (partner_id, plan_id, plan_name, period, tier_rank, status, basis_minor, \
+         total_minor, currency, lines, computed_at) VALUES ($1, 'gold-retroactive', 'Gold', '2026-Q2', 2, 'draft', 0, 0, 'USD', '[]', 0) \
+         RETURNING id",
+    )
+    .bind(settled)
+    .fetch_one(app.portal.store().pool())
+    .await
+    .unwrap();
+    let e = error_code(
+        app.post_empty(&format!("/api/v1/rebates/statements/{leftover}/approve"))
+            .await,
+        StatusCode::CONFLICT,
+    )
+    .await;
+    assert!(e["message"].as_str().unwrap().contains("already approved"), "{e}");
     app.cleanup().await;
 }
 
