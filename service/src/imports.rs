@@ -257,6 +257,19 @@ impl<'a> RowReader<'a, '_> {
         }
     }
 
+    /// The row's sale `external_id` (required); `seen` remembers the rows of the ids read so
+    /// far, and a repeat is an error naming the row it first appeared on.
+    pub(crate) fn external_id(&mut self, seen: &mut HashMap<&'a str, usize>) -> Option<&'a str> {
+        let id = self.text("external_id")?;
+        if let Some(first) = seen.insert(id, self.row) {
+            self.fail(
+                "external_id",
+                format!("`{id}` appears earlier in the same file (row {first})"),
+            );
+        }
+        Some(id)
+    }
+
     pub(crate) fn optional(&self, field: &str) -> Option<&'a str> {
         self.raw.get(field).filter(|v| !v.is_empty())
     }
@@ -645,15 +658,7 @@ impl Portal {
                 raw: fields,
                 errors: &mut errors,
             };
-            let external_id = r.text("external_id");
-            if let Some(id) = external_id {
-                if let Some(first) = seen.insert(id, r.row) {
-                    r.fail(
-                        "external_id",
-                        format!("`{id}` appears earlier in the same file (row {first})"),
-                    );
-                }
-            }
+            let external_id = r.external_id(&mut seen);
             let partner_id = r.partner("partner_id", &partners);
             let distributor_id = match r.optional("distributor_id") {
                 Some(_) => r.partner("distributor_id", &partners).map(Some),

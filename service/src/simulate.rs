@@ -55,15 +55,7 @@ pub fn read_sales(text: &str, format: ImportFormat, program: &Program) -> Result
             raw: fields,
             errors: &mut errors,
         };
-        let external_id = r.text("external_id");
-        if let Some(id) = external_id {
-            if let Some(first) = seen.insert(id, r.row) {
-                r.fail(
-                    "external_id",
-                    format!("`{id}` appears earlier in the same file (row {first})"),
-                );
-            }
-        }
+        let external_id = r.external_id(&mut seen);
         let partner_id = r.text("partner_id").and_then(|t| match t.parse::<i64>() {
             Ok(id) => Some(id),
             Err(_) => {
