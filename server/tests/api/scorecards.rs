@@ -406,17 +406,29 @@ async fn the_dashboard_is_for_vendor_staff_and_exports_every_table(db: Db) {
     app.cleanup().await;
 }
 
+/// Opens `partner`'s scorecard stream as `email` and reads it for `duration` in a task of its
+/// own; returns once the stream has had time to subscribe.
+async fn watch(
+    app: &TestApp,
+    email: &str,
+    partner: i64,
+    duration: Duration,
+) -> tokio::task::JoinHandle<(bool, Vec<Value>)> {
+    let watcher = signed_in(app, email).await;
+    let response = watcher
+        .get(&format!("/api/v1/partners/{partner}/scorecard/stream"))
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let stream = tokio::spawn(collect(response, duration));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stream
+}
+
 async fn a_sale_through_a_distributor_reaches_the_distributors_scorecard(db: Db) {
     let app = spawn_app(db).await;
     let ids = partner_ids(&app).await;
     let (contoso, tailspin) = (ids["Contoso Distribution"], ids["Tailspin Tech"]);
-    let watcher = signed_in(&app, "admin@contoso.test").await;
-    let response = watcher
-        .get(&format!("/api/v1/partners/{contoso}/scorecard/stream"))
-        .await;
-    assert_eq!(response.status(), StatusCode::OK);
-    let stream = tokio::spawn(collect(response, Duration::from_secs(3)));
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let stream = watch(&app, "admin@contoso.test", contoso, Duration::from_secs(3)).await;
     // Tailspin is not one of Contoso's resellers, but this sale went through Contoso: it moves
     // Contoso's sell-through, so Contoso's scorecard refreshes.
     let finance = signed_in(&app, "finance@acme.test").await;
@@ -506,13 +518,7 @@ fn open_events(client: &TestApp) -> impl std::future::Future<Output = Duration> 
 async fn another_process_s_import_reaches_open_streams(db: Db) {
     let app = spawn_app(db).await;
     let northwind = partner_ids(&app).await["Northwind Systems"];
-    let watcher = signed_in(&app, "admin@northwind.test").await;
-    let response = watcher
-        .get(&format!("/api/v1/partners/{northwind}/scorecard/stream"))
-        .await;
-    assert_eq!(response.status(), StatusCode::OK);
-    let stream = tokio::spawn(collect(response, Duration::from_secs(4)));
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let stream = watch(&app, "admin@northwind.test", northwind, Duration::from_secs(4)).await;
     // What `atrium import sales FILE` does: its own process, its own connection to the database.
     let command_line = server::startup::open_portal(&app.database_url, Default::default())
         .await
