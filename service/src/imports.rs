@@ -406,18 +406,26 @@ fn require_importer(actor: &Actor) -> ServiceResult<()> {
 }
 
 /// Inserts the chunk's sales whose external ids are not stored yet; returns how many went in.
+/// With `skip_stored` false every row goes in (a bulk load without its external-id index, whose
+/// rows are known to be new).
 async fn insert_new_sales(
     tx: &mut sqlx::AnyConnection,
     backend: Backend,
     chunk: &[SaleRow<'_>],
     currency: Currency,
     now: i64,
+    skip_stored: bool,
 ) -> ServiceResult<usize> {
     let mut placeholders = Placeholders::new(backend);
     let values = placeholders.rows(chunk.len(), 10);
+    let on_conflict = if skip_stored {
+        " ON CONFLICT (external_id) DO NOTHING"
+    } else {
+        ""
+    };
     let sql = format!(
         "INSERT INTO sales (external_id, partner_id, distributor_id, booked_on, product_line, amount_minor, \
-         currency, customer_name, created_at, updated_at) VALUES {values} ON CONFLICT (external_id) DO NOTHING"
+         currency, customer_name, created_at, updated_at) VALUES {values}{on_conflict}"
     );
     let mut insert = sqlx::query(&sql);
     for row in chunk {
@@ -496,13 +504,13 @@ fn is_bulk_load(backend: Backend, rows: usize, stored: i64) -> bool {
         && i64::try_from(rows).is_ok_and(|rows| rows > stored)
 }
 
-/// Drops `table`'s secondary indexes (not its primary key or unique constraints, which the
-/// import relies on) inside the transaction; returns their definitions, to be run again before
-/// the commit. A rollback, or a crash, leaves them as they were. SQLite only.
-async fn suspend_secondary_indexes(tx: &mut sqlx::AnyConnection, table: &str) -> ServiceResult<Vec<String>> {
+/// Drops `table`'s indexes (not those behind its primary key or a constraint) inside the
+/// transaction; returns their definitions, to be run again before the commit. A rollback, or a
+/// crash, leaves them as they were. SQLite only.
+async fn suspend_indexes(tx: &mut sqlx::AnyConnection, table: &str) -> ServiceResult<Vec<String>> {
+    // An index SQLite made for a constraint has no `sql` and cannot be dropped.
     let indexes: Vec<(String, String)> = sqlx::query_as(
-        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = $1 AND sql IS NOT NULL \
-         AND sql NOT LIKE 'CREATE UNIQUE%' ORDER BY name",
+        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = $1 AND sql IS NOT NULL ORDER BY name",
     )
     .bind(table)
     .fetch_all(&mut *tx)
@@ -513,6 +521,200 @@ async fn suspend_secondary_indexes(tx: &mut sqlx::AnyConnection, table: &str) ->
             .await?;
     }
     Ok(indexes.into_iter().map(|(_, definition)| definition).collect())
+}
+
+/// Every stored sale's external id: what a bulk load, without the external-id index, checks its
+/// rows against. The table is smaller than the file, so this is fewer ids than the file has.
+async fn stored_external_ids(tx: &mut sqlx::AnyConnection) -> ServiceResult<HashSet<String>> {
+    Ok(sqlx::query_scalar("SELECT external_id FROM sales")
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .collect())
+}
+
+/// Reads sale rows, one chunk at a time, into [`SaleRow`]s, collecting every error. What spans
+/// the file (the external ids seen so far) is kept between chunks.
+struct SaleValidator<'a> {
+    partners: HashSet<i64>,
+    currency: Currency,
+    seen: HashMap<&'a str, usize>,
+    errors: Vec<RowError>,
+}
+
+impl<'a> SaleValidator<'a> {
+    /// The valid rows among the next `count` of `records` (numbered from 0), or `None` at the
+    /// end of the file.
+    fn next_chunk(
+        &mut self,
+        records: &mut impl Iterator<Item = (usize, Fields<'a>)>,
+        count: usize,
+    ) -> Option<Vec<SaleRow<'a>>> {
+        let mut chunk = Vec::with_capacity(count);
+        let mut read = 0;
+        for (i, fields) in records.take(count) {
+            read += 1;
+            chunk.extend(self.row(i + 1, fields));
+        }
+        (read > 0).then_some(chunk)
+    }
+
+    /// Row `row` of the file, if it is valid.
+    fn row(&mut self, row: usize, fields: Fields<'a>) -> Option<SaleRow<'a>> {
+        let currency = self.currency;
+        let mut r = RowReader {
+            row,
+            raw: fields,
+            errors: &mut self.errors,
+        };
+        let external_id = r.external_id(&mut self.seen);
+        let partner_id = r.partner("partner_id", &self.partners);
+        let distributor_id = match r.optional("distributor_id") {
+            Some(_) => r.partner("distributor_id", &self.partners).map(Some),
+            None => Some(None),
+        };
+        let booked_on = r.date("booked_on");
+        let product_line = r.text("product_line");
+        if let Some(code) = r.text("currency") {
+            if code != currency.code() {
+                r.fail(
+                    "currency",
+                    format!("`{code}` is not the program currency {currency}"),
+                );
+            }
+        }
+        let amount = r
+            .text("amount")
+            .and_then(|text| match parse_sale_amount(text, currency, "amount") {
+                Ok(minor) => Some(minor),
+                Err(e) => {
+                    r.fail("amount", e.message);
+                    None
+                }
+            });
+        let customer_name = r.optional("customer_name").unwrap_or_default();
+        Some(SaleRow {
+            external_id: external_id?,
+            partner_id: partner_id?,
+            distributor_id: distributor_id?,
+            booked_on: booked_on?,
+            product_line: product_line?,
+            amount_minor: amount?,
+            customer_name,
+        })
+    }
+}
+
+/// Writes validated sale rows and keeps the import's count of what happened to them.
+struct SalesWriter<'a> {
+    backend: Backend,
+    currency: Currency,
+    now: i64,
+    preview: bool,
+    actor_user_id: Option<i64>,
+    /// Rows with ids up to this one were stored before the import.
+    newest_before: i64,
+    /// In a bulk load (indexes suspended), the external ids stored before it.
+    bulk: Option<HashSet<String>>,
+    /// A bulk load's rows that were stored before it, to be compared once the indexes are back.
+    stored_before_bulk: Vec<SaleRow<'a>>,
+    report: ImportReport,
+    /// Partners and distributors whose figures the import moved.
+    touched: BTreeSet<i64>,
+}
+
+impl<'a> SalesWriter<'a> {
+    /// Writes one chunk: new rows go in, changed rows are updated (and the change recorded),
+    /// identical rows are left alone.
+    async fn write(&mut self, tx: &mut sqlx::AnyConnection, chunk: Vec<SaleRow<'a>>) -> ServiceResult<()> {
+        let (backend, currency, now) = (self.backend, self.currency, self.now);
+        if let Some(stored) = &self.bulk {
+            let (before, new): (Vec<_>, Vec<_>) = chunk
+                .into_iter()
+                .partition(|row| stored.contains(row.external_id));
+            self.stored_before_bulk.extend(before);
+            if new.is_empty() {
+                return Ok(());
+            }
+            let inserted = insert_new_sales(tx, backend, &new, currency, now, false).await?;
+            if inserted != new.len() {
+                return Err(ServiceError::Internal(anyhow::anyhow!(
+                    "a bulk load stored {inserted} of {} new sales",
+                    new.len()
+                )));
+            }
+            self.report.inserted += new.len();
+            self.touched.extend(new.iter().flat_map(SaleRow::partners));
+            return Ok(());
+        }
+        let chunk = &chunk[..];
+        let newest_before = self.newest_before;
+        let Some(stored) = write_chunk(
+            tx,
+            self.preview,
+            "sales",
+            chunk.len(),
+            async |tx| insert_new_sales(tx, backend, chunk, currency, now, true).await,
+            async |tx| stored_sales(tx, backend, chunk, newest_before).await,
+        )
+        .await?
+        else {
+            self.report.inserted += chunk.len();
+            self.touched.extend(chunk.iter().flat_map(SaleRow::partners));
+            return Ok(());
+        };
+        for row in chunk {
+            let Some(before) = stored.get(row.external_id) else {
+                self.report.inserted += 1;
+                self.touched.extend(row.partners());
+                continue;
+            };
+            let after = row.audit_value();
+            if *before == after {
+                self.report.unchanged += 1;
+                continue;
+            }
+            self.report.updated += 1;
+            // The sale's partner and distributor before and after: all of their figures moved.
+            self.touched.extend(row.partners());
+            self.touched.extend(
+                ["partner_id", "distributor_id"]
+                    .iter()
+                    .filter_map(|k| before[*k].as_i64()),
+            );
+            if self.preview {
+                continue;
+            }
+            sqlx::query(
+                "UPDATE sales SET partner_id = $1, distributor_id = $2, booked_on = $3, product_line = $4, \
+                 amount_minor = $5, customer_name = $6, updated_at = $7 WHERE external_id = $8",
+            )
+            .bind(row.partner_id)
+            .bind(row.distributor_id)
+            .bind(row.booked_on.to_string())
+            .bind(row.product_line)
+            .bind(row.amount_minor)
+            .bind(row.customer_name)
+            .bind(now)
+            .bind(row.external_id)
+            .execute(&mut *tx)
+            .await?;
+            audit::record(
+                &mut *tx,
+                now,
+                AuditEntry {
+                    actor_user_id: self.actor_user_id,
+                    action: "sale.update",
+                    entity_type: "sale",
+                    entity_id: row.external_id.to_owned(),
+                    before: Some(before.clone()),
+                    after: Some(after),
+                },
+            )
+            .await?;
+        }
+        Ok(())
+    }
 }
 
 /// Inserts the chunk's certifications that are not stored yet; returns how many went in.
@@ -646,167 +848,86 @@ impl Portal {
             Ok(raw) => raw,
             Err(refused) => return Ok(refused),
         };
-        let report = ImportReport::default();
-        let partners = self.partner_ids().await?;
-        let currency = self.program_currency().await?;
-        let mut errors = Vec::new();
-        let mut rows = Vec::with_capacity(raw.len());
-        let mut seen = HashMap::with_capacity(raw.len());
-        for (i, fields) in raw.iter().enumerate() {
-            let mut r = RowReader {
-                row: i + 1,
-                raw: fields,
-                errors: &mut errors,
-            };
-            let external_id = r.external_id(&mut seen);
-            let partner_id = r.partner("partner_id", &partners);
-            let distributor_id = match r.optional("distributor_id") {
-                Some(_) => r.partner("distributor_id", &partners).map(Some),
-                None => Some(None),
-            };
-            let booked_on = r.date("booked_on");
-            let product_line = r.text("product_line");
-            if let Some(code) = r.text("currency") {
-                if code != currency.code() {
-                    r.fail(
-                        "currency",
-                        format!("`{code}` is not the program currency {currency}"),
-                    );
-                }
-            }
-            let amount =
-                r.text("amount")
-                    .and_then(|text| match parse_sale_amount(text, currency, "amount") {
-                        Ok(minor) => Some(minor),
-                        Err(e) => {
-                            r.fail("amount", e.message);
-                            None
-                        }
-                    });
-            let customer_name = r.optional("customer_name").unwrap_or_default();
-            if let (
-                Some(external_id),
-                Some(partner_id),
-                Some(distributor_id),
-                Some(booked_on),
-                Some(product_line),
-                Some(amount_minor),
-            ) = (
-                external_id,
-                partner_id,
-                distributor_id,
-                booked_on,
-                product_line,
-                amount,
-            ) {
-                rows.push(SaleRow {
-                    external_id,
-                    partner_id,
-                    distributor_id,
-                    booked_on,
-                    product_line,
-                    amount_minor,
-                    customer_name,
-                });
-            }
-        }
-        let mut report = ImportReport {
-            rows: raw.len(),
-            ..report
+        tracing::debug!(rows = raw.len(), elapsed = ?started.elapsed(), "sales read");
+        let mut validator = SaleValidator {
+            partners: self.partner_ids().await?,
+            currency: self.program_currency().await?,
+            seen: HashMap::with_capacity(raw.len()),
+            errors: Vec::new(),
         };
-        if !errors.is_empty() {
-            return Ok(report.refused(errors));
-        }
-        tracing::debug!(rows = rows.len(), elapsed = ?started.elapsed(), "sales read and validated");
-
-        let now = self.now();
         let backend = self.store().backend();
         let mut tx = self.pool().begin().await?;
-        let mut touched = BTreeSet::new();
         let newest_before = newest_id(&mut tx, "sales").await?;
-        // A load larger than the table goes in faster without the secondary indexes, which are
-        // then built once, sorted, inside the same transaction.
-        let suspended = if !preview && is_bulk_load(backend, rows.len(), newest_before) {
-            suspend_secondary_indexes(&mut tx, "sales").await?
+        let mut writer = SalesWriter {
+            backend,
+            currency: validator.currency,
+            now: self.now(),
+            preview,
+            actor_user_id: actor.map(|a| a.user_id),
+            newest_before,
+            bulk: None,
+            stored_before_bulk: Vec::new(),
+            report: ImportReport {
+                rows: raw.len(),
+                ..ImportReport::default()
+            },
+            touched: BTreeSet::new(),
+        };
+        // A load larger than the table goes in faster without its indexes, which are then built
+        // once, sorted, inside the same transaction. Without the external-id index the rows
+        // already stored are told apart by the ids read here (fewer than the file's rows).
+        let suspended = if !preview && is_bulk_load(backend, raw.len(), newest_before) {
+            writer.bulk = Some(stored_external_ids(&mut tx).await?);
+            suspend_indexes(&mut tx, "sales").await?
         } else {
             Vec::new()
         };
-        // Rows go in a chunk at a time, each chunk one statement that skips external ids already
-        // stored; changed rows are updated (`write_chunk`). A chunk keeps the bound values under
-        // both databases' limits.
+
+        // Rows go in a chunk at a time, each chunk one statement; a chunk keeps the bound values
+        // under both databases' limits. While the database writes one chunk, the next is
+        // validated: the database's work (its own thread on SQLite, its own process on
+        // Postgres) runs beside the file's. After the first error nothing more is written, the
+        // rest of the file is still checked so that the report names every error, and the
+        // transaction is rolled back.
         const CHUNK: usize = 2000;
-        for (chunk_index, chunk) in rows.chunks(CHUNK).enumerate() {
-            progress(chunk_index * CHUNK, rows.len());
-            let Some(stored) = write_chunk(
-                &mut tx,
-                preview,
-                "sales",
-                chunk.len(),
-                async |tx| insert_new_sales(tx, backend, chunk, currency, now).await,
-                async |tx| stored_sales(tx, backend, chunk, newest_before).await,
-            )
-            .await?
-            else {
-                report.inserted += chunk.len();
-                touched.extend(chunk.iter().flat_map(SaleRow::partners));
-                continue;
-            };
-            for row in chunk {
-                let Some(before) = stored.get(row.external_id) else {
-                    report.inserted += 1;
-                    touched.extend(row.partners());
-                    continue;
-                };
-                let after = row.audit_value();
-                if *before == after {
-                    report.unchanged += 1;
-                    continue;
-                }
-                report.updated += 1;
-                // The sale's partner and distributor before and after: all of their figures moved.
-                touched.extend(row.partners());
-                touched.extend(
-                    ["partner_id", "distributor_id"]
-                        .iter()
-                        .filter_map(|k| before[*k].as_i64()),
-                );
-                if preview {
-                    continue;
-                }
-                sqlx::query(
-                    "UPDATE sales SET partner_id = $1, distributor_id = $2, booked_on = $3, product_line = $4, \
-                     amount_minor = $5, customer_name = $6, updated_at = $7 WHERE external_id = $8",
-                )
-                .bind(row.partner_id)
-                .bind(row.distributor_id)
-                .bind(row.booked_on.to_string())
-                .bind(row.product_line)
-                .bind(row.amount_minor)
-                .bind(row.customer_name)
-                .bind(now)
-                .bind(row.external_id)
-                .execute(&mut *tx)
-                .await?;
-                audit::record(
-                    &mut tx,
-                    now,
-                    AuditEntry {
-                        actor_user_id: actor.map(|a| a.user_id),
-                        action: "sale.update",
-                        entity_type: "sale",
-                        entity_id: row.external_id.to_owned(),
-                        before: Some(before.clone()),
-                        after: Some(after),
-                    },
-                )
-                .await?;
-            }
+        let mut records = raw.iter().enumerate();
+        let mut next = validator.next_chunk(&mut records, CHUNK);
+        let mut done = 0;
+        while let Some(chunk) = next {
+            progress(done, raw.len());
+            done += chunk.len();
+            let valid_so_far = validator.errors.is_empty();
+            let (written, following) = tokio::join!(
+                async {
+                    if valid_so_far {
+                        writer.write(&mut tx, chunk).await
+                    } else {
+                        Ok(())
+                    }
+                },
+                async { validator.next_chunk(&mut records, CHUNK) },
+            );
+            written?;
+            next = following;
         }
-        progress(rows.len(), rows.len());
+        if !validator.errors.is_empty() {
+            tx.rollback().await?;
+            return Ok(writer.report.refused(validator.errors));
+        }
         for definition in &suspended {
             sqlx::query(definition).execute(&mut *tx).await?;
         }
-        tracing::debug!(elapsed = ?started.elapsed(), rebuilt_indexes = suspended.len(), "sales written");
+        // A bulk load's rows that were stored before it are compared (and updated) now that the
+        // indexes are back, exactly as in any other import.
+        writer.bulk = None;
+        for chunk in std::mem::take(&mut writer.stored_before_bulk).chunks(CHUNK) {
+            writer.write(&mut tx, chunk.to_vec()).await?;
+        }
+        progress(raw.len(), raw.len());
+        tracing::debug!(elapsed = ?started.elapsed(), rebuilt_indexes = suspended.len(), "sales validated and written");
+        let SalesWriter {
+            now, report, touched, ..
+        } = writer;
         self.finish_import(tx, actor, "sales", now, report, touched, preview)
             .await
     }

@@ -5,6 +5,7 @@ use crate::helpers::{error_code, spawn_app, Db, TestApp};
 use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::{Response, StatusCode};
 use serde_json::Value;
+use service::imports::{no_progress, ImportFormat};
 
 crate::on_both_databases!(
     imported_facts_move_the_tier,
@@ -18,6 +19,7 @@ crate::on_both_databases!(
     files_with_a_bad_header_or_no_rows_are_refused_with_one_error,
     amounts_must_be_plain_decimals_within_bounds,
     the_upload_page_takes_files_of_several_megabytes,
+    a_load_larger_than_the_table_keeps_stored_rows_and_every_index,
 );
 
 async fn partner(app: &TestApp, name: &str) -> i64 {
@@ -565,5 +567,126 @@ async fn the_upload_page_takes_files_of_several_megabytes(db: Db) {
     assert_eq!(report["inserted"], 60_000);
     assert_eq!(report["stored"], false, "a preview stores nothing");
     assert_eq!(count(&app, "SELECT COUNT(*) FROM sales").await, before);
+    app.cleanup().await;
+}
+
+/// The indexes on `sales`, by name.
+async fn sales_indexes(app: &TestApp) -> Vec<String> {
+    let sql = match app.db {
+        Db::Postgres => {
+            "SELECT CAST(indexname AS TEXT) FROM pg_indexes WHERE tablename = 'sales' ORDER BY indexname"
+        }
+        Db::Sqlite => {
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'sales' ORDER BY name"
+        }
+    };
+    sqlx::query_scalar(sql)
+        .fetch_all(app.portal.store().pool())
+        .await
+        .unwrap()
+}
+
+/// A file larger than the whole table (on SQLite a bulk load, written without the table's
+/// indexes) treats the rows it shares with the table like any other import: identical ones are
+/// left alone, changed ones updated and recorded, and nothing is duplicated.
+async fn a_load_larger_than_the_table_keeps_stored_rows_and_every_index(db: Db) {
+    let app = signed_in(db, "finance@acme.test").await;
+    let tailspin = partner(&app, "Tailspin Tech").await;
+    let today = app.portal.today().to_string();
+    post(
+        &app,
+        "/api/v1/sales/import",
+        "text/csv",
+        &sales_csv(tailspin, &today, "40000.00"),
+        None,
+    )
+    .await;
+    let indexes = sales_indexes(&app).await;
+    let stored = count(&app, "SELECT COUNT(*) FROM sales").await;
+    let rows = 60_000;
+    // T-1 as stored, T-2 with a new amount, then new sales.
+    let mut file = format!(
+        "external_id,partner_id,distributor_id,booked_on,product_line,amount,currency,customer_name\n\
+         T-1,{tailspin},,{today},hardware,30000.00,USD,Globex\n\
+         T-2,{tailspin},,{today},cloud,41000.00,USD,Initech\n"
+    );
+    for i in 2..rows {
+        file.push_str(&format!("L-{i},{tailspin},,{today},hardware,1.00,USD,\n"));
+    }
+    assert!(rows as i64 > stored, "the file is larger than the table");
+    let import = |text: String| {
+        let portal = app.portal.clone();
+        async move {
+            portal
+                .import_sales(None, &text, ImportFormat::Csv, false, &no_progress)
+                .await
+                .unwrap()
+        }
+    };
+    let report = import(file.clone()).await;
+    assert_eq!(
+        (
+            report.rows,
+            report.inserted,
+            report.updated,
+            report.unchanged,
+            report.stored
+        ),
+        (rows, rows - 2, 1, 1, true),
+        "{:?}",
+        report.errors
+    );
+    assert_eq!(
+        count(&app, "SELECT COUNT(*) FROM sales").await,
+        stored + rows as i64 - 2,
+        "no duplicates"
+    );
+    assert_eq!(
+        count(&app, "SELECT amount_minor FROM sales WHERE external_id = 'T-2'").await,
+        4_100_000
+    );
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'sale.update' AND entity_id = 'T-2'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(sales_indexes(&app).await, indexes, "every index is back");
+    // The external id is still unique.
+    assert!(sqlx::query(
+        "INSERT INTO sales (external_id, partner_id, booked_on, product_line, amount_minor, currency, created_at, updated_at) \
+         VALUES ('L-2', $1, '2026-01-01', 'hardware', 1, 'USD', 0, 0)"
+    )
+    .bind(tailspin)
+    .execute(app.portal.store().pool())
+    .await
+    .is_err());
+
+    // A larger file with a bad last row stores nothing and leaves every index in place.
+    let before = count(&app, "SELECT COUNT(*) FROM sales").await;
+    let mut bad = String::from("external_id,partner_id,booked_on,product_line,amount,currency\n");
+    for i in 0..2 * rows {
+        bad.push_str(&format!("M-{i},{tailspin},{today},hardware,1.00,USD\n"));
+    }
+    bad.push_str(&format!("M-last,{tailspin},{today},hardware,ten,USD\n"));
+    assert!(2 * rows as i64 > before, "the file is larger than the table");
+    let refused = import(bad).await;
+    assert!(!refused.stored);
+    assert_eq!(
+        refused
+            .errors
+            .iter()
+            .map(|e| (e.row, e.field.as_str()))
+            .collect::<Vec<_>>(),
+        vec![(2 * rows + 1, "amount")]
+    );
+    assert_eq!(
+        count(&app, "SELECT COUNT(*) FROM sales").await,
+        before,
+        "nothing stored"
+    );
+    assert_eq!(sales_indexes(&app).await, indexes);
     app.cleanup().await;
 }
