@@ -416,8 +416,14 @@ async fn insert_new_sales(
     now: i64,
     skip_stored: bool,
 ) -> ServiceResult<usize> {
-    let mut placeholders = Placeholders::new(backend);
-    let values = placeholders.rows(chunk.len(), 10);
+    // The currency and the time are the same for every row: written once into the statement
+    // (a currency code is three capital letters, the time a number) instead of bound per row.
+    let currency = format!("'{}'", currency.code());
+    let now = now.to_string();
+    let values = Placeholders::new(backend).rows_with(
+        chunk.len(),
+        &["?", "?", "?", "?", "?", "?", &currency, "?", &now, &now],
+    );
     let on_conflict = if skip_stored {
         " ON CONFLICT (external_id) DO NOTHING"
     } else {
@@ -436,10 +442,7 @@ async fn insert_new_sales(
             .bind(row.booked_on.to_string())
             .bind(row.product_line)
             .bind(row.amount_minor)
-            .bind(currency.code())
-            .bind(row.customer_name)
-            .bind(now)
-            .bind(now);
+            .bind(row.customer_name);
     }
     let done = insert.execute(&mut *tx).await?.rows_affected();
     Ok(usize::try_from(done).unwrap_or(usize::MAX))
@@ -914,6 +917,7 @@ impl Portal {
             tx.rollback().await?;
             return Ok(writer.report.refused(validator.errors));
         }
+        tracing::debug!(elapsed = ?started.elapsed(), "sales validated and inserted");
         for definition in &suspended {
             sqlx::query(definition).execute(&mut *tx).await?;
         }
@@ -924,7 +928,7 @@ impl Portal {
             writer.write(&mut tx, chunk.to_vec()).await?;
         }
         progress(raw.len(), raw.len());
-        tracing::debug!(elapsed = ?started.elapsed(), rebuilt_indexes = suspended.len(), "sales validated and written");
+        tracing::debug!(elapsed = ?started.elapsed(), rebuilt_indexes = suspended.len(), "sales written");
         let SalesWriter {
             now, report, touched, ..
         } = writer;

@@ -76,6 +76,32 @@ impl Placeholders {
         sql.push(')');
     }
 
+    /// `(…, …), (…, …)`: `count` rows for a multi-row `VALUES`, each written after `template`:
+    /// a `?` in it is the next placeholder, anything else (a literal the whole statement shares)
+    /// is written as it is. Values every row shares then cost no binding per row.
+    pub fn rows_with(&mut self, count: usize, template: &[&str]) -> String {
+        let mut sql =
+            String::with_capacity(count * (4 + template.iter().map(|t| t.len() + 4).sum::<usize>()));
+        for i in 0..count {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('(');
+            for (j, part) in template.iter().enumerate() {
+                if j > 0 {
+                    sql.push_str(", ");
+                }
+                if *part == "?" {
+                    self.push_next(&mut sql);
+                } else {
+                    sql.push_str(part);
+                }
+            }
+            sql.push(')');
+        }
+        sql
+    }
+
     /// `(…, …)`: one row of `width` placeholders.
     pub fn row(&mut self, width: usize) -> String {
         let mut sql = String::with_capacity(2 + width * 4);
@@ -219,6 +245,12 @@ mod tests {
         let mut sqlite = Placeholders::new(Backend::Sqlite);
         assert_eq!(sqlite.rows(2, 2), "(?, ?), (?, ?)");
         assert_eq!(sqlite.next(), "?");
+        let mut pg = Placeholders::new(Backend::Postgres);
+        assert_eq!(
+            pg.rows_with(2, &["?", "'USD'", "?"]),
+            "($1, 'USD', $2), ($3, 'USD', $4)"
+        );
+        assert_eq!(sqlite.rows_with(1, &["?", "7"]), "(?, 7)");
     }
 
     #[test]
