@@ -12,6 +12,13 @@ test('finance imports sales, runs a period and approves; the partner reads the s
   await page.getByLabel('CSV with a header row, or JSON lines').fill(`${header}E2E-BAD,2,2026-02-30,cloud,10.00,USD\n`);
   await page.getByRole('button', { name: 'Import', exact: true }).click();
   await expect(page.getByTestId('import-result')).toContainText('Row 1, booked_on');
+  // A file wrong on every row lists its first 200 errors and says how many there are.
+  const badRows = Array.from({ length: 250 }, (_, i) => `E2E-BAD-${i},2,2026-06-01,cloud,ten,USD\n`).join('');
+  await page.getByLabel('CSV with a header row, or JSON lines').fill(`${header}${badRows}`);
+  await page.getByRole('button', { name: 'Import', exact: true }).click();
+  await expect(page.getByTestId('import-result')).toContainText('Showing the first 200 of 250 errors.');
+  await expect(page.getByTestId('import-result').locator('li')).toHaveCount(200);
+  await expect(page.getByTestId('import-result').locator('li').last()).toContainText('Row 200, amount');
 
   const file = `${header}E2E-1,2,2026-06-01,cloud,40000.00,USD\n`;
   // Choosing a file fills the form in the browser.

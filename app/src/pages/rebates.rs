@@ -104,6 +104,9 @@ fn load_file(ev: leptos::ev::Event, set_data: WriteSignal<String>) {
     let _ = (ev, set_data);
 }
 
+/// How many of a refused import's errors the page lists.
+const SHOWN_IMPORT_ERRORS: usize = 200;
+
 #[component]
 fn FinanceTools(run: ServerAction<RunRebates>) -> impl IntoView {
     let import = ServerAction::<ImportFacts>::new();
@@ -162,14 +165,23 @@ fn FinanceTools(run: ServerAction<RunRebates>) -> impl IntoView {
                                 if report.stored { "" } else { " (preview: nothing stored)" })}
                         </p>
                     }.into_any(),
-                    Ok(report) => view! {
-                        <div class="error-summary" role="alert" data-testid="import-result">
-                            <h2>"Nothing was stored: fix these rows and import the file again"</h2>
-                            <ul>
-                                {report.errors.into_iter().map(|e| view! { <li>{capitalised(&e.located())}</li> }).collect_view()}
-                            </ul>
-                        </div>
-                    }.into_any(),
+                    Ok(report) => {
+                        // A file wrong on every row has as many errors as rows: the page lists the
+                        // first ones and says how many there are (the API and the command line
+                        // report every one).
+                        let total = report.errors.len();
+                        view! {
+                            <div class="error-summary" role="alert" data-testid="import-result">
+                                <h2>"Nothing was stored: fix these rows and import the file again"</h2>
+                                {(total > SHOWN_IMPORT_ERRORS).then(|| view! {
+                                    <p>{format!("Showing the first {SHOWN_IMPORT_ERRORS} of {total} errors.")}</p>
+                                })}
+                                <ul>
+                                    {report.errors.into_iter().take(SHOWN_IMPORT_ERRORS).map(|e| view! { <li>{capitalised(&e.located())}</li> }).collect_view()}
+                                </ul>
+                            </div>
+                        }.into_any()
+                    }
                     Err(e) => view! { <p class="notice notice-error" role="alert">{e.message}</p> }.into_any(),
                 })}
             </article>
