@@ -85,6 +85,9 @@ pub fn client() -> Client {
     Client::builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
+        // An answer that never comes fails its test, naming the request, instead of hanging
+        // the whole run; no test's request (streams included) lasts anywhere near this long.
+        .timeout(std::time::Duration::from_secs(120))
         .build()
         .unwrap()
 }
