@@ -121,7 +121,10 @@ async fn new_pages_render_whole_on_the_server(db: Db) {
         client.sign_in(email).await;
         let response = client.get(path).await;
         assert_eq!(response.status(), StatusCode::OK, "{email} {path}");
-        let html = response.text().await.unwrap();
+        let html = response
+            .text()
+            .await
+            .unwrap_or_else(|e| panic!("{email} {path}: the page did not finish: {e:?}"));
         assert!(
             html.contains(expected),
             "{email} {path}: `{expected}` is in the first response"
