@@ -285,6 +285,27 @@ impl<'a> RowReader<'a, '_> {
         }
     }
 
+    /// The row's sale `amount` in minor units, after checking that its `currency` is the
+    /// program's.
+    pub(crate) fn amount(&mut self, currency: Currency) -> Option<i64> {
+        if let Some(code) = self.text("currency") {
+            if code != currency.code() {
+                self.fail(
+                    "currency",
+                    format!("`{code}` is not the program currency {currency}"),
+                );
+            }
+        }
+        let text = self.text("amount")?;
+        match parse_sale_amount(text, currency, "amount") {
+            Ok(minor) => Some(minor),
+            Err(e) => {
+                self.fail("amount", e.message);
+                None
+            }
+        }
+    }
+
     fn partner(&mut self, field: &str, partners: &HashSet<i64>) -> Option<i64> {
         let text = self.text(field)?;
         match text.parse::<i64>().ok().filter(|id| partners.contains(id)) {
@@ -564,7 +585,6 @@ impl<'a> SaleValidator<'a> {
 
     /// Row `row` of the file, if it is valid.
     fn row(&mut self, row: usize, fields: Fields<'a>) -> Option<SaleRow<'a>> {
-        let currency = self.currency;
         let mut r = RowReader {
             row,
             raw: fields,
@@ -578,23 +598,7 @@ impl<'a> SaleValidator<'a> {
         };
         let booked_on = r.date("booked_on");
         let product_line = r.text("product_line");
-        if let Some(code) = r.text("currency") {
-            if code != currency.code() {
-                r.fail(
-                    "currency",
-                    format!("`{code}` is not the program currency {currency}"),
-                );
-            }
-        }
-        let amount = r
-            .text("amount")
-            .and_then(|text| match parse_sale_amount(text, currency, "amount") {
-                Ok(minor) => Some(minor),
-                Err(e) => {
-                    r.fail("amount", e.message);
-                    None
-                }
-            });
+        let amount = r.amount(self.currency);
         let customer_name = r.optional("customer_name").unwrap_or_default();
         Some(SaleRow {
             external_id: external_id?,

@@ -3,7 +3,7 @@
 //! docs/rebates.md.
 
 use crate::imports::{check_columns, read_rows, ImportFormat, RowError, RowReader, SALES_COLUMNS};
-use domain::facts::{parse_sale_amount, Sale};
+use domain::facts::Sale;
 use domain::identity::{PartnerType, TierRank};
 use domain::period::FiscalPeriod;
 use domain::program::Program;
@@ -65,23 +65,7 @@ pub fn read_sales(text: &str, format: ImportFormat, program: &Program) -> Result
         });
         let booked_on = r.date("booked_on");
         let product_line = r.text("product_line");
-        if let Some(code) = r.text("currency") {
-            if code != currency.code() {
-                r.fail(
-                    "currency",
-                    format!("`{code}` is not the program currency {currency}"),
-                );
-            }
-        }
-        let amount = r
-            .text("amount")
-            .and_then(|t| match parse_sale_amount(t, currency, "amount") {
-                Ok(v) => Some(v),
-                Err(e) => {
-                    r.fail("amount", e.message);
-                    None
-                }
-            });
+        let amount = r.amount(currency);
         let distributor_id = match r.optional("distributor_id") {
             Some(t) => match t.parse::<i64>() {
                 Ok(id) => Some(Some(id)),
