@@ -9,5 +9,6 @@ pub mod api;
 pub mod config;
 pub mod health;
 pub mod jobs;
+pub mod render;
 pub mod startup;
 pub mod web;

@@ -2,6 +2,7 @@
 //! address; `run_until()` serves until the shutdown signal, finishing requests in flight.
 
 use crate::config::SecureCookies;
+use crate::render::{on_render_worker, RenderWorkers};
 use crate::{api, health, web};
 use app::{shell, App};
 use axum::extract::{DefaultBodyLimit, FromRef};
@@ -53,8 +54,9 @@ pub async fn open_portal(database_url: &str, settings: PortalSettings) -> anyhow
     Ok(Portal::new(store, Arc::new(SystemClock), settings))
 }
 
-/// The whole HTTP surface: health, REST API, server functions, pages and static files.
-pub fn router(state: AppState) -> Router {
+/// The whole HTTP surface: health, REST API, server functions, pages and static files. Pages
+/// render on `render_workers`.
+pub fn router(state: AppState, render_workers: RenderWorkers) -> Router {
     let routes = generate_route_list(App);
     let portal = state.portal.clone();
     let options = state.leptos_options.clone();
@@ -67,6 +69,11 @@ pub fn router(state: AppState) -> Router {
             move || provide_context(portal.clone()),
             move || shell(options.clone()),
         )
+        // Each page renders on one thread (see `render`), which keeps its stream from stalling.
+        .layer(axum::middleware::from_fn_with_state(
+            render_workers,
+            on_render_worker,
+        ))
         .layer(DefaultBodyLimit::max(web::MAX_IMPORT_FORM_BYTES));
     Router::new()
         .route("/healthz", get(health::live))
@@ -91,6 +98,9 @@ pub struct Application {
     listener: tokio::net::TcpListener,
     router: Router,
     portal: Portal,
+    /// Kept until the database pool is closed: connections opened while rendering a page belong
+    /// to a render worker's runtime.
+    render_workers: RenderWorkers,
 }
 
 impl Application {
@@ -102,10 +112,12 @@ impl Application {
         let portal = state.portal.clone();
         // Live updates from every instance sharing the database (Postgres).
         portal.start_event_listener();
+        let render_workers = RenderWorkers::new();
         Ok(Self {
             listener,
-            router: router(state),
+            router: router(state, render_workers.clone()),
             portal,
+            render_workers,
         })
     }
 
@@ -138,6 +150,7 @@ impl Application {
         .with_graceful_shutdown(shutdown)
         .await?;
         self.portal.store().close().await;
+        drop(self.render_workers);
         Ok(())
     }
 }
