@@ -77,9 +77,11 @@ pub async fn on_render_worker(
     }));
     match head_rx.await {
         Ok(parts) => {
+            // Fused: compression polls once more after the end.
             let relayed = futures_util::stream::unfold(chunk_rx, |mut rx| async move {
                 rx.recv().await.map(|chunk| (chunk, rx))
-            });
+            })
+            .fuse();
             Response::from_parts(parts, Body::from_stream(relayed))
         }
         // The render task ended without an answer (it panicked); the panic is already logged.
@@ -143,6 +145,33 @@ mod tests {
             .unwrap();
         let expected: String = (0..50).map(|p| format!("<p>{p}</p>")).collect();
         assert_eq!(String::from_utf8(body.to_vec()).unwrap(), expected);
+    }
+
+    /// Compression reads the body once more after its end; the relayed body must answer "end"
+    /// again rather than fail (a browser asks for compressed pages).
+    #[tokio::test]
+    async fn a_relayed_page_can_be_compressed() {
+        async fn page() -> &'static str {
+            "<p>a page worth compressing, a page worth compressing</p>"
+        }
+        let app = Router::new()
+            .route("/page", get(page))
+            .layer(axum::middleware::from_fn_with_state(
+                RenderWorkers::new(),
+                on_render_worker,
+            ))
+            .layer(tower_http::compression::CompressionLayer::new());
+        let mut compressed = request(Method::GET, "/page");
+        compressed
+            .headers_mut()
+            .insert(http::header::ACCEPT_ENCODING, "gzip".parse().unwrap());
+        let response = app.oneshot(compressed).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()[http::header::CONTENT_ENCODING], "gzip");
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        assert!(body.starts_with(&[0x1f, 0x8b]), "a gzip stream");
     }
 
     #[tokio::test]
