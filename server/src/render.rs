@@ -2,11 +2,12 @@
 //!
 //! A page streams in parts: each `<Suspense>` waits, through a reactive effect, for the set of
 //! resources read inside it to empty. On the multi-threaded runtime the resource tasks and that
-//! effect run on different threads, and under load an update can slip between the effect's read
-//! of the set and its subscription to it: that part then never resolves and the response stops
-//! mid-body (status 200, then nothing). Rendering each page on one thread of a small pool of
-//! single-threaded runtimes removes the race: every task a page spawns (resources, effects) runs
-//! on the page's thread, while different pages still render in parallel across the pool.
+//! effect run on different threads, and under load a wake-up between them can be lost (the
+//! framework has fixed several such races; tests here still met one): that part then never
+//! resolves and the response stops mid-body (status 200, then nothing). Rendering each page on
+//! one thread of a small pool of single-threaded runtimes removes the race: every task a page
+//! spawns (resources, effects) runs on the page's thread, while different pages still render in
+//! parallel across the pool.
 //!
 //! Server functions and everything outside the page router stay on the main runtime.
 
