@@ -101,6 +101,16 @@ mod tests {
     use axum::Router;
     use tower::ServiceExt;
 
+    /// A router serving `page` at `/page` behind the render-worker layer.
+    fn on_render_workers(page: axum::routing::MethodRouter) -> Router {
+        Router::new()
+            .route("/page", page)
+            .layer(axum::middleware::from_fn_with_state(
+                RenderWorkers::new(),
+                on_render_worker,
+            ))
+    }
+
     fn request(method: Method, path: &str) -> Request {
         Request::builder()
             .method(method)
@@ -133,12 +143,7 @@ mod tests {
             }
             Body::from_stream(futures_util::stream::iter(parts)).into_response()
         }
-        let app = Router::new()
-            .route("/page", get(page))
-            .layer(axum::middleware::from_fn_with_state(
-                RenderWorkers::new(),
-                on_render_worker,
-            ));
+        let app = on_render_workers(get(page));
         let response = app.oneshot(request(Method::GET, "/page")).await.unwrap();
         assert_eq!(response.status(), StatusCode::OK);
         let body = axum::body::to_bytes(response.into_body(), usize::MAX)
@@ -155,13 +160,7 @@ mod tests {
         async fn page() -> &'static str {
             "<p>a page worth compressing, a page worth compressing</p>"
         }
-        let app = Router::new()
-            .route("/page", get(page))
-            .layer(axum::middleware::from_fn_with_state(
-                RenderWorkers::new(),
-                on_render_worker,
-            ))
-            .layer(tower_http::compression::CompressionLayer::new());
+        let app = on_render_workers(get(page)).layer(tower_http::compression::CompressionLayer::new());
         let mut compressed = request(Method::GET, "/page");
         compressed
             .headers_mut()
@@ -180,12 +179,7 @@ mod tests {
         async fn broken() -> Response {
             panic!("render failed")
         }
-        let app = Router::new()
-            .route("/page", get(broken))
-            .layer(axum::middleware::from_fn_with_state(
-                RenderWorkers::new(),
-                on_render_worker,
-            ));
+        let app = on_render_workers(get(broken));
         let response = app.oneshot(request(Method::GET, "/page")).await.unwrap();
         assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
     }
