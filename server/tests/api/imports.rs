@@ -6,6 +6,7 @@ use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::{Response, StatusCode};
 use serde_json::Value;
 use service::imports::{no_progress, ImportFormat};
+use service::store::Backend;
 
 crate::on_both_databases!(
     imported_facts_move_the_tier,
@@ -670,6 +671,10 @@ async fn a_load_larger_than_the_table_keeps_stored_rows_and_every_index(db: Db) 
     for i in 0..2 * rows {
         bad.push_str(&format!("M-{i},{tailspin},{today},hardware,1.00,USD\n"));
     }
+    // A bulk load checks partners itself (SQLite's own foreign-key check is off for it): an
+    // organisation that is not a partner is refused like an unknown one.
+    let vendor = count(&app, "SELECT id FROM organisations WHERE kind = 'vendor'").await;
+    bad.push_str(&format!("M-vendor,{vendor},{today},hardware,1.00,USD\n"));
     bad.push_str(&format!("M-last,{tailspin},{today},hardware,ten,USD\n"));
     assert!(2 * rows as i64 > before, "the file is larger than the table");
     let refused = import(bad).await;
@@ -680,7 +685,7 @@ async fn a_load_larger_than_the_table_keeps_stored_rows_and_every_index(db: Db) 
             .iter()
             .map(|e| (e.row, e.field.as_str()))
             .collect::<Vec<_>>(),
-        vec![(2 * rows + 1, "amount")]
+        vec![(2 * rows + 1, "partner_id"), (2 * rows + 2, "amount")]
     );
     assert_eq!(
         count(&app, "SELECT COUNT(*) FROM sales").await,
@@ -688,5 +693,29 @@ async fn a_load_larger_than_the_table_keeps_stored_rows_and_every_index(db: Db) 
         "nothing stored"
     );
     assert_eq!(sales_indexes(&app).await, indexes);
+
+    // On SQLite, where a bulk load switches the database's own foreign-key check off for its
+    // connection: every sale names a real organisation, and every connection the application
+    // uses still enforces foreign keys (the bulk load's own is closed, never pooled again).
+    if app.portal.store().backend() == Backend::Sqlite {
+        let pool = app.portal.store().pool();
+        let orphans: Vec<sqlx::any::AnyRow> = sqlx::query("PRAGMA foreign_key_check(sales)")
+            .fetch_all(pool)
+            .await
+            .unwrap();
+        assert!(orphans.is_empty(), "{} sales name no organisation", orphans.len());
+        let mut connections = Vec::new();
+        for _ in 0..pool.options().get_max_connections() {
+            connections.push(pool.acquire().await.unwrap());
+        }
+        for conn in &mut connections {
+            let enforced: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+                .fetch_one(&mut **conn)
+                .await
+                .unwrap();
+            assert_eq!(enforced, 1, "a pooled connection without foreign keys");
+        }
+        drop(connections);
+    }
     app.cleanup().await;
 }
