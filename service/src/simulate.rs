@@ -47,7 +47,7 @@ pub fn read_sales(text: &str, format: ImportFormat, program: &Program) -> Result
         .map_err(|e| vec![e])?;
     let mut errors = Vec::new();
     let mut sales = Vec::new();
-    let mut seen = HashMap::new();
+    let mut seen = crate::imports::FastMap::default();
     let currency = program.currency;
     for (i, fields) in raw.iter().enumerate() {
         let mut r = RowReader {
