@@ -559,8 +559,9 @@ impl Portal {
                     &mut book.sold_through
                 };
                 for (partner_id, json) in rows {
-                    let daily: Vec<(String, String, i64)> = serde_json::from_str(&json)
-                        .map_err(|e| ServiceError::Internal(anyhow::anyhow!("daily sales do not read: {e}")))?;
+                    let daily: Vec<(String, String, i64)> = serde_json::from_str(&json).map_err(|e| {
+                        ServiceError::Internal(anyhow::anyhow!("daily sales do not read: {e}"))
+                    })?;
                     let sales = daily
                         .into_iter()
                         .map(|(product_line, booked_on, total)| {
