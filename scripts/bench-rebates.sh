@@ -5,7 +5,7 @@
 #      the same file into a bare table (Postgres: `\copy` into a bare table);
 #   2. `atrium rebates run` over those sales for P partners, against a bare
 #      `SELECT partner_id, SUM(amount) … GROUP BY partner_id` over the same table.
-# Usage: scripts/bench-rebates.sh [rows, default 1000000] [partners, default 5000]
+# Usage: [ATRIUM_BIN=path] scripts/bench-rebates.sh [rows, default 1000000] [partners, default 5000]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/install.sh
@@ -15,9 +15,13 @@ rows="${1:-1000000}"
 partners="${2:-5000}"
 pg_url="${ATRIUM_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 
-say "Building the release binary"
-cargo leptos build --release >/dev/null
-atrium=target/release/atrium
+# ATRIUM_BIN names a release binary already built (say, of another commit, to compare two
+# builds); without it the current tree is built.
+if [[ -z "${ATRIUM_BIN:-}" ]]; then
+  say "Building the release binary"
+  cargo leptos build --release >/dev/null
+fi
+atrium="${ATRIUM_BIN:-target/release/atrium}"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
