@@ -929,7 +929,7 @@ impl Portal {
             sqlx::Connection::begin(&mut *conn).await?
         };
         let mut validator = SaleValidator {
-            partners: partner_ids(&mut *tx).await?,
+            partners: partner_ids(&mut tx).await?,
             currency: self.program_currency().await?,
             seen: FastMap::with_capacity_and_hasher(raw.len(), Default::default()),
             errors: Vec::new(),
