@@ -474,47 +474,116 @@ fn require_importer(actor: &Actor) -> ServiceResult<()> {
     }
 }
 
-/// Inserts the chunk's sales whose external ids are not stored yet; returns how many went in.
-/// With `skip_stored` false every row goes in (a bulk load without its external-id index, whose
-/// rows are known to be new).
-async fn insert_new_sales(
-    tx: &mut sqlx::AnyConnection,
+/// How an import inserts its sales: the same statement for every chunk of one size.
+#[derive(Clone, Copy)]
+struct SalesInsert {
     backend: Backend,
-    chunk: &[SaleRow<'_>],
     currency: Currency,
     now: i64,
+    /// Whether rows whose external ids are stored already are skipped; without it every row goes
+    /// in (a bulk load without its external-id index, whose rows are known to be new).
     skip_stored: bool,
-) -> ServiceResult<usize> {
-    // The currency and the time are the same for every row: written once into the statement
-    // (a currency code is three capital letters, the time a number) instead of bound per row.
-    let currency = format!("'{}'", currency.code());
-    let now = now.to_string();
-    let values = Placeholders::new(backend).rows_with(
-        chunk.len(),
-        &["?", "?", "?", "?", "?", "?", &currency, "?", &now, &now],
-    );
-    let on_conflict = if skip_stored {
-        " ON CONFLICT (external_id) DO NOTHING"
-    } else {
-        ""
-    };
-    let sql = format!(
-        "INSERT INTO sales (external_id, partner_id, distributor_id, booked_on, product_line, amount_minor, \
-         currency, customer_name, created_at, updated_at) VALUES {values}{on_conflict}"
-    );
-    let mut insert = sqlx::query(&sql);
-    for row in chunk {
-        insert = insert
-            .bind(row.external_id)
-            .bind(row.partner_id)
-            .bind(row.distributor_id)
-            .bind(row.booked_on_text)
-            .bind(row.product_line)
-            .bind(row.amount_minor)
-            .bind(row.customer_name);
+}
+
+/// A sales insert with its values bound.
+type BoundInsert<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
+impl SalesInsert {
+    /// The statement inserting `rows` sales.
+    fn sql(self, rows: usize) -> String {
+        // The currency and the time are the same for every row: written once into the statement
+        // (a currency code is three capital letters, the time a number) instead of bound per row.
+        let currency = format!("'{}'", self.currency.code());
+        let now = self.now.to_string();
+        let values = Placeholders::new(self.backend)
+            .rows_with(rows, &["?", "?", "?", "?", "?", "?", &currency, "?", &now, &now]);
+        let on_conflict = if self.skip_stored {
+            " ON CONFLICT (external_id) DO NOTHING"
+        } else {
+            ""
+        };
+        format!(
+            "INSERT INTO sales (external_id, partner_id, distributor_id, booked_on, product_line, amount_minor, \
+             currency, customer_name, created_at, updated_at) VALUES {values}{on_conflict}"
+        )
     }
-    let done = insert.execute(&mut *tx).await?.rows_affected();
-    Ok(usize::try_from(done).unwrap_or(usize::MAX))
+
+    /// `sql` (the statement for `chunk.len()` rows) with the chunk's values bound.
+    fn bind<'q>(sql: &'q str, chunk: &[SaleRow<'q>]) -> BoundInsert<'q> {
+        let mut insert = sqlx::query(sql);
+        for row in chunk {
+            insert = insert
+                .bind(row.external_id)
+                .bind(row.partner_id)
+                .bind(row.distributor_id)
+                .bind(row.booked_on_text)
+                .bind(row.product_line)
+                .bind(row.amount_minor)
+                .bind(row.customer_name);
+        }
+        insert
+    }
+
+    /// Inserts the chunk (its statement already bound, or bound now); returns how many rows
+    /// went in.
+    async fn run(
+        self,
+        tx: &mut sqlx::AnyConnection,
+        chunk: &[SaleRow<'_>],
+        bound: Option<BoundInsert<'_>>,
+    ) -> ServiceResult<usize> {
+        let done = match bound {
+            Some(insert) => insert.execute(&mut *tx).await?,
+            None => {
+                let sql = self.sql(chunk.len());
+                Self::bind(&sql, chunk).execute(&mut *tx).await?
+            }
+        }
+        .rows_affected();
+        Ok(usize::try_from(done).unwrap_or(usize::MAX))
+    }
+}
+
+/// A validated chunk of sales, ready to be written.
+struct SalesChunk<'q> {
+    /// The rows to insert (or, where they are stored already, to compare and update).
+    rows: Vec<SaleRow<'q>>,
+    /// In a bulk load, the chunk's rows whose external ids were stored before it.
+    stored_before: Vec<SaleRow<'q>>,
+    /// The insert of `rows`, bound while the previous chunk was being written (full chunks only;
+    /// a shorter one is bound when it is written).
+    bound: Option<BoundInsert<'q>>,
+}
+
+impl<'q> SalesChunk<'q> {
+    /// Sets a bulk load's rows stored before it apart (`stored`, their external ids), and binds
+    /// the insert of the others when `full_sql` (the statement for a full chunk) fits them and
+    /// `bind` says the chunk will be written.
+    fn new(
+        rows: Vec<SaleRow<'q>>,
+        stored: Option<&FastSet<String>>,
+        full_sql: &'q str,
+        full: usize,
+        bind: bool,
+    ) -> Self {
+        let (rows, stored_before) = match stored {
+            Some(stored) => rows
+                .into_iter()
+                .partition(|row| !stored.contains(row.external_id)),
+            None => (rows, Vec::new()),
+        };
+        let bound = (bind && rows.len() == full).then(|| SalesInsert::bind(full_sql, &rows));
+        SalesChunk {
+            rows,
+            stored_before,
+            bound,
+        }
+    }
+
+    /// How many of the file's rows the chunk holds.
+    fn len(&self) -> usize {
+        self.rows.len() + self.stored_before.len()
+    }
 }
 
 /// The chunk's sales stored before this import (ids up to `newest_before`), by external id, as
@@ -597,7 +666,7 @@ async fn suspend_indexes(tx: &mut sqlx::AnyConnection, table: &str) -> ServiceRe
 
 /// Every stored sale's external id: what a bulk load, without the external-id index, checks its
 /// rows against. The table is smaller than the file, so this is fewer ids than the file has.
-async fn stored_external_ids(tx: &mut sqlx::AnyConnection) -> ServiceResult<HashSet<String>> {
+async fn stored_external_ids(tx: &mut sqlx::AnyConnection) -> ServiceResult<FastSet<String>> {
     Ok(sqlx::query_scalar("SELECT external_id FROM sales")
         .fetch_all(&mut *tx)
         .await?
@@ -629,6 +698,22 @@ impl<'a> SaleValidator<'a> {
             chunk.extend(self.row(i + 1, fields));
         }
         (read > 0).then_some(chunk)
+    }
+
+    /// The next `count` of `records` as a chunk to write (see [`SalesChunk::new`]; `full_sql`
+    /// inserts `count` rows), or `None` at the end of the file. Its insert is bound only while
+    /// the file is valid so far and the import is not a preview.
+    fn next_sales(
+        &mut self,
+        records: &mut impl Iterator<Item = (usize, Fields<'a>)>,
+        stored: Option<&FastSet<String>>,
+        full_sql: &'a str,
+        count: usize,
+        preview: bool,
+    ) -> Option<SalesChunk<'a>> {
+        let rows = self.next_chunk(records, count)?;
+        let bind = !preview && self.errors.is_empty();
+        Some(SalesChunk::new(rows, stored, full_sql, count, bind))
     }
 
     /// Row `row` of the file, if it is valid.
@@ -663,15 +748,13 @@ impl<'a> SaleValidator<'a> {
 
 /// Writes validated sale rows and keeps the import's count of what happened to them.
 struct SalesWriter<'a> {
-    backend: Backend,
-    currency: Currency,
-    now: i64,
+    /// How rows go in: in a bulk load (indexes suspended) without skipping stored ones, as its
+    /// chunks hold only new rows.
+    insert: SalesInsert,
     preview: bool,
     actor_user_id: Option<i64>,
     /// Rows with ids up to this one were stored before the import.
     newest_before: i64,
-    /// In a bulk load (indexes suspended), the external ids stored before it.
-    bulk: Option<HashSet<String>>,
     /// A bulk load's rows that were stored before it, to be compared once the indexes are back.
     stored_before_bulk: Vec<SaleRow<'a>>,
     report: ImportReport,
@@ -682,35 +765,38 @@ struct SalesWriter<'a> {
 impl<'a> SalesWriter<'a> {
     /// Writes one chunk: new rows go in, changed rows are updated (and the change recorded),
     /// identical rows are left alone.
-    async fn write(&mut self, tx: &mut sqlx::AnyConnection, chunk: Vec<SaleRow<'a>>) -> ServiceResult<()> {
-        let (backend, currency, now) = (self.backend, self.currency, self.now);
-        if let Some(stored) = &self.bulk {
-            let (before, new): (Vec<_>, Vec<_>) = chunk
-                .into_iter()
-                .partition(|row| stored.contains(row.external_id));
-            self.stored_before_bulk.extend(before);
-            if new.is_empty() {
+    async fn write(&mut self, tx: &mut sqlx::AnyConnection, chunk: SalesChunk<'a>) -> ServiceResult<()> {
+        let SalesChunk {
+            rows,
+            stored_before,
+            bound,
+        } = chunk;
+        let insert = self.insert;
+        if !insert.skip_stored {
+            self.stored_before_bulk.extend(stored_before);
+            if rows.is_empty() {
                 return Ok(());
             }
-            let inserted = insert_new_sales(tx, backend, &new, currency, now, false).await?;
-            if inserted != new.len() {
+            let inserted = insert.run(tx, &rows, bound).await?;
+            if inserted != rows.len() {
                 return Err(ServiceError::Internal(anyhow::anyhow!(
                     "a bulk load stored {inserted} of {} new sales",
-                    new.len()
+                    rows.len()
                 )));
             }
-            self.report.inserted += new.len();
-            self.touched.extend(new.iter().flat_map(SaleRow::partners));
+            self.report.inserted += rows.len();
+            self.touched.extend(rows.iter().flat_map(SaleRow::partners));
             return Ok(());
         }
-        let chunk = &chunk[..];
+        let (backend, now) = (insert.backend, insert.now);
+        let chunk = &rows[..];
         let newest_before = self.newest_before;
         let Some(stored) = write_chunk(
             tx,
             self.preview,
             "sales",
             chunk.len(),
-            async |tx| insert_new_sales(tx, backend, chunk, currency, now, true).await,
+            async |tx| insert.run(tx, chunk, bound).await,
             async |tx| stored_sales(tx, backend, chunk, newest_before).await,
         )
         .await?
@@ -935,14 +1021,21 @@ impl Portal {
             errors: Vec::new(),
         };
         let newest_before = newest_id(&mut tx, "sales").await?;
-        let mut writer = SalesWriter {
+        // Rows go in a chunk at a time, each chunk one statement; a chunk keeps the bound values
+        // under both databases' limits.
+        const CHUNK: usize = 2000;
+        let insert = SalesInsert {
             backend,
             currency: validator.currency,
             now: self.now(),
+            skip_stored: !bulk,
+        };
+        let full_sql = insert.sql(CHUNK);
+        let mut writer = SalesWriter {
+            insert,
             preview,
             actor_user_id: actor.map(|a| a.user_id),
             newest_before,
-            bulk: None,
             stored_before_bulk: Vec::new(),
             report: ImportReport {
                 rows: raw.len(),
@@ -953,22 +1046,21 @@ impl Portal {
         // A load larger than the table goes in faster without its indexes, which are then built
         // once, sorted, inside the same transaction. Without the external-id index the rows
         // already stored are told apart by the ids read here (fewer than the file's rows).
-        let suspended = if bulk {
-            writer.bulk = Some(stored_external_ids(&mut tx).await?);
-            suspend_indexes(&mut tx, "sales").await?
+        let (stored, suspended) = if bulk {
+            let stored = stored_external_ids(&mut tx).await?;
+            (Some(stored), suspend_indexes(&mut tx, "sales").await?)
         } else {
-            Vec::new()
+            (None, Vec::new())
         };
 
-        // Rows go in a chunk at a time, each chunk one statement; a chunk keeps the bound values
-        // under both databases' limits. While the database writes one chunk, the next is
-        // validated: the database's work (its own thread on SQLite, its own process on
-        // Postgres) runs beside the file's. After the first error nothing more is written, the
-        // rest of the file is still checked so that the report names every error, and the
-        // transaction is rolled back.
-        const CHUNK: usize = 2000;
+        // While the database writes one chunk, the next is validated and its insert's values
+        // bound: the database's work (its own thread on SQLite, its own process on Postgres)
+        // runs beside the file's. After the first error nothing more is written, the rest of
+        // the file is still checked so that the report names every error, and the transaction
+        // is rolled back.
         let mut records = raw.iter().enumerate();
-        let mut next = validator.next_chunk(&mut records, CHUNK);
+        let (stored, full_sql) = (stored.as_ref(), full_sql.as_str());
+        let mut next = validator.next_sales(&mut records, stored, full_sql, CHUNK, preview);
         let mut done = 0;
         while let Some(chunk) = next {
             progress(done, raw.len());
@@ -982,7 +1074,7 @@ impl Portal {
                         Ok(())
                     }
                 },
-                async { validator.next_chunk(&mut records, CHUNK) },
+                async { validator.next_sales(&mut records, stored, full_sql, CHUNK, preview) },
             );
             written?;
             next = following;
@@ -997,14 +1089,18 @@ impl Portal {
         }
         // A bulk load's rows that were stored before it are compared (and updated) now that the
         // indexes are back, exactly as in any other import.
-        writer.bulk = None;
+        writer.insert.skip_stored = true;
         for chunk in std::mem::take(&mut writer.stored_before_bulk).chunks(CHUNK) {
-            writer.write(&mut tx, chunk.to_vec()).await?;
+            let chunk = SalesChunk::new(chunk.to_vec(), None, full_sql, CHUNK, false);
+            writer.write(&mut tx, chunk).await?;
         }
         progress(raw.len(), raw.len());
         tracing::debug!(elapsed = ?started.elapsed(), rebuilt_indexes = suspended.len(), "sales written");
         let SalesWriter {
-            now, report, touched, ..
+            insert: SalesInsert { now, .. },
+            report,
+            touched,
+            ..
         } = writer;
         let touched: BTreeSet<i64> = touched.into_iter().collect();
         let report = self
@@ -1315,6 +1411,52 @@ mod tests {
         assert_eq!(json.get("amount"), Some("12.5"));
         let bad = read_rows("{\"a\": 1}\nnot json\n", ImportFormat::JsonLines).unwrap_err();
         assert_eq!(bad.row, 2);
+    }
+
+    #[test]
+    fn a_chunk_is_bound_ahead_only_when_full_and_sets_stored_rows_apart() {
+        let sale = |external_id| SaleRow {
+            external_id,
+            partner_id: 7,
+            distributor_id: None,
+            booked_on: Date::parse("2026-04-01", "booked_on").unwrap(),
+            booked_on_text: "2026-04-01",
+            product_line: "cloud",
+            amount_minor: 100,
+            customer_name: "",
+        };
+        let bulk = SalesInsert {
+            backend: Backend::Sqlite,
+            currency: Currency::USD,
+            now: 0,
+            skip_stored: false,
+        };
+        let full_sql = bulk.sql(2);
+        assert_eq!(full_sql.matches('?').count(), 14);
+        assert!(!full_sql.contains("ON CONFLICT"));
+        assert!(SalesInsert {
+            skip_stored: true,
+            ..bulk
+        }
+        .sql(2)
+        .ends_with("ON CONFLICT (external_id) DO NOTHING"));
+
+        // A bulk load sets the stored row apart; the one left does not fit a two-row statement.
+        let stored: FastSet<String> = ["B".to_owned()].into_iter().collect();
+        let chunk = SalesChunk::new(vec![sale("A"), sale("B")], Some(&stored), &full_sql, 2, true);
+        let ids = |rows: &[SaleRow<'_>]| rows.iter().map(|r| r.external_id.to_owned()).collect::<Vec<_>>();
+        assert_eq!(ids(&chunk.rows), ["A"]);
+        assert_eq!(ids(&chunk.stored_before), ["B"]);
+        assert_eq!(chunk.len(), 2);
+        assert!(chunk.bound.is_none());
+        // A full chunk is bound ahead, unless it is not to be written.
+        let full = SalesChunk::new(vec![sale("A"), sale("C")], Some(&stored), &full_sql, 2, true);
+        assert!(full.bound.is_some() && full.stored_before.is_empty());
+        assert!(
+            SalesChunk::new(vec![sale("A"), sale("C")], None, &full_sql, 2, false)
+                .bound
+                .is_none()
+        );
     }
 
     #[test]
