@@ -1091,7 +1091,11 @@ impl Portal {
         // indexes are back, exactly as in any other import.
         writer.insert.skip_stored = true;
         for chunk in std::mem::take(&mut writer.stored_before_bulk).chunks(CHUNK) {
-            let chunk = SalesChunk::new(chunk.to_vec(), None, full_sql, CHUNK, false);
+            let chunk = SalesChunk {
+                rows: chunk.to_vec(),
+                stored_before: Vec::new(),
+                bound: None,
+            };
             writer.write(&mut tx, chunk).await?;
         }
         progress(raw.len(), raw.len());
