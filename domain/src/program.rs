@@ -435,6 +435,19 @@ impl ProgramDoc {
                         "must be > 0",
                     ));
                 }
+                // Two multipliers for one line would pay its uplift twice.
+                if doc.accelerators[..a]
+                    .iter()
+                    .any(|earlier| earlier.product_line == acc.product_line)
+                {
+                    return Err(FieldError::new(
+                        at(&format!("accelerators[{a}].product_line")),
+                        format!(
+                            "product line `{}` already has an accelerator in this plan",
+                            acc.product_line
+                        ),
+                    ));
+                }
             }
             let min_basis = doc
                 .min_basis
@@ -675,6 +688,12 @@ mod tests {
             })
         });
         assert!(e.field.starts_with("tiers[2].benefits["), "{e}");
+        let e = error_of(|d| {
+            let again = d.rebate_plans[1].accelerators[0].clone();
+            d.rebate_plans[1].accelerators.push(again);
+        });
+        assert_eq!(e.field, "rebate_plans[1].accelerators[1].product_line");
+        assert!(e.message.contains("`cloud`"), "{e}");
     }
 
     #[test]

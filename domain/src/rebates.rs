@@ -389,8 +389,18 @@ pub struct BasisSale {
     pub product_line: String,
     /// Amount in minor units.
     pub amount: i64,
-    /// Whether the plan's product lines include it (only those make the basis).
+    /// Whether the statement's basis holds it: the plan's product lines include it and it
+    /// was there when the statement was computed.
     pub counted: bool,
+    /// Imported after the statement was computed: not in its basis. A draft takes it in at
+    /// the next run; an approved or paid one never changes, and a later statement carries
+    /// the difference as a restatement.
+    #[serde(default)]
+    pub arrived_later: bool,
+    /// Changed by a re-import after the statement was computed: the basis holds the values it
+    /// had then, and the difference goes the way of [`BasisSale::arrived_later`].
+    #[serde(default)]
+    pub changed_later: bool,
 }
 
 /// The rebate of the period in progress, computed from the sales so far; nothing is stored.

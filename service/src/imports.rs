@@ -148,7 +148,7 @@ impl<'a> Fields<'a> {
     }
 }
 
-/// Columns every sales file has (`distributor_id` and `customer_name` are optional).
+/// Columns every sales file has.
 pub(crate) const SALES_COLUMNS: &[&str] = &[
     "external_id",
     "partner_id",
@@ -157,6 +157,9 @@ pub(crate) const SALES_COLUMNS: &[&str] = &[
     "amount",
     "currency",
 ];
+
+/// Columns a sales file may have besides [`SALES_COLUMNS`].
+pub(crate) const SALES_OPTIONAL_COLUMNS: &[&str] = &["distributor_id", "customer_name"];
 
 /// Columns every certifications file has.
 const CERTIFICATION_COLUMNS: &[&str] = &["partner_id", "person", "code", "earned_on", "expires_on"];
@@ -170,28 +173,77 @@ fn file_error(field: &str, message: impl Into<String>) -> RowError {
     }
 }
 
-/// Refuses a file with no rows, or a CSV header without all of `required`, with one error
-/// instead of one per row.
-pub(crate) fn check_columns(rows: &Rows, required: &[&str]) -> Result<(), RowError> {
-    if rows.len() == 0 {
-        return Err(file_error("file", "the file has no rows"));
+/// The columns a file of this kind can have, for error messages.
+fn known_columns(required: &[&str], optional: &[&str]) -> String {
+    let mut names = required.join(", ");
+    if !optional.is_empty() {
+        names.push_str(&format!(" and optionally {}", optional.join(", ")));
     }
-    if let Rows::Csv { headers, .. } = rows {
-        let missing: Vec<&str> = required
-            .iter()
-            .copied()
-            .filter(|column| !headers.iter().any(|h| h == column))
-            .collect();
-        if !missing.is_empty() {
-            return Err(file_error(
-                "header",
-                format!(
-                    "missing column{} {}; the header must name {}",
-                    if missing.len() == 1 { "" } else { "s" },
-                    missing.join(", "),
-                    required.join(", ")
-                ),
-            ));
+    names
+}
+
+/// Refuses a file with no rows, a CSV header without all of `required`, or a column that is
+/// neither required nor `optional`: a misspelt `distributer_id` would otherwise be dropped
+/// without a word. A CSV header is answered with one error instead of one per row; a JSON line
+/// with an unknown key is named by its row.
+pub(crate) fn check_columns(rows: &Rows, required: &[&str], optional: &[&str]) -> Result<(), Vec<RowError>> {
+    if rows.len() == 0 {
+        return Err(vec![file_error("file", "the file has no rows")]);
+    }
+    let known = |name: &str| required.contains(&name) || optional.contains(&name);
+    match rows {
+        Rows::Csv { headers, .. } => {
+            let missing: Vec<&str> = required
+                .iter()
+                .copied()
+                .filter(|column| !headers.iter().any(|h| h == column))
+                .collect();
+            if !missing.is_empty() {
+                return Err(vec![file_error(
+                    "header",
+                    format!(
+                        "missing column{} {}; the header must name {}",
+                        if missing.len() == 1 { "" } else { "s" },
+                        missing.join(", "),
+                        required.join(", ")
+                    ),
+                )]);
+            }
+            // A blank header cell (a trailing comma from a spreadsheet) names no column.
+            let unknown: Vec<&str> = headers
+                .iter()
+                .map(String::as_str)
+                .filter(|h| !h.is_empty() && !known(h))
+                .collect();
+            if !unknown.is_empty() {
+                return Err(vec![file_error(
+                    "header",
+                    format!(
+                        "unknown column{} {}; the columns are {}",
+                        if unknown.len() == 1 { "" } else { "s" },
+                        unknown.join(", "),
+                        known_columns(required, optional)
+                    ),
+                )]);
+            }
+        }
+        Rows::Json(lines) => {
+            let mut errors = Vec::new();
+            for (i, line) in lines.iter().enumerate() {
+                let mut unknown: Vec<&str> = line.keys().map(String::as_str).filter(|k| !known(k)).collect();
+                unknown.sort_unstable();
+                errors.extend(unknown.into_iter().map(|key| RowError {
+                    row: i + 1,
+                    field: key.into(),
+                    message: format!(
+                        "unknown field; the fields are {}",
+                        known_columns(required, optional)
+                    ),
+                }));
+            }
+            if !errors.is_empty() {
+                return Err(errors);
+            }
         }
     }
     Ok(())
@@ -250,22 +302,32 @@ pub(crate) fn read_rows(text: &str, format: ImportFormat) -> Result<Rows, RowErr
             .filter(|line| !line.trim().is_empty())
             .enumerate()
             .map(|(i, line)| {
-                let object: serde_json::Map<String, serde_json::Value> =
-                    serde_json::from_str(line).map_err(|e| RowError {
+                // Values are kept as written: a number read through a float would turn
+                // `10.999999999999999999` into 11 and `1e3` into 1000.0 before the amount
+                // parser could refuse them.
+                let object: HashMap<String, Box<serde_json::value::RawValue>> = serde_json::from_str(line)
+                    .map_err(|e| RowError {
                         row: i + 1,
                         field: "row".into(),
                         message: format!("not a JSON object: {e}"),
                     })?;
-                Ok(object
+                object
                     .into_iter()
-                    .filter(|(_, v)| !v.is_null())
+                    .filter(|(_, v)| v.get() != "null")
                     .map(|(k, v)| {
-                        (
-                            k.to_ascii_lowercase(),
-                            v.as_str().map_or_else(|| v.to_string(), str::to_owned),
-                        )
+                        let raw = v.get();
+                        let value = if raw.starts_with('"') {
+                            serde_json::from_str::<String>(raw).map_err(|e| RowError {
+                                row: i + 1,
+                                field: k.to_ascii_lowercase(),
+                                message: e.to_string(),
+                            })?
+                        } else {
+                            raw.to_owned()
+                        };
+                        Ok((k.to_ascii_lowercase(), value))
                     })
-                    .collect())
+                    .collect::<Result<RawRow, RowError>>()
             })
             .collect::<Result<_, _>>()
             .map(Rows::Json),
@@ -455,13 +517,15 @@ fn start_import(
     text: &str,
     format: ImportFormat,
     required: &[&str],
+    optional: &[&str],
 ) -> ServiceResult<Result<Rows, ImportReport>> {
     if let Some(actor) = actor {
         require_importer(actor)?;
     }
     Ok(read_rows(text, format)
-        .and_then(|rows| check_columns(&rows, required).map(|()| rows))
-        .map_err(|e| ImportReport::default().refused(vec![e])))
+        .map_err(|e| vec![e])
+        .and_then(|rows| check_columns(&rows, required, optional).map(|()| rows))
+        .map_err(|errors| ImportReport::default().refused(errors)))
 }
 
 fn require_importer(actor: &Actor) -> ServiceResult<()> {
@@ -987,7 +1051,7 @@ impl Portal {
         progress: Progress<'_>,
     ) -> ServiceResult<ImportReport> {
         let started = std::time::Instant::now();
-        let raw = match start_import(actor, text, format, SALES_COLUMNS)? {
+        let raw = match start_import(actor, text, format, SALES_COLUMNS, SALES_OPTIONAL_COLUMNS)? {
             Ok(raw) => raw,
             Err(refused) => return Ok(refused),
         };
@@ -1138,7 +1202,7 @@ impl Portal {
         preview: bool,
         progress: Progress<'_>,
     ) -> ServiceResult<ImportReport> {
-        let raw = match start_import(actor, text, format, CERTIFICATION_COLUMNS)? {
+        let raw = match start_import(actor, text, format, CERTIFICATION_COLUMNS, &[])? {
             Ok(raw) => raw,
             Err(refused) => return Ok(refused),
         };
@@ -1412,9 +1476,50 @@ mod tests {
         assert_eq!(csv.get("amount"), Some("12.50"));
         assert_eq!(csv.get("currency"), None);
         assert_eq!(json.get("external_id"), Some("A-1"));
-        assert_eq!(json.get("amount"), Some("12.5"));
+        assert_eq!(json.get("amount"), Some("12.50"), "numbers are kept as written");
         let bad = read_rows("{\"a\": 1}\nnot json\n", ImportFormat::JsonLines).unwrap_err();
         assert_eq!(bad.row, 2);
+        let rows = read_rows(
+            "{\"amount\": 10.999999999999999999, \"partner_id\": 7, \"note\": \"a \\\"b\\\"\", \"x\": null}\n",
+            ImportFormat::JsonLines,
+        )
+        .unwrap();
+        let row = rows.iter().next().unwrap();
+        assert_eq!(row.get("amount"), Some("10.999999999999999999"));
+        assert_eq!(row.get("partner_id"), Some("7"));
+        assert_eq!(row.get("note"), Some("a \"b\""));
+        assert_eq!(row.get("x"), None, "null is an absent value");
+    }
+
+    #[test]
+    fn unknown_columns_are_refused_by_name() {
+        let check = |text: &str, format| {
+            let rows = read_rows(text, format).unwrap();
+            check_columns(&rows, SALES_COLUMNS, SALES_OPTIONAL_COLUMNS)
+        };
+        let header = "external_id,partner_id,booked_on,product_line,amount,currency";
+        let row = "S1,7,2026-04-01,cloud,1.00,USD";
+        assert_eq!(
+            check(
+                &format!("{header},customer_name,\n{row},Ann,\n"),
+                ImportFormat::Csv
+            ),
+            Ok(())
+        );
+        let errors = check(&format!("{header},distributer_id\n{row},3\n"), ImportFormat::Csv).unwrap_err();
+        assert_eq!((errors[0].row, errors[0].field.as_str()), (0, "header"));
+        assert!(
+            errors[0].message.starts_with("unknown column distributer_id;"),
+            "{errors:?}"
+        );
+        let line = r#"{"external_id":"S1","partner_id":7,"booked_on":"2026-04-01","product_line":"cloud","amount":"1.00","currency":"USD""#;
+        let errors = check(
+            &format!("{line}}}\n{line},\"Amount_USD\":1}}\n"),
+            ImportFormat::JsonLines,
+        )
+        .unwrap_err();
+        assert_eq!(errors.len(), 1);
+        assert_eq!((errors[0].row, errors[0].field.as_str()), (2, "amount_usd"));
     }
 
     #[test]

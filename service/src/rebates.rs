@@ -297,37 +297,6 @@ impl Portal {
         Ok(tier_on(&history, rank(current.unwrap_or(0)), date))
     }
 
-    async fn sales_between(
-        &self,
-        conn: &mut sqlx::AnyConnection,
-        partner_id: i64,
-        from: Date,
-        to: Date,
-    ) -> ServiceResult<Vec<Sale>> {
-        let rows = sqlx::query(
-            "SELECT external_id, distributor_id, booked_on, product_line, amount_minor FROM sales \
-             WHERE partner_id = $1 AND booked_on >= $2 AND booked_on <= $3 ORDER BY booked_on, external_id",
-        )
-        .bind(partner_id)
-        .bind(from.to_string())
-        .bind(to.to_string())
-        .fetch_all(&mut *conn)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(Sale {
-                    external_id: row.try_get("external_id")?,
-                    partner_id,
-                    distributor_id: row.try_get("distributor_id")?,
-                    booked_on: Date::parse(&row.try_get::<String, _>("booked_on")?, "booked_on")
-                        .map_err(internal)?,
-                    product_line: row.try_get("product_line")?,
-                    amount_minor: row.try_get("amount_minor")?,
-                })
-            })
-            .collect()
-    }
-
     /// The plan and calculation (without adjustments) for one partner and period.
     async fn calculate(
         &self,
@@ -376,7 +345,18 @@ impl Portal {
         };
         let program = &stored.program;
         let calendar = program.ladder.calendar;
-        let (_, period_end) = calendar.range(period);
+        let (period_start, period_end) = calendar.range(period);
+        // A period that has not begun has no facts yet; its drafts would only collect the
+        // restatements owed on the partner's real next statement.
+        if period_start > self.today() {
+            return Err(domain::FieldError::new(
+                "period",
+                format!(
+                    "{period} has not begun (it starts on {period_start}); run a period that has started"
+                ),
+            )
+            .into());
+        }
         let now = self.now();
         let mut tx = self.pool().begin().await?;
         let run_id: i64 = sqlx::query(
@@ -705,7 +685,9 @@ impl Portal {
             .ok_or(ServiceError::NotFound("statement"))
     }
 
-    /// The sales of a statement's partner and period, marking those the plan counted.
+    /// The sales of a statement's partner and period, marking those its basis holds: a sale
+    /// the plan covers, there when the statement was computed. Sales imported or changed since
+    /// are marked, so an approved statement's drill-down still adds up to its basis.
     pub async fn statement_sales(&self, actor: &Actor, id: i64) -> ServiceResult<Vec<BasisSale>> {
         let statement = self.statement(actor, id).await?;
         let period = FiscalPeriod::parse(&statement.period, "period").map_err(internal)?;
@@ -724,20 +706,36 @@ impl Portal {
             .rebate_plans
             .iter()
             .find(|p| p.id == statement.plan_id);
-        let mut conn = self.pool().acquire().await?;
-        let sales = self
-            .sales_between(&mut conn, statement.partner_id, from, to)
+        let computed_at: i64 = sqlx::query_scalar("SELECT computed_at FROM rebate_statements WHERE id = $1")
+            .bind(id)
+            .fetch_one(self.pool())
             .await?;
-        Ok(sales
-            .into_iter()
-            .map(|sale| BasisSale {
-                counted: plan.is_some_and(|p| p.covers(&sale)),
-                external_id: sale.external_id,
-                booked_on: sale.booked_on.to_string(),
-                product_line: sale.product_line,
-                amount: sale.amount_minor,
+        let rows = sqlx::query(
+            "SELECT external_id, booked_on, product_line, amount_minor, created_at, updated_at FROM sales \
+             WHERE partner_id = $1 AND booked_on >= $2 AND booked_on <= $3 ORDER BY booked_on, external_id",
+        )
+        .bind(statement.partner_id)
+        .bind(from.to_string())
+        .bind(to.to_string())
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let product_line: String = row.try_get("product_line")?;
+                let covered = plan
+                    .is_some_and(|p| p.product_lines.is_empty() || p.product_lines.contains(&product_line));
+                let arrived_later = row.try_get::<i64, _>("created_at")? > computed_at;
+                Ok(BasisSale {
+                    counted: covered && !arrived_later,
+                    arrived_later,
+                    changed_later: !arrived_later && row.try_get::<i64, _>("updated_at")? > computed_at,
+                    external_id: row.try_get("external_id")?,
+                    booked_on: row.try_get("booked_on")?,
+                    product_line,
+                    amount: row.try_get("amount_minor")?,
+                })
             })
-            .collect())
+            .collect()
     }
 
     /// The current period's rebate so far for a partner the actor may see, if its tier has a plan.
@@ -908,10 +906,17 @@ impl Portal {
         self.statement(actor, id).await
     }
 
-    /// Statements of a period as CSV for the payout system (finance).
-    pub async fn statements_csv(&self, actor: &Actor, period: FiscalPeriod) -> ServiceResult<String> {
+    /// Statements of a period in the given statuses as CSV for the payout system (finance).
+    /// A payout export is [`PAYOUT_STATUSES`]: a draft can still change and is not owed.
+    pub async fn statements_csv(
+        &self,
+        actor: &Actor,
+        period: FiscalPeriod,
+        statuses: &[StatementStatus],
+    ) -> ServiceResult<String> {
         require_finance(actor)?;
-        let statements = self.statements(actor, Some(period)).await?;
+        let mut statements = self.statements(actor, Some(period)).await?;
+        statements.retain(|s| statuses.contains(&s.status));
         let mut writer = csv::Writer::from_writer(Vec::new());
         writer
             .write_record([
@@ -950,6 +955,33 @@ impl Portal {
         }
         String::from_utf8(writer.into_inner().map_err(internal)?).map_err(internal)
     }
+}
+
+/// The statuses a payout export holds unless asked otherwise: what is owed and what was paid.
+pub const PAYOUT_STATUSES: &[StatementStatus] = &[StatementStatus::Approved, StatementStatus::Paid];
+
+/// Reads an export's `status` filter: `draft`, `approved`, `paid` separated by commas, or `all`.
+pub fn parse_statuses(text: &str) -> Result<Vec<StatementStatus>, domain::FieldError> {
+    if text.trim().eq_ignore_ascii_case("all") {
+        return Ok(vec![
+            StatementStatus::Draft,
+            StatementStatus::Approved,
+            StatementStatus::Paid,
+        ]);
+    }
+    let mut statuses = Vec::new();
+    for code in text.split(',').map(str::trim) {
+        let status = StatementStatus::parse(&code.to_ascii_lowercase()).ok_or_else(|| {
+            domain::FieldError::new(
+                "status",
+                format!("`{code}` is not a status; use draft, approved, paid or all"),
+            )
+        })?;
+        if !statuses.contains(&status) {
+            statuses.push(status);
+        }
+    }
+    Ok(statuses)
 }
 
 #[cfg(test)]

@@ -2,7 +2,9 @@
 //! database), so finance can try a plan change before it goes live. Formats are documented in
 //! docs/rebates.md.
 
-use crate::imports::{check_columns, read_rows, ImportFormat, RowError, RowReader, SALES_COLUMNS};
+use crate::imports::{
+    check_columns, read_rows, ImportFormat, RowError, RowReader, SALES_COLUMNS, SALES_OPTIONAL_COLUMNS,
+};
 use domain::facts::Sale;
 use domain::identity::{PartnerType, TierRank};
 use domain::period::FiscalPeriod;
@@ -43,8 +45,8 @@ pub struct GivenTier {
 /// checking partners against a database.
 pub fn read_sales(text: &str, format: ImportFormat, program: &Program) -> Result<Vec<Sale>, Vec<RowError>> {
     let raw = read_rows(text, format)
-        .and_then(|rows| check_columns(&rows, SALES_COLUMNS).map(|()| rows))
-        .map_err(|e| vec![e])?;
+        .map_err(|e| vec![e])
+        .and_then(|rows| check_columns(&rows, SALES_COLUMNS, SALES_OPTIONAL_COLUMNS).map(|()| rows))?;
     let mut errors = Vec::new();
     let mut sales = Vec::new();
     let mut seen = crate::imports::FastMap::default();
@@ -114,9 +116,14 @@ pub fn read_tiers(
     format: ImportFormat,
     program: &Program,
 ) -> Result<HashMap<i64, GivenTier>, Vec<RowError>> {
-    let raw = read_rows(text, format).map_err(|e| vec![e])?;
+    let raw = read_rows(text, format)
+        .map_err(|e| vec![e])
+        .and_then(|rows| check_columns(&rows, &["partner_id", "tier"], &["partner_type"]).map(|()| rows))?;
     let mut errors = Vec::new();
     let mut tiers = HashMap::new();
+    // The row each partner was given a tier on: a second row for one partner is a mistake in
+    // the file, not an override.
+    let mut given_on: HashMap<i64, usize> = HashMap::new();
     for (i, fields) in raw.iter().enumerate() {
         let mut r = RowReader {
             row: i + 1,
@@ -154,6 +161,13 @@ pub fn read_tiers(
         };
         match (partner_id, tier, partner_type) {
             (Some(id), Some(rank), Some(partner_type)) => {
+                let first = *given_on.entry(id).or_insert(i + 1);
+                if first != i + 1 {
+                    r.fail(
+                        "partner_id",
+                        format!("partner {id} already has a tier on row {first}"),
+                    );
+                }
                 tiers.insert(id, GivenTier { rank, partner_type });
             }
             (None, _, _) if fields.get("partner_id").is_some() => r.fail("partner_id", "is not a partner id"),
@@ -307,5 +321,29 @@ mod tests {
         assert_eq!(fields, ["partner_id", "booked_on", "currency", "amount"]);
         let errors = read_tiers("partner_id,tier\n7,Diamond\n", ImportFormat::Csv, &program).unwrap_err();
         assert_eq!(errors[0].field, "tier");
+    }
+
+    #[test]
+    fn a_tiers_file_names_each_partner_once_with_known_columns() {
+        let program = Program::from_toml(PROGRAM).unwrap();
+        let errors = read_tiers(
+            "partner_id,tier\n7,Gold\n8,Silver\n7,Platinum\n",
+            ImportFormat::Csv,
+            &program,
+        )
+        .unwrap_err();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!((errors[0].row, errors[0].field.as_str()), (3, "partner_id"));
+        assert!(errors[0].message.contains("row 1"), "{errors:?}");
+        let errors = read_tiers("partner,tier\n7,Gold\n", ImportFormat::Csv, &program).unwrap_err();
+        assert_eq!(errors[0].field, "header");
+        assert!(errors[0].message.contains("partner_id"), "{errors:?}");
+        let errors = read_tiers(
+            "partner_id,tier,type\n7,Gold,reseller\n",
+            ImportFormat::Csv,
+            &program,
+        )
+        .unwrap_err();
+        assert!(errors[0].message.contains("unknown column type"), "{errors:?}");
     }
 }

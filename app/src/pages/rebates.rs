@@ -61,7 +61,10 @@ pub fn RebatesPage() -> impl IntoView {
                         {vendor.then(|| {
                             let p = period();
                             (!p.is_empty()).then(|| view! {
-                                <a class="button" href=format!("/api/v1/rebates/statements.csv?period={p}")>"Export CSV"</a>
+                                <a class="button" href=format!("/api/v1/rebates/statements.csv?period={p}")
+                                    title="Approved and paid statements, for the payout system">"Export payouts (CSV)"</a>
+                                <a class="button" href=format!("/api/v1/rebates/statements.csv?period={p}&status=all")
+                                    title="Every statement of the period, drafts included">"Export all (CSV)"</a>
                             })
                         })}
                     </form>
@@ -277,6 +280,12 @@ pub fn StatementPage() -> impl IntoView {
                 match statement.await {
                     Ok((statement, sales)) => {
                         let digits = digits_of(&statement.currency);
+                        let locked = statement.status != StatementStatus::Draft;
+                        let later = if locked {
+                            "a restatement on a later statement carries it"
+                        } else {
+                            "the next run takes it in"
+                        };
                         view! {
                         <ul class="statements single"><StatementCard statement vendor=false advance /></ul>
                         <section class="panel">
@@ -291,7 +300,15 @@ pub fn StatementPage() -> impl IntoView {
                                         <tr>
                                             <td>{sale.external_id}</td><td>{sale.booked_on}</td><td>{sale.product_line}</td>
                                             <td class="num">{money(sale.amount, digits)}</td>
-                                            <td>{if sale.counted { "Yes" } else { "No: not a product line of the plan" }}</td>
+                                            <td>{if sale.arrived_later {
+                                                format!("No: imported after this statement was computed; {later}")
+                                            } else if !sale.counted {
+                                                "No: not a product line of the plan".to_owned()
+                                            } else if sale.changed_later {
+                                                format!("Yes, as it was before a later change; {later}")
+                                            } else {
+                                                "Yes".to_owned()
+                                            }}</td>
                                         </tr>
                                     }).collect_view()}
                                 </tbody>

@@ -623,6 +623,16 @@ pub struct PeriodQuery {
     pub period: Option<String>,
 }
 
+/// Filter for the payout export.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct ExportQuery {
+    /// A fiscal period such as `2026-Q2`.
+    pub period: Option<String>,
+    /// `draft`, `approved`, `paid` separated by commas, or `all`; approved and paid when left
+    /// out (a draft can still change and is not owed).
+    pub status: Option<String>,
+}
+
 /// Marking a statement paid.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -651,7 +661,7 @@ fn parse_period(text: &str) -> Result<domain::period::FiscalPeriod, ApiError> {
         (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 403, description = "Not finance, or missing CSRF token", body = ErrorBody),
         (status = 404, description = "No program in force at the period's end", body = ErrorBody),
-        (status = 422, description = "Not a period like 2026-Q2", body = ErrorBody),
+        (status = 422, description = "Not a period like 2026-Q2, or one that has not begun", body = ErrorBody),
     ))]
 async fn run_rebates(
     State(state): State<AppState>,
@@ -681,22 +691,29 @@ async fn list_statements(
     Ok(Json(state.portal.statements(&actor, period).await?))
 }
 
-/// Statements of a period as CSV for the payout system (finance, vendor admins).
-#[utoipa::path(get, path = "/api/v1/rebates/statements.csv", tag = "rebates", params(PeriodQuery),
+/// Statements of a period as CSV for the payout system (finance, vendor admins): approved and
+/// paid ones unless `status` says otherwise.
+#[utoipa::path(get, path = "/api/v1/rebates/statements.csv", tag = "rebates", params(ExportQuery),
     security(("session" = [])),
     responses(
         (status = 200, description = "CSV", content_type = "text/csv", body = String),
         (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 403, description = "Not finance", body = ErrorBody),
-        (status = 422, description = "Missing or malformed period", body = ErrorBody),
+        (status = 422, description = "Missing or malformed period, or an unknown status", body = ErrorBody),
     ))]
 async fn export_statements(
     State(state): State<AppState>,
     SignedIn(actor): SignedIn,
-    axum::extract::Query(query): axum::extract::Query<PeriodQuery>,
+    axum::extract::Query(query): axum::extract::Query<ExportQuery>,
 ) -> Result<Response, ApiError> {
     let period = parse_period(query.period.as_deref().unwrap_or_default())?;
-    let csv = state.portal.statements_csv(&actor, period).await?;
+    let statuses = match query.status.as_deref() {
+        Some(text) => {
+            service::rebates::parse_statuses(text).map_err(|e| ApiError::Service(ServiceError::Invalid(e)))?
+        }
+        None => service::rebates::PAYOUT_STATUSES.to_vec(),
+    };
+    let csv = state.portal.statements_csv(&actor, period, &statuses).await?;
     Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], csv).into_response())
 }
 

@@ -278,6 +278,27 @@ async fn rules_5_example_6_restatement_through_runs(db: Db) {
 
     // A late sale dated in Q1 makes Q1 worth 1,060.00.
     import(&app, &[("R3", silver, "2026-03-15", "hardware", "3000.00")]).await;
+    // The approved statement's drill-down still adds up to its basis: the late sale is shown
+    // as arrived after it, outside the basis.
+    let sales: Value = app
+        .get(&format!("/api/v1/rebates/statements/{id}/sales"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let sales = sales.as_array().unwrap();
+    assert_eq!(sales.len(), 2, "{sales:?}");
+    let late = sales.iter().find(|s| s["external_id"] == "R3").unwrap();
+    assert_eq!(
+        (late["counted"].as_bool(), late["arrived_later"].as_bool()),
+        (Some(false), Some(true))
+    );
+    let counted: i64 = sales
+        .iter()
+        .filter(|s| s["counted"] == true)
+        .map(|s| s["amount"].as_i64().unwrap())
+        .sum();
+    assert_eq!(counted, q1["basis"].as_i64().unwrap());
     let rerun = run(&app, "2026-Q1").await;
     assert_eq!(rerun["locked"], 1);
     assert_eq!(
@@ -399,6 +420,15 @@ async fn statements_are_approved_paid_and_never_change(db: Db) {
     )
     .await;
     assert_eq!(e["field"], "period");
+    // A period that has not begun cannot be run: it would only soak up restatements.
+    let e = error_code(
+        app.post_json("/api/v1/rebates/runs", &json!({ "period": "9999-Q4" }))
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(e["field"], "period");
+    assert!(e["message"].as_str().unwrap().contains("has not begun"), "{e}");
     app.cleanup().await;
 }
 
@@ -478,24 +508,43 @@ async fn statements_are_isolated_and_exported(db: Db) {
     )
     .await;
 
-    let csv = app
-        .get("/api/v1/rebates/statements.csv?period=2026-Q2")
-        .await
-        .text()
-        .await
-        .unwrap();
-    assert!(
-        csv.starts_with(
-            "statement_id,partner_id,partner,period,plan,status,basis,total,currency,payout_reference"
-        ),
-        "{csv}"
+    let export = |query: &'static str| {
+        let app = &app;
+        async move {
+            app.get(&format!("/api/v1/rebates/statements.csv?period=2026-Q2{query}"))
+                .await
+                .text()
+                .await
+                .unwrap()
+        }
+    };
+    let header = "statement_id,partner_id,partner,period,plan,status,basis,total,currency,payout_reference\n";
+    // Drafts are not owed: the payout export leaves them out unless asked.
+    assert_eq!(export("").await, header);
+    let csv = export("&status=all").await;
+    assert!(csv.starts_with(header), "{csv}");
+    let contoso_row = format!("{contoso_statement},{contoso},Contoso Distribution,2026-Q2,");
+    assert!(csv.contains(&contoso_row), "{csv}");
+    assert!(csv.contains(",draft,"), "{csv}");
+    app.post_empty(&format!("/api/v1/rebates/statements/{contoso_statement}/approve"))
+        .await;
+    let csv = export("").await;
+    assert_eq!(csv.lines().count(), 2, "{csv}");
+    assert!(csv.contains(&contoso_row) && csv.contains(",approved,"), "{csv}");
+    let drafts = export("&status=draft").await;
+    assert!(!drafts.contains(&contoso_row), "{drafts}");
+    assert_eq!(
+        drafts.lines().count() + 1,
+        export("&status=all").await.lines().count(),
+        "{drafts}"
     );
-    assert!(
-        csv.contains(&format!(
-            "{contoso_statement},{contoso},Contoso Distribution,2026-Q2,"
-        )),
-        "{csv}"
-    );
+    let e = error_code(
+        app.get("/api/v1/rebates/statements.csv?period=2026-Q2&status=owed")
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(e["field"], "status");
     error_code(
         app.another_client().get("/api/v1/rebates/statements").await,
         StatusCode::UNAUTHORIZED,
