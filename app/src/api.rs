@@ -303,7 +303,7 @@ pub async fn import_facts(
     use ssr::*;
     let portal = portal()?;
     let actor = actor()?;
-    let format = if data.trim_start().starts_with('{') {
+    let format = if data.trim_start_matches('\u{feff}').trim_start().starts_with('{') {
         ImportFormat::JsonLines
     } else {
         ImportFormat::Csv

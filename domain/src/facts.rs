@@ -115,6 +115,24 @@ impl RowError {
     }
 }
 
+/// An import file's bytes as text. A file that is not UTF-8 (a spreadsheet saved as Windows-1252,
+/// say) is refused with the line and byte of its first stray byte, rather than read with
+/// replacement characters that would land in partner names and product lines.
+pub fn decode_import(bytes: &[u8]) -> Result<&str, RowError> {
+    std::str::from_utf8(bytes).map_err(|e| {
+        let at = e.valid_up_to();
+        let line = 1 + bytes[..at].iter().filter(|b| **b == b'\n').count();
+        RowError {
+            row: 0,
+            field: "file".into(),
+            message: format!(
+                "line {line} is not UTF-8 text (byte {} of the file); save the file as UTF-8 (CSV UTF-8 in a spreadsheet) and import it again",
+                at + 1
+            ),
+        }
+    })
+}
+
 /// What an import did, or would have done.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImportReport {
@@ -144,6 +162,17 @@ impl ImportReport {
 #[cfg(test)]
 mod amount_tests {
     use super::*;
+
+    #[test]
+    fn a_file_that_is_not_utf8_is_refused_with_its_line() {
+        assert_eq!(decode_import("a,b\n1,é\n".as_bytes()), Ok("a,b\n1,é\n"));
+        let e = decode_import(b"a,b\n1,2\n3,caf\xe9\n").unwrap_err();
+        assert_eq!((e.row, e.field.as_str()), (0, "file"));
+        assert!(
+            e.message.starts_with("line 3 is not UTF-8 text (byte 14 "),
+            "{e:?}"
+        );
+    }
 
     #[test]
     fn sale_amounts_are_exact_and_bounded() {

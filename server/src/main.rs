@@ -103,8 +103,15 @@ enum SimulationFormat {
     Csv,
 }
 
+/// A file's text; one that is not UTF-8 is refused naming the line of its first stray byte.
 fn read_file(path: &std::path::Path) -> anyhow::Result<String> {
-    std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))
+    let bytes = std::fs::read(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    String::from_utf8(bytes).map_err(|e| {
+        let error = domain::facts::decode_import(e.as_bytes())
+            .err()
+            .map_or_else(|| e.to_string(), |row| row.located());
+        anyhow::anyhow!("{}: {error}", path.display())
+    })
 }
 
 fn row_errors(path: &std::path::Path, errors: Vec<service::imports::RowError>) -> anyhow::Error {
@@ -260,8 +267,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
         }
         Command::Import { facts, file, preview } => {
-            let text = std::fs::read_to_string(&file)
-                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+            let text = read_file(&file)?;
             let format = ImportFormat::from_file_name(&file.to_string_lossy());
             let bar = indicatif::ProgressBar::new(0).with_style(
                 indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} rows {elapsed}")
@@ -288,10 +294,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 for e in &report.errors {
                     eprintln!("{}: {}", file.display(), e.located());
                 }
+                let errors = report.errors.len();
                 anyhow::bail!(
-                    "{} errors in {} rows; nothing was stored",
-                    report.errors.len(),
-                    report.rows
+                    "{errors} error{} in {}; nothing was stored",
+                    if errors == 1 { "" } else { "s" },
+                    match report.rows {
+                        1 => "a file of 1 row".to_owned(),
+                        rows => format!("a file of {rows} rows"),
+                    }
                 );
             }
             println!(

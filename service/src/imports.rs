@@ -528,7 +528,8 @@ fn start_import(
         .map_err(|errors| ImportReport::default().refused(errors)))
 }
 
-fn require_importer(actor: &Actor) -> ServiceResult<()> {
+/// Only vendor admins and finance import facts.
+pub fn require_importer(actor: &Actor) -> ServiceResult<()> {
     if matches!(actor.role, Role::VendorAdmin | Role::Finance) {
         Ok(())
     } else {
@@ -1405,18 +1406,71 @@ pub struct IdempotentAnswer {
     pub response: String,
 }
 
+/// What an `Idempotency-Key` holds when a request claims it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyClaim {
+    /// The key is new, or its first request was abandoned: this request runs and answers it.
+    Claimed,
+    /// A request with this key is still running; `request_hash` is that request's.
+    InProgress {
+        /// SHA-256 of the running request.
+        request_hash: String,
+    },
+    /// The answer the key's request got.
+    Answered(IdempotentAnswer),
+}
+
+/// A claim whose request never answered (its process died) is taken over after this long.
+const ABANDONED_CLAIM_MILLIS: i64 = 15 * 60 * 1000;
+
+/// The status a claimed key holds until its request answers.
+const CLAIMED: i64 = 0;
+
 impl Portal {
-    /// The answer recorded for `actor`'s `Idempotency-Key` on an endpoint, if any. Refused (403)
-    /// to anyone who may not import.
-    pub async fn idempotent_answer(
+    /// Claims `actor`'s `Idempotency-Key` on an endpoint for a request, or says why not: the
+    /// claim is one insert, so two requests sent at once with one key cannot both run. Refused
+    /// (403) to anyone who may not import; the keys of one user are not another's.
+    pub async fn claim_idempotency_key(
         &self,
         actor: &Actor,
         key: &str,
         endpoint: &str,
-    ) -> ServiceResult<Option<IdempotentAnswer>> {
-        // Only someone who may import gets a stored answer, and only their own.
+        request_hash: &str,
+    ) -> ServiceResult<KeyClaim> {
         require_importer(actor)?;
         let endpoint = &idempotency_scope(actor, endpoint);
+        let now = self.now();
+        let claimed = sqlx::query(
+            "INSERT INTO idempotency_keys (idempotency_key, endpoint, request_hash, status, response, created_at) \
+             VALUES ($1, $2, $3, $4, '', $5) ON CONFLICT (idempotency_key, endpoint) DO NOTHING",
+        )
+        .bind(key)
+        .bind(endpoint)
+        .bind(request_hash)
+        .bind(CLAIMED)
+        .bind(now)
+        .execute(self.pool())
+        .await?
+        .rows_affected()
+            == 1;
+        let taken_over = !claimed
+            && sqlx::query(
+                "UPDATE idempotency_keys SET request_hash = $1, created_at = $2 \
+                 WHERE idempotency_key = $3 AND endpoint = $4 AND status = $5 AND created_at < $6",
+            )
+            .bind(request_hash)
+            .bind(now)
+            .bind(key)
+            .bind(endpoint)
+            .bind(CLAIMED)
+            .bind(now - ABANDONED_CLAIM_MILLIS)
+            .execute(self.pool())
+            .await?
+            .rows_affected()
+                == 1;
+        if claimed || taken_over {
+            return Ok(KeyClaim::Claimed);
+        }
         let row = sqlx::query(
             "SELECT request_hash, status, response FROM idempotency_keys WHERE idempotency_key = $1 AND endpoint = $2",
         )
@@ -1424,17 +1478,27 @@ impl Portal {
         .bind(endpoint)
         .fetch_optional(self.pool())
         .await?;
-        row.map(|row| {
-            Ok(IdempotentAnswer {
-                request_hash: row.try_get("request_hash")?,
-                status: u16::try_from(row.try_get::<i64, _>("status")?).unwrap_or(500),
+        // Gone between the insert and now: its request failed and let the key go; so does this
+        // one, rather than loop.
+        let Some(row) = row else {
+            return Ok(KeyClaim::InProgress {
+                request_hash: request_hash.to_owned(),
+            });
+        };
+        let request_hash: String = row.try_get("request_hash")?;
+        let status: i64 = row.try_get("status")?;
+        Ok(if status == CLAIMED {
+            KeyClaim::InProgress { request_hash }
+        } else {
+            KeyClaim::Answered(IdempotentAnswer {
+                request_hash,
+                status: u16::try_from(status).unwrap_or(500),
                 response: row.try_get("response")?,
             })
         })
-        .transpose()
     }
 
-    /// Records the answer to an idempotent request (the first answer wins).
+    /// Records the answer to a claimed key's request; later requests with the key get it.
     pub async fn remember_answer(
         &self,
         actor: &Actor,
@@ -1444,15 +1508,34 @@ impl Portal {
     ) -> ServiceResult<()> {
         let endpoint = &idempotency_scope(actor, endpoint);
         sqlx::query(
-            "INSERT INTO idempotency_keys (idempotency_key, endpoint, request_hash, status, response, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (idempotency_key, endpoint) DO NOTHING",
+            "UPDATE idempotency_keys SET request_hash = $1, status = $2, response = $3 \
+             WHERE idempotency_key = $4 AND endpoint = $5 AND status = $6",
         )
-        .bind(key)
-        .bind(endpoint)
         .bind(&answer.request_hash)
         .bind(i64::from(answer.status))
         .bind(&answer.response)
-        .bind(self.now())
+        .bind(key)
+        .bind(endpoint)
+        .bind(CLAIMED)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Lets a claimed key go when its request failed without an answer worth keeping (a
+    /// database error, say), so that a retry with the key runs.
+    pub async fn release_idempotency_key(
+        &self,
+        actor: &Actor,
+        key: &str,
+        endpoint: &str,
+    ) -> ServiceResult<()> {
+        sqlx::query(
+            "DELETE FROM idempotency_keys WHERE idempotency_key = $1 AND endpoint = $2 AND status = $3",
+        )
+        .bind(key)
+        .bind(idempotency_scope(actor, endpoint))
+        .bind(CLAIMED)
         .execute(self.pool())
         .await?;
         Ok(())

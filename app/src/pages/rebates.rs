@@ -84,8 +84,10 @@ pub fn RebatesPage() -> impl IntoView {
     }
 }
 
-/// Reads the chosen file into the form, in the browser (the file never travels on its own).
-fn load_file(ev: leptos::ev::Event, set_data: WriteSignal<String>) {
+/// Reads the chosen file into the form, in the browser (the file never travels on its own). A
+/// file that is not UTF-8 is refused here, naming its line, rather than read with replacement
+/// characters.
+fn load_file(ev: leptos::ev::Event, set_data: WriteSignal<String>, set_error: WriteSignal<Option<String>>) {
     #[cfg(feature = "hydrate")]
     {
         use wasm_bindgen::JsCast;
@@ -98,13 +100,26 @@ fn load_file(ev: leptos::ev::Event, set_data: WriteSignal<String>) {
             return;
         };
         leptos::task::spawn_local(async move {
-            if let Ok(text) = wasm_bindgen_futures::JsFuture::from(file.text()).await {
-                set_data.set(text.as_string().unwrap_or_default());
+            match wasm_bindgen_futures::JsFuture::from(file.array_buffer()).await {
+                Ok(buffer) => {
+                    let bytes = js_sys::Uint8Array::new(&buffer).to_vec();
+                    match domain::facts::decode_import(&bytes) {
+                        Ok(text) => {
+                            set_error.set(None);
+                            set_data.set(text.to_owned());
+                        }
+                        Err(e) => {
+                            set_data.set(String::new());
+                            set_error.set(Some(format!("{}: {}", file.name(), e.message)));
+                        }
+                    }
+                }
+                Err(_) => set_error.set(Some(format!("{} could not be read", file.name()))),
             }
         });
     }
     #[cfg(not(feature = "hydrate"))]
-    let _ = (ev, set_data);
+    let _ = (ev, set_data, set_error);
 }
 
 /// How many of a refused import's errors the page lists.
@@ -114,6 +129,7 @@ const SHOWN_IMPORT_ERRORS: usize = 200;
 fn FinanceTools(run: ServerAction<RunRebates>) -> impl IntoView {
     let import = ServerAction::<ImportFacts>::new();
     let (data, set_data) = signal(String::new());
+    let (file_error, set_file_error) = signal(None::<String>);
     view! {
         <section class="panel-grid">
             <article class="panel">
@@ -148,7 +164,10 @@ fn FinanceTools(run: ServerAction<RunRebates>) -> impl IntoView {
                         <label for="import-file">"File"</label>
                         <span class="hint">"Choose a .csv or .jsonl file, or paste its contents below."</span>
                         <input id="import-file" type="file" accept=".csv,.jsonl,.ndjson,text/csv,application/x-ndjson"
-                            on:change=move |ev| load_file(ev, set_data) />
+                            aria-describedby="import-file-error"
+                            aria-invalid=move || file_error.get().is_some().then_some("true")
+                            on:change=move |ev| load_file(ev, set_data, set_file_error) />
+                        <p class="field-error" id="import-file-error" role="alert">{move || file_error.get()}</p>
                     </div>
                     <div class="field">
                         <label for="import-data">"CSV with a header row, or JSON lines"</label>

@@ -456,9 +456,9 @@ async fn import_facts(
     kind: FactKind,
     preview: bool,
     headers: HeaderMap,
-    body: String,
+    body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    use service::imports::{no_progress, IdempotentAnswer, ImportFormat};
+    use service::imports::{IdempotentAnswer, ImportFormat, KeyClaim};
     let endpoint = match kind {
         FactKind::Sales => "sales.import",
         FactKind::Certifications => "certifications.import",
@@ -467,47 +467,114 @@ async fn import_facts(
         .get("idempotency-key")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let request_hash = {
-        use sha2::Digest;
-        let digest = sha2::Sha256::digest(format!("{preview}\n{body}").as_bytes());
-        digest.iter().map(|b| format!("{b:02x}")).collect::<String>()
-    };
-    if let Some(key) = &key {
-        if let Some(answer) = state.portal.idempotent_answer(&actor, key, endpoint).await? {
-            if answer.request_hash != request_hash {
-                return Err(ApiError::plain(
-                    StatusCode::CONFLICT,
-                    "idempotency_key_reused",
-                    "this Idempotency-Key was used with a different request",
-                ));
-            }
-            let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
-            return Ok((
-                status,
-                [(header::CONTENT_TYPE, "application/json")],
-                answer.response,
-            )
-                .into_response());
-        }
-    }
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("text/csv");
     let format = ImportFormat::from_content_type(content_type);
-    let report = match kind {
-        FactKind::Sales => {
-            state
-                .portal
-                .import_sales(Some(&actor), &body, format, preview, &no_progress)
-                .await?
+    // The answer depends on the body, on whether it is a preview and on the format it is read
+    // as: the same bytes sent as CSV and as JSON lines are different requests.
+    let request_hash = {
+        use sha2::Digest;
+        let mut hasher = sha2::Sha256::new();
+        hasher.update(format!("{preview}\n{format:?}\n").as_bytes());
+        hasher.update(&body);
+        hasher
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    let reused = || {
+        ApiError::plain(
+            StatusCode::CONFLICT,
+            "idempotency_key_reused",
+            "this Idempotency-Key was used with a different request",
+        )
+    };
+    if let Some(key) = &key {
+        match state
+            .portal
+            .claim_idempotency_key(&actor, key, endpoint, &request_hash)
+            .await?
+        {
+            KeyClaim::Claimed => {}
+            KeyClaim::InProgress {
+                request_hash: running,
+            } if running != request_hash => return Err(reused()),
+            KeyClaim::InProgress { .. } => {
+                return Err(ApiError::plain(
+                    StatusCode::CONFLICT,
+                    "idempotency_key_in_progress",
+                    "a request with this Idempotency-Key is still running; retry once it has answered",
+                ))
+            }
+            KeyClaim::Answered(answer) if answer.request_hash != request_hash => return Err(reused()),
+            KeyClaim::Answered(answer) => {
+                let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
+                return Ok((
+                    status,
+                    [(header::CONTENT_TYPE, "application/json")],
+                    answer.response,
+                )
+                    .into_response());
+            }
         }
-        FactKind::Certifications => {
-            state
-                .portal
-                .import_certifications(Some(&actor), &body, format, preview, &no_progress)
-                .await?
+    }
+    let (status, text) = match answer_import(&state, &actor, kind, preview, format, &body).await {
+        Ok(answer) => answer,
+        Err(e) => {
+            // No answer to keep: a retry with the key should run. The error is the one to report.
+            if let Some(key) = &key {
+                let _ = state.portal.release_idempotency_key(&actor, key, endpoint).await;
+            }
+            return Err(e);
         }
+    };
+    if let Some(key) = &key {
+        let answer = IdempotentAnswer {
+            request_hash,
+            status: status.as_u16(),
+            response: text.clone(),
+        };
+        state
+            .portal
+            .remember_answer(&actor, key, endpoint, &answer)
+            .await?;
+    }
+    Ok((status, [(header::CONTENT_TYPE, "application/json")], text).into_response())
+}
+
+/// Imports (or previews) a request's file and answers with the report: `200`, or `422` naming
+/// the first error with every error in `report`.
+async fn answer_import(
+    state: &AppState,
+    actor: &Actor,
+    kind: FactKind,
+    preview: bool,
+    format: service::imports::ImportFormat,
+    body: &[u8],
+) -> Result<(StatusCode, String), ApiError> {
+    use service::imports::{no_progress, ImportReport};
+    let report = match domain::facts::decode_import(body) {
+        Err(e) => {
+            service::imports::require_importer(actor)?;
+            ImportReport::default().refused(vec![e])
+        }
+        Ok(text) => match kind {
+            FactKind::Sales => {
+                state
+                    .portal
+                    .import_sales(Some(actor), text, format, preview, &no_progress)
+                    .await?
+            }
+            FactKind::Certifications => {
+                state
+                    .portal
+                    .import_certifications(Some(actor), text, format, preview, &no_progress)
+                    .await?
+            }
+        },
     };
     let (status, response) = if report.errors.is_empty() {
         (StatusCode::OK, serde_json::to_value(&report).unwrap_or_default())
@@ -516,16 +583,16 @@ async fn import_facts(
         let message = if first.row == 0 {
             format!("{}; nothing was stored", first.located())
         } else {
+            let rows = report
+                .errors
+                .iter()
+                .map(|e| e.row)
+                .collect::<std::collections::BTreeSet<_>>()
+                .len();
             format!(
-                "{} row{} ha{} errors; nothing was stored",
-                report
-                    .errors
-                    .iter()
-                    .map(|e| e.row)
-                    .collect::<std::collections::BTreeSet<_>>()
-                    .len(),
-                if report.errors.len() == 1 { "" } else { "s" },
-                if report.errors.len() == 1 { "s" } else { "ve" }
+                "{rows} row{} ha{} errors; nothing was stored",
+                if rows == 1 { "" } else { "s" },
+                if rows == 1 { "s" } else { "ve" }
             )
         };
         let field = if first.row == 0 {
@@ -541,19 +608,7 @@ async fn import_facts(
             }),
         )
     };
-    let text = response.to_string();
-    if let Some(key) = &key {
-        let answer = IdempotentAnswer {
-            request_hash,
-            status: status.as_u16(),
-            response: text.clone(),
-        };
-        state
-            .portal
-            .remember_answer(&actor, key, endpoint, &answer)
-            .await?;
-    }
-    Ok((status, [(header::CONTENT_TYPE, "application/json")], text).into_response())
+    Ok((status, response.to_string()))
 }
 
 /// Import sales (CSV with a header row, or JSON lines with `Content-Type: application/x-ndjson`).
@@ -566,7 +621,7 @@ async fn import_facts(
         (status = 200, description = "Imported (or previewed)", body = ImportResponse),
         (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 403, description = "Not allowed to import, or missing CSRF token", body = ErrorBody),
-        (status = 409, description = "Idempotency-Key reused with a different request", body = ErrorBody),
+        (status = 409, description = "Idempotency-Key reused with a different request, or its first request still running", body = ErrorBody),
         (status = 422, description = "Rows with errors; nothing stored; `report.errors` names each row and field", body = ErrorBody),
     ))]
 async fn import_sales(
@@ -574,7 +629,7 @@ async fn import_sales(
     SignedIn(actor): SignedIn,
     axum::extract::Query(query): axum::extract::Query<ImportQuery>,
     headers: HeaderMap,
-    body: String,
+    body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     import_facts(state, actor, FactKind::Sales, query.preview, headers, body).await
 }
@@ -587,7 +642,7 @@ async fn import_sales(
         (status = 200, description = "Imported (or previewed)", body = ImportResponse),
         (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 403, description = "Not allowed to import, or missing CSRF token", body = ErrorBody),
-        (status = 409, description = "Idempotency-Key reused with a different request", body = ErrorBody),
+        (status = 409, description = "Idempotency-Key reused with a different request, or its first request still running", body = ErrorBody),
         (status = 422, description = "Rows with errors; nothing stored", body = ErrorBody),
     ))]
 async fn import_certifications(
@@ -595,7 +650,7 @@ async fn import_certifications(
     SignedIn(actor): SignedIn,
     axum::extract::Query(query): axum::extract::Query<ImportQuery>,
     headers: HeaderMap,
-    body: String,
+    body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     import_facts(
         state,

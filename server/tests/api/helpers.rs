@@ -290,7 +290,12 @@ impl TestApp {
             .unwrap()
     }
 
-    pub async fn post_raw(&self, path: &str, mut headers: HeaderMap, body: String) -> Response {
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        mut headers: HeaderMap,
+        body: impl Into<reqwest::Body>,
+    ) -> Response {
         headers.extend(self.csrf_headers());
         self.client
             .post(self.url(path))

@@ -238,6 +238,38 @@ async fn json_lines_import_like_csv(db: Db) {
     assert_eq!(amount, 123_425);
     let distributor: i64 = count(&app, "SELECT distributor_id FROM sales WHERE external_id = 'J-1'").await;
     assert_eq!(distributor, contoso);
+    // Numbers are read as written: an exponent or a third decimal is refused, not rounded.
+    let file = format!(
+        "{{\"external_id\": \"J-3\", \"partner_id\": {northwind}, \"booked_on\": \"2026-03-03\", \
+         \"product_line\": \"cloud\", \"amount\": 1e3, \"currency\": \"USD\"}}\n\
+         {{\"external_id\": \"J-4\", \"partner_id\": {northwind}, \"booked_on\": \"2026-03-03\", \
+         \"product_line\": \"cloud\", \"amount\": 10.999999999999999999, \"currency\": \"USD\"}}\n\
+         {{\"external_id\": \"J-5\", \"partner_id\": {northwind}, \"booked_on\": \"2026-03-03\", \
+         \"product_line\": \"cloud\", \"amount\": 5, \"currency\": \"USD\", \"region\": \"EMEA\"}}\n"
+    );
+    let response = post(&app, "/api/v1/sales/import", "application/x-ndjson", &file, None).await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: Value = response.json().await.unwrap();
+    let errors: Vec<(i64, &str)> = body["report"]["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["row"].as_i64().unwrap(), e["field"].as_str().unwrap()))
+        .collect();
+    assert_eq!(errors, [(3, "region")], "unknown keys first, by row: {body}");
+    let file = file.replace(", \"region\": \"EMEA\"", "");
+    let body: Value = post(&app, "/api/v1/sales/import", "application/x-ndjson", &file, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let errors: Vec<(i64, &str)> = body["report"]["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["row"].as_i64().unwrap(), e["field"].as_str().unwrap()))
+        .collect();
+    assert_eq!(errors, [(1, "amount"), (2, "amount")], "{body}");
     app.cleanup().await;
 }
 
@@ -273,6 +305,70 @@ async fn idempotency_keys_replay_the_first_answer(db: Db) {
     )
     .await;
     assert_eq!(e["code"], "idempotency_key_reused");
+    // The same bytes read as another format are another request.
+    let e = error_code(
+        post(
+            &app,
+            "/api/v1/sales/import",
+            "application/x-ndjson",
+            &file,
+            Some("batch-7"),
+        )
+        .await,
+        StatusCode::CONFLICT,
+    )
+    .await;
+    assert_eq!(e["code"], "idempotency_key_reused");
+    // A key whose first request is still running is not run twice; one whose request died
+    // long ago (its claim left behind) is taken over.
+    let finance_id = count(&app, "SELECT id FROM users WHERE email = 'finance@acme.test'").await;
+    let file_hash = {
+        use sha2::Digest;
+        let mut hasher = sha2::Sha256::new();
+        hasher.update(b"false\nCsv\n");
+        hasher.update(file.as_bytes());
+        hasher
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    let claim = |key: &'static str, hash: String, age_millis: i64| {
+        let app = &app;
+        let created_at = app.portal.now() - age_millis;
+        async move {
+            sqlx::query(
+                "INSERT INTO idempotency_keys (idempotency_key, endpoint, request_hash, status, response, created_at) \
+                 VALUES ($1, $2, $3, 0, '', $4)",
+            )
+            .bind(key)
+            .bind(format!("sales.import user {finance_id}"))
+            .bind(hash)
+            .bind(created_at)
+            .execute(app.portal.store().pool())
+            .await
+            .unwrap();
+        }
+    };
+    claim("batch-8", file_hash.clone(), 1_000).await;
+    let e = error_code(
+        post(&app, "/api/v1/sales/import", "text/csv", &file, Some("batch-8")).await,
+        StatusCode::CONFLICT,
+    )
+    .await;
+    assert_eq!(e["code"], "idempotency_key_in_progress", "{e}");
+    claim("batch-10", "another request".into(), 1_000).await;
+    let e = error_code(
+        post(&app, "/api/v1/sales/import", "text/csv", &file, Some("batch-10")).await,
+        StatusCode::CONFLICT,
+    )
+    .await;
+    assert_eq!(e["code"], "idempotency_key_reused", "{e}");
+    claim("batch-9", file_hash, 60 * 60 * 1000).await;
+    let taken = post(&app, "/api/v1/sales/import", "text/csv", &file, Some("batch-9")).await;
+    assert_eq!(taken.status(), StatusCode::OK);
+    let replay = post(&app, "/api/v1/sales/import", "text/csv", &file, Some("batch-9")).await;
+    assert_eq!(replay.text().await.unwrap(), taken.text().await.unwrap());
     // Keys belong to their user: a partner replaying the key gets 403, not finance's answer,
     // and another importer's same key is a request of its own.
     let mut partner_user = app.another_client();
@@ -455,6 +551,12 @@ async fn files_with_a_bad_header_or_no_rows_are_refused_with_one_error(db: Db) {
             "header",
             "missing column expires_on",
         ),
+        (
+            "/api/v1/sales/import",
+            format!("{header},distributer_id\nU-1,{tailspin},2026-02-01,hardware,1.00,USD,3\n"),
+            "header",
+            "unknown column distributer_id",
+        ),
     ];
     for (path, file, field, says) in cases {
         let response = post(&app, path, "text/csv", &file, None).await;
@@ -478,6 +580,27 @@ async fn files_with_a_bad_header_or_no_rows_are_refused_with_one_error(db: Db) {
         .await,
         imports_before,
         "a refused file records no import"
+    );
+    // A file saved in a legacy encoding is refused naming its line, not read with U+FFFD.
+    let mut latin1 =
+        format!("{header}\nL-1,{tailspin},2026-02-01,hardware,1.00,USD\nL-2,{tailspin},2026-02-01,caf")
+            .into_bytes();
+    latin1.extend_from_slice(b"\xe9,1.00,USD\n");
+    let mut headers = HeaderMap::new();
+    headers.insert("content-type", HeaderValue::from_static("text/csv"));
+    let e = error_code(
+        app.post_raw("/api/v1/sales/import", headers, latin1).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(e["field"], "file");
+    assert!(
+        e["message"].as_str().unwrap().contains("line 3 is not UTF-8"),
+        "{e}"
+    );
+    assert_eq!(
+        count(&app, "SELECT COUNT(*) FROM sales WHERE external_id LIKE 'L-%'").await,
+        0
     );
     // A byte-order mark, as spreadsheets write it, is not part of the first column's name.
     let file = format!("\u{feff}{header}\nBOM-1,{tailspin},2026-02-01,hardware,10.00,USD\n");
