@@ -151,6 +151,24 @@ pub struct ImportReport {
 }
 
 impl ImportReport {
+    /// What the import did, as a person reads it: `1 row: 1 new, 0 updated, 0 unchanged`, and
+    /// ` (preview: nothing stored)` when nothing was.
+    pub fn summary(&self) -> String {
+        format!(
+            "{} row{}: {} new, {} updated, {} unchanged{}",
+            self.rows,
+            if self.rows == 1 { "" } else { "s" },
+            self.inserted,
+            self.updated,
+            self.unchanged,
+            if self.stored {
+                ""
+            } else {
+                " (preview: nothing stored)"
+            }
+        )
+    }
+
     /// The report of a file refused for `errors`: nothing stored.
     pub fn refused(mut self, errors: Vec<RowError>) -> Self {
         self.errors = errors;

@@ -20,14 +20,21 @@ test('finance imports sales, runs a period and approves; the partner reads the s
   await expect(page.getByTestId('import-result').locator('li')).toHaveCount(200);
   await expect(page.getByTestId('import-result').locator('li').last()).toContainText('Row 200, amount');
 
+  // A file saved in a legacy encoding is refused in the browser, naming its line.
+  const latin1 = Buffer.concat([Buffer.from(`${header}E2E-L,2,2026-06-01,caf`), Buffer.from([0xe9]), Buffer.from(',1.00,USD\n')]);
+  await page.getByLabel('File', { exact: true }).setInputFiles({ name: 'legacy.csv', mimeType: 'text/csv', buffer: latin1 });
+  await expect(page.locator('#import-file-error')).toContainText('legacy.csv: line 2 is not UTF-8 text');
+  await expect(page.getByLabel('File', { exact: true })).toHaveAttribute('aria-invalid', 'true');
+  await expect(page.getByLabel('CSV with a header row, or JSON lines')).toHaveValue('');
+
   const file = `${header}E2E-1,2,2026-06-01,cloud,40000.00,USD\n`;
   // Choosing a file fills the form in the browser.
   await page.getByLabel('File', { exact: true }).setInputFiles({ name: 'sales.csv', mimeType: 'text/csv', buffer: Buffer.from(file) });
   await expect(page.getByLabel('CSV with a header row, or JSON lines')).toHaveValue(file);
   await page.getByRole('button', { name: 'Preview' }).click();
-  await expect(page.getByTestId('import-result')).toContainText('1 rows: 1 new, 0 updated, 0 unchanged (preview: nothing stored)');
+  await expect(page.getByTestId('import-result')).toContainText('1 row: 1 new, 0 updated, 0 unchanged (preview: nothing stored)');
   await page.getByRole('button', { name: 'Import', exact: true }).click();
-  await expect(page.getByTestId('import-result')).toHaveText('1 rows: 1 new, 0 updated, 0 unchanged.');
+  await expect(page.getByTestId('import-result')).toHaveText('1 row: 1 new, 0 updated, 0 unchanged.');
 
   await page.getByLabel('Fiscal period').fill('2026-Q2');
   await page.getByRole('button', { name: 'Run rebates' }).click();

@@ -45,6 +45,10 @@ enum Command {
         /// Check and report without storing anything.
         #[arg(long)]
         preview: bool,
+        /// Import as this user (finance or a vendor admin), whom the audit log then names;
+        /// without it the log records the command line.
+        #[arg(long = "as", value_name = "EMAIL")]
+        as_user: Option<String>,
     },
     /// Rebates: `run 2026-Q2` creates or recomputes the period's draft statements.
     #[command(subcommand)]
@@ -75,6 +79,10 @@ enum RebatesCommand {
     Run {
         /// The period.
         period: String,
+        /// Run as this user (finance or a vendor admin), whom the audit log then names;
+        /// without it the log records the command line.
+        #[arg(long = "as", value_name = "EMAIL")]
+        as_user: Option<String>,
     },
     /// Print the statements a run would produce, from files alone (no database).
     Simulate {
@@ -101,6 +109,22 @@ enum RebatesCommand {
 enum SimulationFormat {
     Json,
     Csv,
+}
+
+/// The user named by `--as`, if any; their role is checked by the action itself.
+async fn acting_user(
+    portal: &service::Portal,
+    email: Option<&str>,
+) -> anyhow::Result<Option<service::Actor>> {
+    match email {
+        Some(email) => Ok(Some(
+            portal
+                .actor_by_email(email)
+                .await
+                .map_err(|e| anyhow::anyhow!("--as {email}: {e}"))?,
+        )),
+        None => Ok(None),
+    }
 }
 
 /// A file's text; one that is not UTF-8 is refused naming the line of its first stray byte.
@@ -266,7 +290,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 version.id, version.effective_from
             );
         }
-        Command::Import { facts, file, preview } => {
+        Command::Import {
+            facts,
+            file,
+            preview,
+            as_user,
+        } => {
+            let actor = acting_user(&portal, as_user.as_deref()).await?;
+            let actor = actor.as_ref();
             let text = read_file(&file)?;
             let format = ImportFormat::from_file_name(&file.to_string_lossy());
             let bar = indicatif::ProgressBar::new(0).with_style(
@@ -280,12 +311,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let report = match facts {
                 FactFile::Sales => {
                     portal
-                        .import_sales(None, &text, format, preview, &progress)
+                        .import_sales(actor, &text, format, preview, &progress)
                         .await?
                 }
                 FactFile::Certifications => {
                     portal
-                        .import_certifications(None, &text, format, preview, &progress)
+                        .import_certifications(actor, &text, format, preview, &progress)
                         .await?
                 }
             };
@@ -304,26 +335,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     }
                 );
             }
-            println!(
-                "{} rows: {} new, {} updated, {} unchanged{}",
-                report.rows,
-                report.inserted,
-                report.updated,
-                report.unchanged,
-                if report.stored {
-                    ""
-                } else {
-                    " (preview: nothing stored)"
-                }
-            );
+            println!("{}", report.summary());
         }
         Command::Rebates(RebatesCommand::Simulate { .. }) => {
             unreachable!("handled before the database opens")
         }
-        Command::Rebates(RebatesCommand::Run { period }) => {
+        Command::Rebates(RebatesCommand::Run { period, as_user }) => {
             let period =
                 domain::period::FiscalPeriod::parse(&period, "period").map_err(|e| anyhow::anyhow!("{e}"))?;
-            let run = portal.run_rebates(None, period).await?;
+            let actor = acting_user(&portal, as_user.as_deref()).await?;
+            let run = portal.run_rebates(actor.as_ref(), period).await?;
             println!(
                 "Rebate run {} for {}: {} draft statements totalling {}, {} locked statements left as they were.",
                 run.id,

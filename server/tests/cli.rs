@@ -99,6 +99,22 @@ fn import_reports_every_bad_row_and_stores_good_files() {
     ] {
         assert!(stderr.contains(expected), "{expected} in {stderr}");
     }
+    assert!(stderr.contains("3 errors in a file of 3 rows"), "{stderr}");
+
+    let latin1 = dir.join("latin1.csv");
+    std::fs::write(
+        &latin1,
+        b"external_id,partner_id,booked_on,product_line,amount,currency,customer_name\n\
+          C-9,2,2026-01-01,hardware,10.00,USD,Soci\xe9t\xe9 G\xe9n\xe9rale\n",
+    )
+    .unwrap();
+    let refused = atrium(&db, &["import", "sales", latin1.to_str().unwrap()]);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("latin1.csv: file: line 2 is not UTF-8 text"),
+        "{stderr}"
+    );
 
     let good = dir.join("good.jsonl");
     std::fs::write(
@@ -106,13 +122,58 @@ fn import_reports_every_bad_row_and_stores_good_files() {
         "{\"external_id\":\"C-1\",\"partner_id\":2,\"booked_on\":\"2026-01-01\",\"product_line\":\"cloud\",\"amount\":\"10.00\",\"currency\":\"USD\"}\n",
     )
     .unwrap();
-    let imported = atrium(&db, &["import", "sales", good.to_str().unwrap()]);
+    // `--as` names the importer, who must be allowed to import.
+    let partner = atrium(
+        &db,
+        &[
+            "import",
+            "sales",
+            good.to_str().unwrap(),
+            "--as",
+            "admin@northwind.test",
+        ],
+    );
+    assert!(!partner.status.success());
+    assert!(
+        String::from_utf8_lossy(&partner.stderr).contains("only vendor admins and finance"),
+        "{}",
+        String::from_utf8_lossy(&partner.stderr)
+    );
+    let imported = atrium(
+        &db,
+        &[
+            "import",
+            "sales",
+            good.to_str().unwrap(),
+            "--as",
+            "finance@acme.test",
+        ],
+    );
     assert!(
         imported.status.success(),
         "{}",
         String::from_utf8_lossy(&imported.stderr)
     );
-    assert!(String::from_utf8_lossy(&imported.stdout).contains("1 rows: 1 new, 0 updated, 0 unchanged"));
+    assert!(String::from_utf8_lossy(&imported.stdout).contains("1 row: 1 new, 0 updated, 0 unchanged"));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let importer: Option<String> = runtime.block_on(async {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(&db).await.unwrap();
+        sqlx::query_scalar(
+            "SELECT u.email FROM audit_log a JOIN users u ON u.id = a.actor_user_id WHERE a.action = 'sales.import'",
+        )
+        .fetch_optional(&pool)
+        .await
+        .unwrap()
+    });
+    assert_eq!(
+        importer.as_deref(),
+        Some("finance@acme.test"),
+        "the audit log names the importer"
+    );
     std::fs::remove_dir_all(dir).unwrap();
 }
 

@@ -743,6 +743,8 @@ async fn stored_external_ids(tx: &mut sqlx::AnyConnection) -> ServiceResult<Fast
 /// the file (the external ids seen so far) is kept between chunks.
 struct SaleValidator<'a> {
     partners: FastSet<i64>,
+    /// The partners that are distributors: only they sell through to others.
+    distributors: FastSet<i64>,
     currency: Currency,
     seen: FastMap<&'a str, usize>,
     errors: Vec<RowError>,
@@ -791,7 +793,16 @@ impl<'a> SaleValidator<'a> {
         let external_id = r.external_id(&mut self.seen);
         let partner_id = r.partner("partner_id", &self.partners);
         let distributor_id = match r.optional("distributor_id") {
-            Some(_) => r.partner("distributor_id", &self.partners).map(Some),
+            Some(_) => match r.partner("distributor_id", &self.partners) {
+                Some(id) if !self.distributors.contains(&id) => {
+                    r.fail(
+                        "distributor_id",
+                        format!("partner `{id}` is not a distributor; its sell-through would count a sale it never handled"),
+                    );
+                    None
+                }
+                found => found.map(Some),
+            },
             None => Some(None),
         };
         let booked_on = r.date_as_written("booked_on");
@@ -1004,6 +1015,15 @@ async fn partner_ids(conn: &mut sqlx::AnyConnection) -> ServiceResult<FastSet<i6
     Ok(ids.into_iter().collect())
 }
 
+async fn distributor_ids(conn: &mut sqlx::AnyConnection) -> ServiceResult<FastSet<i64>> {
+    let ids: Vec<i64> = sqlx::query_scalar(
+        "SELECT id FROM organisations WHERE kind = 'partner' AND partner_type = 'distributor'",
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(ids.into_iter().collect())
+}
+
 /// Writes one chunk of an import: `insert` stores the rows not stored yet (skipped in a
 /// preview). When every row went in (the usual case) there is nothing to compare and the
 /// answer is `None`; otherwise `lookup` reads the chunk's rows stored before the import, to be
@@ -1081,6 +1101,7 @@ impl Portal {
         };
         let mut validator = SaleValidator {
             partners: partner_ids(&mut tx).await?,
+            distributors: distributor_ids(&mut tx).await?,
             currency: self.program_currency().await?,
             seen: FastMap::with_capacity_and_hasher(raw.len(), Default::default()),
             errors: Vec::new(),

@@ -183,8 +183,7 @@ fn FinanceTools(run: ServerAction<RunRebates>) -> impl IntoView {
                 {move || import.value().get().map(|r| match r {
                     Ok(report) if report.errors.is_empty() => view! {
                         <p class="notice notice-success" role="status" data-testid="import-result">
-                            {format!("{} rows: {} new, {} updated, {} unchanged{}.", report.rows, report.inserted, report.updated, report.unchanged,
-                                if report.stored { "" } else { " (preview: nothing stored)" })}
+                            {format!("{}.", report.summary())}
                         </p>
                     }.into_any(),
                     Ok(report) => {

@@ -171,14 +171,16 @@ async fn a_bad_file_is_refused_whole_and_names_every_row(db: Db) {
     let app = signed_in(db, "finance@acme.test").await;
     let tailspin = partner(&app, "Tailspin Tech").await;
     let before = count(&app, "SELECT COUNT(*) FROM sales").await;
+    let northwind = partner(&app, "Northwind Systems").await;
     let file = format!(
-        "external_id,partner_id,booked_on,product_line,amount,currency\n\
-         B-1,{tailspin},2026-02-30,hardware,100.00,USD\n\
-         B-2,424242,2026-02-01,hardware,100.00,USD\n\
-         B-3,{tailspin},2026-02-01,hardware,one hundred,USD\n\
-         B-4,{tailspin},2026-02-01,hardware,100.00,EUR\n\
-         B-5,{tailspin},2026-02-01,hardware,100.00,USD\n\
-         B-5,{tailspin},2026-02-02,hardware,100.00,USD\n"
+        "external_id,partner_id,booked_on,product_line,amount,currency,distributor_id\n\
+         B-1,{tailspin},2026-02-30,hardware,100.00,USD,\n\
+         B-2,424242,2026-02-01,hardware,100.00,USD,\n\
+         B-3,{tailspin},2026-02-01,hardware,one hundred,USD,\n\
+         B-4,{tailspin},2026-02-01,hardware,100.00,EUR,\n\
+         B-5,{tailspin},2026-02-01,hardware,100.00,USD,\n\
+         B-5,{tailspin},2026-02-02,hardware,100.00,USD,\n\
+         B-7,{tailspin},2026-02-02,hardware,100.00,USD,{northwind}\n"
     );
     let response = post(&app, "/api/v1/sales/import", "text/csv", &file, None).await;
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
@@ -203,8 +205,14 @@ async fn a_bad_file_is_refused_whole_and_names_every_row(db: Db) {
             (2, "partner_id".to_owned()),
             (3, "amount".to_owned()),
             (4, "currency".to_owned()),
-            (6, "external_id".to_owned())
+            (6, "external_id".to_owned()),
+            (7, "distributor_id".to_owned())
         ]
+    );
+    let reseller = &body["report"]["errors"][5]["message"];
+    assert!(
+        reseller.as_str().unwrap().contains("is not a distributor"),
+        "{reseller}"
     );
     let repeat = &body["report"]["errors"][4]["message"];
     assert!(repeat.as_str().unwrap().contains("(row 5)"), "{repeat}");
