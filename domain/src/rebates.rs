@@ -151,7 +151,12 @@ fn multiplier_text(bps: i64) -> String {
 impl RebatePlan {
     /// Whether a sale counts towards this plan's basis.
     pub fn covers(&self, sale: &Sale) -> bool {
-        self.product_lines.is_empty() || self.product_lines.contains(&sale.product_line)
+        self.covers_line(&sale.product_line)
+    }
+
+    /// Whether the plan's basis takes sales of this product line (all lines when it names none).
+    pub fn covers_line(&self, product_line: &str) -> bool {
+        self.product_lines.is_empty() || self.product_lines.iter().any(|l| l == product_line)
     }
 
     /// The basis of `sales` (already limited to the period and partner).

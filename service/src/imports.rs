@@ -1015,6 +1015,15 @@ async fn partner_ids(conn: &mut sqlx::AnyConnection) -> ServiceResult<FastSet<i6
     Ok(ids.into_iter().collect())
 }
 
+/// The SHA-256 of `bytes`, as lower-case hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 async fn distributor_ids(conn: &mut sqlx::AnyConnection) -> ServiceResult<FastSet<i64>> {
     let ids: Vec<i64> = sqlx::query_scalar(
         "SELECT id FROM organisations WHERE kind = 'partner' AND partner_type = 'distributor'",
@@ -1194,7 +1203,7 @@ impl Portal {
         } = writer;
         let touched: BTreeSet<i64> = touched.into_iter().collect();
         let report = self
-            .commit_import(tx, actor, "sales", now, report, preview)
+            .commit_import(tx, actor, ("sales", text, format), now, report, preview)
             .await?;
         if !report.stored {
             return Ok(report);
@@ -1347,7 +1356,7 @@ impl Portal {
         }
         progress(rows.len(), rows.len());
         let report = self
-            .commit_import(tx, actor, "certifications", now, report, preview)
+            .commit_import(tx, actor, ("certifications", text, format), now, report, preview)
             .await?;
         if report.stored {
             self.evaluate_touched(touched).await?;
@@ -1356,13 +1365,15 @@ impl Portal {
     }
 
     /// Ends every import the same way: a preview rolls back; a real import records itself in
-    /// the audit log and commits (the report then says it was stored). The partners whose facts
-    /// changed are re-evaluated by the caller, once the transaction is over.
+    /// the audit log and commits (the report then says it was stored). The log names the file
+    /// by its SHA-256, size and format, so the file a question is about can be matched to its
+    /// import. The partners whose facts changed are re-evaluated by the caller, once the
+    /// transaction is over.
     async fn commit_import(
         &self,
         mut tx: sqlx::Transaction<'_, sqlx::Any>,
         actor: Option<&Actor>,
-        kind: &str,
+        (kind, text, format): (&str, &str, ImportFormat),
         now: i64,
         mut report: ImportReport,
         preview: bool,
@@ -1381,7 +1392,8 @@ impl Portal {
                 entity_id: format!("{kind}-{now}"),
                 before: None,
                 after: Some(serde_json::json!({
-                    "rows": report.rows, "inserted": report.inserted, "updated": report.updated, "unchanged": report.unchanged
+                    "rows": report.rows, "inserted": report.inserted, "updated": report.updated, "unchanged": report.unchanged,
+                    "format": format, "bytes": text.len(), "sha256": sha256_hex(text.as_bytes()),
                 })),
             },
         )

@@ -722,8 +722,7 @@ impl Portal {
         rows.iter()
             .map(|row| {
                 let product_line: String = row.try_get("product_line")?;
-                let covered = plan
-                    .is_some_and(|p| p.product_lines.is_empty() || p.product_lines.contains(&product_line));
+                let covered = plan.is_some_and(|p| p.covers_line(&product_line));
                 let arrived_later = row.try_get::<i64, _>("created_at")? > computed_at;
                 Ok(BasisSale {
                     counted: covered && !arrived_later,

@@ -306,6 +306,20 @@ async fn idempotency_keys_replay_the_first_answer(db: Db) {
         .await,
         1
     );
+    // The log says who imported which file: its fingerprint, size and format.
+    let (importer, after): (String, String) = sqlx::query_as(
+        "SELECT u.email, a.after_json FROM audit_log a JOIN users u ON u.id = a.actor_user_id \
+         WHERE a.action = 'sales.import'",
+    )
+    .fetch_one(app.portal.store().pool())
+    .await
+    .unwrap();
+    assert_eq!(importer, "finance@acme.test");
+    let after: Value = serde_json::from_str(&after).unwrap();
+    assert_eq!(after["sha256"], service::imports::sha256_hex(file.as_bytes()));
+    assert_eq!(after["bytes"], file.len());
+    assert_eq!(after["format"], "csv");
+    assert_eq!(after["inserted"], 3);
     let other = sales_csv(tailspin, &today, "1.00");
     let e = error_code(
         post(&app, "/api/v1/sales/import", "text/csv", &other, Some("batch-7")).await,
