@@ -46,6 +46,10 @@ test('finance imports sales, runs a period and approves; the partner reads the s
   await northwind.getByRole('button', { name: 'Approve' }).click();
   await expect(northwind.getByRole('button', { name: 'Mark paid' })).toBeVisible();
   await snap(page, 'rebates-finance-1280');
+  // A sale that arrives after the approval stays out of the approved statement's basis.
+  await page.getByLabel('CSV with a header row, or JSON lines').fill(`${header}E2E-LATE,2,2026-06-20,cloud,500.00,USD\n`);
+  await page.getByRole('button', { name: 'Import', exact: true }).click();
+  await expect(page.getByTestId('import-result')).toHaveText('1 row: 1 new, 0 updated, 0 unchanged.');
 
   const partner = await browser.newPage({ viewport: PHONE });
   await signIn(partner, 'admin@northwind.test');
@@ -59,6 +63,9 @@ test('finance imports sales, runs a period and approves; the partner reads the s
   await own.getByRole('link', { name: 'See the sales behind it' }).click();
   await expect(partner).toHaveURL(/\/rebates\/\d+$/);
   await expect(partner.getByRole('cell', { name: 'E2E-1' })).toBeVisible();
+  const late = partner.getByRole('row', { name: /E2E-LATE/ });
+  await expect(late).toContainText('No: arrived later');
+  await expect(partner.getByTestId('late-sales')).toContainText('a restatement line on the partner\'s next statement carries the difference');
   await noHorizontalScroll(partner);
   await snap(partner, 'rebates-partner-390');
 });

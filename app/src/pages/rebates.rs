@@ -298,12 +298,14 @@ pub fn StatementPage() -> impl IntoView {
                 match statement.await {
                     Ok((statement, sales)) => {
                         let digits = digits_of(&statement.currency);
-                        let locked = statement.status != StatementStatus::Draft;
-                        let later = if locked {
-                            "a restatement on a later statement carries it"
+                        // What happens to a sale the statement did not see: said once, below the
+                        // table, so the column stays narrow on a phone.
+                        let later = if statement.status == StatementStatus::Draft {
+                            "the next run takes them in."
                         } else {
-                            "the next run takes it in"
+                            "this statement never changes; a restatement line on the partner's next statement carries the difference."
                         };
+                        let late = sales.iter().any(|s| s.arrived_later || s.changed_later);
                         view! {
                         <ul class="statements single"><StatementCard statement vendor=false advance /></ul>
                         <section class="panel">
@@ -319,18 +321,24 @@ pub fn StatementPage() -> impl IntoView {
                                             <td>{sale.external_id}</td><td>{sale.booked_on}</td><td>{sale.product_line}</td>
                                             <td class="num">{money(sale.amount, digits)}</td>
                                             <td>{if sale.arrived_later {
-                                                format!("No: imported after this statement was computed; {later}")
+                                                "No: arrived later"
                                             } else if !sale.counted {
-                                                "No: not a product line of the plan".to_owned()
+                                                "No: not a product line of the plan"
                                             } else if sale.changed_later {
-                                                format!("Yes, as it was before a later change; {later}")
+                                                "Yes, as it was before a later change"
                                             } else {
-                                                "Yes".to_owned()
+                                                "Yes"
                                             }}</td>
                                         </tr>
                                     }).collect_view()}
                                 </tbody>
                             </table></div>
+                            {late.then(|| view! {
+                                <p class="hint" data-testid="late-sales">
+                                    "Sales that arrived or changed after this statement was computed are not in its basis as they are now: "
+                                    {later}
+                                </p>
+                            })}
                         </section>
                         }.into_any()
                     }
