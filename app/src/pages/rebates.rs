@@ -310,17 +310,22 @@ pub fn StatementPage() -> impl IntoView {
                         <ul class="statements single"><StatementCard statement vendor=false advance /></ul>
                         <section class="panel">
                             <h2>"Sales in the period"</h2>
-                            <div class="table-scroll"><table class="history">
-                                <thead><tr>
-                                    <th scope="col">"Sale"</th><th scope="col">"Booked"</th><th scope="col">"Product line"</th>
-                                    <th scope="col" class="num">"Amount"</th><th scope="col">"In the basis"</th>
+                            // Explicit roles: on a phone the rows are laid out as cards, which
+                            // must not cost the table its meaning to a screen reader.
+                            <div class="table-scroll"><table class="history basis-sales" role="table">
+                                <thead role="rowgroup"><tr role="row">
+                                    <th scope="col" role="columnheader">"Sale"</th><th scope="col" role="columnheader">"Booked"</th>
+                                    <th scope="col" role="columnheader">"Product line"</th>
+                                    <th scope="col" class="num" role="columnheader">"Amount"</th><th scope="col" role="columnheader">"In the basis"</th>
                                 </tr></thead>
-                                <tbody>
+                                <tbody role="rowgroup">
                                     {sales.into_iter().map(|sale| view! {
-                                        <tr>
-                                            <td>{sale.external_id}</td><td>{sale.booked_on}</td><td>{sale.product_line}</td>
-                                            <td class="num">{money(sale.amount, digits)}</td>
-                                            <td>{if sale.arrived_later {
+                                        <tr role="row">
+                                            <td role="cell" class="sale" data-label="Sale">{sale.external_id}</td>
+                                            <td role="cell" data-label="Booked">{sale.booked_on}</td>
+                                            <td role="cell" data-label="Product line">{sale.product_line}</td>
+                                            <td role="cell" class="num" data-label="Amount">{money(sale.amount, digits)}</td>
+                                            <td role="cell" data-label="In the basis">{if sale.arrived_later {
                                                 "No: arrived later"
                                             } else if !sale.counted {
                                                 "No: not a product line of the plan"
