@@ -1017,11 +1017,23 @@ async fn partner_ids(conn: &mut sqlx::AnyConnection) -> ServiceResult<FastSet<i6
 
 /// The SHA-256 of `bytes`, as lower-case hex.
 pub fn sha256_hex(bytes: &[u8]) -> String {
+    sha256_hex_of(&[bytes])
+}
+
+/// The SHA-256 of `parts` read one after another, as lower-case hex.
+fn sha256_hex_of(parts: &[&[u8]]) -> String {
     use sha2::Digest;
-    sha2::Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    let mut hasher = sha2::Sha256::new();
+    for part in parts {
+        hasher.update(part);
+    }
+    hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// What an `Idempotency-Key` is bound to: the body, whether it is a preview and the format it
+/// is read as. The same bytes sent as CSV and as JSON lines are different requests.
+pub fn import_request_fingerprint(preview: bool, format: ImportFormat, body: &[u8]) -> String {
+    sha256_hex_of(&[format!("{preview}\n{format:?}\n").as_bytes(), body])
 }
 
 async fn distributor_ids(conn: &mut sqlx::AnyConnection) -> ServiceResult<FastSet<i64>> {

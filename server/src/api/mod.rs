@@ -472,19 +472,7 @@ async fn import_facts(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("text/csv");
     let format = ImportFormat::from_content_type(content_type);
-    // The answer depends on the body, on whether it is a preview and on the format it is read
-    // as: the same bytes sent as CSV and as JSON lines are different requests.
-    let request_hash = {
-        use sha2::Digest;
-        let mut hasher = sha2::Sha256::new();
-        hasher.update(format!("{preview}\n{format:?}\n").as_bytes());
-        hasher.update(&body);
-        hasher
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-    };
+    let request_hash = service::imports::import_request_fingerprint(preview, format, &body);
     let reused = || {
         ApiError::plain(
             StatusCode::CONFLICT,

@@ -62,6 +62,16 @@ fn sales_csv(tailspin: i64, today: &str, amount: &str) -> String {
     )
 }
 
+/// The `(row, field)` of every error in an import report.
+fn error_rows(body: &Value) -> Vec<(i64, &str)> {
+    body["report"]["errors"]
+        .as_array()
+        .expect("a report with errors")
+        .iter()
+        .map(|e| (e["row"].as_i64().unwrap(), e["field"].as_str().unwrap()))
+        .collect()
+}
+
 async fn signed_in(db: Db, email: &str) -> TestApp {
     let mut app = spawn_app(db).await;
     app.sign_in(email).await;
@@ -187,26 +197,16 @@ async fn a_bad_file_is_refused_whole_and_names_every_row(db: Db) {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"]["code"], "invalid");
     assert_eq!(body["error"]["field"], "rows[1].booked_on");
-    let errors: Vec<(i64, String)> = body["report"]["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| {
-            (
-                e["row"].as_i64().unwrap(),
-                e["field"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
+    let errors = error_rows(&body);
     assert_eq!(
         errors,
         [
-            (1, "booked_on".to_owned()),
-            (2, "partner_id".to_owned()),
-            (3, "amount".to_owned()),
-            (4, "currency".to_owned()),
-            (6, "external_id".to_owned()),
-            (7, "distributor_id".to_owned())
+            (1, "booked_on"),
+            (2, "partner_id"),
+            (3, "amount"),
+            (4, "currency"),
+            (6, "external_id"),
+            (7, "distributor_id")
         ]
     );
     let reseller = &body["report"]["errors"][5]["message"];
@@ -258,12 +258,7 @@ async fn json_lines_import_like_csv(db: Db) {
     let response = post(&app, "/api/v1/sales/import", "application/x-ndjson", &file, None).await;
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let body: Value = response.json().await.unwrap();
-    let errors: Vec<(i64, &str)> = body["report"]["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| (e["row"].as_i64().unwrap(), e["field"].as_str().unwrap()))
-        .collect();
+    let errors = error_rows(&body);
     assert_eq!(errors, [(3, "region")], "unknown keys first, by row: {body}");
     let file = file.replace(", \"region\": \"EMEA\"", "");
     let body: Value = post(&app, "/api/v1/sales/import", "application/x-ndjson", &file, None)
@@ -271,12 +266,7 @@ async fn json_lines_import_like_csv(db: Db) {
         .json()
         .await
         .unwrap();
-    let errors: Vec<(i64, &str)> = body["report"]["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| (e["row"].as_i64().unwrap(), e["field"].as_str().unwrap()))
-        .collect();
+    let errors = error_rows(&body);
     assert_eq!(errors, [(1, "amount"), (2, "amount")], "{body}");
     app.cleanup().await;
 }
@@ -344,17 +334,11 @@ async fn idempotency_keys_replay_the_first_answer(db: Db) {
     // A key whose first request is still running is not run twice; one whose request died
     // long ago (its claim left behind) is taken over.
     let finance_id = count(&app, "SELECT id FROM users WHERE email = 'finance@acme.test'").await;
-    let file_hash = {
-        use sha2::Digest;
-        let mut hasher = sha2::Sha256::new();
-        hasher.update(b"false\nCsv\n");
-        hasher.update(file.as_bytes());
-        hasher
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-    };
+    let file_hash = service::imports::import_request_fingerprint(
+        false,
+        service::imports::ImportFormat::Csv,
+        file.as_bytes(),
+    );
     let claim = |key: &'static str, hash: String, age_millis: i64| {
         let app = &app;
         let created_at = app.portal.now() - age_millis;
@@ -654,12 +638,7 @@ async fn amounts_must_be_plain_decimals_within_bounds(db: Db) {
     let response = post(&app, "/api/v1/sales/import", "text/csv", &file, None).await;
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let body: Value = response.json().await.unwrap();
-    let rows: Vec<(i64, &str)> = body["report"]["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| (e["row"].as_i64().unwrap(), e["field"].as_str().unwrap()))
-        .collect();
+    let rows = error_rows(&body);
     assert_eq!(rows, [(2, "amount"), (3, "amount"), (4, "amount")], "{body}");
     assert_eq!(count(&app, "SELECT COUNT(*) FROM sales").await, before);
     // Thousands separators between groups of three are fine.
