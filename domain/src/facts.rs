@@ -148,13 +148,17 @@ pub struct ImportReport {
     pub errors: Vec<RowError>,
     /// Whether the rows were stored (false for a preview or a refused file).
     pub stored: bool,
+    /// What did not finish after the rows were stored (they stay stored), e.g. tiers whose
+    /// re-evaluation is being retried.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl ImportReport {
     /// What the import did, as a person reads it: `1 row: 1 new, 0 updated, 0 unchanged`, and
-    /// ` (preview: nothing stored)` when nothing was.
+    /// ` (preview: nothing stored)` when nothing was; any warnings follow, after `; `.
     pub fn summary(&self) -> String {
-        format!(
+        let mut summary = format!(
             "{} row{}: {} new, {} updated, {} unchanged{}",
             self.rows,
             if self.rows == 1 { "" } else { "s" },
@@ -166,7 +170,12 @@ impl ImportReport {
             } else {
                 " (preview: nothing stored)"
             }
-        )
+        );
+        for warning in &self.warnings {
+            summary.push_str("; ");
+            summary.push_str(warning);
+        }
+        summary
     }
 
     /// The report of a file refused for `errors`: nothing stored.
@@ -210,5 +219,39 @@ mod amount_tests {
             e.message
         );
         assert!(parse_sale_amount("-92233720368547758.07", Currency::USD, "amount").is_err());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_says_what_was_stored_and_what_is_behind() {
+        let mut report = ImportReport {
+            rows: 3,
+            inserted: 2,
+            unchanged: 1,
+            ..ImportReport::default()
+        };
+        assert_eq!(
+            report.summary(),
+            "3 rows: 2 new, 0 updated, 1 unchanged (preview: nothing stored)"
+        );
+        report.stored = true;
+        report
+            .warnings
+            .push("the tiers of 2 partners could not be re-evaluated yet".into());
+        assert_eq!(
+            report.summary(),
+            "3 rows: 2 new, 0 updated, 1 unchanged; the tiers of 2 partners could not be re-evaluated yet"
+        );
+        let one = ImportReport {
+            rows: 1,
+            inserted: 1,
+            stored: true,
+            ..ImportReport::default()
+        };
+        assert_eq!(one.summary(), "1 row: 1 new, 0 updated, 0 unchanged");
     }
 }

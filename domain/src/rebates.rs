@@ -397,13 +397,14 @@ pub struct BasisSale {
     /// Whether the statement's basis holds it: the plan's product lines include it and it
     /// was there when the statement was computed.
     pub counted: bool,
-    /// Imported after the statement was computed: not in its basis. A draft takes it in at
-    /// the next run; an approved or paid one never changes, and a later statement carries
-    /// the difference as a restatement.
+    /// Imported after the statement was computed, or moved to its partner or period by a
+    /// re-import since: not in its basis. A draft takes it in at the next run; an approved or
+    /// paid one never changes, and a later statement carries the difference as a restatement.
     #[serde(default)]
     pub arrived_later: bool,
-    /// Changed by a re-import after the statement was computed: the basis holds the values it
-    /// had then, and the difference goes the way of [`BasisSale::arrived_later`].
+    /// Changed by a re-import after the statement was computed: shown with the values it had
+    /// then, which the basis holds, even if it has since moved to another partner or period;
+    /// the difference goes the way of [`BasisSale::arrived_later`].
     #[serde(default)]
     pub changed_later: bool,
 }

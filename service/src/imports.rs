@@ -1220,17 +1220,17 @@ impl Portal {
         if !report.stored {
             return Ok(report);
         }
+        let mut report = report;
         if bulk {
-            let (checkpoint, evaluated) = tokio::join!(
+            let (checkpoint, ()) = tokio::join!(
                 sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&mut *conn),
-                self.evaluate_touched(touched),
+                self.evaluate_after_import(touched, &mut report),
             );
             if let Err(e) = checkpoint {
                 tracing::warn!(error = %e, "copying the log into the database after a bulk load failed");
             }
-            evaluated?;
         } else {
-            self.evaluate_touched(touched).await?;
+            self.evaluate_after_import(touched, &mut report).await;
         }
         Ok(report)
     }
@@ -1367,11 +1367,11 @@ impl Portal {
             }
         }
         progress(rows.len(), rows.len());
-        let report = self
+        let mut report = self
             .commit_import(tx, actor, ("certifications", text, format), now, report, preview)
             .await?;
         if report.stored {
-            self.evaluate_touched(touched).await?;
+            self.evaluate_after_import(touched, &mut report).await;
         }
         Ok(report)
     }
@@ -1415,13 +1415,37 @@ impl Portal {
         Ok(report)
     }
 
-    /// Re-evaluates the partners an import touched.
-    async fn evaluate_touched(&self, touched: BTreeSet<i64>) -> ServiceResult<()> {
+    /// Re-evaluates the partners a stored import touched. The rows are committed by then, so
+    /// a failure here (the database busy or gone for a moment) must not report the import as
+    /// failed, which would invite a retry of a file already stored: the report says the tiers
+    /// are behind, and the evaluation is tried again in the background.
+    async fn evaluate_after_import(&self, touched: BTreeSet<i64>, report: &mut ImportReport) {
         let evaluation = std::time::Instant::now();
         let partners = touched.len();
-        self.facts_changed(touched).await?;
-        tracing::debug!(partners, elapsed = ?evaluation.elapsed(), "touched partners re-evaluated");
-        Ok(())
+        let Err(e) = self.facts_changed(touched.clone()).await else {
+            tracing::debug!(partners, elapsed = ?evaluation.elapsed(), "touched partners re-evaluated");
+            return;
+        };
+        tracing::error!(error = %e, partners, "re-evaluating tiers after an import failed; retrying");
+        report.warnings.push(format!(
+            "the tiers of {partners} partner{} could not be re-evaluated yet; they are retried in the background and at the latest in the next daily evaluation",
+            if partners == 1 { "" } else { "s" }
+        ));
+        let portal = self.clone();
+        tokio::spawn(async move {
+            for seconds in [5, 30, 120, 600] {
+                tokio::time::sleep(std::time::Duration::from_secs(seconds)).await;
+                match portal.facts_changed(touched.clone()).await {
+                    Ok(()) => {
+                        tracing::info!(partners, "tiers re-evaluated after an import, on a retry");
+                        return;
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, partners, "re-evaluating tiers after an import failed again")
+                    }
+                }
+            }
+        });
     }
 
     /// Re-evaluates the tiers of partners whose facts changed (RULES.md §4: "evaluation runs

@@ -247,11 +247,22 @@ impl Portal {
 
     /// The program version in force on `date`, if any.
     pub async fn program_on(&self, date: Date) -> ServiceResult<Option<StoredProgram>> {
+        self.program_starting_by(&date.to_string()).await
+    }
+
+    /// The version that starts last, scheduled or in force, if any.
+    async fn latest_program(&self) -> ServiceResult<Option<StoredProgram>> {
+        // Dates are stored as `YYYY-MM-DD`, so this sorts after every one of them.
+        self.program_starting_by("9999-12-31").await
+    }
+
+    /// The latest version starting on or before `date` (`YYYY-MM-DD`).
+    async fn program_starting_by(&self, date: &str) -> ServiceResult<Option<StoredProgram>> {
         let row = sqlx::query(
             "SELECT id, effective_from, document FROM program_versions WHERE effective_from <= $1 \
              ORDER BY effective_from DESC LIMIT 1",
         )
-        .bind(date.to_string())
+        .bind(date)
         .fetch_optional(self.pool())
         .await?;
         row.map(|row| {
@@ -338,11 +349,25 @@ impl Portal {
             )
             .into());
         }
-        if let Some(current) = self.program_on(today).await? {
-            if current.program.currency != program.currency {
+        // Every stored version shares these two, so the latest stands for all of them. A
+        // period's name must mean the same dates under every version: with another fiscal year
+        // start, `2027-Q1` could name months an earlier version called `2026-Q3`, and the same
+        // sales would be paid on two statements.
+        if let Some(latest) = self.latest_program().await? {
+            if latest.program.currency != program.currency {
                 return Err(FieldError::new(
                     "program.currency",
                     "a program keeps one currency across versions",
+                )
+                .into());
+            }
+            if latest.program.ladder.calendar != program.ladder.calendar {
+                return Err(FieldError::new(
+                    "program.fiscal_year_start_month",
+                    format!(
+                        "a program keeps its fiscal year across versions (it starts in month {})",
+                        latest.document.fiscal_year_start_month
+                    ),
                 )
                 .into());
             }

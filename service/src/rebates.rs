@@ -53,6 +53,15 @@ fn internal(e: impl std::fmt::Display) -> ServiceError {
     ServiceError::Internal(anyhow::anyhow!("{e}"))
 }
 
+/// A sale's fields as the audit log records them before a change.
+#[derive(Debug, serde::Deserialize)]
+struct SaleThen {
+    partner_id: i64,
+    booked_on: String,
+    product_line: String,
+    amount_minor: i64,
+}
+
 /// One change in a partner's tier history, oldest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct TierStep {
@@ -439,9 +448,11 @@ impl Portal {
             // plan that applies is recomputed and any other draft is discarded.
             let keep = plan
                 .filter(|_| locked == 0)
-                .and_then(|plan| stored.iter().find(|s| !s.locked && s.plan_id == plan.id))
-                .map(|s| s.id);
-            for stale in stored.iter().filter(|s| !s.locked && Some(s.id) != keep) {
+                .and_then(|plan| stored.iter().find(|s| !s.locked && s.plan_id == plan.id));
+            for stale in stored
+                .iter()
+                .filter(|s| !s.locked && Some(s.id) != keep.map(|k| k.id))
+            {
                 discard_draft(&mut tx, actor, now, stale, period).await?;
             }
             let Some(plan) = plan.filter(|_| locked == 0) else {
@@ -464,7 +475,8 @@ impl Portal {
             summary.drafts += 1;
             summary.draft_total += calc.total;
             match keep {
-                Some(id) => {
+                Some(draft) => {
+                    let id = draft.id;
                     let updated = sqlx::query(
                         "UPDATE rebate_statements SET tier_rank = $1, basis_minor = $2, total_minor = $3, lines = $4, run_id = $5, \
                          computed_at = $6, plan_name = $7 WHERE id = $8 AND status = 'draft'",
@@ -481,6 +493,25 @@ impl Portal {
                     .await?;
                     if updated.rows_affected() != 1 {
                         return Err(approved_during_run());
+                    }
+                    // A draft whose total moves says so in its own history; the run's entry
+                    // alone would not tell which statements changed.
+                    if draft.total != calc.total {
+                        audit::record(
+                            &mut tx,
+                            now,
+                            AuditEntry {
+                                actor_user_id: actor.map(|a| a.user_id),
+                                action: "statement.recompute",
+                                entity_type: "rebate_statement",
+                                entity_id: id.to_string(),
+                                before: Some(serde_json::json!({ "total": draft.total })),
+                                after: Some(serde_json::json!({
+                                    "total": calc.total, "basis": calc.basis, "run_id": run_id
+                                })),
+                            },
+                        )
+                        .await?;
                     }
                 }
                 None => new_drafts.push(NewDraft {
@@ -519,7 +550,17 @@ impl Portal {
                     .bind(run_id)
                     .bind(now);
             }
-            insert.execute(&mut *tx).await?;
+            insert.execute(&mut *tx).await.map_err(|e| {
+                // Another run of the same period (a second click, another finance user)
+                // stored this partner's draft after this one read the statements.
+                if e.as_database_error().is_some_and(|d| d.is_unique_violation()) {
+                    ServiceError::Conflict(format!(
+                        "another run of {period} stored its drafts first; run it again to recompute them"
+                    ))
+                } else {
+                    e.into()
+                }
+            })?;
         }
         sqlx::query("UPDATE rebate_runs SET statements = $1, total_minor = $2 WHERE id = $3")
             .bind(summary.drafts as i64)
@@ -686,8 +727,10 @@ impl Portal {
     }
 
     /// The sales of a statement's partner and period, marking those its basis holds: a sale
-    /// the plan covers, there when the statement was computed. Sales imported or changed since
-    /// are marked, so an approved statement's drill-down still adds up to its basis.
+    /// the plan covers, there when the statement was computed. A sale changed by a re-import
+    /// since is shown as it was then (the audit log keeps its earlier values): with its old
+    /// amount if it was in the basis, under the partner and period it had then, and as arrived
+    /// later where it has only moved in since. So the counted rows always add up to the basis.
     pub async fn statement_sales(&self, actor: &Actor, id: i64) -> ServiceResult<Vec<BasisSale>> {
         let statement = self.statement(actor, id).await?;
         let period = FiscalPeriod::parse(&statement.period, "period").map_err(internal)?;
@@ -706,35 +749,99 @@ impl Portal {
             .rebate_plans
             .iter()
             .find(|p| p.id == statement.plan_id);
+        let covered = |line: &str| plan.is_some_and(|p| p.covers_line(line));
+        let (from, to) = (from.to_string(), to.to_string());
+        let in_statement = |then: &SaleThen| {
+            then.partner_id == statement.partner_id
+                && then.booked_on.as_str() >= from.as_str()
+                && then.booked_on.as_str() <= to.as_str()
+        };
         let computed_at: i64 = sqlx::query_scalar("SELECT computed_at FROM rebate_statements WHERE id = $1")
             .bind(id)
             .fetch_one(self.pool())
             .await?;
+        let then = self.sales_as_they_were(computed_at).await?;
         let rows = sqlx::query(
-            "SELECT external_id, booked_on, product_line, amount_minor, created_at, updated_at FROM sales \
+            "SELECT external_id, booked_on, product_line, amount_minor, created_at FROM sales \
              WHERE partner_id = $1 AND booked_on >= $2 AND booked_on <= $3 ORDER BY booked_on, external_id",
         )
         .bind(statement.partner_id)
-        .bind(from.to_string())
-        .bind(to.to_string())
+        .bind(&from)
+        .bind(&to)
         .fetch_all(self.pool())
         .await?;
-        rows.iter()
-            .map(|row| {
-                let product_line: String = row.try_get("product_line")?;
-                let covered = plan.is_some_and(|p| p.covers_line(&product_line));
-                let arrived_later = row.try_get::<i64, _>("created_at")? > computed_at;
-                Ok(BasisSale {
-                    counted: covered && !arrived_later,
-                    arrived_later,
-                    changed_later: !arrived_later && row.try_get::<i64, _>("updated_at")? > computed_at,
-                    external_id: row.try_get("external_id")?,
+        let mut sales = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let external_id: String = row.try_get("external_id")?;
+            if then.contains_key(&external_id) {
+                continue; // shown below, as it was
+            }
+            let product_line: String = row.try_get("product_line")?;
+            let arrived_later = row.try_get::<i64, _>("created_at")? > computed_at;
+            sales.push(BasisSale {
+                counted: covered(&product_line) && !arrived_later,
+                arrived_later,
+                changed_later: false,
+                external_id,
+                booked_on: row.try_get("booked_on")?,
+                product_line,
+                amount: row.try_get("amount_minor")?,
+            });
+        }
+        for (external_id, then) in then {
+            if in_statement(&then) {
+                sales.push(BasisSale {
+                    counted: covered(&then.product_line),
+                    arrived_later: false,
+                    changed_later: true,
+                    external_id,
+                    booked_on: then.booked_on,
+                    product_line: then.product_line,
+                    amount: then.amount_minor,
+                });
+            } else if let Some(row) = rows.iter().find(|r| {
+                r.try_get::<String, _>("external_id")
+                    .is_ok_and(|id| id == external_id)
+            }) {
+                // Another partner's, or another period's, when the statement was computed.
+                sales.push(BasisSale {
+                    counted: false,
+                    arrived_later: true,
+                    changed_later: false,
+                    external_id,
                     booked_on: row.try_get("booked_on")?,
-                    product_line,
+                    product_line: row.try_get("product_line")?,
                     amount: row.try_get("amount_minor")?,
-                })
-            })
-            .collect()
+                });
+            }
+        }
+        sales.sort_by(|a, b| (&a.booked_on, &a.external_id).cmp(&(&b.booked_on, &b.external_id)));
+        Ok(sales)
+    }
+
+    /// The sales changed by a re-import after `at` that were stored before it, each with the
+    /// values it had at `at`: the first change's `before` in the audit log.
+    async fn sales_as_they_were(&self, at: i64) -> ServiceResult<HashMap<String, SaleThen>> {
+        let rows = sqlx::query(
+            "SELECT a.entity_id, a.before_json FROM audit_log a JOIN sales s ON s.external_id = a.entity_id \
+             WHERE a.entity_type = 'sale' AND a.action = 'sale.update' AND a.occurred_at > $1 AND s.created_at <= $1 \
+             ORDER BY a.id",
+        )
+        .bind(at)
+        .fetch_all(self.pool())
+        .await?;
+        let mut then = HashMap::new();
+        for row in rows {
+            let external_id: String = row.try_get("entity_id")?;
+            if then.contains_key(&external_id) {
+                continue; // a later change: the first one's `before` is the value at `at`
+            }
+            let before: Option<String> = row.try_get("before_json")?;
+            let before: SaleThen = serde_json::from_str(before.as_deref().unwrap_or("null"))
+                .map_err(|e| internal(format!("audit entry of sale {external_id}: {e}")))?;
+            then.insert(external_id, before);
+        }
+        Ok(then)
     }
 
     /// The current period's rebate so far for a partner the actor may see, if its tier has a plan.

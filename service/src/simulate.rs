@@ -170,7 +170,12 @@ pub fn read_tiers(
                 }
                 tiers.insert(id, GivenTier { rank, partner_type });
             }
-            (None, _, _) if fields.get("partner_id").is_some() => r.fail("partner_id", "is not a partner id"),
+            // A blank cell is already "is required"; only a value that is there is quoted.
+            (None, _, _) => {
+                if let Some(text) = r.optional("partner_id") {
+                    r.fail("partner_id", format!("`{text}` is not a partner id"));
+                }
+            }
             _ => {}
         }
     }
@@ -345,5 +350,26 @@ mod tests {
         )
         .unwrap_err();
         assert!(errors[0].message.contains("unknown column type"), "{errors:?}");
+        // One error per problem: a blank id is missing, a wrong one is quoted.
+        let errors = read_tiers(
+            "partner_id,tier
+,Gold
+x7,Gold
+",
+            ImportFormat::Csv,
+            &program,
+        )
+        .unwrap_err();
+        let named: Vec<_> = errors
+            .iter()
+            .map(|e| (e.row, e.field.as_str(), e.message.as_str()))
+            .collect();
+        assert_eq!(
+            named,
+            [
+                (1, "partner_id", "is required"),
+                (2, "partner_id", "`x7` is not a partner id")
+            ]
+        );
     }
 }

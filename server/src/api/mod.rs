@@ -437,6 +437,7 @@ pub struct ImportQuery {
 }
 
 /// What an import did: rows read, inserted, updated, unchanged; with errors, nothing is stored.
+/// `warnings` (left out when empty) names what did not finish after the rows were stored.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(transparent)]
 #[schema(value_type = Object)]

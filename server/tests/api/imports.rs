@@ -10,6 +10,7 @@ use service::store::Backend;
 
 crate::on_both_databases!(
     imported_facts_move_the_tier,
+    a_stored_import_stays_stored_when_its_tiers_must_wait,
     reimporting_never_duplicates_and_records_changes,
     a_bad_file_is_refused_whole_and_names_every_row,
     json_lines_import_like_csv,
@@ -117,6 +118,63 @@ async fn imported_facts_move_the_tier(db: Db) {
         .await
         .unwrap();
     assert_eq!(history, "upgrade");
+    app.cleanup().await;
+}
+
+/// The tier re-evaluation after an import fails (here: a table it reads is away for a moment).
+/// The rows are stored, so the import answers as stored with a warning, not as an error that
+/// would invite a retry; the evaluation is retried in the background and the tier follows.
+async fn a_stored_import_stays_stored_when_its_tiers_must_wait(db: Db) {
+    let app = signed_in(db, "finance@acme.test").await;
+    let tailspin = partner(&app, "Tailspin Tech").await;
+    let today = app.portal.today().to_string();
+    let certs =
+        format!("partner_id,person,code,earned_on,expires_on\n{tailspin},Ada,ACNA,{today},2099-01-01\n");
+    let response = post(&app, "/api/v1/certifications/import", "text/csv", &certs, None).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let tier_sql = format!("SELECT tier_rank FROM organisations WHERE id = {tailspin}");
+    assert_eq!(
+        count(&app, &tier_sql).await,
+        0,
+        "12,000.00 of sales: not Silver yet"
+    );
+    let pool = app.portal.store().pool();
+    sqlx::query("ALTER TABLE certifications RENAME TO certifications_away")
+        .execute(pool)
+        .await
+        .unwrap();
+    let response = post(
+        &app,
+        "/api/v1/sales/import",
+        "text/csv",
+        &sales_csv(tailspin, &today, "40000.00"),
+        None,
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let report: Value = response.json().await.unwrap();
+    assert_eq!(
+        (report["inserted"].as_i64(), report["stored"].as_bool()),
+        (Some(3), Some(true)),
+        "{report}"
+    );
+    let warning = report["warnings"][0].as_str().unwrap_or_default();
+    assert!(warning.contains("could not be re-evaluated yet"), "{report}");
+    assert_eq!(count(&app, &tier_sql).await, 0, "the evaluation did not run");
+    sqlx::query("ALTER TABLE certifications_away RENAME TO certifications")
+        .execute(pool)
+        .await
+        .unwrap();
+    // The first retry comes 5 s after the failure.
+    let mut tier = 0;
+    for _ in 0..60 {
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        tier = count(&app, &tier_sql).await;
+        if tier == 1 {
+            break;
+        }
+    }
+    assert_eq!(tier, 1, "the retried evaluation made Tailspin Silver");
     app.cleanup().await;
 }
 

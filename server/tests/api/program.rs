@@ -262,6 +262,30 @@ async fn program_changes_are_validated_and_restricted(db: Db) {
     .await;
     assert_eq!(e["field"], "effective_from");
 
+    // Another fiscal year would rename periods already run and paid.
+    let mut other_year = program["program"].clone();
+    other_year["fiscal_year_start_month"] = json!(7);
+    let e = error_code(
+        app.client_put_program(&json!({ "effective_from": tomorrow, "program": other_year }))
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(e["field"], "program.fiscal_year_start_month");
+    assert_eq!(
+        e["message"],
+        "a program keeps its fiscal year across versions (it starts in month 1)"
+    );
+    let mut other_currency = program["program"].clone();
+    other_currency["currency"] = json!("EUR");
+    let e = error_code(
+        app.client_put_program(&json!({ "effective_from": tomorrow, "program": other_currency }))
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(e["field"], "program.currency");
+
     let mut cm = app.another_client();
     cm.sign_in("cm@acme.test").await;
     error_code(

@@ -15,6 +15,8 @@ crate::on_both_databases!(
     a_plan_change_before_the_period_ends_replaces_the_draft,
     restatements_follow_the_partner_across_plans_and_program_versions,
     the_audit_log_says_who_imported_approved_and_paid,
+    runs_of_one_period_at_once_leave_one_draft_each,
+    the_drill_down_shows_changed_sales_as_the_statement_saw_them,
 );
 
 /// A reseller at a given tier rank (0 Registered … 3 Platinum), with no other facts.
@@ -682,7 +684,14 @@ async fn the_audit_log_says_who_imported_approved_and_paid(db: Db) {
     let gold = partner_at(&app, "Audited Gold", 2).await;
     import(&app, &[("AU1", gold, "2026-05-01", "hardware", "100000.00")]).await;
     run(&app, "2026-Q2").await;
-    let id = statement(&app, "2026-Q2", gold).await["id"].as_i64().unwrap();
+    let first = statement(&app, "2026-Q2", gold).await;
+    let id = first["id"].as_i64().unwrap();
+    // A rerun that changes nothing leaves no entry; one that moves the total records it.
+    run(&app, "2026-Q2").await;
+    import(&app, &[("AU2", gold, "2026-05-02", "hardware", "50000.00")]).await;
+    let rerun = run(&app, "2026-Q2").await;
+    let recomputed = statement(&app, "2026-Q2", gold).await;
+    assert_eq!(recomputed["id"], id, "the draft is recomputed in place");
     app.post_empty(&format!("/api/v1/rebates/statements/{id}/approve"))
         .await;
     app.post_json(
@@ -706,10 +715,15 @@ async fn the_audit_log_says_who_imported_approved_and_paid(db: Db) {
         seen,
         [
             ("statement.pay", "finance@acme.test"),
-            ("statement.approve", "finance@acme.test")
+            ("statement.approve", "finance@acme.test"),
+            ("statement.recompute", "finance@acme.test")
         ],
         "newest first: {page}"
     );
+    assert_eq!(entries[2]["before"]["total"], first["total"]);
+    assert_eq!(entries[2]["after"]["total"], recomputed["total"]);
+    assert_eq!(entries[2]["after"]["basis"], 15_000_000);
+    assert_eq!(entries[2]["after"]["run_id"], rerun["id"]);
     assert_eq!(entries[0]["after"]["payout_reference"], "PO-77");
     assert_eq!(entries[0]["before"]["status"], "approved");
     assert!(entries[0]["occurred_at"].as_i64().unwrap() > 0);
@@ -750,6 +764,136 @@ async fn the_audit_log_says_who_imported_approved_and_paid(db: Db) {
         let mut other = app.another_client();
         other.sign_in(email).await;
         error_code(other.get("/api/v1/audit").await, StatusCode::FORBIDDEN).await;
+    }
+    app.cleanup().await;
+}
+
+/// A double click, or two finance users at once: every run either stores its drafts or is told
+/// to run again, and each partner ends with one draft.
+async fn runs_of_one_period_at_once_leave_one_draft_each(db: Db) {
+    let app = finance(db).await;
+    let mut rows = Vec::new();
+    for i in 0..40 {
+        let partner = partner_at(&app, &format!("Concurrent Gold {i}"), 2).await;
+        rows.push((format!("C{i}"), partner));
+    }
+    let rows: Vec<(&str, i64, &str, &str, &str)> = rows
+        .iter()
+        .map(|(id, partner)| (id.as_str(), *partner, "2026-04-01", "hardware", "50000.00"))
+        .collect();
+    import(&app, &rows).await;
+    let body = json!({ "period": "2026-Q2" });
+    let answers =
+        futures_util::future::join_all((0..4).map(|_| app.post_json("/api/v1/rebates/runs", &body))).await;
+    let mut stored = 0;
+    for answer in answers {
+        match answer.status() {
+            StatusCode::CREATED => stored += 1,
+            StatusCode::CONFLICT => {
+                let e = error_code(answer, StatusCode::CONFLICT).await;
+                assert!(e["message"].as_str().unwrap().contains("run it again"), "{e}");
+            }
+            other => panic!("{other}: {}", answer.text().await.unwrap()),
+        }
+    }
+    assert!(stored >= 1, "at least one run stores its drafts");
+    run(&app, "2026-Q2").await;
+    for (_, partner, ..) in &rows {
+        let statements = statements_of(&app, "2026-Q2", *partner).await;
+        assert_eq!(statements.len(), 1, "one draft for {partner}");
+        // 3% of 50,000.00 under the Gold plan's first band.
+        assert_eq!(statements[0]["total"], 150_000, "{}", statements[0]);
+    }
+    app.cleanup().await;
+}
+
+/// `(external id, amount, counted, arrived later, changed later)` of a statement's drill-down.
+async fn drill_down(app: &TestApp, statement: i64) -> Vec<(String, i64, bool, bool, bool)> {
+    let sales: Value = app
+        .get(&format!("/api/v1/rebates/statements/{statement}/sales"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    sales
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["external_id"].as_str().unwrap().to_owned(),
+                s["amount"].as_i64().unwrap(),
+                s["counted"].as_bool().unwrap(),
+                s["arrived_later"].as_bool().unwrap(),
+                s["changed_later"].as_bool().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// Re-imports after approval change a sale's amount and move another to a second partner: each
+/// approved statement's drill-down still shows the sales as it counted them, adding up to its
+/// basis, and the moved sale shows on the new partner's as arrived later.
+async fn the_drill_down_shows_changed_sales_as_the_statement_saw_them(db: Db) {
+    let app = finance(db).await;
+    let first = partner_at(&app, "Drill First", 1).await;
+    let second = partner_at(&app, "Drill Second", 1).await;
+    import(
+        &app,
+        &[
+            ("D1", first, "2026-02-01", "hardware", "50000.00"),
+            ("D2", first, "2026-02-10", "hardware", "20000.00"),
+            ("D3", second, "2026-02-05", "hardware", "30000.00"),
+        ],
+    )
+    .await;
+    run(&app, "2026-Q1").await;
+    let mut ids = Vec::new();
+    for partner in [first, second] {
+        let id = statement(&app, "2026-Q1", partner).await["id"].as_i64().unwrap();
+        app.post_empty(&format!("/api/v1/rebates/statements/{id}/approve"))
+            .await;
+        ids.push(id);
+    }
+    import(
+        &app,
+        &[
+            ("D1", first, "2026-02-01", "hardware", "60000.00"),
+            ("D2", second, "2026-02-10", "hardware", "20000.00"),
+        ],
+    )
+    .await;
+    // A second change: the drill-down still shows what the statement counted.
+    import(&app, &[("D1", first, "2026-02-01", "hardware", "70000.00")]).await;
+
+    let rows = |v: &[(&str, i64, bool, bool, bool)]| -> Vec<(String, i64, bool, bool, bool)> {
+        v.iter()
+            .map(|(id, a, c, l, ch)| (id.to_string(), *a, *c, *l, *ch))
+            .collect()
+    };
+    assert_eq!(
+        drill_down(&app, ids[0]).await,
+        rows(&[
+            ("D1", 5_000_000, true, false, true),
+            ("D2", 2_000_000, true, false, true),
+        ])
+    );
+    assert_eq!(
+        drill_down(&app, ids[1]).await,
+        rows(&[
+            ("D3", 3_000_000, true, false, false),
+            ("D2", 2_000_000, false, true, false),
+        ])
+    );
+    for (id, partner, basis) in [(ids[0], first, 7_000_000), (ids[1], second, 3_000_000)] {
+        assert_eq!(statement(&app, "2026-Q1", partner).await["basis"], basis);
+        let counted: i64 = drill_down(&app, id)
+            .await
+            .iter()
+            .filter(|s| s.2)
+            .map(|s| s.1)
+            .sum();
+        assert_eq!(counted, basis, "statement {id}");
     }
     app.cleanup().await;
 }
