@@ -75,6 +75,9 @@ pub struct Program {
     pub currency: Currency,
     /// Tiers, criteria, calendar and review policy.
     pub ladder: TierLadder,
+    /// The IANA time zone of business dates; `None` is UTC. Only its form is checked here
+    /// (the browser has no time-zone database); the server checks that it exists.
+    pub time_zone: Option<String>,
     /// Benefits per tier, same order as the ladder.
     pub benefits: Vec<Vec<Benefit>>,
     /// Rebate plans.
@@ -212,6 +215,10 @@ pub struct ProgramDoc {
     /// 1 = January.
     #[serde(default = "one")]
     pub fiscal_year_start_month: u8,
+    /// The IANA time zone whose calendar dates are the program's business dates
+    /// (`Europe/Berlin`); UTC when absent (RULES.md §1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
     /// Review policy.
     #[serde(default)]
     pub review: ReviewPolicy,
@@ -224,6 +231,20 @@ pub struct ProgramDoc {
 
 fn one() -> u8 {
     1
+}
+
+/// Whether `name` has the form of an IANA time zone name (`UTC`, `Europe/Berlin`,
+/// `America/Argentina/Buenos_Aires`, `Etc/GMT+5`): ASCII letters, digits, `_`, `-`, `+`, in
+/// parts separated by `/`.
+fn is_time_zone_name(name: &str) -> bool {
+    name.len() <= 64
+        && name.split('/').all(|part| {
+            !part.is_empty()
+                && part.starts_with(|c: char| c.is_ascii_alphabetic())
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '+'))
+        })
 }
 
 fn quantity(q: &Quantity, money: bool, digits: u32, field: &str) -> Result<i64, FieldError> {
@@ -342,6 +363,16 @@ impl ProgramDoc {
         let digits = currency.minor_digits();
         let calendar = FiscalCalendar::new(self.fiscal_year_start_month)
             .ok_or_else(|| FieldError::new("fiscal_year_start_month", "must be between 1 and 12"))?;
+        let time_zone = match self.time_zone.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(name) if is_time_zone_name(name) => Some(name.to_owned()),
+            Some(name) => {
+                return Err(FieldError::new(
+                    "time_zone",
+                    format!("`{name}` is not a time zone name such as Europe/Berlin or America/New_York"),
+                ))
+            }
+        };
         if self.review.review_months.is_empty() {
             return Err(FieldError::new("review.review_months", "name at least one month"));
         }
@@ -550,6 +581,7 @@ impl ProgramDoc {
                 calendar,
                 review: self.review.clone(),
             },
+            time_zone,
             benefits,
             rebate_plans: plans,
         })
@@ -570,6 +602,7 @@ impl Program {
             name: self.name.clone(),
             currency: self.currency.code().to_owned(),
             fiscal_year_start_month: self.ladder.calendar.start_month(),
+            time_zone: self.time_zone.clone(),
             review: self.ladder.review.clone(),
             tiers: self
                 .ladder
@@ -656,6 +689,40 @@ mod tests {
         let mut doc = ProgramDoc::from_toml(DEMO).unwrap();
         edit(&mut doc);
         doc.validate().unwrap_err()
+    }
+
+    #[test]
+    fn time_zones_are_names_and_round_trip() {
+        for name in [
+            "Not a zone",
+            "Europe//Berlin",
+            "/UTC",
+            "Europe/Berlin;",
+            "1Europe/Berlin",
+        ] {
+            let e = error_of(|d| d.time_zone = Some(name.into()));
+            assert_eq!(e.field, "time_zone", "{name}");
+        }
+        let mut doc = ProgramDoc::from_toml(DEMO).unwrap();
+        doc.time_zone = Some(" ".into());
+        assert_eq!(doc.validate().unwrap().time_zone, None, "blank is UTC");
+        for name in [
+            "UTC",
+            "Europe/Berlin",
+            "America/Argentina/Buenos_Aires",
+            "Etc/GMT+5",
+            "America/Port-au-Prince",
+        ] {
+            doc.time_zone = Some(name.into());
+            let program = doc.validate().unwrap();
+            assert_eq!(program.time_zone.as_deref(), Some(name));
+            let again = ProgramDoc::from_toml(&program.to_doc().to_toml()).unwrap();
+            assert_eq!(
+                again.time_zone.as_deref(),
+                Some(name),
+                "written to TOML and read back"
+            );
+        }
     }
 
     #[test]

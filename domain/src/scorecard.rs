@@ -190,11 +190,12 @@ pub fn describe_program(program: &crate::program::Program) -> String {
     let tiers = program.ladder.tiers.len();
     let plans = program.rebate_plans.len();
     format!(
-        "{}: {tiers} tier{}, {plans} rebate plan{}, {} currency",
+        "{}: {tiers} tier{}, {plans} rebate plan{}, {} currency, dates in {}",
         program.name,
         if tiers == 1 { "" } else { "s" },
         if plans == 1 { "" } else { "s" },
-        program.currency
+        program.currency,
+        program.time_zone.as_deref().unwrap_or("UTC")
     )
 }
 

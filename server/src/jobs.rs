@@ -14,6 +14,8 @@ const TIER_EVALUATION_LOCK: i64 = 0x4154_524d;
 
 /// Evaluates every partner for today unless another instance is doing it.
 pub async fn evaluate_tiers_once(portal: &Portal) -> anyhow::Result<()> {
+    // A version another instance stored may have moved the time zone, and so today's date.
+    portal.load_business_calendar().await?;
     let today = portal.today();
     match portal.store().backend() {
         Backend::Sqlite => {

@@ -51,7 +51,9 @@ impl AppState {
 pub async fn open_portal(database_url: &str, settings: PortalSettings) -> anyhow::Result<Portal> {
     let store = Store::connect(database_url).await?;
     store.migrate().await?;
-    Ok(Portal::new(store, Arc::new(SystemClock), settings))
+    let portal = Portal::new(store, Arc::new(SystemClock), settings);
+    portal.load_business_calendar().await?;
+    Ok(portal)
 }
 
 /// The whole HTTP surface: health, REST API, server functions, pages and static files. Pages

@@ -205,11 +205,12 @@ impl Portal {
                 &b.name,
             ))
         });
-        // Approvals started in the period, for the partners the filters select.
-        let day_millis = 86_400_000;
+        // Approvals started in the period (its days in the program's time zone), for the
+        // partners the filters select.
+        let business_calendar = self.business_calendar();
         let approvals = ApprovalScope {
-            started_from: from.days_since_epoch() * day_millis,
-            started_before: (to.days_since_epoch() + 1) * day_millis,
+            started_from: business_calendar.day_start_millis(from),
+            started_before: business_calendar.day_start_millis(to.add_days(1)),
             partners: partners.iter().map(|p| p.id).collect(),
         };
         Ok(ChannelDashboard {

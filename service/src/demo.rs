@@ -481,6 +481,7 @@ impl Portal {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        self.load_business_calendar().await?;
         self.evaluate_all(self.today()).await?;
         self.load_demo_deals().await?;
         Ok(DemoOutcome::Loaded)

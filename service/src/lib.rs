@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod business_dates;
 pub mod clock;
 pub mod content;
 pub mod dashboard;

@@ -57,6 +57,9 @@ struct Inner {
     events: crate::events::EventBus,
     clock: Arc<dyn Clock>,
     settings: PortalSettings,
+    /// The program versions' time zones, read from the database by
+    /// [`Portal::load_business_calendar`]; UTC until then.
+    business_calendar: std::sync::RwLock<crate::business_dates::BusinessCalendar>,
 }
 
 impl std::fmt::Debug for Portal {
@@ -137,6 +140,7 @@ impl Portal {
                 events: crate::events::EventBus::default(),
                 clock,
                 settings,
+                business_calendar: Default::default(),
             }),
         }
     }
@@ -149,6 +153,23 @@ impl Portal {
     /// The current time in Unix milliseconds.
     pub fn now(&self) -> i64 {
         self.inner.clock.now_millis()
+    }
+
+    /// The business calendar: which time zone turns instants into dates.
+    pub fn business_calendar(&self) -> crate::business_dates::BusinessCalendar {
+        self.inner
+            .business_calendar
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    pub(crate) fn set_business_calendar(&self, calendar: crate::business_dates::BusinessCalendar) {
+        *self
+            .inner
+            .business_calendar
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = calendar;
     }
 
     /// How long a new session lasts, in seconds (the session cookie's `Max-Age`).

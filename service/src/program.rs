@@ -240,9 +240,30 @@ pub struct Evaluation {
 }
 
 impl Portal {
-    /// Today's business date (UTC; RULES.md §1).
+    /// Today's business date: the calendar date in the time zone of the program in force
+    /// (UTC unless it names one; RULES.md §1).
     pub fn today(&self) -> Date {
-        Date::from_unix_millis(self.now())
+        self.business_calendar().date_at(self.now())
+    }
+
+    /// Reads every program version's time zone, so that [`Portal::today`] follows them. Run at
+    /// start-up; storing a version or loading the demo runs it again, and so does the hourly
+    /// job, for versions another instance stored.
+    pub async fn load_business_calendar(&self) -> ServiceResult<()> {
+        let rows = sqlx::query("SELECT effective_from, document FROM program_versions")
+            .fetch_all(self.pool())
+            .await?;
+        let mut zones = Vec::with_capacity(rows.len());
+        for row in rows {
+            let from = stored_date(&row.try_get::<String, _>("effective_from")?, "effective_from")?;
+            let document = ProgramDoc::from_toml(&row.try_get::<String, _>("document")?)
+                .map_err(|e| ServiceError::Internal(anyhow::anyhow!("stored program does not parse: {e}")))?;
+            let zone = crate::business_dates::time_zone(document.time_zone.as_deref())
+                .map_err(|e| ServiceError::Internal(anyhow::anyhow!("stored program's {e}")))?;
+            zones.push((from, zone));
+        }
+        self.set_business_calendar(crate::business_dates::BusinessCalendar::new(zones));
+        Ok(())
     }
 
     /// The program version in force on `date`, if any.
@@ -349,6 +370,8 @@ impl Portal {
             )
             .into());
         }
+        crate::business_dates::time_zone(program.time_zone.as_deref())
+            .map_err(|e| FieldError::new("program.time_zone", e.message))?;
         // Every stored version shares these two, so the latest stands for all of them. A
         // period's name must mean the same dates under every version: with another fiscal year
         // start, `2027-Q1` could name months an earlier version called `2026-Q3`, and the same
@@ -410,6 +433,7 @@ impl Portal {
         )
         .await?;
         tx.commit().await?;
+        self.load_business_calendar().await?;
         if effective_from <= today {
             self.sync_tier_names(&program).await?;
         }

@@ -1,7 +1,7 @@
 //! The channel program through the API: versions with effective dates, tier views, overrides,
 //! and who may see which partner's tier.
 
-use crate::helpers::{error_code, spawn_app, Db, TestApp};
+use crate::helpers::{error_code, spawn_app, Db, TestApp, TestDatabase};
 use domain::calendar::Date;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -12,6 +12,7 @@ crate::on_both_databases!(
     a_new_version_applies_from_its_date_and_rewrites_nothing,
     program_changes_are_validated_and_restricted,
     overrides_hold_a_tier_and_are_recorded,
+    business_dates_follow_the_program_time_zone,
 );
 
 async fn org_id(app: &TestApp, name: &str) -> i64 {
@@ -376,4 +377,70 @@ async fn overrides_hold_a_tier_and_are_recorded(db: Db) {
             .unwrap();
     assert_eq!(audited, 1);
     app.cleanup().await;
+}
+
+/// RULES.md §1: business dates are calendar dates in the program's time zone. The demo program
+/// names none (UTC); a version in Pacific/Kiritimati (UTC+14) moves today forward at 10:00 UTC,
+/// for this instance and for one started later on the same database.
+async fn business_dates_follow_the_program_time_zone(db: Db) {
+    use service::clock::ManualClock;
+    use service::{Portal, PortalSettings, ServiceError, Store};
+    use std::sync::Arc;
+
+    let database = TestDatabase::create(db).await;
+    // 2026-11-29T20:00:00Z.
+    let clock = Arc::new(ManualClock::new(1_795_982_400_000));
+    let open = || async {
+        let store = Store::connect(&database.url).await.unwrap();
+        store.migrate().await.unwrap();
+        let portal = Portal::new(store, clock.clone(), PortalSettings::default());
+        portal.load_business_calendar().await.unwrap();
+        portal
+    };
+    let portal = open().await;
+    portal.load_demo().await.unwrap();
+    let date = |text: &str| Date::parse(text, "date").unwrap();
+    assert_eq!(portal.today(), date("2026-11-29"), "UTC by default");
+
+    let demo =
+        domain::program::ProgramDoc::from_toml(include_str!("../../../demo/acme-partner-program.toml"))
+            .unwrap();
+    let with_zone = |zone: &str| domain::program::ProgramDoc {
+        time_zone: Some(zone.to_owned()),
+        ..demo.clone()
+    };
+    for (zone, message) in [
+        ("Mars/Olympus_Mons", "is not a time zone of the IANA database"),
+        ("UTC +2", "is not a time zone name"),
+    ] {
+        match portal.import_program(date("2026-12-01"), with_zone(zone)).await {
+            Err(ServiceError::Invalid(e)) => {
+                assert_eq!(e.field, "program.time_zone");
+                assert!(e.message.contains(message), "{zone}: {e:?}");
+            }
+            other => panic!("{zone}: {other:?}"),
+        }
+    }
+    portal
+        .import_program(date("2026-11-29"), with_zone("Pacific/Kiritimati"))
+        .await
+        .unwrap();
+    assert_eq!(
+        portal.today(),
+        date("2026-11-30"),
+        "20:00 UTC is 10:00 the next day"
+    );
+    let in_force = portal.program_on(portal.today()).await.unwrap().unwrap();
+    assert_eq!(in_force.document.time_zone.as_deref(), Some("Pacific/Kiritimati"));
+
+    let later = open().await;
+    assert_eq!(later.today(), date("2026-11-30"), "read at start-up");
+    clock.advance_millis(13 * 3_600_000 + 59 * 60_000); // 09:59 UTC on 30 November
+    assert_eq!(later.today(), date("2026-11-30"));
+    clock.advance_millis(60_000);
+    assert_eq!(later.today(), date("2026-12-01"), "midnight in Kiritimati");
+
+    portal.store().close().await;
+    later.store().close().await;
+    database.cleanup().await;
 }
