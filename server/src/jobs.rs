@@ -62,6 +62,8 @@ const SCHEDULER_TICK: Duration = Duration::from_secs(15);
 
 /// One pass of the scheduler: reminders and escalations, deal expiry, then mail.
 pub async fn run_scheduler_once(portal: &Portal, smtp: Option<&SmtpSettings>) -> anyhow::Result<()> {
+    // Expiry dates are business dates: follow a version another instance stored.
+    portal.load_business_calendar().await?;
     let fired = portal.run_workflow_timers().await?;
     let expired = portal.expire_deals(portal.today()).await?;
     if fired + expired > 0 {

@@ -21,55 +21,84 @@ pub fn time_zone(name: Option<&str>) -> Result<TimeZone, FieldError> {
     }
 }
 
-/// The time zone of each program version, by the (UTC) date it takes effect.
+/// The time zone of each program version, and the instant from which it decides the date.
 #[derive(Debug, Clone, Default)]
 pub struct BusinessCalendar {
-    /// Oldest first.
-    zones: Vec<(Date, TimeZone)>,
+    /// `(effective from, switch instant in Unix milliseconds, zone)`, oldest first.
+    versions: Vec<(Date, i64, TimeZone)>,
+}
+
+/// The first instant of `date` in `zone`, in Unix milliseconds (midnight, or the first instant
+/// after a summer-time gap that swallows midnight).
+fn day_start(date: Date, zone: &TimeZone) -> i64 {
+    let utc_midnight = date.days_since_epoch() * 86_400_000;
+    i16::try_from(date.year())
+        .ok()
+        .and_then(|year| jiff::civil::Date::new(year, date.month() as i8, date.day() as i8).ok())
+        .and_then(|civil| civil.to_zoned(zone.clone()).ok())
+        .and_then(|zoned| zoned.start_of_day().ok())
+        .map_or(utc_midnight, |start| start.timestamp().as_millisecond())
+}
+
+/// The calendar date of an instant in `zone`.
+fn local_date(millis: i64, zone: &TimeZone) -> Date {
+    jiff::Timestamp::from_millisecond(millis)
+        .ok()
+        .and_then(|at| {
+            let date = at.to_zoned(zone.clone()).date();
+            Date::new(i32::from(date.year()), date.month() as u8, date.day() as u8)
+        })
+        .unwrap_or_else(|| Date::from_unix_millis(millis))
 }
 
 impl BusinessCalendar {
-    /// A calendar of versions `(effective from, time zone)`, in any order.
+    /// A calendar of versions `(effective from, time zone)`, in any order. A version decides
+    /// the date from its first day's start in its own zone, or in the previous version's zone
+    /// if that comes later: a move east does not start the new version before the old zone has
+    /// finished the day before, and a move west of less than a day never turns today back.
     pub fn new(mut zones: Vec<(Date, TimeZone)>) -> Self {
         zones.sort_by_key(|(from, _)| *from);
-        Self { zones }
+        let mut versions: Vec<(Date, i64, TimeZone)> = Vec::with_capacity(zones.len());
+        for (from, zone) in zones {
+            let mut switch = day_start(from, &zone);
+            if let Some((_, _, previous)) = versions.last() {
+                switch = switch.max(day_start(from, previous));
+            }
+            versions.push((from, switch, zone));
+        }
+        Self { versions }
     }
 
-    /// The zone in force around `millis`: the version in force on that instant's UTC date (a
-    /// version's start is a date, so which zone to read it in cannot itself depend on the zone).
-    fn zone_at(&self, millis: i64) -> TimeZone {
-        let utc = Date::from_unix_millis(millis);
-        self.zones
+    /// The zone deciding the date at `millis`; before the first version, the first version's.
+    fn zone_at(&self, millis: i64) -> &TimeZone {
+        self.versions
             .iter()
             .rev()
-            .find(|(from, _)| *from <= utc)
-            .or(self.zones.first())
-            .map_or(TimeZone::UTC, |(_, zone)| zone.clone())
+            .find(|(_, switch, _)| *switch <= millis)
+            .or(self.versions.first())
+            .map_or(&UTC, |(_, _, zone)| zone)
     }
 
     /// The business date of an instant (Unix milliseconds).
     pub fn date_at(&self, millis: i64) -> Date {
-        let zone = self.zone_at(millis);
-        jiff::Timestamp::from_millisecond(millis)
-            .ok()
-            .and_then(|at| {
-                let date = at.to_zoned(zone).date();
-                Date::new(i32::from(date.year()), date.month() as u8, date.day() as u8)
-            })
-            .unwrap_or_else(|| Date::from_unix_millis(millis))
+        local_date(millis, self.zone_at(millis))
     }
 
-    /// The first instant (Unix milliseconds) of a business date.
+    /// The first instant (Unix milliseconds) of a business date: in the zone of the version in
+    /// force on that date.
     pub fn day_start_millis(&self, date: Date) -> i64 {
-        let utc_midnight = date.days_since_epoch() * 86_400_000;
-        let zone = self.zone_at(utc_midnight);
-        i16::try_from(date.year())
-            .ok()
-            .and_then(|year| jiff::civil::Date::new(year, date.month() as i8, date.day() as i8).ok())
-            .and_then(|civil| civil.to_zoned(zone.clone()).ok())
-            .map_or(utc_midnight, |start| start.timestamp().as_millisecond())
+        let zone = self
+            .versions
+            .iter()
+            .rev()
+            .find(|(from, _, _)| *from <= date)
+            .or(self.versions.first())
+            .map_or(&UTC, |(_, _, zone)| zone);
+        day_start(date, zone)
     }
 }
+
+static UTC: TimeZone = TimeZone::UTC;
 
 #[cfg(test)]
 mod tests {
@@ -116,6 +145,49 @@ mod tests {
             calendar.date_at(date("2027-03-01").days_since_epoch() * 86_400_000 + 1),
             date("2027-03-01")
         );
+    }
+
+    #[test]
+    fn a_version_takes_over_when_both_zones_have_reached_its_first_day() {
+        let new_york = time_zone(Some("America/New_York")).unwrap();
+        let kiritimati = time_zone(Some("Pacific/Kiritimati")).unwrap();
+        let at = |text: &str, hours: i64| date(text).days_since_epoch() * 86_400_000 + hours * 3_600_000;
+        // East: New York's 2027-01-01 starts at 05:00 UTC, Kiritimati's at 10:00 UTC the day before.
+        let east = BusinessCalendar::new(vec![
+            (date("2026-01-01"), new_york.clone()),
+            (date("2027-01-01"), kiritimati.clone()),
+        ]);
+        assert_eq!(
+            east.date_at(at("2026-12-31", 12)),
+            date("2026-12-31"),
+            "still New York's day"
+        );
+        assert_eq!(east.date_at(at("2027-01-01", 4)), date("2026-12-31"));
+        assert_eq!(east.date_at(at("2027-01-01", 5)), date("2027-01-01"));
+        assert_eq!(
+            east.date_at(at("2027-01-01", 10)),
+            date("2027-01-02"),
+            "Kiritimati from then on"
+        );
+        // West: the date stays 2027-01-01 from 10:00 UTC the day before until New York's day ends.
+        let west = BusinessCalendar::new(vec![
+            (date("2026-01-01"), kiritimati),
+            (date("2027-01-01"), new_york),
+        ]);
+        let mut previous = west.date_at(at("2026-12-31", 0));
+        for hour in 1..72 {
+            let today = west.date_at(at("2026-12-31", hour));
+            assert!(today >= previous, "hour {hour}: {today} after {previous}");
+            previous = today;
+        }
+        assert_eq!(west.date_at(at("2027-01-01", 4)), date("2027-01-01"));
+        assert_eq!(
+            west.date_at(at("2027-01-02", 4)),
+            date("2027-01-01"),
+            "New York's 1 January"
+        );
+        assert_eq!(west.date_at(at("2027-01-02", 5)), date("2027-01-02"));
+        assert_eq!(west.day_start_millis(date("2027-01-02")), at("2027-01-02", 5));
     }
 
     #[test]

@@ -481,7 +481,9 @@ impl Portal {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        self.load_business_calendar().await?;
+        if let Err(e) = self.load_business_calendar().await {
+            tracing::error!(error = %e, "reading the demo program's time zone failed; the hourly job retries");
+        }
         self.evaluate_all(self.today()).await?;
         self.load_demo_deals().await?;
         Ok(DemoOutcome::Loaded)

@@ -60,6 +60,8 @@ struct Inner {
     /// The program versions' time zones, read from the database by
     /// [`Portal::load_business_calendar`]; UTC until then.
     business_calendar: std::sync::RwLock<crate::business_dates::BusinessCalendar>,
+    /// Held while the calendar is read from the database and replaced.
+    business_calendar_load: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Portal {
@@ -141,6 +143,7 @@ impl Portal {
                 clock,
                 settings,
                 business_calendar: Default::default(),
+                business_calendar_load: Default::default(),
             }),
         }
     }
@@ -162,6 +165,10 @@ impl Portal {
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
+    }
+
+    pub(crate) fn business_calendar_lock(&self) -> &tokio::sync::Mutex<()> {
+        &self.inner.business_calendar_load
     }
 
     pub(crate) fn set_business_calendar(&self, calendar: crate::business_dates::BusinessCalendar) {

@@ -250,16 +250,25 @@ impl Portal {
     /// start-up; storing a version or loading the demo runs it again, and so does the hourly
     /// job, for versions another instance stored.
     pub async fn load_business_calendar(&self) -> ServiceResult<()> {
+        // One load at a time, so an older read never replaces a newer one.
+        let _one_at_a_time = self.business_calendar_lock().lock().await;
         let rows = sqlx::query("SELECT effective_from, document FROM program_versions")
             .fetch_all(self.pool())
             .await?;
         let mut zones = Vec::with_capacity(rows.len());
         for row in rows {
             let from = stored_date(&row.try_get::<String, _>("effective_from")?, "effective_from")?;
-            let document = ProgramDoc::from_toml(&row.try_get::<String, _>("document")?)
-                .map_err(|e| ServiceError::Internal(anyhow::anyhow!("stored program does not parse: {e}")))?;
-            let zone = crate::business_dates::time_zone(document.time_zone.as_deref())
-                .map_err(|e| ServiceError::Internal(anyhow::anyhow!("stored program's {e}")))?;
+            // A stored version was valid when it was stored; if its zone cannot be read now,
+            // the portal still starts, on UTC for that version, and says so in the log.
+            let name = ProgramDoc::from_toml(&row.try_get::<String, _>("document")?)
+                .ok()
+                .and_then(|doc| doc.time_zone)
+                .map(|name| name.trim().to_owned())
+                .filter(|name| !name.is_empty());
+            let zone = crate::business_dates::time_zone(name.as_deref()).unwrap_or_else(|e| {
+                tracing::error!(%from, error = %e, "a stored program version's time zone is unknown; using UTC");
+                jiff::tz::TimeZone::UTC
+            });
             zones.push((from, zone));
         }
         self.set_business_calendar(crate::business_dates::BusinessCalendar::new(zones));
@@ -372,6 +381,11 @@ impl Portal {
         }
         crate::business_dates::time_zone(program.time_zone.as_deref())
             .map_err(|e| FieldError::new("program.time_zone", e.message))?;
+        // Stored as validated: a blank zone is no zone, a padded one is trimmed.
+        let document = ProgramDoc {
+            time_zone: program.time_zone.clone(),
+            ..document
+        };
         // Every stored version shares these two, so the latest stands for all of them. A
         // period's name must mean the same dates under every version: with another fiscal year
         // start, `2027-Q1` could name months an earlier version called `2026-Q3`, and the same
@@ -433,7 +447,10 @@ impl Portal {
         )
         .await?;
         tx.commit().await?;
-        self.load_business_calendar().await?;
+        // The version is stored: a failed reload must not report it as refused.
+        if let Err(e) = self.load_business_calendar().await {
+            tracing::error!(error = %e, "reading the program versions' time zones failed; the hourly job retries");
+        }
         if effective_from <= today {
             self.sync_tier_names(&program).await?;
         }

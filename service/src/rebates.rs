@@ -177,7 +177,7 @@ impl ProgramsByPeriod {
 
 fn approved_during_run() -> ServiceError {
     ServiceError::Conflict(
-        "a statement of this period was approved while the run was computing; run it again".into(),
+        "a statement of this period was approved, or its draft replaced by another run, while the run was computing; run it again".into(),
     )
 }
 
@@ -773,11 +773,13 @@ impl Portal {
         let mut sales = Vec::with_capacity(rows.len());
         for row in &rows {
             let external_id: String = row.try_get("external_id")?;
-            if then.contains_key(&external_id) {
-                continue; // shown below, as it was
-            }
             let product_line: String = row.try_get("product_line")?;
-            let arrived_later = row.try_get::<i64, _>("created_at")? > computed_at;
+            let arrived_later = match then.get(&external_id) {
+                Some(then) if in_statement(then) => continue, // shown below, as it was
+                // Another partner's, or another period's, when the statement was computed.
+                Some(_) => true,
+                None => row.try_get::<i64, _>("created_at")? > computed_at,
+            };
             sales.push(BasisSale {
                 counted: covered(&product_line) && !arrived_later,
                 arrived_later,
@@ -788,32 +790,16 @@ impl Portal {
                 amount: row.try_get("amount_minor")?,
             });
         }
-        for (external_id, then) in then {
-            if in_statement(&then) {
-                sales.push(BasisSale {
-                    counted: covered(&then.product_line),
-                    arrived_later: false,
-                    changed_later: true,
-                    external_id,
-                    booked_on: then.booked_on,
-                    product_line: then.product_line,
-                    amount: then.amount_minor,
-                });
-            } else if let Some(row) = rows.iter().find(|r| {
-                r.try_get::<String, _>("external_id")
-                    .is_ok_and(|id| id == external_id)
-            }) {
-                // Another partner's, or another period's, when the statement was computed.
-                sales.push(BasisSale {
-                    counted: false,
-                    arrived_later: true,
-                    changed_later: false,
-                    external_id,
-                    booked_on: row.try_get("booked_on")?,
-                    product_line: row.try_get("product_line")?,
-                    amount: row.try_get("amount_minor")?,
-                });
-            }
+        for (external_id, then) in then.into_iter().filter(|(_, then)| in_statement(then)) {
+            sales.push(BasisSale {
+                counted: covered(&then.product_line),
+                arrived_later: false,
+                changed_later: true,
+                external_id,
+                booked_on: then.booked_on,
+                product_line: then.product_line,
+                amount: then.amount_minor,
+            });
         }
         sales.sort_by(|a, b| (&a.booked_on, &a.external_id).cmp(&(&b.booked_on, &b.external_id)));
         Ok(sales)

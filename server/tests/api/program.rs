@@ -433,6 +433,16 @@ async fn business_dates_follow_the_program_time_zone(db: Db) {
     let in_force = portal.program_on(portal.today()).await.unwrap().unwrap();
     assert_eq!(in_force.document.time_zone.as_deref(), Some("Pacific/Kiritimati"));
 
+    // Stored as validated: padding trimmed, a blank zone is none (UTC).
+    for (from, zone, stored) in [
+        ("2027-02-01", " Pacific/Kiritimati ", Some("Pacific/Kiritimati")),
+        ("2027-03-01", " ", None),
+    ] {
+        portal.import_program(date(from), with_zone(zone)).await.unwrap();
+        let version = portal.program_on(date(from)).await.unwrap().unwrap();
+        assert_eq!(version.document.time_zone.as_deref(), stored, "{zone:?}");
+    }
+
     let later = open().await;
     assert_eq!(later.today(), date("2026-11-30"), "read at start-up");
     clock.advance_millis(13 * 3_600_000 + 59 * 60_000); // 09:59 UTC on 30 November
