@@ -14,6 +14,7 @@ use domain::identity::Role;
 use domain::money::Currency;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
+use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// How an import file is written.
@@ -451,25 +452,26 @@ impl SaleRow<'_> {
         SaleFields {
             partner_id: self.partner_id,
             distributor_id: self.distributor_id,
-            booked_on: &self.booked_on.to_string(),
-            product_line: self.product_line,
+            booked_on: self.booked_on.to_string().into(),
+            product_line: self.product_line.into(),
             amount_minor: self.amount_minor,
-            customer_name: self.customer_name,
+            customer_name: self.customer_name.into(),
         }
         .audit_value()
     }
 }
 
 /// The fields of a sale an import compares between a file row and the stored row, as the audit
-/// log records them: one type, so that both sides always name the same fields.
-#[derive(Debug, Serialize)]
-struct SaleFields<'a> {
-    partner_id: i64,
-    distributor_id: Option<i64>,
-    booked_on: &'a str,
-    product_line: &'a str,
-    amount_minor: i64,
-    customer_name: &'a str,
+/// log records them: one type, so that both sides always name the same fields, and a statement's
+/// drill-down reads a `sale.update` entry's `before` back with it.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct SaleFields<'a> {
+    pub(crate) partner_id: i64,
+    pub(crate) distributor_id: Option<i64>,
+    pub(crate) booked_on: Cow<'a, str>,
+    pub(crate) product_line: Cow<'a, str>,
+    pub(crate) amount_minor: i64,
+    pub(crate) customer_name: Cow<'a, str>,
 }
 
 impl SaleFields<'_> {
@@ -683,10 +685,10 @@ async fn stored_sales(
                 let value = SaleFields {
                     partner_id,
                     distributor_id,
-                    booked_on: &booked_on,
-                    product_line: &product_line,
+                    booked_on: booked_on.into(),
+                    product_line: product_line.into(),
                     amount_minor,
-                    customer_name: &customer_name,
+                    customer_name: customer_name.into(),
                 }
                 .audit_value();
                 (id, value)

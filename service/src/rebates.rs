@@ -53,14 +53,8 @@ fn internal(e: impl std::fmt::Display) -> ServiceError {
     ServiceError::Internal(anyhow::anyhow!("{e}"))
 }
 
-/// A sale's fields as the audit log records them before a change.
-#[derive(Debug, serde::Deserialize)]
-struct SaleThen {
-    partner_id: i64,
-    booked_on: String,
-    product_line: String,
-    amount_minor: i64,
-}
+/// A sale's fields as the audit log recorded them before a change.
+type SaleThen = crate::imports::SaleFields<'static>;
 
 /// One change in a partner's tier history, oldest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -753,8 +747,8 @@ impl Portal {
         let (from, to) = (from.to_string(), to.to_string());
         let in_statement = |then: &SaleThen| {
             then.partner_id == statement.partner_id
-                && then.booked_on.as_str() >= from.as_str()
-                && then.booked_on.as_str() <= to.as_str()
+                && then.booked_on.as_ref() >= from.as_str()
+                && then.booked_on.as_ref() <= to.as_str()
         };
         let computed_at: i64 = sqlx::query_scalar("SELECT computed_at FROM rebate_statements WHERE id = $1")
             .bind(id)
@@ -796,8 +790,8 @@ impl Portal {
                 arrived_later: false,
                 changed_later: true,
                 external_id,
-                booked_on: then.booked_on,
-                product_line: then.product_line,
+                booked_on: then.booked_on.into_owned(),
+                product_line: then.product_line.into_owned(),
                 amount: then.amount_minor,
             });
         }
