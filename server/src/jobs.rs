@@ -14,8 +14,6 @@ const TIER_EVALUATION_LOCK: i64 = 0x4154_524d;
 
 /// Evaluates every partner for today unless another instance is doing it.
 pub async fn evaluate_tiers_once(portal: &Portal) -> anyhow::Result<()> {
-    // A version another instance stored may have moved the time zone, and so today's date.
-    portal.load_business_calendar().await?;
     let today = portal.today();
     match portal.store().backend() {
         Backend::Sqlite => {
@@ -62,7 +60,8 @@ const SCHEDULER_TICK: Duration = Duration::from_secs(15);
 
 /// One pass of the scheduler: reminders and escalations, deal expiry, then mail.
 pub async fn run_scheduler_once(portal: &Portal, smtp: Option<&SmtpSettings>) -> anyhow::Result<()> {
-    // Expiry dates are business dates: follow a version another instance stored.
+    // Today's date follows the program's time zone: pick up a version another instance
+    // stored, for this pass and for the tier evaluation.
     portal.load_business_calendar().await?;
     let fired = portal.run_workflow_timers().await?;
     let expired = portal.expire_deals(portal.today()).await?;

@@ -482,7 +482,7 @@ impl Portal {
         .await?;
         tx.commit().await?;
         if let Err(e) = self.load_business_calendar().await {
-            tracing::error!(error = %e, "reading the demo program's time zone failed; the hourly job retries");
+            tracing::error!(error = %e, "reading the demo program's time zone failed; the scheduler retries");
         }
         self.evaluate_all(self.today()).await?;
         self.load_demo_deals().await?;

@@ -247,8 +247,8 @@ impl Portal {
     }
 
     /// Reads every program version's time zone, so that [`Portal::today`] follows them. Run at
-    /// start-up; storing a version or loading the demo runs it again, and so does the hourly
-    /// job, for versions another instance stored.
+    /// start-up; storing a version or loading the demo runs it again, and so does every
+    /// scheduler pass, for versions another instance stored.
     pub async fn load_business_calendar(&self) -> ServiceResult<()> {
         // One load at a time, so an older read never replaces a newer one.
         let _one_at_a_time = self.business_calendar_lock().lock().await;
@@ -261,10 +261,9 @@ impl Portal {
             // A stored version was valid when it was stored; if its zone cannot be read now,
             // the portal still starts, on UTC for that version, and says so in the log.
             let name = ProgramDoc::from_toml(&row.try_get::<String, _>("document")?)
+                .and_then(|doc| doc.validate())
                 .ok()
-                .and_then(|doc| doc.time_zone)
-                .map(|name| name.trim().to_owned())
-                .filter(|name| !name.is_empty());
+                .and_then(|program| program.time_zone);
             let zone = crate::business_dates::time_zone(name.as_deref()).unwrap_or_else(|e| {
                 tracing::error!(%from, error = %e, "a stored program version's time zone is unknown; using UTC");
                 jiff::tz::TimeZone::UTC
@@ -449,7 +448,7 @@ impl Portal {
         tx.commit().await?;
         // The version is stored: a failed reload must not report it as refused.
         if let Err(e) = self.load_business_calendar().await {
-            tracing::error!(error = %e, "reading the program versions' time zones failed; the hourly job retries");
+            tracing::error!(error = %e, "reading the program versions' time zones failed; the scheduler retries");
         }
         if effective_from <= today {
             self.sync_tier_names(&program).await?;
