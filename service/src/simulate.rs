@@ -351,15 +351,8 @@ mod tests {
         .unwrap_err();
         assert!(errors[0].message.contains("unknown column type"), "{errors:?}");
         // One error per problem: a blank id is missing, a wrong one is quoted.
-        let errors = read_tiers(
-            "partner_id,tier
-,Gold
-x7,Gold
-",
-            ImportFormat::Csv,
-            &program,
-        )
-        .unwrap_err();
+        let errors =
+            read_tiers("partner_id,tier\n,Gold\nx7,Gold\n", ImportFormat::Csv, &program).unwrap_err();
         let named: Vec<_> = errors
             .iter()
             .map(|e| (e.row, e.field.as_str(), e.message.as_str()))

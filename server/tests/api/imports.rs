@@ -63,6 +63,25 @@ fn sales_csv(tailspin: i64, today: &str, amount: &str) -> String {
     )
 }
 
+/// One certified person at Tailspin, earned today.
+fn certification_csv(tailspin: i64, today: &str) -> String {
+    format!("partner_id,person,code,earned_on,expires_on\n{tailspin},Ada,ACNA,{today},2099-01-01\n")
+}
+
+/// Imports [`sales_csv`] with a 40,000.00 cloud sale; the answer must be 200. Returns the report.
+async fn import_sales_csv(app: &TestApp, tailspin: i64, today: &str) -> Value {
+    let response = post(
+        app,
+        "/api/v1/sales/import",
+        "text/csv",
+        &sales_csv(tailspin, today, "40000.00"),
+        None,
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    response.json().await.unwrap()
+}
+
 /// The `(row, field)` of every error in an import report.
 fn error_rows(body: &Value) -> Vec<(i64, &str)> {
     body["report"]["errors"]
@@ -83,16 +102,7 @@ async fn imported_facts_move_the_tier(db: Db) {
     let app = signed_in(db, "finance@acme.test").await;
     let tailspin = partner(&app, "Tailspin Tech").await;
     let today = app.portal.today().to_string();
-    let response = post(
-        &app,
-        "/api/v1/sales/import",
-        "text/csv",
-        &sales_csv(tailspin, &today, "40000.00"),
-        None,
-    )
-    .await;
-    assert_eq!(response.status(), StatusCode::OK);
-    let report: Value = response.json().await.unwrap();
+    let report = import_sales_csv(&app, tailspin, &today).await;
     assert_eq!(
         (
             report["rows"].as_i64(),
@@ -101,8 +111,7 @@ async fn imported_facts_move_the_tier(db: Db) {
         ),
         (Some(3), Some(3), Some(true))
     );
-    let certs =
-        format!("partner_id,person,code,earned_on,expires_on\n{tailspin},Ada,ACNA,{today},2099-01-01\n");
+    let certs = certification_csv(tailspin, &today);
     let response = post(&app, "/api/v1/certifications/import", "text/csv", &certs, None).await;
     assert_eq!(response.status(), StatusCode::OK);
     // 12,000.00 (demo) + 69,500.00 and one certified person: Silver, at once.
@@ -128,8 +137,7 @@ async fn a_stored_import_stays_stored_when_its_tiers_must_wait(db: Db) {
     let app = signed_in(db, "finance@acme.test").await;
     let tailspin = partner(&app, "Tailspin Tech").await;
     let today = app.portal.today().to_string();
-    let certs =
-        format!("partner_id,person,code,earned_on,expires_on\n{tailspin},Ada,ACNA,{today},2099-01-01\n");
+    let certs = certification_csv(tailspin, &today);
     let response = post(&app, "/api/v1/certifications/import", "text/csv", &certs, None).await;
     assert_eq!(response.status(), StatusCode::OK);
     let tier_sql = format!("SELECT tier_rank FROM organisations WHERE id = {tailspin}");
@@ -143,16 +151,7 @@ async fn a_stored_import_stays_stored_when_its_tiers_must_wait(db: Db) {
         .execute(pool)
         .await
         .unwrap();
-    let response = post(
-        &app,
-        "/api/v1/sales/import",
-        "text/csv",
-        &sales_csv(tailspin, &today, "40000.00"),
-        None,
-    )
-    .await;
-    assert_eq!(response.status(), StatusCode::OK);
-    let report: Value = response.json().await.unwrap();
+    let report = import_sales_csv(&app, tailspin, &today).await;
     assert_eq!(
         (report["inserted"].as_i64(), report["stored"].as_bool()),
         (Some(3), Some(true)),
