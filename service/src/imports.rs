@@ -1122,6 +1122,12 @@ impl Portal {
         } else {
             sqlx::Connection::begin(&mut *conn).await?
         };
+        // A preview writes nothing for good and need not wait for a rebate run.
+        let now = if preview {
+            self.now()
+        } else {
+            self.fact_time(&mut tx).await?
+        };
         let mut validator = SaleValidator {
             partners: partner_ids(&mut tx).await?,
             distributors: distributor_ids(&mut tx).await?,
@@ -1136,7 +1142,7 @@ impl Portal {
         let insert = SalesInsert {
             backend,
             currency: validator.currency,
-            now: self.now(),
+            now,
             skip_stored: !bulk,
         };
         let full_sql = insert.sql(CHUNK);

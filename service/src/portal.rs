@@ -158,6 +158,20 @@ impl Portal {
         self.inner.clock.now_millis()
     }
 
+    /// Takes the fact clock's lock for the rest of the transaction and returns the time to stamp
+    /// its writes with: the clock's, or one past the last time handed out when the clock has not
+    /// moved on. Sales imports and rebate runs call this first thing, so they commit in the order
+    /// of their stamps, and a statement's `computed_at` divides the sales it saw from those
+    /// stored later (migration `fact_clock`).
+    pub(crate) async fn fact_time(&self, tx: &mut sqlx::AnyConnection) -> ServiceResult<i64> {
+        Ok(sqlx::query_scalar(
+            "UPDATE fact_clock SET at = CASE WHEN at < $1 THEN $1 ELSE at + 1 END WHERE id = 1 RETURNING at",
+        )
+        .bind(self.now())
+        .fetch_one(tx)
+        .await?)
+    }
+
     /// The business calendar: which time zone turns instants into dates.
     pub fn business_calendar(&self) -> crate::business_dates::BusinessCalendar {
         self.inner

@@ -360,8 +360,10 @@ impl Portal {
             )
             .into());
         }
-        let now = self.now();
         let mut tx = self.pool().begin().await?;
+        // Waits for a sales import in progress to commit, so the statements count every sale
+        // stamped before `now` and none stamped after.
+        let now = self.fact_time(&mut tx).await?;
         let run_id: i64 = sqlx::query(
             "INSERT INTO rebate_runs (period, started_at, started_by, statements, total_minor) VALUES ($1, $2, $3, 0, 0) RETURNING id",
         )
@@ -545,8 +547,9 @@ impl Portal {
                     .bind(now);
             }
             insert.execute(&mut *tx).await.map_err(|e| {
-                // Another run of the same period (a second click, another finance user)
-                // stored this partner's draft after this one read the statements.
+                // Runs take turns on the fact clock, so another run of the period cannot have
+                // stored this partner's draft meanwhile; should one ever have, this run is to
+                // be tried again, not reported as a database failure.
                 if e.as_database_error().is_some_and(|d| d.is_unique_violation()) {
                     ServiceError::Conflict(format!(
                         "another run of {period} stored its drafts first; run it again to recompute them"
