@@ -250,7 +250,22 @@ pub(crate) fn check_columns(rows: &Rows, required: &[&str], optional: &[&str]) -
     Ok(())
 }
 
-pub(crate) fn read_rows(text: &str, format: ImportFormat) -> Result<Rows, RowError> {
+/// Reads an import file's rows and checks its columns against the `required` and `optional`
+/// ones.
+pub(crate) fn read_checked(
+    text: &str,
+    format: ImportFormat,
+    required: &[&str],
+    optional: &[&str],
+) -> Result<Rows, Vec<RowError>> {
+    let rows = read_rows(text, format)?;
+    check_columns(&rows, required, optional)?;
+    Ok(rows)
+}
+
+/// Reads an import file's rows; a file that cannot be read as rows at all (a broken CSV record,
+/// lines that are not JSON objects) answers every such error it finds.
+pub(crate) fn read_rows(text: &str, format: ImportFormat) -> Result<Rows, Vec<RowError>> {
     // A byte-order mark, as spreadsheet programs write, is not part of the first column's name.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     match format {
@@ -259,38 +274,65 @@ pub(crate) fn read_rows(text: &str, format: ImportFormat) -> Result<Rows, RowErr
             let mut reader = csv::ReaderBuilder::new().from_reader(text.as_bytes());
             let headers: Vec<String> = reader
                 .headers()
-                .map_err(|e| RowError {
-                    row: 0,
-                    field: "header".into(),
-                    message: e.to_string(),
-                })?
+                .map_err(|e| vec![file_error("header", e.to_string())])?
                 .iter()
                 .map(|h| h.trim().to_ascii_lowercase())
                 .collect();
             for (i, name) in headers.iter().enumerate() {
                 if !name.is_empty() && headers[..i].contains(name) {
-                    return Err(file_error("header", format!("column `{name}` appears twice")));
+                    return Err(vec![file_error(
+                        "header",
+                        format!("column `{name}` appears twice"),
+                    )]);
                 }
             }
             // The fields take about as many bytes as the file.
             let mut fields = String::with_capacity(text.len());
             let mut bounds = vec![0];
             let mut record = csv::StringRecord::new();
+            // A record with the wrong number of fields is reported and reading goes on, so the
+            // report names every such row.
+            let mut errors = Vec::new();
             let mut row = 0;
             loop {
                 row += 1;
-                let more = reader.read_record(&mut record).map_err(|e| RowError {
-                    row,
-                    field: "row".into(),
-                    message: e.to_string(),
-                })?;
-                if !more {
-                    break;
+                let at = reader.position().byte();
+                match reader.read_record(&mut record) {
+                    Ok(false) => break,
+                    Ok(true) => {
+                        for field in &record {
+                            fields.push_str(field);
+                            bounds.push(fields.len());
+                        }
+                    }
+                    Err(e) => {
+                        let message = match e.kind() {
+                            csv::ErrorKind::UnequalLengths {
+                                pos,
+                                expected_len,
+                                len,
+                            } => format!(
+                                "has {len} field{} where the header has {expected_len}{}",
+                                if *len == 1 { "" } else { "s" },
+                                pos.as_ref()
+                                    .map(|p| format!(" (line {})", p.line()))
+                                    .unwrap_or_default()
+                            ),
+                            _ => e.to_string(),
+                        };
+                        errors.push(RowError {
+                            row,
+                            field: "row".into(),
+                            message,
+                        });
+                        if reader.position().byte() == at {
+                            break; // nothing more could be read
+                        }
+                    }
                 }
-                for field in &record {
-                    fields.push_str(field);
-                    bounds.push(fields.len());
-                }
+            }
+            if !errors.is_empty() {
+                return Err(errors);
             }
             Ok(Rows::Csv {
                 headers,
@@ -298,41 +340,54 @@ pub(crate) fn read_rows(text: &str, format: ImportFormat) -> Result<Rows, RowErr
                 bounds,
             })
         }
-        ImportFormat::JsonLines => text
-            .lines()
-            .filter(|line| !line.trim().is_empty())
-            .enumerate()
-            .map(|(i, line)| {
-                // Values are kept as written: a number read through a float would turn
-                // `10.999999999999999999` into 11 and `1e3` into 1000.0 before the amount
-                // parser could refuse them.
-                let object: HashMap<String, Box<serde_json::value::RawValue>> = serde_json::from_str(line)
-                    .map_err(|e| RowError {
-                        row: i + 1,
-                        field: "row".into(),
-                        message: format!("not a JSON object: {e}"),
-                    })?;
-                object
-                    .into_iter()
-                    .filter(|(_, v)| v.get() != "null")
-                    .map(|(k, v)| {
-                        let raw = v.get();
-                        let value = if raw.starts_with('"') {
-                            serde_json::from_str::<String>(raw).map_err(|e| RowError {
-                                row: i + 1,
-                                field: k.to_ascii_lowercase(),
-                                message: e.to_string(),
-                            })?
-                        } else {
-                            raw.to_owned()
-                        };
-                        Ok((k.to_ascii_lowercase(), value))
-                    })
-                    .collect::<Result<RawRow, RowError>>()
-            })
-            .collect::<Result<_, _>>()
-            .map(Rows::Json),
+        ImportFormat::JsonLines => {
+            // Each line stands alone, so every malformed one is reported, not only the first.
+            let mut rows = Vec::new();
+            let mut errors = Vec::new();
+            let lines = text.lines().filter(|line| !line.trim().is_empty());
+            for (i, line) in lines.enumerate() {
+                match json_row(i + 1, line) {
+                    Ok(row) => rows.push(row),
+                    Err(e) => errors.push(e),
+                }
+            }
+            if errors.is_empty() {
+                Ok(Rows::Json(rows))
+            } else {
+                Err(errors)
+            }
+        }
     }
+}
+
+/// One JSON line as a row: keys lower-cased, `null` as absent, strings unquoted.
+fn json_row(row: usize, line: &str) -> Result<RawRow, RowError> {
+    // Values are kept as written: a number read through a float would turn
+    // `10.999999999999999999` into 11 and `1e3` into 1000.0 before the amount parser could
+    // refuse them.
+    let object: HashMap<String, Box<serde_json::value::RawValue>> =
+        serde_json::from_str(line).map_err(|e| RowError {
+            row,
+            field: "row".into(),
+            message: format!("not a JSON object: {e}"),
+        })?;
+    object
+        .into_iter()
+        .filter(|(_, v)| v.get() != "null")
+        .map(|(k, v)| {
+            let raw = v.get();
+            let value = if raw.starts_with('"') {
+                serde_json::from_str::<String>(raw).map_err(|e| RowError {
+                    row,
+                    field: k.to_ascii_lowercase(),
+                    message: e.to_string(),
+                })?
+            } else {
+                raw.to_owned()
+            };
+            Ok((k.to_ascii_lowercase(), value))
+        })
+        .collect()
 }
 
 pub(crate) struct RowReader<'a, 'e> {
@@ -395,10 +450,11 @@ impl<'a> RowReader<'a, '_> {
     }
 
     /// The row's sale `amount` in minor units, after checking that its `currency` is the
-    /// program's.
+    /// program's. ISO 4217 codes are upper case, but spreadsheets often hold `usd`: the case
+    /// does not make it another currency.
     pub(crate) fn amount(&mut self, currency: Currency) -> Option<i64> {
         if let Some(code) = self.text("currency") {
-            if code != currency.code() {
+            if !code.eq_ignore_ascii_case(currency.code()) {
                 self.fail(
                     "currency",
                     format!("`{code}` is not the program currency {currency}"),
@@ -524,9 +580,7 @@ fn start_import(
     if let Some(actor) = actor {
         require_importer(actor)?;
     }
-    Ok(read_rows(text, format)
-        .map_err(|e| vec![e])
-        .and_then(|rows| check_columns(&rows, required, optional).map(|()| rows))
+    Ok(read_checked(text, format, required, optional)
         .map_err(|errors| ImportReport::default().refused(errors)))
 }
 
@@ -1637,8 +1691,20 @@ mod tests {
         assert_eq!(csv.get("currency"), None);
         assert_eq!(json.get("external_id"), Some("A-1"));
         assert_eq!(json.get("amount"), Some("12.50"), "numbers are kept as written");
-        let bad = read_rows("{\"a\": 1}\nnot json\n", ImportFormat::JsonLines).unwrap_err();
-        assert_eq!(bad.row, 2);
+        let bad = read_rows(
+            "{\"a\": 1}\nnot json\n\n[1]\n{\"b\": 2}\n",
+            ImportFormat::JsonLines,
+        )
+        .unwrap_err();
+        let rows: Vec<(usize, &str)> = bad.iter().map(|e| (e.row, e.field.as_str())).collect();
+        assert_eq!(
+            rows,
+            [(2, "row"), (3, "row")],
+            "every malformed line; a blank line is no row"
+        );
+        let bad = read_rows("a,b\n1,2\n1\n3,4\n5,6,7\n", ImportFormat::Csv).unwrap_err();
+        let rows: Vec<usize> = bad.iter().map(|e| e.row).collect();
+        assert_eq!(rows, [2, 4], "every record with the wrong number of fields");
         let rows = read_rows(
             "{\"amount\": 10.999999999999999999, \"partner_id\": 7, \"note\": \"a \\\"b\\\"\", \"x\": null}\n",
             ImportFormat::JsonLines,

@@ -3,7 +3,7 @@
 //! docs/rebates.md.
 
 use crate::imports::{
-    check_columns, read_rows, ImportFormat, RowError, RowReader, SALES_COLUMNS, SALES_OPTIONAL_COLUMNS,
+    read_checked, ImportFormat, RowError, RowReader, SALES_COLUMNS, SALES_OPTIONAL_COLUMNS,
 };
 use domain::facts::Sale;
 use domain::identity::{PartnerType, TierRank};
@@ -44,9 +44,7 @@ pub struct GivenTier {
 /// Reads sales (`external_id, partner_id, booked_on, product_line, amount, currency`) without
 /// checking partners against a database.
 pub fn read_sales(text: &str, format: ImportFormat, program: &Program) -> Result<Vec<Sale>, Vec<RowError>> {
-    let raw = read_rows(text, format)
-        .map_err(|e| vec![e])
-        .and_then(|rows| check_columns(&rows, SALES_COLUMNS, SALES_OPTIONAL_COLUMNS).map(|()| rows))?;
+    let raw = read_checked(text, format, SALES_COLUMNS, SALES_OPTIONAL_COLUMNS)?;
     let mut errors = Vec::new();
     let mut sales = Vec::new();
     let mut seen = crate::imports::FastMap::default();
@@ -116,9 +114,7 @@ pub fn read_tiers(
     format: ImportFormat,
     program: &Program,
 ) -> Result<HashMap<i64, GivenTier>, Vec<RowError>> {
-    let raw = read_rows(text, format)
-        .map_err(|e| vec![e])
-        .and_then(|rows| check_columns(&rows, &["partner_id", "tier"], &["partner_type"]).map(|()| rows))?;
+    let raw = read_checked(text, format, &["partner_id", "tier"], &["partner_type"])?;
     let mut errors = Vec::new();
     let mut tiers = HashMap::new();
     // The row each partner was given a tier on: a second row for one partner is a mistake in

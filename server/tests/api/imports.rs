@@ -234,6 +234,7 @@ async fn reimporting_never_duplicates_and_records_changes(db: Db) {
     app.cleanup().await;
 }
 
+/// Every row's every error is named; a currency code in lower case (row 5) is no error.
 async fn a_bad_file_is_refused_whole_and_names_every_row(db: Db) {
     let app = signed_in(db, "finance@acme.test").await;
     let tailspin = partner(&app, "Tailspin Tech").await;
@@ -245,7 +246,7 @@ async fn a_bad_file_is_refused_whole_and_names_every_row(db: Db) {
          B-2,424242,2026-02-01,hardware,100.00,USD,\n\
          B-3,{tailspin},2026-02-01,hardware,one hundred,USD,\n\
          B-4,{tailspin},2026-02-01,hardware,100.00,EUR,\n\
-         B-5,{tailspin},2026-02-01,hardware,100.00,USD,\n\
+         B-5,{tailspin},2026-02-01,hardware,100.00,usd,\n\
          B-5,{tailspin},2026-02-02,hardware,100.00,USD,\n\
          B-7,{tailspin},2026-02-02,hardware,100.00,USD,{northwind}\n"
     );
