@@ -329,7 +329,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 anyhow::bail!(
                     "{errors} error{} in {}; nothing was stored",
                     if errors == 1 { "" } else { "s" },
+                    // A file refused as a whole (its header, or rows that cannot be read) was
+                    // never counted.
                     match report.rows {
+                        0 => "the file".to_owned(),
                         1 => "a file of 1 row".to_owned(),
                         rows => format!("a file of {rows} rows"),
                     }
