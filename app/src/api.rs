@@ -238,18 +238,42 @@ pub async fn get_statements(
     Ok(portal()?.statements(&actor()?, period).await?)
 }
 
+/// How many sales a statement's page lists; its CSV export holds them all.
+pub const STATEMENT_SALES_SHOWN: usize = 500;
+
+/// A statement and the first [`STATEMENT_SALES_SHOWN`] sales behind its basis.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatementDetail {
+    /// The statement with its explanation lines.
+    pub statement: domain::rebates::StatementView,
+    /// The first sales of the partner's period, by booking date.
+    pub sales: Vec<domain::rebates::BasisSale>,
+    /// How many sales the period holds in all.
+    pub sales_count: usize,
+    /// How many of them are in the basis.
+    pub counted_count: usize,
+    /// Whether any sale arrived or changed after the statement was computed.
+    pub late: bool,
+}
+
 /// One statement with the sales behind its basis.
 #[server(prefix = "/rpc", endpoint = "statement", input = GetUrl)]
-pub async fn get_statement(
-    id: i64,
-) -> Result<(domain::rebates::StatementView, Vec<domain::rebates::BasisSale>), PortalError> {
+pub async fn get_statement(id: i64) -> Result<StatementDetail, PortalError> {
     use ssr::*;
     let portal = portal()?;
     let actor = actor()?;
-    Ok((
-        portal.statement(&actor, id).await?,
-        portal.statement_sales(&actor, id).await?,
-    ))
+    let statement = portal.statement(&actor, id).await?;
+    let mut sales = portal.statement_sales(&actor, id).await?;
+    let (sales_count, counted_count) = (sales.len(), sales.iter().filter(|s| s.counted).count());
+    let late = sales.iter().any(|s| s.arrived_later || s.changed_later);
+    sales.truncate(STATEMENT_SALES_SHOWN);
+    Ok(StatementDetail {
+        statement,
+        sales,
+        sales_count,
+        counted_count,
+        late,
+    })
 }
 
 /// The signed-in partner's rebate so far this period (none for vendor staff or planless tiers).

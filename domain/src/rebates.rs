@@ -409,6 +409,22 @@ pub struct BasisSale {
     pub changed_later: bool,
 }
 
+impl BasisSale {
+    /// Whether the sale is in the basis and why, in the words the statement page and its
+    /// export use.
+    pub fn in_basis(&self) -> &'static str {
+        if self.arrived_later {
+            "No: arrived later"
+        } else if !self.counted {
+            "No: not a product line of the plan"
+        } else if self.changed_later {
+            "Yes, as it was before a later change"
+        } else {
+            "Yes"
+        }
+    }
+}
+
 /// The rebate of the period in progress, computed from the sales so far; nothing is stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RebateForecast {

@@ -66,6 +66,16 @@ test('finance imports sales, runs a period and approves; the partner reads the s
   const late = partner.getByRole('row', { name: /E2E-LATE/ });
   await expect(late).toContainText('No: arrived later');
   await expect(partner.getByTestId('late-sales')).toContainText('a restatement line on the partner\'s next statement carries the difference');
+  // How many sales there are and how many count, and every one of them as CSV.
+  await expect(partner.getByTestId('basis-summary')).toHaveText(/^\d+ sales, \d+ in the basis of [\d,]+\.\d\d USD\. Download all as CSV$/);
+  const href = await partner.getByRole('link', { name: 'Download all as CSV' }).getAttribute('href');
+  expect(href).toMatch(/^\/api\/v1\/rebates\/statements\/\d+\/sales\.csv$/);
+  const exported = await partner.request.get(href!);
+  expect(exported.status()).toBe(200);
+  const rows = (await exported.text()).trim().split('\n');
+  expect(rows[0]).toBe('external_id,booked_on,product_line,amount,in_basis');
+  expect(rows).toContain('E2E-1,2026-06-01,cloud,40000.00,Yes');
+  expect(rows).toContain('E2E-LATE,2026-06-20,cloud,500.00,No: arrived later');
   await noHorizontalScroll(partner);
   await snap(partner, 'rebates-partner-390');
 });

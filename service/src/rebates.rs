@@ -802,6 +802,32 @@ impl Portal {
         Ok(sales)
     }
 
+    /// A statement's drill-down as CSV, every sale of it, for a partner or finance to reconcile
+    /// against their own books: `external_id, booked_on, product_line, amount, in_basis`, where
+    /// the counted amounts add up to the basis.
+    pub async fn statement_sales_csv(&self, actor: &Actor, id: i64) -> ServiceResult<String> {
+        let statement = self.statement(actor, id).await?;
+        let digits = domain::money::Currency::parse(&statement.currency, "currency")
+            .map(|c| c.minor_digits())
+            .unwrap_or(2);
+        let mut writer = csv::Writer::from_writer(Vec::new());
+        writer
+            .write_record(["external_id", "booked_on", "product_line", "amount", "in_basis"])
+            .map_err(internal)?;
+        for sale in self.statement_sales(actor, id).await? {
+            writer
+                .write_record([
+                    domain::dashboard::spreadsheet_safe(&sale.external_id).as_ref(),
+                    &sale.booked_on,
+                    domain::dashboard::spreadsheet_safe(&sale.product_line).as_ref(),
+                    &domain::money::format_minor(sale.amount, digits).replace(',', ""),
+                    sale.in_basis(),
+                ])
+                .map_err(internal)?;
+        }
+        String::from_utf8(writer.into_inner().map_err(internal)?).map_err(internal)
+    }
+
     /// The sales changed by a re-import after `at` that were stored before it, each with the
     /// values it had at `at`: the first change's `before` in the audit log.
     async fn sales_as_they_were(&self, at: i64) -> ServiceResult<HashMap<String, SaleThen>> {

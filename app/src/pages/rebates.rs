@@ -1,7 +1,9 @@
 //! Rebates: finance imports facts, runs a period, approves and pays statements; partners read
 //! their statements line by line.
 
-use crate::api::{get_forecast, get_statement, get_statements, AdvanceStatement, ImportFacts, RunRebates};
+use crate::api::{
+    get_forecast, get_statement, get_statements, AdvanceStatement, ImportFacts, RunRebates, StatementDetail,
+};
 use crate::components::id_param;
 use crate::components::{CsrfField, ErrorPanel, MeResource};
 use domain::identity::OrganisationKind;
@@ -296,8 +298,16 @@ pub fn StatementPage() -> impl IntoView {
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match statement.await {
-                    Ok((statement, sales)) => {
+                    Ok(StatementDetail { statement, sales, sales_count, counted_count, late }) => {
                         let digits = digits_of(&statement.currency);
+                        let export = format!("/api/v1/rebates/statements/{}/sales.csv", statement.id);
+                        let shown = sales.len();
+                        let summary = format!(
+                            "{sales_count} sale{}, {counted_count} in the basis of {} {}. ",
+                            if sales_count == 1 { "" } else { "s" },
+                            money(statement.basis, digits),
+                            statement.currency
+                        );
                         // What happens to a sale the statement did not see: said once, below the
                         // table, so the column stays narrow on a phone.
                         let later = if statement.status == StatementStatus::Draft {
@@ -305,11 +315,15 @@ pub fn StatementPage() -> impl IntoView {
                         } else {
                             "this statement never changes; a restatement line on the partner's next statement carries the difference."
                         };
-                        let late = sales.iter().any(|s| s.arrived_later || s.changed_later);
                         view! {
                         <ul class="statements single"><StatementCard statement vendor=false advance /></ul>
                         <section class="panel">
                             <h2>"Sales in the period"</h2>
+                            <p class="hint" data-testid="basis-summary">
+                                {summary}
+                                {(shown < sales_count).then(|| format!("Showing the first {shown}. "))}
+                                <a href=export>"Download all as CSV"</a>
+                            </p>
                             // Explicit roles: on a phone the rows are laid out as cards, which
                             // must not cost the table its meaning to a screen reader.
                             <div class="table-scroll"><table class="history basis-sales" role="table">
@@ -319,23 +333,15 @@ pub fn StatementPage() -> impl IntoView {
                                     <th scope="col" class="num" role="columnheader">"Amount"</th><th scope="col" role="columnheader">"In the basis"</th>
                                 </tr></thead>
                                 <tbody role="rowgroup">
-                                    {sales.into_iter().map(|sale| view! {
+                                    {sales.into_iter().map(|sale| { let in_basis = sale.in_basis(); view! {
                                         <tr role="row">
                                             <td role="cell" class="sale" data-label="Sale">{sale.external_id}</td>
                                             <td role="cell" data-label="Booked">{sale.booked_on}</td>
                                             <td role="cell" data-label="Product line">{sale.product_line}</td>
                                             <td role="cell" class="num" data-label="Amount">{money(sale.amount, digits)}</td>
-                                            <td role="cell" data-label="In the basis">{if sale.arrived_later {
-                                                "No: arrived later"
-                                            } else if !sale.counted {
-                                                "No: not a product line of the plan"
-                                            } else if sale.changed_later {
-                                                "Yes, as it was before a later change"
-                                            } else {
-                                                "Yes"
-                                            }}</td>
+                                            <td role="cell" data-label="In the basis">{in_basis}</td>
                                         </tr>
-                                    }).collect_view()}
+                                    }}).collect_view()}
                                 </tbody>
                             </table></div>
                             {late.then(|| view! {

@@ -845,6 +845,33 @@ async fn statement_sales(
     Ok(Json(state.portal.statement_sales(&actor, id).await?))
 }
 
+/// The sales behind a statement's basis as CSV (the drill-down's rows, all of them); 404 if
+/// the caller may not see the statement.
+#[utoipa::path(get, path = "/api/v1/rebates/statements/{id}/sales.csv", tag = "rebates", security(("session" = [])),
+    params(("id" = i64, Path, description = "Statement id")),
+    responses(
+        (status = 200, description = "CSV: external_id, booked_on, product_line, amount, in_basis", content_type = "text/csv", body = String),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 404, description = "No such statement, or another organisation's", body = ErrorBody),
+    ))]
+async fn export_statement_sales(
+    State(state): State<AppState>,
+    SignedIn(actor): SignedIn,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = parse_id(&id, "statement")?;
+    let csv = state.portal.statement_sales_csv(&actor, id).await?;
+    let disposition = format!("attachment; filename=\"statement-{id}-sales.csv\"");
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        csv,
+    )
+        .into_response())
+}
+
 /// The current period's rebate so far (nothing stored). `null` when the partner's tier has no plan.
 #[utoipa::path(get, path = "/api/v1/partners/{id}/rebate-forecast", tag = "rebates", security(("session" = [])),
     params(("id" = i64, Path, description = "Partner organisation id")),
@@ -897,7 +924,7 @@ impl Modify for SecuritySchemes {
     info(title = "Atrium API", description = "Partner relationship management: sessions, rooms, content and the channel program."),
     paths(create_session, delete_session, me, rooms, room_items, list_content, create_content, get_content,
           update_content, publish_content, unpublish_content, get_program, put_program, partner_tier, import_sales, import_certifications, run_rebates, list_statements, export_statements, get_statement,
-          approve_statement, pay_statement, statement_sales, rebate_forecast,
+          approve_statement, pay_statement, statement_sales, export_statement_sales, rebate_forecast,
           override_tier, deals::register_deal, deals::list_deals, deals::deal_queue, deals::turnaround,
           deals::customer_key, deals::get_deal, deals::submit_deal, deals::approve_deal, deals::reject_deal,
           dashboard::get_dashboard, dashboard::export_table, scorecard::get_scorecard, scorecard::scorecard_stream, scorecard::user_events, deals::won_deal, deals::lost_deal, deals::extend_deal, deals::notifications, deals::mark_read,
@@ -972,6 +999,7 @@ pub fn router() -> Router<AppState> {
         .route("/rebates/statements/{id}", get(get_statement))
         .route("/rebates/statements/{id}/approve", post(approve_statement))
         .route("/rebates/statements/{id}/sales", get(statement_sales))
+        .route("/rebates/statements/{id}/sales.csv", get(export_statement_sales))
         .route("/partners/{id}/rebate-forecast", get(rebate_forecast))
         .route("/rebates/statements/{id}/pay", post(pay_statement))
         .route("/deals", post(deals::register_deal).get(deals::list_deals))

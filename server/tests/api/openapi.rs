@@ -48,6 +48,7 @@ async fn the_document_matches_the_routes(db: Db) {
         "POST /api/v1/rebates/statements/{id}/approve",
         "POST /api/v1/rebates/statements/{id}/pay",
         "GET /api/v1/rebates/statements/{id}/sales",
+        "GET /api/v1/rebates/statements/{id}/sales.csv",
         "GET /api/v1/partners/{id}/rebate-forecast",
         "POST /api/v1/deals",
         "GET /api/v1/deals",

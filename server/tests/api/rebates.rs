@@ -504,13 +504,23 @@ async fn statements_are_isolated_and_exported(db: Db) {
     );
     let mut fabrikam_user = app.another_client();
     fabrikam_user.sign_in("sales@fabrikam.test").await;
-    error_code(
-        fabrikam_user
-            .get(&format!("/api/v1/rebates/statements/{contoso_statement}"))
-            .await,
-        StatusCode::NOT_FOUND,
-    )
-    .await;
+    // The statement, its drill-down and the drill-down's export alike.
+    for path in ["", "/sales", "/sales.csv"] {
+        let other = format!("/api/v1/rebates/statements/{contoso_statement}{path}");
+        error_code(fabrikam_user.get(&other).await, StatusCode::NOT_FOUND).await;
+        error_code(northwind_admin.get(&other).await, StatusCode::NOT_FOUND).await;
+        let reseller = format!("/api/v1/rebates/statements/{fabrikam_statement}{path}");
+        assert_eq!(
+            contoso_admin.get(&reseller).await.status(),
+            StatusCode::OK,
+            "{reseller}"
+        );
+        assert_eq!(
+            fabrikam_user.get(&reseller).await.status(),
+            StatusCode::OK,
+            "{reseller}"
+        );
+    }
 
     let export = |query: &'static str| {
         let app = &app;
@@ -882,6 +892,33 @@ async fn the_drill_down_shows_changed_sales_as_the_statement_saw_them(db: Db) {
             ("D3", 3_000_000, true, false, false),
             ("D2", 2_000_000, false, true, false),
         ])
+    );
+    // The export says the same, for a spreadsheet.
+    let export = |id: i64| {
+        let app = &app;
+        async move {
+            let response = app
+                .get(&format!("/api/v1/rebates/statements/{id}/sales.csv"))
+                .await;
+            assert_eq!(response.status(), StatusCode::OK);
+            assert_eq!(
+                response.headers()["content-disposition"],
+                format!("attachment; filename=\"statement-{id}-sales.csv\"").as_str()
+            );
+            response.text().await.unwrap()
+        }
+    };
+    let header = "external_id,booked_on,product_line,amount,in_basis\n";
+    assert_eq!(
+        export(ids[0]).await,
+        format!(
+            "{header}D1,2026-02-01,hardware,50000.00,\"Yes, as it was before a later change\"\n\
+             D2,2026-02-10,hardware,20000.00,\"Yes, as it was before a later change\"\n"
+        )
+    );
+    assert_eq!(
+        export(ids[1]).await,
+        format!("{header}D3,2026-02-05,hardware,30000.00,Yes\nD2,2026-02-10,hardware,20000.00,No: arrived later\n")
     );
     for (id, partner, basis) in [(ids[0], first, 7_000_000), (ids[1], second, 3_000_000)] {
         assert_eq!(statement(&app, "2026-Q1", partner).await["basis"], basis);
