@@ -30,6 +30,17 @@ pub struct Sale {
 /// sales can never overflow a 64-bit total.
 pub const MAX_SALE_MINOR: i64 = 10_000_000_000_000;
 
+/// A code of a fact (a sale's product line, a certification's code) in the program's spelling
+/// when the program names it in another case (`Cloud` or `CLOUD` for the program's `cloud`),
+/// else as written. These are codes, not words: a capital letter from a spreadsheet must not
+/// cost a sale its accelerator or a person their certification.
+pub fn in_program_spelling<'a>(code: &'a str, named: &'a [String]) -> &'a str {
+    named
+        .iter()
+        .find(|n| n.eq_ignore_ascii_case(code))
+        .map_or(code, String::as_str)
+}
+
 /// Reads a sale's amount in the program currency: exact, and within [`MAX_SALE_MINOR`].
 pub fn parse_sale_amount(text: &str, currency: Currency, field: &str) -> Result<i64, FieldError> {
     let digits = currency.minor_digits();
@@ -38,7 +49,7 @@ pub fn parse_sale_amount(text: &str, currency: Currency, field: &str) -> Result<
         return Err(FieldError::new(
             field,
             format!(
-                "`{text}` is larger than one sale can be (at most {} {currency})",
+                "`{text}` is beyond what one sale can be (at most {} {currency} either way)",
                 format_minor(MAX_SALE_MINOR, digits)
             ),
         ));
@@ -178,17 +189,34 @@ impl ImportReport {
         summary
     }
 
-    /// The report of a file refused for `errors`: nothing stored.
-    pub fn refused(mut self, errors: Vec<RowError>) -> Self {
-        self.errors = errors;
-        self.stored = false;
-        self
+    /// The report of a file refused for `errors`: nothing stored, so nothing inserted, updated
+    /// or unchanged either, whatever the rows before the first error would have done.
+    pub fn refused(self, errors: Vec<RowError>) -> Self {
+        ImportReport {
+            rows: self.rows,
+            errors,
+            ..ImportReport::default()
+        }
     }
 }
 
 #[cfg(test)]
 mod amount_tests {
     use super::*;
+
+    #[test]
+    fn a_code_takes_the_programs_spelling_in_any_case() {
+        let named = vec!["cloud".to_owned(), "Hardware".to_owned()];
+        assert_eq!(in_program_spelling("CLOUD", &named), "cloud");
+        assert_eq!(in_program_spelling("Cloud", &named), "cloud");
+        assert_eq!(in_program_spelling("hardware", &named), "Hardware");
+        assert_eq!(
+            in_program_spelling("Services", &named),
+            "Services",
+            "not named: as written"
+        );
+        assert_eq!(in_program_spelling("clouds", &named), "clouds");
+    }
 
     #[test]
     fn a_file_that_is_not_utf8_is_refused_with_its_line() {

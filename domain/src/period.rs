@@ -70,6 +70,12 @@ pub struct FiscalPeriod {
 impl FiscalPeriod {
     /// Parses `2026-Q2`.
     pub fn parse(text: &str, field: &str) -> Result<Self, FieldError> {
+        if text.trim().is_empty() {
+            return Err(FieldError::new(
+                field,
+                "is required: a fiscal period such as 2026-Q2",
+            ));
+        }
         let bad = || FieldError::new(field, format!("`{text}` is not a fiscal period such as 2026-Q2"));
         let (year, quarter) = text.trim().split_once("-Q").ok_or_else(bad)?;
         let year: i32 = year.parse().map_err(|_| bad())?;

@@ -85,6 +85,33 @@ pub struct Program {
 }
 
 impl Program {
+    /// The product lines the program names (its criteria's filters, its plans' bases and
+    /// accelerators), each once, in the program's own spelling.
+    pub fn named_product_lines(&self) -> Vec<String> {
+        let criteria = self.ladder.tiers.iter().flat_map(|t| &t.criteria);
+        let mut lines: Vec<String> = criteria
+            .flat_map(|c| &c.metric.product_lines)
+            .chain(self.rebate_plans.iter().flat_map(|p| {
+                p.product_lines
+                    .iter()
+                    .chain(p.accelerators.iter().map(|a| &a.product_line))
+            }))
+            .cloned()
+            .collect();
+        lines.sort_unstable();
+        lines.dedup();
+        lines
+    }
+
+    /// The certification codes the program's criteria name, each once, in its own spelling.
+    pub fn named_certification_codes(&self) -> Vec<String> {
+        let criteria = self.ladder.tiers.iter().flat_map(|t| &t.criteria);
+        let mut codes: Vec<String> = criteria.flat_map(|c| &c.metric.codes).cloned().collect();
+        codes.sort_unstable();
+        codes.dedup();
+        codes
+    }
+
     /// The rebate plan of a tier, if it has one and the partner type gets it.
     pub fn rebate_plan_for(&self, tier: TierRank, partner_type: PartnerType) -> Option<&RebatePlan> {
         let index = self.ladder.tiers.iter().position(|t| t.rank == tier)?;
@@ -683,6 +710,32 @@ mod tests {
         assert_eq!(again, program);
         let json = serde_json::to_string(&program.to_doc()).unwrap();
         assert_eq!(ProgramDoc::from_json(&json).unwrap().validate().unwrap(), program);
+    }
+
+    #[test]
+    fn the_named_product_lines_come_from_criteria_bases_and_accelerators() {
+        let mut doc = ProgramDoc::from_toml(DEMO).unwrap();
+        assert_eq!(doc.clone().validate().unwrap().named_product_lines(), ["cloud"]);
+        doc.rebate_plans[0].product_lines = vec!["hardware".into(), "cloud".into()];
+        doc.tiers[1].criteria[0].product_lines = vec!["services".into()];
+        assert_eq!(
+            doc.validate().unwrap().named_product_lines(),
+            ["cloud", "hardware", "services"]
+        );
+        let mut doc = ProgramDoc::from_toml(DEMO).unwrap();
+        assert!(doc
+            .clone()
+            .validate()
+            .unwrap()
+            .named_certification_codes()
+            .is_empty());
+        // Silver's and Gold's certified-people criteria.
+        doc.tiers[1].criteria[1].codes = vec!["ACSE".into(), "ACNA".into()];
+        doc.tiers[2].criteria[1].codes = vec!["ACNA".into()];
+        assert_eq!(
+            doc.validate().unwrap().named_certification_codes(),
+            ["ACNA", "ACSE"]
+        );
     }
 
     fn error_of(edit: impl FnOnce(&mut ProgramDoc)) -> FieldError {

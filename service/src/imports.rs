@@ -802,6 +802,8 @@ struct SaleValidator<'a> {
     /// The partners that are distributors: only they sell through to others.
     distributors: FastSet<i64>,
     currency: Currency,
+    /// The program's product lines, whose spelling a line written in another case takes.
+    product_lines: &'a [String],
     seen: FastMap<&'a str, usize>,
     errors: Vec<RowError>,
 }
@@ -862,7 +864,9 @@ impl<'a> SaleValidator<'a> {
             None => Some(None),
         };
         let booked_on = r.date_as_written("booked_on");
-        let product_line = r.text("product_line");
+        let product_line = r
+            .text("product_line")
+            .map(|line| domain::facts::in_program_spelling(line, self.product_lines));
         let amount = r.amount(self.currency);
         let customer_name = r.optional("customer_name").unwrap_or_default();
         Some(SaleRow {
@@ -1132,10 +1136,18 @@ async fn write_chunk<K, S>(
 
 impl Portal {
     pub(crate) async fn program_currency(&self) -> ServiceResult<Currency> {
+        Ok(self.import_terms().await?.0)
+    }
+
+    /// What an import checks its rows against from the program in force: its currency and the
+    /// product lines it names.
+    async fn import_terms(&self) -> ServiceResult<(Currency, Vec<String>)> {
         Ok(self
             .program_on(self.today())
             .await?
-            .map_or(Currency::USD, |p| p.program.currency))
+            .map_or((Currency::USD, Vec::new()), |p| {
+                (p.program.currency, p.program.named_product_lines())
+            }))
     }
 
     /// Imports sales. With `preview` nothing is stored; the report says what would happen.
@@ -1182,10 +1194,12 @@ impl Portal {
         } else {
             self.fact_time(&mut tx).await?
         };
+        let (currency, product_lines) = self.import_terms().await?;
         let mut validator = SaleValidator {
             partners: partner_ids(&mut tx).await?,
             distributors: distributor_ids(&mut tx).await?,
-            currency: self.program_currency().await?,
+            currency,
+            product_lines: &product_lines,
             seen: FastMap::with_capacity_and_hasher(raw.len(), Default::default()),
             errors: Vec::new(),
         };
@@ -1313,6 +1327,11 @@ impl Portal {
         };
         let report = ImportReport::default();
         let partners = partner_ids(&mut *self.pool().acquire().await?).await?;
+        let codes = self
+            .program_on(self.today())
+            .await?
+            .map(|p| p.program.named_certification_codes())
+            .unwrap_or_default();
         let mut errors = Vec::new();
         let mut rows = Vec::with_capacity(raw.len());
         let mut seen: HashMap<(i64, &str, &str, Date), usize> = HashMap::with_capacity(raw.len());
@@ -1324,7 +1343,9 @@ impl Portal {
             };
             let partner_id = r.partner("partner_id", &partners);
             let person = r.text("person");
-            let code = r.text("code");
+            let code = r
+                .text("code")
+                .map(|code| domain::facts::in_program_spelling(code, &codes));
             let earned_on = r.date("earned_on");
             let expires_on = r.date("expires_on");
             if let (Some(earned), Some(expires)) = (earned_on, expires_on) {

@@ -948,8 +948,13 @@ impl Portal {
         let current = self.statement(actor, id).await?;
         if current.status != from {
             return Err(ServiceError::Conflict(format!(
-                "the statement is {}; only a {} statement can become {}",
+                "the statement is {}; only {} {} statement can become {}",
                 current.status.as_str(),
+                if from == StatementStatus::Approved {
+                    "an"
+                } else {
+                    "a"
+                },
                 from.as_str(),
                 to.as_str()
             )));

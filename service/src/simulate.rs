@@ -49,6 +49,7 @@ pub fn read_sales(text: &str, format: ImportFormat, program: &Program) -> Result
     let mut sales = Vec::new();
     let mut seen = crate::imports::FastMap::default();
     let currency = program.currency;
+    let product_lines = program.named_product_lines();
     for (i, fields) in raw.iter().enumerate() {
         let mut r = RowReader {
             row: i + 1,
@@ -64,7 +65,9 @@ pub fn read_sales(text: &str, format: ImportFormat, program: &Program) -> Result
             }
         });
         let booked_on = r.date("booked_on");
-        let product_line = r.text("product_line");
+        let product_line = r
+            .text("product_line")
+            .map(|line| domain::facts::in_program_spelling(line, &product_lines));
         let amount = r.amount(currency);
         let distributor_id = match r.optional("distributor_id") {
             Some(t) => match t.parse::<i64>() {

@@ -1,10 +1,10 @@
 //! `/api/v1/audit`: the audit log, newest first — who imported what, who approved and paid
 //! what, and every other change, with the values before and after.
 
-use super::error::{ApiError, ErrorBody};
+use super::error::{ApiError, ApiQuery, ErrorBody};
 use super::SignedIn;
 use crate::startup::AppState;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use service::audit::AuditQuery;
@@ -51,7 +51,7 @@ pub struct AuditResponse(pub domain::audit::AuditPage);
 pub(super) async fn audit_log(
     State(state): State<AppState>,
     SignedIn(actor): SignedIn,
-    Query(params): Query<AuditParams>,
+    ApiQuery(params): ApiQuery<AuditParams>,
 ) -> Result<Json<AuditResponse>, ApiError> {
     let query = AuditQuery::parse(
         &params.action,

@@ -1,9 +1,9 @@
 //! `/api/v1/dashboard`: the vendor's channel dashboard and the CSV export of each of its tables.
 
-use super::error::{ApiError, ErrorBody};
+use super::error::{ApiError, ApiQuery, ErrorBody};
 use super::SignedIn;
 use crate::startup::AppState;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -54,7 +54,7 @@ pub struct DashboardResponse(pub domain::dashboard::ChannelDashboard);
 pub(super) async fn get_dashboard(
     State(state): State<AppState>,
     SignedIn(actor): SignedIn,
-    Query(query): Query<DashboardQuery>,
+    ApiQuery(query): ApiQuery<DashboardQuery>,
 ) -> Result<Json<DashboardResponse>, ApiError> {
     let filter = query.filter()?;
     Ok(Json(DashboardResponse(
@@ -78,7 +78,7 @@ pub(super) async fn export_table(
     State(state): State<AppState>,
     SignedIn(actor): SignedIn,
     Path(table): Path<String>,
-    Query(query): Query<DashboardQuery>,
+    ApiQuery(query): ApiQuery<DashboardQuery>,
 ) -> Result<Response, ApiError> {
     let filter = query.filter()?;
     let dashboard = state.portal.channel_dashboard(&actor, &filter).await?;

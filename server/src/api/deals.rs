@@ -1,10 +1,10 @@
 //! `/api/v1/deals…`, `/api/v1/notifications…`: deal registration, its decisions, the channel
 //! manager's queue, the turnaround report and the notification bell.
 
-use super::error::{ApiError, ApiJson, ErrorBody};
+use super::error::{ApiError, ApiJson, ApiQuery, ErrorBody};
 use super::{parse_date, parse_id, SignedIn};
 use crate::startup::AppState;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -14,6 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 
 /// Whether a new registration goes straight to the channel manager.
 #[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)] // a misspelt `Submit=true` must not leave a draft unseen
 pub struct RegisterQuery {
     /// `true`: submit at once (the default is a draft).
     #[serde(default)]
@@ -101,7 +102,7 @@ pub struct MarkReadResponse {
 pub(super) async fn register_deal(
     State(state): State<AppState>,
     SignedIn(actor): SignedIn,
-    Query(query): Query<RegisterQuery>,
+    ApiQuery(query): ApiQuery<RegisterQuery>,
     ApiJson(body): ApiJson<DealInput>,
 ) -> Result<Response, ApiError> {
     let deal = state.portal.register_deal(&actor, body, query.submit).await?;
@@ -161,7 +162,7 @@ pub(super) async fn turnaround(
 pub(super) async fn customer_key(
     State(state): State<AppState>,
     SignedIn(_actor): SignedIn,
-    Query(query): Query<CustomerKeyQuery>,
+    ApiQuery(query): ApiQuery<CustomerKeyQuery>,
 ) -> Result<Json<CustomerKeyResponse>, ApiError> {
     let customer_key = state
         .portal

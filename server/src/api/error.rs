@@ -1,6 +1,7 @@
 //! The REST API's one error shape: `{"error": {"code", "message", "field"}}`.
 
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -162,6 +163,40 @@ where
                     status: StatusCode::UNPROCESSABLE_ENTITY,
                     code: "invalid",
                     message,
+                    field,
+                }
+            })
+    }
+}
+
+/// Query parameters, a malformed or unknown one answered in the API's error shape (`422`
+/// naming it) rather than as plain text.
+pub struct ApiQuery<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiQuery<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::try_from_uri(&parts.uri)
+            .map(|query| ApiQuery(query.0))
+            .map_err(|e| {
+                let text = e.body_text();
+                let message = text
+                    .strip_prefix("Failed to deserialize query string: ")
+                    .unwrap_or(&text);
+                // `preview: provided string was not …` names its parameter first.
+                let (field, message) = match message.split_once(": ") {
+                    Some((name, rest)) if !name.contains(' ') => (Some(name.to_owned()), rest),
+                    _ => (field_from_message(message), message),
+                };
+                ApiError::Plain {
+                    status: StatusCode::UNPROCESSABLE_ENTITY,
+                    code: "invalid",
+                    message: message.to_owned(),
                     field,
                 }
             })

@@ -22,7 +22,7 @@ use domain::content::{
 use domain::identity::{
     Me, OrganisationKind, OrganisationSummary, PartnerType, Persona, Region, Role, TierBadge, TierRank,
 };
-use error::{ApiError, ApiJson, ErrorBody, ErrorDetail};
+use error::{ApiError, ApiJson, ApiQuery, ErrorBody, ErrorDetail};
 use serde::{Deserialize, Serialize};
 use service::web::{cookie_value, ClientIp, CookieSecurity, CsrfToken, SESSION_COOKIE};
 use service::{Actor, ServiceError, SessionToken};
@@ -430,6 +430,7 @@ async fn override_tier(
 
 /// Query of the import endpoints.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)] // a misspelt `Preview=true` must not store the file
 pub struct ImportQuery {
     /// Validate and report without storing anything.
     #[serde(default)]
@@ -616,7 +617,7 @@ async fn answer_import(
 async fn import_sales(
     State(state): State<AppState>,
     SignedIn(actor): SignedIn,
-    axum::extract::Query(query): axum::extract::Query<ImportQuery>,
+    ApiQuery(query): ApiQuery<ImportQuery>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
@@ -637,7 +638,7 @@ async fn import_sales(
 async fn import_certifications(
     State(state): State<AppState>,
     SignedIn(actor): SignedIn,
-    axum::extract::Query(query): axum::extract::Query<ImportQuery>,
+    ApiQuery(query): ApiQuery<ImportQuery>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
@@ -729,7 +730,7 @@ async fn run_rebates(
 async fn list_statements(
     State(state): State<AppState>,
     SignedIn(actor): SignedIn,
-    axum::extract::Query(query): axum::extract::Query<PeriodQuery>,
+    ApiQuery(query): ApiQuery<PeriodQuery>,
 ) -> Result<Json<Vec<domain::rebates::StatementView>>, ApiError> {
     let period = query.period.as_deref().map(parse_period).transpose()?;
     Ok(Json(state.portal.statements(&actor, period).await?))
@@ -748,7 +749,7 @@ async fn list_statements(
 async fn export_statements(
     State(state): State<AppState>,
     SignedIn(actor): SignedIn,
-    axum::extract::Query(query): axum::extract::Query<ExportQuery>,
+    ApiQuery(query): ApiQuery<ExportQuery>,
 ) -> Result<Response, ApiError> {
     let period = parse_period(query.period.as_deref().unwrap_or_default())?;
     let statuses = match query.status.as_deref() {

@@ -17,6 +17,7 @@ crate::on_both_databases!(
     idempotency_keys_replay_the_first_answer,
     only_finance_and_vendor_admins_import,
     previews_store_nothing,
+    a_refused_large_file_reports_nothing_done,
     certifications_update_their_expiry_and_refuse_repeats,
     files_with_a_bad_header_or_no_rows_are_refused_with_one_error,
     amounts_must_be_plain_decimals_within_bounds,
@@ -213,6 +214,28 @@ async fn reimporting_never_duplicates_and_records_changes(db: Db) {
         before,
         "no duplicates"
     );
+    // A line the program names (its cloud accelerator) takes the program's spelling whatever
+    // its case; a line it does not name is kept as written, so a new spelling is a change.
+    let recased = sales_csv(tailspin, &today, "41000.00")
+        .replace(",cloud,", ",CLOUD,")
+        .replace(",services,", ",Services,");
+    let report: Value = post(&app, "/api/v1/sales/import", "text/csv", &recased, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (report["updated"].as_i64(), report["unchanged"].as_i64()),
+        (Some(1), Some(2)),
+        "{report}"
+    );
+    let lines: Vec<String> = sqlx::query_scalar(
+        "SELECT product_line FROM sales WHERE external_id IN ('T-2', 'T-3') ORDER BY external_id",
+    )
+    .fetch_all(app.portal.store().pool())
+    .await
+    .unwrap();
+    assert_eq!(lines, ["cloud", "Services"]);
     let (before_json, after_json): (String, String) = sqlx::query_as(
         "SELECT before_json, after_json FROM audit_log WHERE action = 'sale.update' AND entity_id = 'T-2'",
     )
@@ -229,7 +252,7 @@ async fn reimporting_never_duplicates_and_records_changes(db: Db) {
             "SELECT COUNT(*) FROM audit_log WHERE action = 'sales.import'"
         )
         .await,
-        3
+        4
     );
     app.cleanup().await;
 }
@@ -508,6 +531,55 @@ async fn previews_store_nothing(db: Db) {
         (report["inserted"].as_i64(), report["stored"].as_bool()),
         (Some(3), Some(false))
     );
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM sales").await, before);
+
+    // A misspelt or malformed flag is refused in the usual error shape, and nothing is stored:
+    // `Preview=true` must never store a file meant as a preview.
+    for (query, field) in [("preview=yes", "preview"), ("Preview=true", "Preview")] {
+        let response = post(
+            &app,
+            &format!("/api/v1/sales/import?{query}"),
+            "text/csv",
+            &sales_csv(tailspin, &today, "5.00"),
+            None,
+        )
+        .await;
+        let e = error_code(response, StatusCode::UNPROCESSABLE_ENTITY).await;
+        assert_eq!(e["field"], field, "{query}: {e}");
+    }
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM sales").await, before);
+    app.cleanup().await;
+}
+
+/// A refused file reports nothing done, however many rows went to the database before its
+/// error was found (rows are written a chunk at a time while the rest is checked).
+async fn a_refused_large_file_reports_nothing_done(db: Db) {
+    let app = signed_in(db, "finance@acme.test").await;
+    let tailspin = partner(&app, "Tailspin Tech").await;
+    let before = count(&app, "SELECT COUNT(*) FROM sales").await;
+    let mut file = String::from("external_id,partner_id,booked_on,product_line,amount,currency\n");
+    for i in 0..5000 {
+        file.push_str(&format!("RF-{i},{tailspin},2026-03-01,hardware,10.00,USD\n"));
+    }
+    file.push_str(&format!("RF-last,{tailspin},2026-03-01,hardware,10.00,EUR\n"));
+    for path in ["/api/v1/sales/import", "/api/v1/sales/import?preview=true"] {
+        let response = post(&app, path, "text/csv", &file, None).await;
+        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY, "{path}");
+        let body: Value = response.json().await.unwrap();
+        let report = &body["report"];
+        assert_eq!(
+            (
+                report["rows"].as_i64(),
+                report["inserted"].as_i64(),
+                report["updated"].as_i64(),
+                report["unchanged"].as_i64(),
+                report["stored"].as_bool()
+            ),
+            (Some(5001), Some(0), Some(0), Some(0), Some(false)),
+            "{path}: {report}"
+        );
+        assert_eq!(body["error"]["field"], "rows[5001].currency");
+    }
     assert_eq!(count(&app, "SELECT COUNT(*) FROM sales").await, before);
     app.cleanup().await;
 }
