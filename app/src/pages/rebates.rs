@@ -217,6 +217,9 @@ fn StatementCard(
     statement: StatementView,
     vendor: bool,
     advance: ServerAction<AdvanceStatement>,
+    /// On the statement's own page, which needs no link to itself.
+    #[prop(optional)]
+    own_page: bool,
 ) -> impl IntoView {
     let s = statement;
     let digits = digits_of(&s.currency);
@@ -240,7 +243,7 @@ fn StatementCard(
                 </tfoot>
             </table>
             {s.payout_reference.clone().map(|r| view! { <p class="meta">"Paid: " {r}</p> })}
-            <p><a href=format!("/rebates/{}", s.id)>"See the sales behind it"</a></p>
+            {(!own_page).then(|| view! { <p><a href=format!("/rebates/{}", s.id)>"See the sales behind it"</a></p> })}
             {(vendor && s.status == StatementStatus::Draft).then(|| view! {
                 <ActionForm action=advance attr:class="inline-form">
                     <CsrfField />
@@ -316,7 +319,7 @@ pub fn StatementPage() -> impl IntoView {
                             "this statement never changes; a restatement line on the partner's next statement carries the difference."
                         };
                         view! {
-                        <ul class="statements single"><StatementCard statement vendor=false advance /></ul>
+                        <ul class="statements single"><StatementCard statement vendor=false advance own_page=true /></ul>
                         <section class="panel">
                             <h2>"Sales in the period"</h2>
                             <p class="hint" data-testid="basis-summary">
