@@ -42,8 +42,16 @@ test('finance imports sales, runs a period and approves; the partner reads the s
   await page.goto('/rebates?period=2026-Q2');
   const northwind = page.locator('.statement', { has: page.getByRole('heading', { name: 'Northwind Systems' }) });
   await expect(northwind).toContainText('cloud 40,000.00 ×');
+  // Finance reads the sales behind the draft and approves it there.
+  await northwind.getByRole('link', { name: 'See the sales behind it' }).click();
+  await expect(page).toHaveURL(/\/rebates\/\d+$/);
+  await expect(page.getByRole('cell', { name: 'E2E-1' })).toBeVisible();
   await hydrated(page);
-  await northwind.getByRole('button', { name: 'Approve' }).click();
+  await page.getByRole('button', { name: 'Approve' }).click();
+  await expect(page.getByRole('button', { name: 'Mark paid' })).toBeVisible();
+  await expect(page.locator('.statement .status')).toHaveText('approved');
+  await page.goto('/rebates?period=2026-Q2');
+  await hydrated(page);
   await expect(northwind.getByRole('button', { name: 'Mark paid' })).toBeVisible();
   await snap(page, 'rebates-finance-1280');
   // A sale that arrives after the approval stays out of the approved statement's basis.

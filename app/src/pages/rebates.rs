@@ -292,9 +292,14 @@ fn ForecastCard() -> impl IntoView {
 /// `/rebates/:id`: one statement and the sales behind its basis.
 #[component]
 pub fn StatementPage() -> impl IntoView {
+    let MeResource(me) = expect_context::<MeResource>();
     let id = id_param();
-    let statement = Resource::new(id, get_statement);
     let advance = ServerAction::<AdvanceStatement>::new();
+    // Finance approves or pays from here too, after reading the sales; the page follows.
+    let statement = Resource::new(
+        move || (id(), advance.version().get()),
+        |(id, _)| get_statement(id),
+    );
     view! {
         <Title text="Statement" />
         <nav class="breadcrumb" aria-label="Breadcrumb"><a href="/rebates">"← Rebates"</a></nav>
@@ -302,6 +307,7 @@ pub fn StatementPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 match statement.await {
                     Ok(StatementDetail { statement, sales, sales_count, counted_count, late }) => {
+                        let vendor = matches!(me.await, Ok(Some(ref me)) if me.organisation.kind == OrganisationKind::Vendor);
                         let digits = digits_of(&statement.currency);
                         let export = format!("/api/v1/rebates/statements/{}/sales.csv", statement.id);
                         let shown = sales.len();
@@ -319,7 +325,7 @@ pub fn StatementPage() -> impl IntoView {
                             "this statement never changes; a restatement line on the partner's next statement carries the difference."
                         };
                         view! {
-                        <ul class="statements single"><StatementCard statement vendor=false advance own_page=true /></ul>
+                        <ul class="statements single"><StatementCard statement vendor advance own_page=true /></ul>
                         <section class="panel">
                             <h2>"Sales in the period"</h2>
                             <p class="hint" data-testid="basis-summary">
