@@ -26,8 +26,8 @@ pub struct Sale {
 }
 
 /// The largest amount one sale line may carry, in minor units either way (100,000,000,000.00
-/// with two decimals). Far above any real order, and low enough that the sum of millions of
-/// sales can never overflow a 64-bit total.
+/// with two decimals). Far above any real order, and low enough that a 64-bit total of one
+/// partner's period holds over 900,000 sales at this very limit before it could overflow.
 pub const MAX_SALE_MINOR: i64 = 10_000_000_000_000;
 
 /// A code of a fact (a sale's product line, a certification's code) in the program's spelling
@@ -144,6 +144,14 @@ pub fn decode_import(bytes: &[u8]) -> Result<&str, RowError> {
     })
 }
 
+/// The most errors an import report lists: enough to see what is wrong with a file, and far
+/// fewer than a file wrong on every row has.
+pub const MAX_LISTED_ERRORS: usize = 1000;
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
 /// What an import did, or would have done.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImportReport {
@@ -155,8 +163,15 @@ pub struct ImportReport {
     pub updated: usize,
     /// Rows identical to what was stored.
     pub unchanged: usize,
-    /// Errors; when there are any, nothing was stored.
+    /// Errors, in row order; when there are any, nothing was stored. At most
+    /// [`MAX_LISTED_ERRORS`] are listed; `error_count` says how many there are.
     pub errors: Vec<RowError>,
+    /// How many errors the file has, listed or not.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub error_count: usize,
+    /// How many rows have at least one error (an error about the file as a whole is on none).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub rows_with_errors: usize,
     /// Whether the rows were stored (false for a preview or a refused file).
     pub stored: bool,
     /// What did not finish after the rows were stored (they stay stored), e.g. tiers whose
@@ -190,13 +205,30 @@ impl ImportReport {
     }
 
     /// The report of a file refused for `errors`: nothing stored, so nothing inserted, updated
-    /// or unchanged either, whatever the rows before the first error would have done.
-    pub fn refused(self, errors: Vec<RowError>) -> Self {
+    /// or unchanged either, whatever the rows before the first error would have done. A file
+    /// wrong on every row of a million would make a report of a hundred megabytes: the first
+    /// [`MAX_LISTED_ERRORS`] are listed, and the counts say how many there are.
+    pub fn refused(self, mut errors: Vec<RowError>) -> Self {
+        let error_count = errors.len();
+        let rows_with_errors = errors
+            .iter()
+            .filter(|e| e.row > 0)
+            .map(|e| e.row)
+            .collect::<std::collections::BTreeSet<_>>()
+            .len();
+        errors.truncate(MAX_LISTED_ERRORS);
         ImportReport {
             rows: self.rows,
             errors,
+            error_count,
+            rows_with_errors,
             ..ImportReport::default()
         }
+    }
+
+    /// Errors found but not listed in `errors`.
+    pub fn errors_not_listed(&self) -> usize {
+        self.error_count.saturating_sub(self.errors.len())
     }
 }
 
@@ -281,5 +313,34 @@ mod tests {
             ..ImportReport::default()
         };
         assert_eq!(one.summary(), "1 row: 1 new, 0 updated, 0 unchanged");
+    }
+
+    #[test]
+    fn a_refused_report_lists_the_first_errors_and_counts_them_all() {
+        let errors: Vec<RowError> = (1..=MAX_LISTED_ERRORS + 500)
+            .flat_map(|row| {
+                ["amount", "currency"].map(|field| RowError {
+                    row,
+                    field: field.into(),
+                    message: "bad".into(),
+                })
+            })
+            .chain(std::iter::once(RowError {
+                row: 0,
+                field: "file".into(),
+                message: "bad".into(),
+            }))
+            .collect();
+        let report = ImportReport {
+            rows: MAX_LISTED_ERRORS + 500,
+            inserted: 7,
+            ..ImportReport::default()
+        }
+        .refused(errors);
+        assert_eq!(report.errors.len(), MAX_LISTED_ERRORS);
+        assert_eq!(report.error_count, 2 * (MAX_LISTED_ERRORS + 500) + 1);
+        assert_eq!(report.rows_with_errors, MAX_LISTED_ERRORS + 500);
+        assert_eq!(report.errors_not_listed(), MAX_LISTED_ERRORS + 1001);
+        assert_eq!((report.rows, report.inserted), (MAX_LISTED_ERRORS + 500, 0));
     }
 }

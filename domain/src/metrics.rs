@@ -110,16 +110,14 @@ impl Metric {
                     .filter(|d| d.won_on >= from && d.won_on <= to)
                     .count() as i64,
             ),
-            MetricKind::CertifiedPeople => {
-                let people: BTreeSet<&str> = facts
+            MetricKind::CertifiedPeople => MetricValue::Defined(distinct_people(
+                facts
                     .certifications
                     .iter()
                     .filter(|c| c.valid_on(as_of))
                     .filter(|c| self.codes.is_empty() || self.codes.contains(&c.code))
-                    .map(|c| c.person.as_str())
-                    .collect();
-                MetricValue::Defined(people.len() as i64)
-            }
+                    .map(|c| c.person.as_str()),
+            ) as i64),
             MetricKind::GrowthBps => {
                 let current = sum_in(facts.sales, from, to, &self.product_lines);
                 let (base_from, base_to) = self.window.year_before(as_of, calendar);
@@ -138,6 +136,22 @@ pub fn growth_bps(current: i64, baseline: i64) -> MetricValue {
     }
     let bps = (i128::from(current) - i128::from(baseline)) * 10_000 / i128::from(baseline);
     MetricValue::Defined(i64::try_from(bps).unwrap_or(if bps < 0 { i64::MIN } else { i64::MAX }))
+}
+
+/// How many people hold the certifications named: each once, however the files spell them.
+/// Case and runs of spaces do not make another person (`theo  nakamura` is `Theo Nakamura`),
+/// as one learning system exports names as typed and another in capitals.
+pub fn distinct_people<'a>(names: impl IntoIterator<Item = &'a str>) -> usize {
+    names
+        .into_iter()
+        .map(|name| {
+            name.split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+                .to_lowercase()
+        })
+        .collect::<BTreeSet<_>>()
+        .len()
 }
 
 #[cfg(test)]
@@ -216,9 +230,9 @@ mod tests {
         };
         let certs = [
             cert("ana", "ACNA", "2025-01-01", "2027-01-01"),
-            cert("ana", "ACSE", "2025-01-01", "2027-01-01"),
-            cert("ben", "ACNA", "2024-01-01", "2026-06-30"), // expired on D (exclusive end)
-            cert("cho", "ACSE", "2026-06-30", "2028-06-30"), // earned on D
+            cert(" Ana ", "ACSE", "2025-01-01", "2027-01-01"), // the same person, spelt otherwise
+            cert("ben", "ACNA", "2024-01-01", "2026-06-30"),   // expired on D (exclusive end)
+            cert("cho", "ACSE", "2026-06-30", "2028-06-30"),   // earned on D
         ];
         let facts = PartnerFacts {
             partner_id: 1,
@@ -240,6 +254,10 @@ mod tests {
             acna.evaluate(&facts, d("2026-06-30"), FiscalCalendar::default())
                 .value(),
             Some(1)
+        );
+        assert_eq!(
+            distinct_people(["Theo Nakamura", "theo  nakamura", "THEO NAKAMURA", "Theo Nakamur"]),
+            2
         );
     }
 

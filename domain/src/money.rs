@@ -107,12 +107,18 @@ pub fn parse_minor(text: &str, digits: u32, field: &str) -> Result<i64, FieldErr
     {
         return Err(bad());
     }
-    if fraction.len() > digits as usize {
-        return Err(FieldError::new(
-            field,
-            format!("`{text}` has more than {digits} decimals"),
-        ));
-    }
+    // Zeros past the currency's decimals change nothing (ERP exports write `1234.5000`, or
+    // `100.00` in yen); any other digit there would be a fraction of a minor unit.
+    let fraction = match fraction.split_at_checked(digits as usize) {
+        Some((kept, rest)) if rest.bytes().all(|b| b == b'0') => kept,
+        Some(_) => {
+            return Err(FieldError::new(
+                field,
+                format!("`{text}` has more than {digits} decimals"),
+            ))
+        }
+        None => fraction,
+    };
     let scale = 10i128.pow(digits);
     let whole: i128 = if whole.is_empty() {
         0
@@ -149,14 +155,24 @@ fn ungroup(whole: &str) -> Option<std::borrow::Cow<'_, str>> {
 
 /// Formats minor units with thousands separators: `1234567` with 2 digits → `12,345.67`.
 pub fn format_minor(minor: i64, digits: u32) -> String {
+    format_with(minor, digits, Some(','))
+}
+
+/// Formats minor units as a plain number for files other programs read (CSV exports):
+/// `1234567` with 2 digits → `12345.67`, without separators a spreadsheet could take as text.
+pub fn format_minor_plain(minor: i64, digits: u32) -> String {
+    format_with(minor, digits, None)
+}
+
+fn format_with(minor: i64, digits: u32, thousands: Option<char>) -> String {
     let negative = minor < 0;
     let magnitude = minor.unsigned_abs();
     let scale = 10u64.pow(digits);
     let whole = (magnitude / scale).to_string();
     let mut grouped = String::with_capacity(whole.len() + whole.len() / 3);
     for (i, c) in whole.chars().enumerate() {
-        if i > 0 && (whole.len() - i).is_multiple_of(3) {
-            grouped.push(',');
+        if let Some(separator) = thousands.filter(|_| i > 0 && (whole.len() - i).is_multiple_of(3)) {
+            grouped.push(separator);
         }
         grouped.push(c);
     }
@@ -237,7 +253,12 @@ mod tests {
         assert_eq!(parse_minor("0.5", 2, "amount").unwrap(), 50);
         assert_eq!(parse_minor(".05", 2, "amount").unwrap(), 5);
         assert_eq!(parse_minor("100", 0, "amount").unwrap(), 100);
-        for bad in ["", "abc", "1.234", "1e5", "--1", "1.2.3", "twelve", "."] {
+        // Zeros past the currency's decimals are no fraction of a cent.
+        assert_eq!(parse_minor("1234.5000", 2, "amount").unwrap(), 123_450);
+        assert_eq!(parse_minor("-0.100", 2, "amount").unwrap(), -10);
+        assert_eq!(parse_minor("100.00", 0, "amount").unwrap(), 100);
+        assert_eq!(parse_minor(".000", 2, "amount").unwrap(), 0);
+        for bad in ["", "abc", "1.234", "1.2301", "1e5", "--1", "1.2.3", "twelve", "."] {
             assert!(parse_minor(bad, 2, "row 3.amount").is_err(), "{bad}");
         }
         assert_eq!(
@@ -252,6 +273,9 @@ mod tests {
         assert_eq!(format_minor(-500, 2), "-5.00");
         assert_eq!(format_minor(5, 2), "0.05");
         assert_eq!(format_minor(1_000_000, 0), "1,000,000");
+        assert_eq!(format_minor_plain(-123_456_789, 2), "-1234567.89");
+        assert_eq!(format_minor_plain(1_000_000, 0), "1000000");
+        assert_eq!(format_minor_plain(i64::MIN, 3), "-9223372036854775.808");
         assert_eq!(
             Money::parse("262,500.00", Currency::USD, "x")
                 .unwrap()

@@ -526,6 +526,10 @@ pub struct StatementView {
     pub lines: Vec<StatementLine>,
     /// Set when paid.
     pub payout_reference: Option<String>,
+    /// For a draft of a period still running: the first day it can be approved (the day after
+    /// the period ends, when the tier that sets its plan and the period's sales are known).
+    #[serde(default)]
+    pub approvable_from: Option<String>,
 }
 
 /// The adjustment line a locked period's restatement carries into the next open statement:

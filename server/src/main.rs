@@ -325,12 +325,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 for e in &report.errors {
                     eprintln!("{}: {}", file.display(), e.located());
                 }
-                let errors = report.errors.len();
+                let errors = report.error_count.max(report.errors.len());
+                if report.errors_not_listed() > 0 {
+                    eprintln!(
+                        "{}: … and {} more errors, not listed",
+                        file.display(),
+                        report.errors_not_listed()
+                    );
+                }
                 anyhow::bail!(
                     "{errors} error{} in {}; nothing was stored",
                     if errors == 1 { "" } else { "s" },
-                    // A file refused as a whole (its header, or rows that cannot be read) was
-                    // never counted.
+                    // A file refused for its header or as empty has no rows to count.
                     match report.rows {
                         0 => "the file".to_owned(),
                         1 => "a file of 1 row".to_owned(),

@@ -166,6 +166,12 @@ pub async fn request_context(State(state): State<AppState>, mut request: Request
             return csrf_refusal(&path, "cross-site requests are not accepted");
         }
         if !is_csrf_exempt(&method, &path) {
+            // Every state-changing API call but signing in and out needs a session. Without one
+            // there is no ambient authority for a forged request to borrow, and the caller's
+            // problem is the missing sign-in, not the token.
+            if actor.is_none() && path.starts_with("/api/v1/") && path != "/api/v1/session" {
+                return ApiError::from(service::ServiceError::Unauthenticated).into_response();
+            }
             // Only someone who may import gets the import form's larger allowance.
             let may_import = actor
                 .as_ref()

@@ -41,14 +41,30 @@ impl ImportFormat {
     }
 
     /// From a request's content type: any JSON type (`application/x-ndjson`,
-    /// `application/jsonl`, …) → JSON lines, anything else CSV.
-    pub fn from_content_type(content_type: &str) -> Self {
-        let essence = content_type.split(';').next().unwrap_or_default();
-        if essence.to_ascii_lowercase().contains("json") {
-            ImportFormat::JsonLines
-        } else {
-            ImportFormat::Csv
+    /// `application/jsonl`, …) → JSON lines; a CSV or plain-text type (`text/csv`,
+    /// `application/csv`, `text/plain`, `application/vnd.ms-excel` as some systems label `.csv`
+    /// files, `application/octet-stream`) → CSV. Any other type is `None`: a form, an XML or a
+    /// spreadsheet file is not a file of rows, and reading it as CSV would only list odd errors.
+    pub fn from_content_type(content_type: &str) -> Option<Self> {
+        let essence = content_type
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
+        if essence.contains("json") {
+            return Some(ImportFormat::JsonLines);
         }
+        matches!(
+            essence.as_str(),
+            "text/csv"
+                | "application/csv"
+                | "text/comma-separated-values"
+                | "text/plain"
+                | "application/vnd.ms-excel"
+                | "application/octet-stream"
+        )
+        .then_some(ImportFormat::Csv)
     }
 }
 
@@ -257,15 +273,40 @@ pub(crate) fn read_checked(
     format: ImportFormat,
     required: &[&str],
     optional: &[&str],
-) -> Result<Rows, Vec<RowError>> {
+) -> Result<Rows, Unreadable> {
     let rows = read_rows(text, format)?;
-    check_columns(&rows, required, optional)?;
+    check_columns(&rows, required, optional).map_err(|errors| Unreadable {
+        rows: rows.len(),
+        errors,
+    })?;
     Ok(rows)
+}
+
+/// A file refused before its values were checked: how many rows it holds, as far as they could
+/// be told apart, and what made it unreadable.
+#[derive(Debug)]
+pub(crate) struct Unreadable {
+    pub(crate) rows: usize,
+    pub(crate) errors: Vec<RowError>,
+}
+
+impl From<Unreadable> for Vec<RowError> {
+    fn from(unreadable: Unreadable) -> Self {
+        unreadable.errors
+    }
+}
+
+/// A file's trouble as a whole (its header, say), before any row was read.
+fn unreadable_file(field: &str, message: impl Into<String>) -> Unreadable {
+    Unreadable {
+        rows: 0,
+        errors: vec![file_error(field, message)],
+    }
 }
 
 /// Reads an import file's rows; a file that cannot be read as rows at all (a broken CSV record,
 /// lines that are not JSON objects) answers every such error it finds.
-pub(crate) fn read_rows(text: &str, format: ImportFormat) -> Result<Rows, Vec<RowError>> {
+pub(crate) fn read_rows(text: &str, format: ImportFormat) -> Result<Rows, Unreadable> {
     // A byte-order mark, as spreadsheet programs write, is not part of the first column's name.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     match format {
@@ -274,16 +315,16 @@ pub(crate) fn read_rows(text: &str, format: ImportFormat) -> Result<Rows, Vec<Ro
             let mut reader = csv::ReaderBuilder::new().from_reader(text.as_bytes());
             let headers: Vec<String> = reader
                 .headers()
-                .map_err(|e| vec![file_error("header", e.to_string())])?
+                .map_err(|e| unreadable_file("header", e.to_string()))?
                 .iter()
                 .map(|h| h.trim().to_ascii_lowercase())
                 .collect();
             for (i, name) in headers.iter().enumerate() {
                 if !name.is_empty() && headers[..i].contains(name) {
-                    return Err(vec![file_error(
+                    return Err(unreadable_file(
                         "header",
                         format!("column `{name}` appears twice"),
-                    )]);
+                    ));
                 }
             }
             // The fields take about as many bytes as the file.
@@ -298,7 +339,10 @@ pub(crate) fn read_rows(text: &str, format: ImportFormat) -> Result<Rows, Vec<Ro
                 row += 1;
                 let at = reader.position().byte();
                 match reader.read_record(&mut record) {
-                    Ok(false) => break,
+                    Ok(false) => {
+                        row -= 1; // no record: the rows read are those before
+                        break;
+                    }
                     Ok(true) => {
                         for field in &record {
                             fields.push_str(field);
@@ -332,7 +376,7 @@ pub(crate) fn read_rows(text: &str, format: ImportFormat) -> Result<Rows, Vec<Ro
                 }
             }
             if !errors.is_empty() {
-                return Err(errors);
+                return Err(Unreadable { rows: row, errors });
             }
             Ok(Rows::Csv {
                 headers,
@@ -345,7 +389,9 @@ pub(crate) fn read_rows(text: &str, format: ImportFormat) -> Result<Rows, Vec<Ro
             let mut rows = Vec::new();
             let mut errors = Vec::new();
             let lines = text.lines().filter(|line| !line.trim().is_empty());
+            let mut count = 0;
             for (i, line) in lines.enumerate() {
+                count = i + 1;
                 match json_row(i + 1, line) {
                     Ok(row) => rows.push(row),
                     Err(e) => errors.push(e),
@@ -354,40 +400,68 @@ pub(crate) fn read_rows(text: &str, format: ImportFormat) -> Result<Rows, Vec<Ro
             if errors.is_empty() {
                 Ok(Rows::Json(rows))
             } else {
-                Err(errors)
+                Err(Unreadable { rows: count, errors })
             }
         }
     }
 }
 
-/// One JSON line as a row: keys lower-cased, `null` as absent, strings unquoted.
+/// One JSON line as a row: keys lower-cased, `null` as an empty value, strings unquoted, numbers as
+/// written. A key given twice (in any case) is an error on the row, as a repeated CSV column is
+/// on the file: which of the two values was meant cannot be told. So is a value that is neither
+/// text nor a number (`true`, a list, an object), which no column holds.
 fn json_row(row: usize, line: &str) -> Result<RawRow, RowError> {
+    let error = |field: &str, message: String| RowError {
+        row,
+        field: field.into(),
+        message,
+    };
     // Values are kept as written: a number read through a float would turn
     // `10.999999999999999999` into 11 and `1e3` into 1000.0 before the amount parser could
     // refuse them.
-    let object: HashMap<String, Box<serde_json::value::RawValue>> =
-        serde_json::from_str(line).map_err(|e| RowError {
-            row,
-            field: "row".into(),
-            message: format!("not a JSON object: {e}"),
-        })?;
-    object
-        .into_iter()
-        .filter(|(_, v)| v.get() != "null")
-        .map(|(k, v)| {
-            let raw = v.get();
-            let value = if raw.starts_with('"') {
-                serde_json::from_str::<String>(raw).map_err(|e| RowError {
-                    row,
-                    field: k.to_ascii_lowercase(),
-                    message: e.to_string(),
-                })?
-            } else {
-                raw.to_owned()
-            };
-            Ok((k.to_ascii_lowercase(), value))
-        })
-        .collect()
+    let JsonEntries(entries) =
+        serde_json::from_str(line).map_err(|e| error("row", format!("not a JSON object: {e}")))?;
+    let mut fields = RawRow::with_capacity(entries.len());
+    let mut keys = HashSet::with_capacity(entries.len());
+    for (key, value) in entries {
+        let key = key.to_ascii_lowercase();
+        if !keys.insert(key.clone()) {
+            return Err(error(&key, format!("`{key}` is given twice on the line")));
+        }
+        let raw = value.get();
+        let text = match raw.as_bytes().first() {
+            Some(b'n') => String::new(), // null: an empty value, as an empty CSV cell
+            Some(b'"') => serde_json::from_str::<String>(raw).map_err(|e| error(&key, e.to_string()))?,
+            Some(b'-' | b'0'..=b'9') => raw.to_owned(),
+            _ => return Err(error(&key, format!("must be text or a number, not `{raw}`"))),
+        };
+        fields.insert(key, text);
+    }
+    Ok(fields)
+}
+
+/// A JSON object's entries in the order written, repeated keys included (a map would keep one
+/// of them without a word).
+struct JsonEntries(Vec<(String, Box<serde_json::value::RawValue>)>);
+
+impl<'de> Deserialize<'de> for JsonEntries {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = JsonEntries;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<JsonEntries, A::Error> {
+                let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(8));
+                while let Some(entry) = map.next_entry()? {
+                    entries.push(entry);
+                }
+                Ok(JsonEntries(entries))
+            }
+        }
+        deserializer.deserialize_map(Visitor)
+    }
 }
 
 pub(crate) struct RowReader<'a, 'e> {
@@ -426,6 +500,12 @@ impl<'a> RowReader<'a, '_> {
             );
         }
         Some(id)
+    }
+
+    /// Whether the row has the column at all, even empty: a CSV file whose header names it, a
+    /// JSON line with the key (`null` included).
+    pub(crate) fn carries(&self, field: &str) -> bool {
+        self.raw.get(field).is_some()
     }
 
     pub(crate) fn optional(&self, field: &str) -> Option<&'a str> {
@@ -495,6 +575,16 @@ struct SaleRow<'a> {
     product_line: &'a str,
     amount_minor: i64,
     customer_name: &'a str,
+    /// Optional columns the row does not carry: a re-import leaves their stored values alone
+    /// (an empty value clears one; a column the file never had says nothing about it).
+    kept: KeptColumns,
+}
+
+/// The optional sales columns a row leaves as they are stored.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct KeptColumns {
+    distributor_id: bool,
+    customer_name: bool,
 }
 
 impl SaleRow<'_> {
@@ -580,8 +670,15 @@ fn start_import(
     if let Some(actor) = actor {
         require_importer(actor)?;
     }
-    Ok(read_checked(text, format, required, optional)
-        .map_err(|errors| ImportReport::default().refused(errors)))
+    Ok(
+        read_checked(text, format, required, optional).map_err(|unreadable| {
+            ImportReport {
+                rows: unreadable.rows,
+                ..ImportReport::default()
+            }
+            .refused(unreadable.errors)
+        }),
+    )
 }
 
 /// Only vendor admins and finance import facts.
@@ -804,6 +901,9 @@ struct SaleValidator<'a> {
     currency: Currency,
     /// The program's product lines, whose spelling a line written in another case takes.
     product_lines: &'a [String],
+    /// The dates a sale can be booked on: a date outside them is a typing error (`0026-04-01`,
+    /// `2206-04-01`) that would otherwise sit unseen outside every period.
+    booking_dates: std::ops::RangeInclusive<Date>,
     seen: FastMap<&'a str, usize>,
     errors: Vec<RowError>,
 }
@@ -859,16 +959,42 @@ impl<'a> SaleValidator<'a> {
                     );
                     None
                 }
+                Some(id) if partner_id == Some(id) => {
+                    r.fail(
+                        "distributor_id",
+                        format!(
+                            "is the selling partner itself (`{id}`); leave it empty for a distributor's own sale, or its figures would count the sale twice"
+                        ),
+                    );
+                    None
+                }
                 found => found.map(Some),
             },
             None => Some(None),
         };
-        let booked_on = r.date_as_written("booked_on");
+        let booked_on = r.date_as_written("booked_on").filter(|(date, _)| {
+            let plausible = self.booking_dates.contains(date);
+            if !plausible {
+                r.fail(
+                    "booked_on",
+                    format!(
+                        "{date} is outside {} … {}: check the year",
+                        self.booking_dates.start(),
+                        self.booking_dates.end()
+                    ),
+                );
+            }
+            plausible
+        });
         let product_line = r
             .text("product_line")
             .map(|line| domain::facts::in_program_spelling(line, self.product_lines));
         let amount = r.amount(self.currency);
         let customer_name = r.optional("customer_name").unwrap_or_default();
+        let kept = KeptColumns {
+            distributor_id: !r.carries("distributor_id"),
+            customer_name: !r.carries("customer_name"),
+        };
         Some(SaleRow {
             external_id: external_id?,
             partner_id: partner_id?,
@@ -878,8 +1004,16 @@ impl<'a> SaleValidator<'a> {
             product_line: product_line?,
             amount_minor: amount?,
             customer_name,
+            kept,
         })
     }
+}
+
+/// The dates a sale can be booked on, as of `today`: from 1970 to a year ahead (a sale booked
+/// for a date to come, such as a renewal, is real; one a century away is a typing error).
+fn booking_dates(today: Date) -> std::ops::RangeInclusive<Date> {
+    let earliest = Date::parse("1970-01-01", "booked_on").unwrap_or(today);
+    earliest..=today.add_days(366)
 }
 
 /// Writes validated sale rows and keeps the import's count of what happened to them.
@@ -947,7 +1081,13 @@ impl<'a> SalesWriter<'a> {
                 self.touched.extend(row.partners());
                 continue;
             };
-            let after = row.audit_value();
+            let mut after = row.audit_value();
+            if row.kept.distributor_id {
+                after["distributor_id"] = before["distributor_id"].clone();
+            }
+            if row.kept.customer_name {
+                after["customer_name"] = before["customer_name"].clone();
+            }
             if *before == after {
                 self.report.unchanged += 1;
                 continue;
@@ -968,11 +1108,11 @@ impl<'a> SalesWriter<'a> {
                  amount_minor = $5, customer_name = $6, updated_at = $7 WHERE external_id = $8",
             )
             .bind(row.partner_id)
-            .bind(row.distributor_id)
+            .bind(after["distributor_id"].as_i64())
             .bind(row.booked_on_text)
             .bind(row.product_line)
             .bind(row.amount_minor)
-            .bind(row.customer_name)
+            .bind(after["customer_name"].as_str().unwrap_or_default())
             .bind(now)
             .bind(row.external_id)
             .execute(&mut *tx)
@@ -1200,6 +1340,7 @@ impl Portal {
             distributors: distributor_ids(&mut tx).await?,
             currency,
             product_lines: &product_lines,
+            booking_dates: booking_dates(self.today()),
             seen: FastMap::with_capacity_and_hasher(raw.len(), Default::default()),
             errors: Vec::new(),
         };
@@ -1327,8 +1468,9 @@ impl Portal {
         };
         let report = ImportReport::default();
         let partners = partner_ids(&mut *self.pool().acquire().await?).await?;
+        let today = self.today();
         let codes = self
-            .program_on(self.today())
+            .program_on(today)
             .await?
             .map(|p| p.program.named_certification_codes())
             .unwrap_or_default();
@@ -1347,6 +1489,14 @@ impl Portal {
                 .text("code")
                 .map(|code| domain::facts::in_program_spelling(code, &codes));
             let earned_on = r.date("earned_on");
+            if earned_on.is_some_and(|earned| earned > today) {
+                // Valid only from that day on, so it would change nothing yet: a date in the
+                // future is a mistake in the file (a swapped month and day, a wrong year).
+                r.fail(
+                    "earned_on",
+                    format!("is in the future (today is {today}): import a certification once it is earned"),
+                );
+            }
             let expires_on = r.date("expires_on");
             if let (Some(earned), Some(expires)) = (earned_on, expires_on) {
                 if expires <= earned {
@@ -1717,14 +1867,42 @@ mod tests {
             ImportFormat::JsonLines,
         )
         .unwrap_err();
-        let rows: Vec<(usize, &str)> = bad.iter().map(|e| (e.row, e.field.as_str())).collect();
+        assert_eq!(bad.rows, 4, "every line that is not blank is a row");
+        let rows: Vec<(usize, &str)> = bad.errors.iter().map(|e| (e.row, e.field.as_str())).collect();
         assert_eq!(
             rows,
             [(2, "row"), (3, "row")],
             "every malformed line; a blank line is no row"
         );
+        // A key twice (in any case, or once as null), or a value no column holds, is an error
+        // on its row naming the key: which value was meant cannot be told.
+        let bad = read_rows(
+            "{\"amount\": \"1.00\", \"AMOUNT\": \"1000.00\"}\n\
+             {\"amount\": 1, \"amount\": 2}\n\
+             {\"amount\": null, \"Amount\": 2}\n\
+             {\"external_id\": {\"a\": 1}}\n\
+             {\"product_line\": true}\n\
+             {\"customer_name\": [1]}\n\
+             {\"amount\": -1.5, \"customer_name\": \"Globex\"}\n",
+            ImportFormat::JsonLines,
+        )
+        .unwrap_err();
+        let rows: Vec<(usize, &str)> = bad.errors.iter().map(|e| (e.row, e.field.as_str())).collect();
+        assert_eq!(
+            rows,
+            [
+                (1, "amount"),
+                (2, "amount"),
+                (3, "amount"),
+                (4, "external_id"),
+                (5, "product_line"),
+                (6, "customer_name")
+            ]
+        );
+        assert_eq!(bad.rows, 7);
         let bad = read_rows("a,b\n1,2\n1\n3,4\n5,6,7\n", ImportFormat::Csv).unwrap_err();
-        let rows: Vec<usize> = bad.iter().map(|e| e.row).collect();
+        assert_eq!(bad.rows, 4);
+        let rows: Vec<usize> = bad.errors.iter().map(|e| e.row).collect();
         assert_eq!(rows, [2, 4], "every record with the wrong number of fields");
         let rows = read_rows(
             "{\"amount\": 10.999999999999999999, \"partner_id\": 7, \"note\": \"a \\\"b\\\"\", \"x\": null}\n",
@@ -1735,7 +1913,8 @@ mod tests {
         assert_eq!(row.get("amount"), Some("10.999999999999999999"));
         assert_eq!(row.get("partner_id"), Some("7"));
         assert_eq!(row.get("note"), Some("a \"b\""));
-        assert_eq!(row.get("x"), None, "null is an absent value");
+        assert_eq!(row.get("x"), Some(""), "null is an empty value, as an empty CSV cell");
+        assert_eq!(row.get("y"), None, "a key left out is no value at all");
     }
 
     #[test]
@@ -1780,6 +1959,7 @@ mod tests {
             product_line: "cloud",
             amount_minor: 100,
             customer_name: "",
+            kept: KeptColumns::default(),
         };
         let bulk = SalesInsert {
             backend: Backend::Sqlite,
@@ -1839,13 +2019,26 @@ mod tests {
             ImportFormat::from_file_name("/srv/json-exports/sales.csv"),
             ImportFormat::Csv
         );
-        assert_eq!(
-            ImportFormat::from_content_type("application/x-ndjson"),
-            ImportFormat::JsonLines
-        );
-        assert_eq!(
-            ImportFormat::from_content_type("text/csv; charset=utf-8"),
-            ImportFormat::Csv
-        );
+        for (content_type, format) in [
+            ("application/x-ndjson", Some(ImportFormat::JsonLines)),
+            ("Application/JSONL", Some(ImportFormat::JsonLines)),
+            ("text/csv; charset=utf-8", Some(ImportFormat::Csv)),
+            (" TEXT/CSV ", Some(ImportFormat::Csv)),
+            ("application/vnd.ms-excel", Some(ImportFormat::Csv)),
+            ("text/plain", Some(ImportFormat::Csv)),
+            ("application/x-www-form-urlencoded", None),
+            ("application/xml", None),
+            (
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                None,
+            ),
+            ("", None),
+        ] {
+            assert_eq!(
+                ImportFormat::from_content_type(content_type),
+                format,
+                "{content_type}"
+            );
+        }
     }
 }

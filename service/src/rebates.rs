@@ -20,6 +20,9 @@ use domain::rebates::{
 use sqlx::Row;
 use std::collections::{HashMap, HashSet};
 
+/// The longest payout reference accepted: longer than any bank or payout system's reference.
+pub const PAYOUT_REFERENCE_MAX: usize = 140;
+
 /// The statements' columns, joined with the partner's name; followed by a `WHERE` clause.
 const SELECT: &str =
     "SELECT s.*, o.name AS partner_name FROM rebate_statements s JOIN organisations o ON o.id = s.partner_id";
@@ -156,12 +159,7 @@ struct ProgramsByPeriod(HashMap<FiscalPeriod, Option<Program>>);
 impl ProgramsByPeriod {
     async fn get(&mut self, portal: &Portal, period: FiscalPeriod) -> ServiceResult<Option<&Program>> {
         if let std::collections::hash_map::Entry::Vacant(slot) = self.0.entry(period) {
-            let calendar = portal
-                .program_on(portal.today())
-                .await?
-                .map(|p| p.program.ladder.calendar)
-                .unwrap_or_default();
-            let (_, end) = calendar.range(period);
+            let (_, end) = portal.fiscal_calendar().await?.range(period);
             let program = portal.program_on(end).await?.map(|stored| stored.program);
             slot.insert(program);
         }
@@ -336,12 +334,7 @@ impl Portal {
             require_finance(actor)?;
         }
         let stored = {
-            let calendar = self
-                .program_on(self.today())
-                .await?
-                .map(|p| p.program.ladder.calendar)
-                .unwrap_or_default();
-            let (_, end) = calendar.range(period);
+            let (_, end) = self.fiscal_calendar().await?.range(period);
             self.program_on(end).await?.ok_or(ServiceError::NotFound(
                 "program in force at the end of that period",
             ))?
@@ -679,7 +672,26 @@ impl Portal {
             currency: row.try_get("currency")?,
             lines: serde_json::from_str(&row.try_get::<String, _>("lines")?).map_err(internal)?,
             payout_reference: row.try_get("payout_reference")?,
+            approvable_from: None,
         })
+    }
+
+    /// Notes on each draft of a period still running the day it can be approved from.
+    async fn mark_approvable(&self, statements: &mut [StatementView]) -> ServiceResult<()> {
+        if !statements.iter().any(|s| s.status == StatementStatus::Draft) {
+            return Ok(());
+        }
+        let today = self.today();
+        let calendar = self.fiscal_calendar().await?;
+        for statement in statements
+            .iter_mut()
+            .filter(|s| s.status == StatementStatus::Draft)
+        {
+            let period = FiscalPeriod::parse(&statement.period, "period").map_err(internal)?;
+            let (_, last_day) = calendar.range(period);
+            statement.approvable_from = (last_day >= today).then(|| last_day.add_days(1).to_string());
+        }
+        Ok(())
     }
 
     /// Statements the actor may see, optionally for one period: vendor staff all; partners their
@@ -705,7 +717,12 @@ impl Portal {
                     .await?
             }
         };
-        rows.iter().map(Self::statement_from_row).collect()
+        let mut statements = rows
+            .iter()
+            .map(Self::statement_from_row)
+            .collect::<ServiceResult<Vec<_>>>()?;
+        self.mark_approvable(&mut statements).await?;
+        Ok(statements)
     }
 
     /// One statement, if the actor may see it.
@@ -717,10 +734,13 @@ impl Portal {
         .bind(id)
         .fetch_optional(self.pool())
         .await?;
-        row.as_ref()
+        let mut statement = row
+            .as_ref()
             .map(Self::statement_from_row)
             .transpose()?
-            .ok_or(ServiceError::NotFound("statement"))
+            .ok_or(ServiceError::NotFound("statement"))?;
+        self.mark_approvable(std::slice::from_mut(&mut statement)).await?;
+        Ok(statement)
     }
 
     /// The sales of a statement's partner and period, marking those its basis holds: a sale
@@ -731,12 +751,7 @@ impl Portal {
     pub async fn statement_sales(&self, actor: &Actor, id: i64) -> ServiceResult<Vec<BasisSale>> {
         let statement = self.statement(actor, id).await?;
         let period = FiscalPeriod::parse(&statement.period, "period").map_err(internal)?;
-        let calendar = self
-            .program_on(self.today())
-            .await?
-            .map(|p| p.program.ladder.calendar)
-            .unwrap_or_default();
-        let (from, to) = calendar.range(period);
+        let (from, to) = self.fiscal_calendar().await?.range(period);
         let program = self
             .program_on(to)
             .await?
@@ -807,9 +822,7 @@ impl Portal {
     /// the counted amounts add up to the basis.
     pub async fn statement_sales_csv(&self, actor: &Actor, id: i64) -> ServiceResult<String> {
         let statement = self.statement(actor, id).await?;
-        let digits = domain::money::Currency::parse(&statement.currency, "currency")
-            .map(|c| c.minor_digits())
-            .unwrap_or(2);
+        let digits = minor_digits(&statement.currency);
         let mut writer = csv::Writer::from_writer(Vec::new());
         writer
             .write_record(["external_id", "booked_on", "product_line", "amount", "in_basis"])
@@ -820,7 +833,7 @@ impl Portal {
                     domain::dashboard::spreadsheet_safe(&sale.external_id).as_ref(),
                     &sale.booked_on,
                     domain::dashboard::spreadsheet_safe(&sale.product_line).as_ref(),
-                    &domain::money::format_minor(sale.amount, digits).replace(',', ""),
+                    &domain::money::format_minor_plain(sale.amount, digits),
                     sale.in_basis(),
                 ])
                 .map_err(internal)?;
@@ -913,6 +926,16 @@ impl Portal {
             .await
     }
 
+    /// The fiscal calendar periods are named in: today's program's (the default calendar when
+    /// there is no program yet).
+    async fn fiscal_calendar(&self) -> ServiceResult<domain::period::FiscalCalendar> {
+        Ok(self
+            .program_on(self.today())
+            .await?
+            .map(|p| p.program.ladder.calendar)
+            .unwrap_or_default())
+    }
+
     /// Marks an approved statement paid with the payout system's reference (finance).
     pub async fn pay_statement(
         &self,
@@ -926,6 +949,22 @@ impl Portal {
             return Err(
                 domain::FieldError::new("payout_reference", "enter the payout system's reference").into(),
             );
+        }
+        // The reference goes into the payout CSV and back to the payout system: one line of
+        // printable text, no longer than any payment reference is.
+        if reference.chars().any(char::is_control) {
+            return Err(domain::FieldError::new(
+                "payout_reference",
+                "must be one line of text, without tabs or line breaks",
+            )
+            .into());
+        }
+        if reference.chars().count() > PAYOUT_REFERENCE_MAX {
+            return Err(domain::FieldError::new(
+                "payout_reference",
+                format!("must be at most {PAYOUT_REFERENCE_MAX} characters"),
+            )
+            .into());
         }
         self.advance_statement(
             actor,
@@ -960,6 +999,15 @@ impl Portal {
             )));
         }
         if from == StatementStatus::Draft {
+            // The plan is the one of the tier on the period's last day, and the period's sales
+            // are not all in before it ends: a statement of a period still running is a
+            // forecast, not a sum to lock and pay.
+            if let Some(from) = &current.approvable_from {
+                return Err(ServiceError::Conflict(format!(
+                    "{} is still running; its statements can be approved from {from}",
+                    current.period
+                )));
+            }
             // One statement per partner and period is paid: a draft left beside a locked one
             // (from before its plan changed) is never approved.
             let locked: i64 = sqlx::query_scalar(
@@ -1053,10 +1101,8 @@ impl Portal {
             ])
             .map_err(internal)?;
         for s in &statements {
-            let digits = domain::money::Currency::parse(&s.currency, "currency")
-                .map(|c| c.minor_digits())
-                .unwrap_or(2);
-            let amount = |minor: i64| domain::money::format_minor(minor, digits).replace(',', "");
+            let digits = minor_digits(&s.currency);
+            let amount = |minor: i64| domain::money::format_minor_plain(minor, digits);
             writer
                 .write_record([
                     s.id.to_string(),
@@ -1075,6 +1121,13 @@ impl Portal {
         }
         String::from_utf8(writer.into_inner().map_err(internal)?).map_err(internal)
     }
+}
+
+/// The decimals of a stored statement's currency (its code was checked when the program was).
+fn minor_digits(currency: &str) -> u32 {
+    domain::money::Currency::parse(currency, "currency")
+        .map(|c| c.minor_digits())
+        .unwrap_or(2)
 }
 
 /// The statuses a payout export holds unless asked otherwise: what is owed and what was paid.

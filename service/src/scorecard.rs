@@ -110,11 +110,7 @@ impl Portal {
             .iter()
             .filter(|c| c.earned_on <= today && today < c.expires_on)
             .collect();
-        let certified_people = valid
-            .iter()
-            .map(|c| c.person.as_str())
-            .collect::<std::collections::BTreeSet<_>>()
-            .len();
+        let certified_people = domain::metrics::distinct_people(valid.iter().map(|c| c.person.as_str()));
         let mut expiring_certifications: Vec<ExpiringCertification> = valid
             .iter()
             .filter(|c| c.expires_on <= today.add_days(EXPIRING_WITHIN_DAYS))

@@ -190,9 +190,8 @@ fn FinanceTools(run: ServerAction<RunRebates>) -> impl IntoView {
                     }.into_any(),
                     Ok(report) => {
                         // A file wrong on every row has as many errors as rows: the page lists the
-                        // first ones and says how many there are (the API and the command line
-                        // report every one).
-                        let total = report.errors.len();
+                        // first ones and says how many there are.
+                        let total = report.error_count.max(report.errors.len());
                         view! {
                             <div class="error-summary" role="alert" data-testid="import-result">
                                 <h2>"Nothing was stored: fix these rows and import the file again"</h2>
@@ -244,7 +243,10 @@ fn StatementCard(
             </table>
             {s.payout_reference.clone().map(|r| view! { <p class="meta">"Paid: " {r}</p> })}
             {(!own_page).then(|| view! { <p><a href=format!("/rebates/{}", s.id)>"See the sales behind it"</a></p> })}
-            {(vendor && s.status == StatementStatus::Draft).then(|| view! {
+            {s.approvable_from.clone().map(|from| view! {
+                <p class="meta">"The period is still running: this draft can be approved from " {from} "."</p>
+            })}
+            {(vendor && s.status == StatementStatus::Draft && s.approvable_from.is_none()).then(|| view! {
                 <ActionForm action=advance attr:class="inline-form">
                     <CsrfField />
                     <input type="hidden" name="id" value=s.id />
@@ -256,7 +258,7 @@ fn StatementCard(
                     <CsrfField />
                     <input type="hidden" name="id" value=s.id />
                     <label class="visually-hidden" for=format!("ref-{}", s.id)>"Payout reference"</label>
-                    <input id=format!("ref-{}", s.id) name="payout_reference" type="text" placeholder="Payout reference" required />
+                    <input id=format!("ref-{}", s.id) name="payout_reference" type="text" placeholder="Payout reference" required maxlength="140" />
                     <button type="submit" class="button primary">"Mark paid"</button>
                 </ActionForm>
             })}

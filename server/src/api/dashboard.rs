@@ -4,8 +4,7 @@ use super::error::{ApiError, ApiQuery, ErrorBody};
 use super::SignedIn;
 use crate::startup::AppState;
 use axum::extract::{Path, State};
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use service::dashboard::DashboardFilter;
@@ -85,13 +84,8 @@ pub(super) async fn export_table(
     let rows = dashboard
         .table(&table)
         .ok_or(ApiError::Service(ServiceError::NotFound("table")))?;
-    let disposition = format!("attachment; filename=\"{table}-{}.csv\"", dashboard.period);
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
-            (header::CONTENT_DISPOSITION, disposition),
-        ],
+    Ok(super::csv_attachment(
+        &format!("{table}-{}.csv", dashboard.period),
         domain::dashboard::to_csv(&rows),
-    )
-        .into_response())
+    ))
 }

@@ -473,7 +473,14 @@ async fn import_facts(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("text/csv");
-    let format = ImportFormat::from_content_type(content_type);
+    let format = ImportFormat::from_content_type(content_type).ok_or_else(|| ApiError::Plain {
+        status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        code: "unsupported_media_type",
+        message: format!(
+            "`{content_type}` is not a file of rows: send CSV as `text/csv` or JSON lines as `application/x-ndjson`"
+        ),
+        field: Some("Content-Type".to_owned()),
+    })?;
     let request_hash = service::imports::import_request_fingerprint(preview, format, &body);
     let reused = || {
         ApiError::plain(
@@ -573,12 +580,7 @@ async fn answer_import(
         let message = if first.row == 0 {
             format!("{}; nothing was stored", first.located())
         } else {
-            let rows = report
-                .errors
-                .iter()
-                .map(|e| e.row)
-                .collect::<std::collections::BTreeSet<_>>()
-                .len();
+            let rows = report.rows_with_errors;
             format!(
                 "{rows} row{} ha{} errors; nothing was stored",
                 if rows == 1 { "" } else { "s" },
@@ -612,7 +614,8 @@ async fn answer_import(
         (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 403, description = "Not allowed to import, or missing CSRF token", body = ErrorBody),
         (status = 409, description = "Idempotency-Key reused with a different request, or its first request still running", body = ErrorBody),
-        (status = 422, description = "Rows with errors; nothing stored; `report.errors` names each row and field", body = ErrorBody),
+        (status = 415, description = "`Content-Type` is neither CSV nor JSON lines", body = ErrorBody),
+        (status = 422, description = "Rows with errors; nothing stored; `report.errors` names each row and field (the first 1,000; `report.error_count` counts them all)", body = ErrorBody),
     ))]
 async fn import_sales(
     State(state): State<AppState>,
@@ -633,6 +636,7 @@ async fn import_sales(
         (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 403, description = "Not allowed to import, or missing CSRF token", body = ErrorBody),
         (status = 409, description = "Idempotency-Key reused with a different request, or its first request still running", body = ErrorBody),
+        (status = 415, description = "`Content-Type` is neither CSV nor JSON lines", body = ErrorBody),
         (status = 422, description = "Rows with errors; nothing stored", body = ErrorBody),
     ))]
 async fn import_certifications(
@@ -759,7 +763,7 @@ async fn export_statements(
         None => service::rebates::PAYOUT_STATUSES.to_vec(),
     };
     let csv = state.portal.statements_csv(&actor, period, &statuses).await?;
-    Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], csv).into_response())
+    Ok(csv_attachment(&format!("rebate-statements-{period}.csv"), csv))
 }
 
 /// One statement with every explanation line; 404 if the caller may not see it.
@@ -862,15 +866,23 @@ async fn export_statement_sales(
 ) -> Result<Response, ApiError> {
     let id = parse_id(&id, "statement")?;
     let csv = state.portal.statement_sales_csv(&actor, id).await?;
-    let disposition = format!("attachment; filename=\"statement-{id}-sales.csv\"");
-    Ok((
+    Ok(csv_attachment(&format!("statement-{id}-sales.csv"), csv))
+}
+
+/// A CSV file to download: its type, and the name a browser saves it under. `file_name` is
+/// built from ids, periods and known table names, never from what a user typed.
+pub(crate) fn csv_attachment(file_name: &str, csv: String) -> Response {
+    (
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
-            (header::CONTENT_DISPOSITION, disposition),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{file_name}\""),
+            ),
         ],
         csv,
     )
-        .into_response())
+        .into_response()
 }
 
 /// The current period's rebate so far (nothing stored). `null` when the partner's tier has no plan.

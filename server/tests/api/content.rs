@@ -174,11 +174,12 @@ async fn partners_and_other_staff_cannot_write_content(db: Db) {
         error_code(user.get("/api/v1/content").await, StatusCode::FORBIDDEN).await;
     }
     let anonymous = app.another_client();
-    error_code(
+    let e = error_code(
         anonymous.post_json("/api/v1/content", &draft("x")).await,
-        StatusCode::FORBIDDEN,
+        StatusCode::UNAUTHORIZED,
     )
     .await;
+    assert_eq!(e["code"], "unauthenticated");
     app.cleanup().await;
 }
 

@@ -263,6 +263,7 @@ async fn a_bad_file_is_refused_whole_and_names_every_row(db: Db) {
     let tailspin = partner(&app, "Tailspin Tech").await;
     let before = count(&app, "SELECT COUNT(*) FROM sales").await;
     let northwind = partner(&app, "Northwind Systems").await;
+    let contoso = partner(&app, "Contoso Distribution").await;
     let file = format!(
         "external_id,partner_id,booked_on,product_line,amount,currency,distributor_id\n\
          B-1,{tailspin},2026-02-30,hardware,100.00,USD,\n\
@@ -271,7 +272,10 @@ async fn a_bad_file_is_refused_whole_and_names_every_row(db: Db) {
          B-4,{tailspin},2026-02-01,hardware,100.00,EUR,\n\
          B-5,{tailspin},2026-02-01,hardware,100.00,usd,\n\
          B-5,{tailspin},2026-02-02,hardware,100.00,USD,\n\
-         B-7,{tailspin},2026-02-02,hardware,100.00,USD,{northwind}\n"
+         B-7,{tailspin},2026-02-02,hardware,100.00,USD,{northwind}\n\
+         B-8,{contoso},2026-02-02,hardware,100.00,USD,{contoso}\n\
+         B-9,{tailspin},0026-02-02,hardware,100.00,USD,\n\
+         B-10,{tailspin},2206-02-02,hardware,100.00,USD,\n"
     );
     let response = post(&app, "/api/v1/sales/import", "text/csv", &file, None).await;
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
@@ -287,13 +291,21 @@ async fn a_bad_file_is_refused_whole_and_names_every_row(db: Db) {
             (3, "amount"),
             (4, "currency"),
             (6, "external_id"),
-            (7, "distributor_id")
+            (7, "distributor_id"),
+            (8, "distributor_id"),
+            (9, "booked_on"),
+            (10, "booked_on")
         ]
     );
     let reseller = &body["report"]["errors"][5]["message"];
     assert!(
         reseller.as_str().unwrap().contains("is not a distributor"),
         "{reseller}"
+    );
+    let itself = &body["report"]["errors"][6]["message"];
+    assert!(
+        itself.as_str().unwrap().contains("is the selling partner itself"),
+        "{itself}"
     );
     let repeat = &body["report"]["errors"][4]["message"];
     assert!(repeat.as_str().unwrap().contains("(row 5)"), "{repeat}");
@@ -349,6 +361,76 @@ async fn json_lines_import_like_csv(db: Db) {
         .unwrap();
     let errors = error_rows(&body);
     assert_eq!(errors, [(1, "amount"), (2, "amount")], "{body}");
+
+    // A re-import that does not carry an optional column keeps its stored value: a CSV from a
+    // system without distributors leaves J-1's distributor, and the row is unchanged.
+    let stored = |external_id: &'static str| {
+        let app = &app;
+        async move {
+            sqlx::query_as::<_, (Option<i64>, String)>(
+                "SELECT distributor_id, customer_name FROM sales WHERE external_id = $1",
+            )
+            .bind(external_id)
+            .fetch_one(app.portal.store().pool())
+            .await
+            .unwrap()
+        }
+    };
+    let header = "external_id,partner_id,booked_on,product_line,amount,currency";
+    let without_distributor = format!("{header}\nJ-1,{northwind},2026-03-01,cloud,1234.25,USD\n");
+    let report: Value = post(
+        &app,
+        "/api/v1/sales/import",
+        "text/csv",
+        &without_distributor,
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(
+        (report["unchanged"].as_i64(), report["updated"].as_i64()),
+        (Some(1), Some(0)),
+        "{report}"
+    );
+    assert_eq!(stored("J-1").await, (Some(contoso), String::new()));
+    // A changed amount updates the row and still keeps the distributor; a JSON line that names
+    // the customer sets it.
+    let line = format!(
+        "{{\"external_id\": \"J-1\", \"partner_id\": {northwind}, \"booked_on\": \"2026-03-01\", \
+         \"product_line\": \"cloud\", \"amount\": \"1300.00\", \"currency\": \"USD\", \"customer_name\": \"Globex\"}}\n"
+    );
+    let report: Value = post(&app, "/api/v1/sales/import", "application/x-ndjson", &line, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(report["updated"], 1, "{report}");
+    assert_eq!(stored("J-1").await, (Some(contoso), "Globex".to_owned()));
+    // An empty value clears it: an empty cell, or `null` in JSON.
+    let cleared = format!("{header},distributor_id\nJ-1,{northwind},2026-03-01,cloud,1300.00,USD,\n");
+    let report: Value = post(&app, "/api/v1/sales/import", "text/csv", &cleared, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(report["updated"], 1, "{report}");
+    assert_eq!(stored("J-1").await, (None, "Globex".to_owned()));
+    let null_name = line.replace("\"Globex\"", "null");
+    let report: Value = post(
+        &app,
+        "/api/v1/sales/import",
+        "application/x-ndjson",
+        &null_name,
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(report["updated"], 1, "{report}");
+    assert_eq!(stored("J-1").await, (None, String::new()));
     app.cleanup().await;
 }
 
@@ -503,11 +585,13 @@ async fn only_finance_and_vendor_admins_import(db: Db) {
         )
         .await;
     }
-    error_code(
+    // Without a session: told to sign in.
+    let e = error_code(
         post(&app, "/api/v1/sales/import", "text/csv", body, None).await,
-        StatusCode::FORBIDDEN,
+        StatusCode::UNAUTHORIZED,
     )
-    .await; // no CSRF token
+    .await;
+    assert_eq!(e["code"], "unauthenticated");
     app.cleanup().await;
 }
 
@@ -547,6 +631,27 @@ async fn previews_store_nothing(db: Db) {
         let e = error_code(response, StatusCode::UNPROCESSABLE_ENTITY).await;
         assert_eq!(e["field"], field, "{query}: {e}");
     }
+    // A body that is not a file of rows (a form, a spreadsheet) is refused as such, not read
+    // as CSV into a list of puzzling row errors.
+    for content_type in [
+        "application/x-www-form-urlencoded",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    ] {
+        let response = post(
+            &app,
+            "/api/v1/sales/import",
+            content_type,
+            &sales_csv(tailspin, &today, "5.00"),
+            None,
+        )
+        .await;
+        let e = error_code(response, StatusCode::UNSUPPORTED_MEDIA_TYPE).await;
+        assert_eq!(
+            (e["code"].as_str(), e["field"].as_str()),
+            (Some("unsupported_media_type"), Some("Content-Type")),
+            "{content_type}: {e}"
+        );
+    }
     assert_eq!(count(&app, "SELECT COUNT(*) FROM sales").await, before);
     app.cleanup().await;
 }
@@ -580,6 +685,28 @@ async fn a_refused_large_file_reports_nothing_done(db: Db) {
         );
         assert_eq!(body["error"]["field"], "rows[5001].currency");
     }
+    // A file wrong on every row lists the first 1,000 errors and counts them all.
+    let everywhere = file
+        .replace(",USD\n", ",EUR\n")
+        .replace(",2026-03-01,", ",2026-03-41,");
+    let response = post(&app, "/api/v1/sales/import", "text/csv", &everywhere, None).await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: Value = response.json().await.unwrap();
+    let report = &body["report"];
+    assert_eq!(
+        (
+            report["errors"].as_array().map(Vec::len),
+            report["error_count"].as_i64(),
+            report["rows_with_errors"].as_i64()
+        ),
+        (Some(1000), Some(10_002), Some(5001)),
+        "{}",
+        body["error"]
+    );
+    assert_eq!(
+        body["error"]["message"],
+        "5001 rows have errors; nothing was stored"
+    );
     assert_eq!(count(&app, "SELECT COUNT(*) FROM sales").await, before);
     app.cleanup().await;
 }
@@ -633,6 +760,19 @@ async fn certifications_update_their_expiry_and_refuse_repeats(db: Db) {
             && after_json.contains("ACNA"),
         "{before_json} → {after_json}"
     );
+
+    // A certification earned tomorrow is a mistake in the file, refused on its row.
+    let tomorrow = app.portal.today().add_days(1);
+    let early = format!(
+        "partner_id,person,code,earned_on,expires_on\n\
+         {tailspin},Linus,ACNA,2026-03-01,2028-03-01\n\
+         {tailspin},Linus,ACSE,{tomorrow},2099-01-01\n"
+    );
+    let response = post(&app, "/api/v1/certifications/import", "text/csv", &early, None).await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(error_rows(&body), [(2, "earned_on")]);
+    assert_eq!(count(&app, stored).await, before + 3);
 
     // The same certification twice in one file is refused, naming both rows.
     let repeated = format!(
@@ -750,6 +890,22 @@ async fn files_with_a_bad_header_or_no_rows_are_refused_with_one_error(db: Db) {
     assert_eq!(
         count(&app, "SELECT COUNT(*) FROM sales WHERE external_id = 'BOM-1'").await,
         1
+    );
+    // Rows that cannot be read are each named, and the report still counts the file's rows.
+    let ragged = format!(
+        "{header}\n\
+         R-1,{tailspin},2026-02-01,hardware,1.00,USD\n\
+         R-2,{tailspin},2026-02-01,hardware,1.00,USD,extra\n\
+         R-3,{tailspin},2026-02-01,hardware,1.00,USD\n"
+    );
+    let response = post(&app, "/api/v1/sales/import", "text/csv", &ragged, None).await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(error_rows(&body), [(2, "row")], "{body}");
+    assert_eq!(body["report"]["rows"], 3, "{body}");
+    assert_eq!(
+        count(&app, "SELECT COUNT(*) FROM sales WHERE external_id LIKE 'R-%'").await,
+        0
     );
     app.cleanup().await;
 }

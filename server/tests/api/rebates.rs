@@ -348,6 +348,41 @@ async fn statements_are_approved_paid_and_never_change(db: Db) {
     let app = finance(db).await;
     let gold = partner_at(&app, "Lifecycle Gold", 2).await;
     import(&app, &[("L1", gold, "2026-04-01", "hardware", "100000.00")]).await;
+
+    // A draft of the period still running says when it can be approved, and is not approved
+    // before: its plan is the tier's on the last day, and more sales may come.
+    let today = app.portal.today();
+    let calendar = app
+        .portal
+        .program_on(today)
+        .await
+        .unwrap()
+        .unwrap()
+        .program
+        .ladder
+        .calendar;
+    let current = calendar.period_of(today);
+    let (_, last_day) = calendar.range(current);
+    import(&app, &[("L-NOW", gold, &today.to_string(), "hardware", "500.00")]).await;
+    run(&app, &current.to_string()).await;
+    let running = statement(&app, &current.to_string(), gold).await;
+    assert_eq!(
+        running["approvable_from"],
+        last_day.add_days(1).to_string(),
+        "{running}"
+    );
+    let running_id = running["id"].as_i64().unwrap();
+    let e = error_code(
+        app.post_empty(&format!("/api/v1/rebates/statements/{running_id}/approve"))
+            .await,
+        StatusCode::CONFLICT,
+    )
+    .await;
+    assert!(e["message"].as_str().unwrap().contains("still running"), "{e}");
+    assert_eq!(
+        statement(&app, &current.to_string(), gold).await["status"],
+        "draft"
+    );
     run(&app, "2026-Q2").await;
     let id = statement(&app, "2026-Q2", gold).await["id"].as_i64().unwrap();
     let e = error_code(
@@ -373,16 +408,20 @@ async fn statements_are_approved_paid_and_never_change(db: Db) {
         StatusCode::CONFLICT,
     )
     .await;
-    let e = error_code(
-        app.post_json(
-            &format!("/api/v1/rebates/statements/{id}/pay"),
-            &json!({ "payout_reference": " " }),
+    // Blank, more than one line, or longer than any payout system's reference: refused.
+    let too_long = "P".repeat(141);
+    for reference in [" ", "PO-1\nPO-2", "PO\t1", too_long.as_str()] {
+        let e = error_code(
+            app.post_json(
+                &format!("/api/v1/rebates/statements/{id}/pay"),
+                &json!({ "payout_reference": reference }),
+            )
+            .await,
+            StatusCode::UNPROCESSABLE_ENTITY,
         )
-        .await,
-        StatusCode::UNPROCESSABLE_ENTITY,
-    )
-    .await;
-    assert_eq!(e["field"], "payout_reference");
+        .await;
+        assert_eq!(e["field"], "payout_reference", "{reference:?}");
+    }
     let paid: Value = app
         .post_json(
             &format!("/api/v1/rebates/statements/{id}/pay"),

@@ -163,8 +163,15 @@ async fn sign_in_issues_a_new_session_id(db: Db) {
 
 async fn state_changes_need_the_csrf_token(db: Db) {
     let mut app = spawn_app(db).await;
-    app.sign_in("publisher@acme.test").await;
     let draft = json!({ "title": "T", "summary": "S", "room": "sales", "kind": "playbook", "body": "B" });
+    // Without a session an API call is told to sign in, whatever its token.
+    let e = error_code(
+        app.post_json("/api/v1/content", &draft).await,
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
+    assert_eq!(e["code"], "unauthenticated");
+    app.sign_in("publisher@acme.test").await;
     let token = app.csrf_token();
 
     app.forget_csrf();
