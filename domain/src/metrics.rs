@@ -142,16 +142,15 @@ pub fn growth_bps(current: i64, baseline: i64) -> MetricValue {
 /// Case and runs of spaces do not make another person (`theo  nakamura` is `Theo Nakamura`),
 /// as one learning system exports names as typed and another in capitals.
 pub fn distinct_people<'a>(names: impl IntoIterator<Item = &'a str>) -> usize {
-    names
-        .into_iter()
-        .map(|name| {
-            name.split_whitespace()
-                .collect::<Vec<_>>()
-                .join(" ")
-                .to_lowercase()
-        })
-        .collect::<BTreeSet<_>>()
-        .len()
+    names.into_iter().map(person_key).collect::<BTreeSet<_>>().len()
+}
+
+/// A person's name as people are told apart: lower case, single spaces.
+pub fn person_key(name: &str) -> String {
+    name.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
 }
 
 #[cfg(test)]

@@ -247,7 +247,14 @@ pub(crate) fn check_columns(rows: &Rows, required: &[&str], optional: &[&str]) -
         Rows::Json(lines) => {
             let mut errors = Vec::new();
             for (i, line) in lines.iter().enumerate() {
-                let mut unknown: Vec<&str> = line.keys().map(String::as_str).filter(|k| !known(k)).collect();
+                // An unknown key without a value (`"note": null`, as exporters write every field
+                // they have) carries nothing to lose; one with a value is a misspelling or a
+                // column Atrium does not keep, and is named.
+                let mut unknown: Vec<&str> = line
+                    .iter()
+                    .filter(|(k, v)| !known(k) && !v.trim().is_empty())
+                    .map(|(k, _)| k.as_str())
+                    .collect();
                 unknown.sort_unstable();
                 errors.extend(unknown.into_iter().map(|key| RowError {
                     row: i + 1,
@@ -566,6 +573,8 @@ impl<'a> RowReader<'a, '_> {
 /// A validated sale row, borrowing its text from the file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct SaleRow<'a> {
+    /// The row's number in the file, for an error found once stored rows are compared.
+    row: usize,
     external_id: &'a str,
     partner_id: i64,
     distributor_id: Option<i64>,
@@ -996,6 +1005,7 @@ impl<'a> SaleValidator<'a> {
             customer_name: !r.carries("customer_name"),
         };
         Some(SaleRow {
+            row,
             external_id: external_id?,
             partner_id: partner_id?,
             distributor_id: distributor_id?,
@@ -1013,7 +1023,7 @@ impl<'a> SaleValidator<'a> {
 /// for a date to come, such as a renewal, is real; one a century away is a typing error).
 fn booking_dates(today: Date) -> std::ops::RangeInclusive<Date> {
     let earliest = Date::parse("1970-01-01", "booked_on").unwrap_or(today);
-    earliest..=today.add_days(366)
+    earliest..=today.add_months(12)
 }
 
 /// Writes validated sale rows and keeps the import's count of what happened to them.
@@ -1084,6 +1094,18 @@ impl<'a> SalesWriter<'a> {
             let mut after = row.audit_value();
             if row.kept.distributor_id {
                 after["distributor_id"] = before["distributor_id"].clone();
+                if after["distributor_id"].as_i64() == Some(row.partner_id) {
+                    // The row moves the sale to the distributor it went through: kept, that
+                    // distributor would count it twice. Nothing of the file is stored.
+                    return Err(domain::FieldError::new(
+                        format!("rows[{}].distributor_id", row.row),
+                        format!(
+                            "sale `{}` went through partner {} as its distributor, which the row makes the selling partner; add a distributor_id column, empty for a distributor's own sale",
+                            row.external_id, row.partner_id
+                        ),
+                    )
+                    .into());
+                }
             }
             if row.kept.customer_name {
                 after["customer_name"] = before["customer_name"].clone();
@@ -1476,7 +1498,8 @@ impl Portal {
             .unwrap_or_default();
         let mut errors = Vec::new();
         let mut rows = Vec::with_capacity(raw.len());
-        let mut seen: HashMap<(i64, &str, &str, Date), usize> = HashMap::with_capacity(raw.len());
+        // Keyed by the person as `certified_people` counts them: `ADA` is `Ada`.
+        let mut seen: HashMap<(i64, String, &str, Date), usize> = HashMap::with_capacity(raw.len());
         for (i, fields) in raw.iter().enumerate() {
             let mut r = RowReader {
                 row: i + 1,
@@ -1506,7 +1529,8 @@ impl Portal {
             if let (Some(partner_id), Some(person), Some(code), Some(earned_on)) =
                 (partner_id, person, code, earned_on)
             {
-                if let Some(first) = seen.insert((partner_id, person, code, earned_on), r.row) {
+                let key = (partner_id, domain::metrics::person_key(person), code, earned_on);
+                if let Some(first) = seen.insert(key, r.row) {
                     r.fail(
                         "code",
                         format!(
@@ -1913,7 +1937,11 @@ mod tests {
         assert_eq!(row.get("amount"), Some("10.999999999999999999"));
         assert_eq!(row.get("partner_id"), Some("7"));
         assert_eq!(row.get("note"), Some("a \"b\""));
-        assert_eq!(row.get("x"), Some(""), "null is an empty value, as an empty CSV cell");
+        assert_eq!(
+            row.get("x"),
+            Some(""),
+            "null is an empty value, as an empty CSV cell"
+        );
         assert_eq!(row.get("y"), None, "a key left out is no value at all");
     }
 
@@ -1946,11 +1974,20 @@ mod tests {
         .unwrap_err();
         assert_eq!(errors.len(), 1);
         assert_eq!((errors[0].row, errors[0].field.as_str()), (2, "amount_usd"));
+        // An unknown key without a value carries nothing to lose and is passed over.
+        assert_eq!(
+            check(
+                &format!("{line},\"note\":null,\"region\":\"\"}}\n"),
+                ImportFormat::JsonLines
+            ),
+            Ok(())
+        );
     }
 
     #[test]
     fn a_chunk_is_bound_ahead_only_when_full_and_sets_stored_rows_apart() {
         let sale = |external_id| SaleRow {
+            row: 1,
             external_id,
             partner_id: 7,
             distributor_id: None,

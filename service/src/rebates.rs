@@ -952,10 +952,16 @@ impl Portal {
         }
         // The reference goes into the payout CSV and back to the payout system: one line of
         // printable text, no longer than any payment reference is.
-        if reference.chars().any(char::is_control) {
+        // Control characters, the Unicode line and paragraph separators, and the marks that
+        // reorder text (which could make a reference read otherwise than it is).
+        let breaks_the_line = |c: char| {
+            c.is_control()
+                || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+        };
+        if reference.chars().any(breaks_the_line) {
             return Err(domain::FieldError::new(
                 "payout_reference",
-                "must be one line of text, without tabs or line breaks",
+                "must be one line of text, without tabs, line breaks or direction marks",
             )
             .into());
         }

@@ -111,8 +111,19 @@ impl Portal {
             .filter(|c| c.earned_on <= today && today < c.expires_on)
             .collect();
         let certified_people = domain::metrics::distinct_people(valid.iter().map(|c| c.person.as_str()));
-        let mut expiring_certifications: Vec<ExpiringCertification> = valid
-            .iter()
+        // A person's code is expiring when the last of its valid certifications is: one renewed
+        // (or imported again from a system that spells the name otherwise) is not.
+        let mut last_expiry: std::collections::HashMap<(String, &str), &_> = std::collections::HashMap::new();
+        for c in &valid {
+            let latest = last_expiry
+                .entry((domain::metrics::person_key(&c.person), c.code.as_str()))
+                .or_insert(c);
+            if c.expires_on > latest.expires_on {
+                *latest = c;
+            }
+        }
+        let mut expiring_certifications: Vec<ExpiringCertification> = last_expiry
+            .into_values()
             .filter(|c| c.expires_on <= today.add_days(EXPIRING_WITHIN_DAYS))
             .map(|c| ExpiringCertification {
                 person: c.person.clone(),
@@ -120,7 +131,12 @@ impl Portal {
                 expires_on: c.expires_on,
             })
             .collect();
-        expiring_certifications.sort_by(|a, b| a.expires_on.cmp(&b.expires_on).then(a.person.cmp(&b.person)));
+        expiring_certifications.sort_by(|a, b| {
+            a.expires_on
+                .cmp(&b.expires_on)
+                .then(a.person.cmp(&b.person))
+                .then(a.code.cmp(&b.code))
+        });
         // The roll-up of resellers is for vendor staff and the distributor's admins.
         let resellers = if actor.organisation.kind == domain::identity::OrganisationKind::Vendor
             || actor.role == domain::identity::Role::PartnerAdmin

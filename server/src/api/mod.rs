@@ -469,9 +469,14 @@ async fn import_facts(
         .get("idempotency-key")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    // Only someone who may import learns what the endpoint accepts.
+    service::imports::require_importer(&actor)?;
+    // No type (or an empty one) is CSV, as curl and most scripts send a file; a type that is
+    // not text at all is refused like any other the endpoint does not read.
     let content_type = headers
         .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
+        .map(|v| v.to_str().unwrap_or("(not text)").trim())
+        .filter(|v| !v.is_empty())
         .unwrap_or("text/csv");
     let format = ImportFormat::from_content_type(content_type).ok_or_else(|| ApiError::Plain {
         status: StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -431,6 +431,27 @@ async fn json_lines_import_like_csv(db: Db) {
     .unwrap();
     assert_eq!(report["updated"], 1, "{report}");
     assert_eq!(stored("J-1").await, (None, String::new()));
+    // A row that makes the kept distributor the selling partner would count the sale twice:
+    // refused, naming the row, and nothing stored.
+    let through_contoso =
+        format!("{header},distributor_id\nJ-1,{northwind},2026-03-01,cloud,1300.00,USD,{contoso}\n");
+    let response = post(&app, "/api/v1/sales/import", "text/csv", &through_contoso, None).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let to_contoso = format!(
+        "{header}\nJ-9,{northwind},2026-03-09,cloud,1.00,USD\nJ-1,{contoso},2026-03-01,cloud,1300.00,USD\n"
+    );
+    let e = error_code(
+        post(&app, "/api/v1/sales/import", "text/csv", &to_contoso, None).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(e["field"], "rows[2].distributor_id", "{e}");
+    assert_eq!(stored("J-1").await, (Some(contoso), String::new()));
+    assert_eq!(
+        count(&app, "SELECT COUNT(*) FROM sales WHERE external_id = 'J-9'").await,
+        0,
+        "nothing of the file is stored"
+    );
     app.cleanup().await;
 }
 

@@ -410,7 +410,14 @@ async fn statements_are_approved_paid_and_never_change(db: Db) {
     .await;
     // Blank, more than one line, or longer than any payout system's reference: refused.
     let too_long = "P".repeat(141);
-    for reference in [" ", "PO-1\nPO-2", "PO\t1", too_long.as_str()] {
+    for reference in [
+        " ",
+        "PO-1\nPO-2",
+        "PO\t1",
+        "PO-1\u{2028}PO-2",
+        "PO-\u{202E}1-OP",
+        too_long.as_str(),
+    ] {
         let e = error_code(
             app.post_json(
                 &format!("/api/v1/rebates/statements/{id}/pay"),

@@ -13,6 +13,7 @@ crate::on_both_databases!(
     signing_out_closes_the_sessions_streams,
     another_process_s_import_reaches_open_streams,
     the_dashboard_is_for_vendor_staff_and_exports_every_table,
+    certified_people_are_counted_and_listed_once,
 );
 
 async fn signed_in(app: &TestApp, email: &str) -> TestApp {
@@ -543,6 +544,66 @@ async fn another_process_s_import_reaches_open_streams(db: Db) {
     assert!(
         events.iter().any(|e| e["partner_id"] == northwind),
         "the server's stream heard of the other process's import: {events:?}"
+    );
+    app.cleanup().await;
+}
+
+/// A person is counted once whatever the case and spacing of their name, and a certification
+/// is expiring only when the last of its renewals is.
+async fn certified_people_are_counted_and_listed_once(db: Db) {
+    let app = spawn_app(db).await;
+    let finance = signed_in(&app, "finance@acme.test").await;
+    let partner: i64 = sqlx::query_scalar(
+        "INSERT INTO organisations (name, kind, partner_type, region, tier_rank, created_at) \
+         VALUES ('Certified Co', 'partner', 'reseller', 'na', 0, 0) RETURNING id",
+    )
+    .fetch_one(app.portal.store().pool())
+    .await
+    .unwrap();
+    let today = app.portal.today();
+    let (soon, later, year_ago) = (today.add_days(20), today.add_days(400), today.add_days(-365));
+    let csv = format!(
+        "partner_id,person,code,earned_on,expires_on\n\
+         {partner},Ada Lovelace,ACNA,{year_ago},{soon}\n\
+         {partner},ada  lovelace,ACNA,{today},{later}\n\
+         {partner},Grace Hopper,ACSE,{year_ago},{soon}\n\
+         {partner},GRACE HOPPER,ACSE,{},{soon}\n",
+        year_ago.add_days(1)
+    );
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("content-type", "text/csv".parse().unwrap());
+    let response = finance
+        .post_raw("/api/v1/certifications/import", headers, csv)
+        .await;
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "{}",
+        response.text().await.unwrap()
+    );
+    let card: Value = finance
+        .get(&format!("/api/v1/partners/{partner}/scorecard"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(card["certified_people"], 2, "{card}");
+    assert_eq!(card["valid_certifications"], 4, "{card}");
+    let expiring: Vec<(String, String)> = card["expiring_certifications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["person"].as_str().unwrap().to_lowercase(),
+                c["code"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        expiring,
+        [("grace hopper".to_owned(), "ACSE".to_owned())],
+        "{card}"
     );
     app.cleanup().await;
 }
