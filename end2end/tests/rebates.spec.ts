@@ -86,4 +86,19 @@ test('finance imports sales, runs a period and approves; the partner reads the s
   expect(rows).toContain('E2E-LATE,2026-06-20,cloud,500.00,No: arrived later');
   await noHorizontalScroll(partner);
   await snap(partner, 'rebates-partner-390');
+
+  // The period still running can be run for drafts, which say when they can be approved and
+  // offer no Approve button until then.
+  await partner.goto('/rebates');
+  const current = ((await partner.locator('#forecast').textContent()) ?? '').replace('This period so far:', '').trim();
+  expect(current).toMatch(/^\d{4}-Q[1-4]$/);
+  await page.getByLabel('Fiscal period').fill(current);
+  await page.getByRole('button', { name: 'Run rebates' }).click();
+  await expect(page.getByTestId('run-result')).toContainText(`${current}:`);
+  await page.goto(`/rebates?period=${current}`);
+  await hydrated(page);
+  const running = page.locator('.statement', { has: page.getByRole('heading', { name: 'Northwind Systems' }) });
+  await expect(running).toContainText(/this draft can be approved from \d{4}-\d{2}-\d{2}\./);
+  await expect(running.getByRole('button', { name: 'Approve' })).toHaveCount(0);
+  await snap(page, 'rebates-running-1280');
 });
