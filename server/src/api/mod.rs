@@ -437,7 +437,8 @@ pub struct ImportQuery {
     pub preview: bool,
 }
 
-/// What an import did: rows read, inserted, updated, unchanged; with errors, nothing is stored.
+/// What an import did: rows read, inserted, updated, unchanged; with errors (the first 1,000
+/// listed, `error_count` and `rows_with_errors` counting them all), nothing is stored.
 /// `warnings` (left out when empty) names what did not finish after the rows were stored.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(transparent)]

@@ -306,6 +306,20 @@ impl TestApp {
             .unwrap()
     }
 
+    /// Posts a CSV file to an import endpoint, requires it to be stored, and answers the report.
+    pub async fn import_csv(&self, path: &str, csv: String) -> serde_json::Value {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "content-type",
+            reqwest::header::HeaderValue::from_static("text/csv"),
+        );
+        let response = self.post_raw(path, headers, csv).await;
+        let status = response.status();
+        let body = response.text().await.unwrap();
+        assert_eq!(status, reqwest::StatusCode::OK, "{path}: {body}");
+        serde_json::from_str(&body).unwrap()
+    }
+
     pub async fn delete(&self, path: &str) -> Response {
         self.client
             .delete(self.url(path))

@@ -55,6 +55,15 @@ async fn post(
     app.post_raw(path, headers, body.to_owned()).await
 }
 
+/// Imports sales, answering the report (or the refusal).
+async fn sales_report(app: &TestApp, content_type: &'static str, body: &str) -> Value {
+    post(app, "/api/v1/sales/import", content_type, body, None)
+        .await
+        .json()
+        .await
+        .unwrap()
+}
+
 fn sales_csv(tailspin: i64, today: &str, amount: &str) -> String {
     format!(
         "external_id,partner_id,distributor_id,booked_on,product_line,amount,currency,customer_name\n\
@@ -378,17 +387,7 @@ async fn json_lines_import_like_csv(db: Db) {
     };
     let header = "external_id,partner_id,booked_on,product_line,amount,currency";
     let without_distributor = format!("{header}\nJ-1,{northwind},2026-03-01,cloud,1234.25,USD\n");
-    let report: Value = post(
-        &app,
-        "/api/v1/sales/import",
-        "text/csv",
-        &without_distributor,
-        None,
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    let report = sales_report(&app, "text/csv", &without_distributor).await;
     assert_eq!(
         (report["unchanged"].as_i64(), report["updated"].as_i64()),
         (Some(1), Some(0)),
@@ -401,34 +400,16 @@ async fn json_lines_import_like_csv(db: Db) {
         "{{\"external_id\": \"J-1\", \"partner_id\": {northwind}, \"booked_on\": \"2026-03-01\", \
          \"product_line\": \"cloud\", \"amount\": \"1300.00\", \"currency\": \"USD\", \"customer_name\": \"Globex\"}}\n"
     );
-    let report: Value = post(&app, "/api/v1/sales/import", "application/x-ndjson", &line, None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let report = sales_report(&app, "application/x-ndjson", &line).await;
     assert_eq!(report["updated"], 1, "{report}");
     assert_eq!(stored("J-1").await, (Some(contoso), "Globex".to_owned()));
     // An empty value clears it: an empty cell, or `null` in JSON.
     let cleared = format!("{header},distributor_id\nJ-1,{northwind},2026-03-01,cloud,1300.00,USD,\n");
-    let report: Value = post(&app, "/api/v1/sales/import", "text/csv", &cleared, None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let report = sales_report(&app, "text/csv", &cleared).await;
     assert_eq!(report["updated"], 1, "{report}");
     assert_eq!(stored("J-1").await, (None, "Globex".to_owned()));
     let null_name = line.replace("\"Globex\"", "null");
-    let report: Value = post(
-        &app,
-        "/api/v1/sales/import",
-        "application/x-ndjson",
-        &null_name,
-        None,
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    let report = sales_report(&app, "application/x-ndjson", &null_name).await;
     assert_eq!(report["updated"], 1, "{report}");
     assert_eq!(stored("J-1").await, (None, String::new()));
     // A row that makes the kept distributor the selling partner would count the sale twice:

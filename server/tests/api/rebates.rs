@@ -2,7 +2,6 @@
 //! approval and payout, restatement of a locked period, isolation and export.
 
 use crate::helpers::{error_code, spawn_app, Db, TestApp};
-use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -40,15 +39,7 @@ async fn import(app: &TestApp, rows: &[(&str, i64, &str, &str, &str)]) {
     for (id, partner, on, line, amount) in rows {
         csv.push_str(&format!("{id},{partner},{on},{line},{amount},USD\n"));
     }
-    let mut headers = HeaderMap::new();
-    headers.insert("content-type", HeaderValue::from_static("text/csv"));
-    let response = app.post_raw("/api/v1/sales/import", headers, csv).await;
-    assert_eq!(
-        response.status(),
-        StatusCode::OK,
-        "{}",
-        response.text().await.unwrap()
-    );
+    app.import_csv("/api/v1/sales/import", csv).await;
 }
 
 async fn run(app: &TestApp, period: &str) -> Value {

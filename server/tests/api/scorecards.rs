@@ -41,15 +41,7 @@ async fn import_sale(finance: &TestApp, partner: i64, amount: &str) {
             .as_nanos()
     );
     let csv = format!("external_id,partner_id,booked_on,product_line,amount,currency\n{id},{partner},{today},hardware,{amount},USD\n");
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert("content-type", "text/csv".parse().unwrap());
-    let response = finance.post_raw("/api/v1/sales/import", headers, csv).await;
-    assert_eq!(
-        response.status(),
-        StatusCode::OK,
-        "{}",
-        response.text().await.unwrap()
-    );
+    finance.import_csv("/api/v1/sales/import", csv).await;
 }
 
 async fn scorecards_show_the_partner_and_answer_404_to_others(db: Db) {
@@ -570,17 +562,7 @@ async fn certified_people_are_counted_and_listed_once(db: Db) {
          {partner},GRACE HOPPER,ACSE,{},{soon}\n",
         year_ago.add_days(1)
     );
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert("content-type", "text/csv".parse().unwrap());
-    let response = finance
-        .post_raw("/api/v1/certifications/import", headers, csv)
-        .await;
-    assert_eq!(
-        response.status(),
-        StatusCode::OK,
-        "{}",
-        response.text().await.unwrap()
-    );
+    finance.import_csv("/api/v1/certifications/import", csv).await;
     let card: Value = finance
         .get(&format!("/api/v1/partners/{partner}/scorecard"))
         .await
