@@ -951,9 +951,9 @@ impl Portal {
             );
         }
         // The reference goes into the payout CSV and back to the payout system: one line of
-        // printable text, no longer than any payment reference is.
-        // Control characters, the Unicode line and paragraph separators, and the marks that
-        // reorder text (which could make a reference read otherwise than it is).
+        // printable text, no longer than any payment reference is. Refused: control
+        // characters, the Unicode line and paragraph separators, and the marks that reorder
+        // text (which could make a reference read otherwise than it is).
         let breaks_the_line = |c: char| {
             c.is_control()
                 || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
@@ -1008,9 +1008,9 @@ impl Portal {
             // The plan is the one of the tier on the period's last day, and the period's sales
             // are not all in before it ends: a statement of a period still running is a
             // forecast, not a sum to lock and pay.
-            if let Some(from) = &current.approvable_from {
+            if let Some(approvable_from) = &current.approvable_from {
                 return Err(ServiceError::Conflict(format!(
-                    "{} is still running; its statements can be approved from {from}",
+                    "{} is still running; its statements can be approved from {approvable_from}",
                     current.period
                 )));
             }
