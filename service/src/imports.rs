@@ -429,10 +429,10 @@ fn json_row(row: usize, line: &str) -> Result<RawRow, RowError> {
     let JsonEntries(entries) =
         serde_json::from_str(line).map_err(|e| error("row", format!("not a JSON object: {e}")))?;
     let mut fields = RawRow::with_capacity(entries.len());
-    let mut keys = HashSet::with_capacity(entries.len());
     for (key, value) in entries {
         let key = key.to_ascii_lowercase();
-        if !keys.insert(key.clone()) {
+        // Every key goes into the row, `null` included, so the row knows the keys seen so far.
+        if fields.contains_key(&key) {
             return Err(error(&key, format!("`{key}` is given twice on the line")));
         }
         let raw = value.get();
@@ -507,6 +507,21 @@ impl<'a> RowReader<'a, '_> {
             );
         }
         Some(id)
+    }
+
+    /// Whether `distributor` is the row's own selling partner, failing the row if so: a
+    /// distributor's own sale leaves `distributor_id` empty, or its figures would count it twice.
+    pub(crate) fn distributor_is_seller(&mut self, partner_id: Option<i64>, distributor: i64) -> bool {
+        let is_seller = partner_id == Some(distributor);
+        if is_seller {
+            self.fail(
+                "distributor_id",
+                format!(
+                    "is the selling partner itself (`{distributor}`); leave it empty for a distributor's own sale, or its figures would count the sale twice"
+                ),
+            );
+        }
+        is_seller
     }
 
     /// Whether the row has the column at all, even empty: a CSV file whose header names it, a
@@ -968,15 +983,7 @@ impl<'a> SaleValidator<'a> {
                     );
                     None
                 }
-                Some(id) if partner_id == Some(id) => {
-                    r.fail(
-                        "distributor_id",
-                        format!(
-                            "is the selling partner itself (`{id}`); leave it empty for a distributor's own sale, or its figures would count the sale twice"
-                        ),
-                    );
-                    None
-                }
+                Some(id) if r.distributor_is_seller(partner_id, id) => None,
                 found => found.map(Some),
             },
             None => Some(None),

@@ -71,15 +71,7 @@ pub fn read_sales(text: &str, format: ImportFormat, program: &Program) -> Result
         let amount = r.amount(currency);
         let distributor_id = match r.optional("distributor_id") {
             Some(t) => match t.parse::<i64>() {
-                Ok(id) if partner_id == Some(id) => {
-                    r.fail(
-                        "distributor_id",
-                        format!(
-                            "is the selling partner itself (`{id}`); leave it empty for a distributor's own sale"
-                        ),
-                    );
-                    None
-                }
+                Ok(id) if r.distributor_is_seller(partner_id, id) => None,
                 Ok(id) => Some(Some(id)),
                 Err(_) => {
                     r.fail("distributor_id", format!("`{t}` is not a partner id"));
