@@ -25,6 +25,15 @@ impl PortalError {
     pub fn needs_sign_in(&self) -> bool {
         self.code == "unauthenticated"
     }
+
+    /// The message, after the field it is about when there is one (`period: …`), so the
+    /// reader knows what to correct.
+    pub fn located(&self) -> String {
+        match &self.field {
+            Some(field) if !field.is_empty() => format!("{field}: {}", self.message),
+            _ => self.message.clone(),
+        }
+    }
 }
 
 impl FromServerFnError for PortalError {
@@ -327,6 +336,17 @@ pub async fn import_facts(
     use ssr::*;
     let portal = portal()?;
     let actor = actor()?;
+    if data.len() > domain::facts::MAX_PAGE_IMPORT_BYTES {
+        return Err(service::ServiceError::from(domain::FieldError::new(
+            "data",
+            format!(
+                "the file is {} MiB; this page imports files up to {} MiB: import larger ones with the API or `atrium import`",
+                data.len().div_ceil(1024 * 1024),
+                domain::facts::MAX_PAGE_IMPORT_BYTES / (1024 * 1024)
+            ),
+        ))
+        .into());
+    }
     let format = if data.trim_start_matches('\u{feff}').trim_start().starts_with('{') {
         ImportFormat::JsonLines
     } else {

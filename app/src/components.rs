@@ -142,11 +142,7 @@ pub fn ErrorPanel(error: PortalError) -> impl IntoView {
         _ => ("Something went wrong", "Try again in a moment."),
     };
     let sign_in = error.needs_sign_in();
-    // A value that failed validation names its field, so the reader knows what to correct.
-    let message = match &error.field {
-        Some(field) if !field.is_empty() => format!("{field}: {}", error.message),
-        _ => error.message.clone(),
-    };
+    let message = error.located();
     view! {
         <section class="notice notice-error" role="alert">
             <h1>{heading}</h1>

@@ -148,6 +148,9 @@ pub fn decode_import(bytes: &[u8]) -> Result<&str, RowError> {
 /// fewer than a file wrong on every row has.
 pub const MAX_LISTED_ERRORS: usize = 1000;
 
+/// The largest file the upload page imports (the API and the command line take larger ones).
+pub const MAX_PAGE_IMPORT_BYTES: usize = 64 * 1024 * 1024;
+
 fn is_zero(n: &usize) -> bool {
     *n == 0
 }

@@ -91,6 +91,11 @@ impl Role {
     pub fn can_publish_content(self) -> bool {
         matches!(self, Role::VendorAdmin | Role::ContentPublisher)
     }
+
+    /// Whether this role may import facts, run rebates, and approve and pay statements.
+    pub fn can_run_rebates(self) -> bool {
+        matches!(self, Role::VendorAdmin | Role::Finance)
+    }
 }
 
 vocabulary! {

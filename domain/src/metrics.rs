@@ -145,9 +145,13 @@ pub fn distinct_people<'a>(names: impl IntoIterator<Item = &'a str>) -> usize {
     names.into_iter().map(person_key).collect::<BTreeSet<_>>().len()
 }
 
-/// A person's name as people are told apart: lower case, single spaces.
+/// A person's name as people are told apart: Unicode compatibility form (a composed and a
+/// decomposed `José`, or full-width letters, are the same letters), lower case, single spaces.
 pub fn person_key(name: &str) -> String {
-    name.split_whitespace()
+    use unicode_normalization::UnicodeNormalization;
+    let normalised: String = name.nfkc().collect();
+    normalised
+        .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ")
         .to_lowercase()
@@ -256,6 +260,16 @@ mod tests {
         );
         assert_eq!(
             distinct_people(["Theo Nakamura", "theo  nakamura", "THEO NAKAMURA", "Theo Nakamur"]),
+            2
+        );
+        // Composed and decomposed accents, full-width letters and a no-break space.
+        assert_eq!(
+            distinct_people([
+                "Jos\u{e9} Lima",
+                "Jose\u{301} Lima",
+                "\u{ff2a}os\u{e9}\u{a0}LIMA",
+                "Jose Lima"
+            ]),
             2
         );
     }

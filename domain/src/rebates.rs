@@ -379,6 +379,8 @@ pub struct RunSummary {
     pub locked: usize,
     /// Sum of the drafts' totals (minor units).
     pub draft_total: i64,
+    /// The program currency (ISO 4217).
+    pub currency: String,
     /// Decimals of the program currency.
     pub minor_digits: u32,
 }
@@ -447,6 +449,8 @@ pub struct RebateForecast {
     pub projected_basis: i64,
     /// The period's last day.
     pub period_ends: String,
+    /// The program currency (ISO 4217).
+    pub currency: String,
     /// Decimals of the program currency.
     pub minor_digits: u32,
 }

@@ -46,14 +46,28 @@ test('finance imports sales, runs a period and approves; the partner reads the s
   await northwind.getByRole('link', { name: 'See the sales behind it' }).click();
   await expect(page).toHaveURL(/\/rebates\/\d+$/);
   await expect(page.getByRole('cell', { name: 'E2E-1' })).toBeVisible();
+  await expect(page.getByRole('heading', { level: 1 })).toHaveText('Northwind Systems · 2026-Q2 rebate statement');
   await hydrated(page);
-  await page.getByRole('button', { name: 'Approve' }).click();
+  await page.getByRole('button', { name: 'Approve Northwind Systems 2026-Q2' }).click();
+  await expect(page.getByTestId('advance-result')).toHaveText('Northwind Systems 2026-Q2 is approved.');
   await expect(page.getByRole('button', { name: 'Mark paid' })).toBeVisible();
   await expect(page.locator('.statement .status')).toHaveText('approved');
   await page.goto('/rebates?period=2026-Q2');
   await hydrated(page);
-  await expect(northwind.getByRole('button', { name: 'Mark paid' })).toBeVisible();
+  const pay = northwind.getByRole('button', { name: 'Mark paid: Northwind Systems 2026-Q2' });
+  await expect(pay).toBeVisible();
+  // A reference the payout system could misread is refused, and the page says why.
+  const reference = northwind.getByLabel('Payout reference for Northwind Systems 2026-Q2');
+  await reference.fill('PAY-\u202e-0001');
+  await pay.click();
+  await expect(page.getByTestId('advance-result').getByRole('alert')).toContainText('payout_reference');
+  await expect(northwind.locator('.status')).toHaveText('approved');
   await snap(page, 'rebates-finance-1280');
+  await reference.fill('PAY-2026-Q2-0001');
+  await pay.click();
+  await expect(page.getByTestId('advance-result')).toHaveText('Northwind Systems 2026-Q2 is marked paid.');
+  await expect(northwind.locator('.status')).toHaveText('paid');
+  await expect(northwind).toContainText('Paid: PAY-2026-Q2-0001');
   // A sale that arrives after the approval stays out of the approved statement's basis.
   await page.getByLabel('CSV with a header row, or JSON lines').fill(`${header}E2E-LATE,2,2026-06-20,cloud,500.00,USD\n`);
   await page.getByRole('button', { name: 'Import', exact: true }).click();
@@ -64,7 +78,8 @@ test('finance imports sales, runs a period and approves; the partner reads the s
   await partner.goto('/rebates');
   await expect(partner.getByRole('heading', { level: 1 })).toHaveText('Your rebate statements');
   const own = partner.locator('.statement', { hasText: '2026-Q2' });
-  await expect(own).toContainText('approved');
+  await expect(own).toContainText('paid');
+  await expect(own).toContainText('Paid: PAY-2026-Q2-0001');
   await expect(own).toContainText('cloud 40,000.00 ×');
   await expect(partner.getByText('Contoso Distribution')).toHaveCount(0);
   await expect(partner.getByTestId('forecast-total')).toBeVisible();

@@ -40,7 +40,7 @@ enum Command {
         /// `sales` or `certifications`.
         #[arg(value_enum)]
         facts: FactFile,
-        /// The file; `.jsonl` / `.ndjson` are read as JSON lines, anything else as CSV.
+        /// The file; `.jsonl`, `.ndjson` and `.json` are read as JSON lines, anything else as CSV.
         file: std::path::PathBuf,
         /// Check and report without storing anything.
         #[arg(long)]
@@ -86,10 +86,10 @@ enum RebatesCommand {
     },
     /// Print the statements a run would produce, from files alone (no database).
     Simulate {
-        /// The program (TOML).
+        /// The program (TOML, or JSON by extension).
         #[arg(long)]
         program: std::path::PathBuf,
-        /// Sales (CSV, or JSON lines with a .jsonl name).
+        /// Sales (CSV, or JSON lines with a .jsonl, .ndjson or .json name).
         #[arg(long)]
         sales: std::path::PathBuf,
         /// The period, e.g. 2026-Q2.
@@ -145,6 +145,27 @@ fn row_errors(path: &std::path::Path, errors: Vec<service::imports::RowError>) -
     anyhow::anyhow!("{}: {} errors", path.display(), errors.len())
 }
 
+/// A program document: JSON for a `.json` file, TOML otherwise.
+fn read_program_doc(path: &std::path::Path) -> anyhow::Result<ProgramDoc> {
+    let text = read_file(path)?;
+    if path
+        .extension()
+        .is_some_and(|ext| ext.eq_ignore_ascii_case("json"))
+    {
+        ProgramDoc::from_json(&text)
+    } else {
+        ProgramDoc::from_toml(&text)
+    }
+    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
+/// A program file, read and validated.
+fn read_program(path: &std::path::Path) -> anyhow::Result<domain::program::Program> {
+    read_program_doc(path)?
+        .validate()
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
 fn simulate(
     program: &std::path::Path,
     sales: &std::path::Path,
@@ -153,17 +174,15 @@ fn simulate(
     format: SimulationFormat,
 ) -> anyhow::Result<()> {
     use service::simulate;
-    let document = ProgramDoc::from_toml(&read_file(program)?)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", program.display()))?;
-    let program_value = document
-        .validate()
-        .map_err(|e| anyhow::anyhow!("{}: {e}", program.display()))?;
+    let program_value = read_program(program)?;
     let period =
         domain::period::FiscalPeriod::parse(period, "--period").map_err(|e| anyhow::anyhow!("{e}"))?;
     let sales_rows = simulate::read_sales(
         &read_file(sales)?,
         ImportFormat::from_file_name(&sales.to_string_lossy()),
         &program_value,
+        // Without a database there is no business time zone: today's UTC date bounds `booked_on`.
+        domain::calendar::Date::from_unix_millis(service::Clock::now_millis(&service::SystemClock)),
     )
     .map_err(|e| row_errors(sales, e))?;
     let tier_rows = match tiers {
@@ -178,6 +197,25 @@ fn simulate(
         None => None,
     };
     let statements = simulate::simulate(&program_value, &sales_rows, tier_rows.as_ref(), period);
+    // A partner without a statement is one whose tier has no plan: said on stderr, so that an
+    // empty result is never mistaken for "no rebates are owed".
+    let partners: std::collections::BTreeSet<i64> = sales_rows
+        .iter()
+        .map(|s| s.partner_id)
+        .chain(tier_rows.iter().flat_map(|t| t.keys().copied()))
+        .collect();
+    let without_plan = partners.len().saturating_sub(statements.len());
+    if without_plan > 0 {
+        eprintln!(
+            "{without_plan} of {} partners get no statement: their tier has no rebate plan{}",
+            partners.len(),
+            if tiers.is_none() {
+                " (from sales alone; criteria such as certified_people or deals_won need --tiers)"
+            } else {
+                ""
+            }
+        );
+    }
     match format {
         SimulationFormat::Json => println!("{}", serde_json::to_string_pretty(&statements)?),
         SimulationFormat::Csv => print!(
@@ -265,15 +303,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
         }
         Command::Program(ProgramCommand::Import { file, effective_from }) => {
-            let text = std::fs::read_to_string(&file)
-                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
-            let is_json = file.extension().is_some_and(|ext| ext == "json");
-            let document = if is_json {
-                ProgramDoc::from_json(&text)
-            } else {
-                ProgramDoc::from_toml(&text)
-            }
-            .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            let document = read_program_doc(&file)?;
             let effective_from = match effective_from {
                 Some(text) => Date::parse(&text, "--effective-from").map_err(|e| anyhow::anyhow!("{e}"))?,
                 None => portal.today(),

@@ -19,8 +19,10 @@ use std::net::SocketAddr;
 /// The largest form body inspected for a CSRF token (content forms with long bodies fit).
 const MAX_FORM_BYTES: usize = 2 * 1024 * 1024;
 
-/// The upload page's import form carries a whole file; the REST API takes larger ones still.
-pub const MAX_IMPORT_FORM_BYTES: usize = 64 * 1024 * 1024;
+/// The upload page's import form carries a whole file, URL-encoded: up to three bytes for each
+/// of the file's (`,` is `%2C`), so a file of the page's largest size fits with room for the
+/// other fields. The file's own size is checked after decoding; the REST API takes larger ones.
+pub const MAX_IMPORT_FORM_BYTES: usize = 3 * domain::facts::MAX_PAGE_IMPORT_BYTES + 1024 * 1024;
 
 /// How large a form posted to `path` may be.
 fn form_limit(path: &str) -> usize {

@@ -276,7 +276,41 @@ fn rebates_simulate_needs_no_database() {
     );
     assert!(json.status.success());
     let statements: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
-    // Without a tiers file the sales alone decide: no certifications, so Registered, no plan.
+    // Without a tiers file the sales alone decide: no certifications, so Registered, no plan;
+    // stderr says why the list is empty.
     assert_eq!(statements, serde_json::json!([]));
+    let warning = String::from_utf8_lossy(&json.stderr);
+    assert!(
+        warning.contains("1 of 1 partners get no statement: their tier has no rebate plan (from sales alone"),
+        "{warning}"
+    );
+    // A program in JSON is read by its extension, as `program import` reads it.
+    let document =
+        domain::program::ProgramDoc::from_toml(&std::fs::read_to_string(program).unwrap()).unwrap();
+    let json_program = dir.join("program.json");
+    std::fs::write(&json_program, serde_json::to_string(&document).unwrap()).unwrap();
+    let from_json = atrium(
+        "postgres://nobody@127.0.0.1:1/none",
+        &[
+            "rebates",
+            "simulate",
+            "--program",
+            json_program.to_str().unwrap(),
+            "--sales",
+            sales.to_str().unwrap(),
+            "--period",
+            "2026-Q2",
+            "--tiers",
+            tiers.to_str().unwrap(),
+            "--format",
+            "csv",
+        ],
+    );
+    assert!(
+        from_json.status.success(),
+        "{}",
+        String::from_utf8_lossy(&from_json.stderr)
+    );
+    assert_eq!(String::from_utf8(from_json.stdout).unwrap(), csv);
     std::fs::remove_dir_all(dir).unwrap();
 }

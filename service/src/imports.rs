@@ -10,12 +10,12 @@ use crate::store::{Backend, Placeholders};
 use domain::calendar::Date;
 use domain::facts::parse_sale_amount;
 pub use domain::facts::{ImportReport, RowError};
-use domain::identity::Role;
 use domain::money::Currency;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::ops::RangeInclusive;
 
 /// How an import file is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -551,6 +551,24 @@ impl<'a> RowReader<'a, '_> {
         }
     }
 
+    /// The row's `booked_on` and its text, failing the row when the date is outside the
+    /// plausible `dates` (see [`booking_dates`]).
+    pub(crate) fn booked_on(&mut self, dates: &RangeInclusive<Date>) -> Option<(Date, &'a str)> {
+        let (date, text) = self.date_as_written("booked_on")?;
+        if !dates.contains(&date) {
+            self.fail(
+                "booked_on",
+                format!(
+                    "{date} is outside {} … {}: check the year",
+                    dates.start(),
+                    dates.end()
+                ),
+            );
+            return None;
+        }
+        Some((date, text))
+    }
+
     /// The row's sale `amount` in minor units, after checking that its `currency` is the
     /// program's. ISO 4217 codes are upper case, but spreadsheets often hold `usd`: the case
     /// does not make it another currency.
@@ -660,15 +678,16 @@ struct CertificationRow<'a> {
     expires_on: Date,
 }
 
-/// What identifies a certification (the unique index `certifications_identity`): partner,
-/// person, code and the day it was earned, the date as stored.
+/// What identifies a certification: partner, person (as `certified_people` tells people
+/// apart), code and the day it was earned, the date as stored. The unique index
+/// `certifications_identity` holds the person as first written.
 type CertificationKey = (i64, String, String, String);
 
 impl CertificationRow<'_> {
     fn key(&self) -> CertificationKey {
         (
             self.partner_id,
-            self.person.to_owned(),
+            domain::metrics::person_key(self.person),
             self.code.to_owned(),
             self.earned_on.to_string(),
         )
@@ -679,6 +698,8 @@ impl CertificationRow<'_> {
 #[derive(Debug)]
 struct StoredCertification {
     id: i64,
+    /// The holder's name as stored, which a re-import in another spelling keeps.
+    person: String,
     expires_on: String,
 }
 
@@ -707,7 +728,7 @@ fn start_import(
 
 /// Only vendor admins and finance import facts.
 pub fn require_importer(actor: &Actor) -> ServiceResult<()> {
-    if matches!(actor.role, Role::VendorAdmin | Role::Finance) {
+    if actor.role.can_run_rebates() {
         Ok(())
     } else {
         Err(ServiceError::Forbidden(
@@ -927,7 +948,7 @@ struct SaleValidator<'a> {
     product_lines: &'a [String],
     /// The dates a sale can be booked on: a date outside them is a typing error (`0026-04-01`,
     /// `2206-04-01`) that would otherwise sit unseen outside every period.
-    booking_dates: std::ops::RangeInclusive<Date>,
+    booking_dates: RangeInclusive<Date>,
     seen: FastMap<&'a str, usize>,
     errors: Vec<RowError>,
 }
@@ -988,20 +1009,7 @@ impl<'a> SaleValidator<'a> {
             },
             None => Some(None),
         };
-        let booked_on = r.date_as_written("booked_on").filter(|(date, _)| {
-            let plausible = self.booking_dates.contains(date);
-            if !plausible {
-                r.fail(
-                    "booked_on",
-                    format!(
-                        "{date} is outside {} … {}: check the year",
-                        self.booking_dates.start(),
-                        self.booking_dates.end()
-                    ),
-                );
-            }
-            plausible
-        });
+        let booked_on = r.booked_on(&self.booking_dates);
         let product_line = r
             .text("product_line")
             .map(|line| domain::facts::in_program_spelling(line, self.product_lines));
@@ -1028,7 +1036,7 @@ impl<'a> SaleValidator<'a> {
 
 /// The dates a sale can be booked on, as of `today`: from 1970 to a year ahead (a sale booked
 /// for a date to come, such as a renewal, is real; one a century away is a typing error).
-fn booking_dates(today: Date) -> std::ops::RangeInclusive<Date> {
+pub(crate) fn booking_dates(today: Date) -> RangeInclusive<Date> {
     let earliest = Date::parse("1970-01-01", "booked_on").unwrap_or(today);
     earliest..=today.add_months(12)
 }
@@ -1045,6 +1053,8 @@ struct SalesWriter<'a> {
     /// A bulk load's rows that were stored before it, to be compared once the indexes are back.
     stored_before_bulk: Vec<SaleRow<'a>>,
     report: ImportReport,
+    /// Rows found wrong only against the stored sale (see `write`); the import is refused.
+    errors: Vec<RowError>,
     /// Partners and distributors whose figures the import moved.
     touched: FastSet<i64>,
 }
@@ -1103,15 +1113,16 @@ impl<'a> SalesWriter<'a> {
                 after["distributor_id"] = before["distributor_id"].clone();
                 if after["distributor_id"].as_i64() == Some(row.partner_id) {
                     // The row moves the sale to the distributor it went through: kept, that
-                    // distributor would count it twice. Nothing of the file is stored.
-                    return Err(domain::FieldError::new(
-                        format!("rows[{}].distributor_id", row.row),
-                        format!(
+                    // distributor would count it twice. The file is refused like any other.
+                    self.errors.push(RowError {
+                        row: row.row,
+                        field: "distributor_id".into(),
+                        message: format!(
                             "sale `{}` went through partner {} as its distributor, which the row makes the selling partner; add a distributor_id column, empty for a distributor's own sale",
                             row.external_id, row.partner_id
                         ),
-                    )
-                    .into());
+                    });
+                    continue;
                 }
             }
             if row.kept.customer_name {
@@ -1168,7 +1179,7 @@ impl<'a> SalesWriter<'a> {
 async fn insert_new_certifications(
     tx: &mut sqlx::AnyConnection,
     backend: Backend,
-    chunk: &[CertificationRow<'_>],
+    chunk: &[&CertificationRow<'_>],
     now: i64,
 ) -> ServiceResult<usize> {
     let values = Placeholders::new(backend).rows(chunk.len(), 6);
@@ -1190,7 +1201,9 @@ async fn insert_new_certifications(
     Ok(usize::try_from(done).unwrap_or(usize::MAX))
 }
 
-/// The chunk's certifications stored before this import (ids up to `newest_before`), by key.
+/// The chunk's certifications stored before this import (ids up to `newest_before`), by key:
+/// those of the same partner, code and day, whose holder's name is the row's person in any
+/// spelling.
 async fn stored_certifications(
     tx: &mut sqlx::AnyConnection,
     backend: Backend,
@@ -1199,31 +1212,31 @@ async fn stored_certifications(
 ) -> ServiceResult<HashMap<CertificationKey, StoredCertification>> {
     let mut placeholders = Placeholders::new(backend);
     let newest = placeholders.next();
-    let keys = placeholders.rows(chunk.len(), 4);
+    let keys = placeholders.rows(chunk.len(), 3);
+    // Oldest first, so that of two spellings stored by an earlier version the first is kept.
     let sql = format!(
         "SELECT id, partner_id, person, code, earned_on, expires_on FROM certifications \
-         WHERE id <= {newest} AND (partner_id, person, code, earned_on) IN (VALUES {keys})"
+         WHERE id <= {newest} AND (partner_id, code, earned_on) IN (VALUES {keys}) ORDER BY id"
     );
     let mut lookup =
         sqlx::query_as::<_, (i64, i64, String, String, String, String)>(&sql).bind(newest_before);
     for row in chunk {
         lookup = lookup
             .bind(row.partner_id)
-            .bind(row.person)
             .bind(row.code)
             .bind(row.earned_on.to_string());
     }
-    Ok(lookup
-        .fetch_all(&mut *tx)
-        .await?
-        .into_iter()
-        .map(|(id, partner_id, person, code, earned_on, expires_on)| {
-            (
-                (partner_id, person, code, earned_on),
-                StoredCertification { id, expires_on },
-            )
-        })
-        .collect())
+    let mut stored = HashMap::new();
+    for (id, partner_id, person, code, earned_on, expires_on) in lookup.fetch_all(&mut *tx).await? {
+        stored
+            .entry((partner_id, domain::metrics::person_key(&person), code, earned_on))
+            .or_insert(StoredCertification {
+                id,
+                person,
+                expires_on,
+            });
+    }
+    Ok(stored)
 }
 
 /// The newest id in `table` (0 when empty): rows an import finds with ids up to it were stored
@@ -1296,11 +1309,16 @@ async fn write_chunk<K, S>(
     }
     let stored = lookup(&mut *tx).await?;
     if !preview && inserted + stored.len() != rows {
-        return Err(ServiceError::Conflict(format!(
-            "another import stored some of these {what} at the same time; import the file again"
-        )));
+        return Err(stored_meanwhile(what));
     }
     Ok(Some(stored))
+}
+
+/// The answer when rows an import was about to insert were stored by another import meanwhile.
+fn stored_meanwhile(what: &str) -> ServiceError {
+    ServiceError::Conflict(format!(
+        "another import stored some of these {what} at the same time; import the file again"
+    ))
 }
 
 impl Portal {
@@ -1394,6 +1412,7 @@ impl Portal {
                 rows: raw.len(),
                 ..ImportReport::default()
             },
+            errors: Vec::new(),
             touched: FastSet::default(),
         };
         // A load larger than the table goes in faster without its indexes, which are then built
@@ -1418,7 +1437,7 @@ impl Portal {
         while let Some(chunk) = next {
             progress(done, raw.len());
             done += chunk.len();
-            let valid_so_far = validator.errors.is_empty();
+            let valid_so_far = validator.errors.is_empty() && writer.errors.is_empty();
             let (written, following) = tokio::join!(
                 async {
                     if valid_so_far {
@@ -1432,9 +1451,13 @@ impl Portal {
             written?;
             next = following;
         }
-        if !validator.errors.is_empty() {
+        if !validator.errors.is_empty() || !writer.errors.is_empty() {
             tx.rollback().await?;
-            return Ok(writer.report.refused(validator.errors));
+            let mut errors = validator.errors;
+            errors.append(&mut writer.errors);
+            // Stable: a row's own errors keep the order of its columns.
+            errors.sort_by_key(|e| e.row);
+            return Ok(writer.report.refused(errors));
         }
         tracing::debug!(elapsed = ?started.elapsed(), "sales validated and inserted");
         for definition in &suspended {
@@ -1450,6 +1473,10 @@ impl Portal {
                 bound: None,
             };
             writer.write(&mut tx, chunk).await?;
+        }
+        if !writer.errors.is_empty() {
+            tx.rollback().await?;
+            return Ok(writer.report.refused(writer.errors));
         }
         progress(raw.len(), raw.len());
         tracing::debug!(elapsed = ?started.elapsed(), rebuilt_indexes = suspended.len(), "sales written");
@@ -1569,29 +1596,29 @@ impl Portal {
         let backend = self.store().backend();
         let mut tx = self.pool().begin().await?;
         let mut touched = BTreeSet::new();
-        // As with sales: a chunk at a time, new rows in one statement, changed ones updated.
+        // A chunk at a time: the stored rows are looked up first, by the person as
+        // `certified_people` tells people apart, so that a certification re-imported under
+        // another spelling of its holder's name is the stored one, not a second row. New rows
+        // go in in one statement; changed ones are updated.
         let newest_before = newest_id(&mut tx, "certifications").await?;
         const CHUNK: usize = 1000;
         for (chunk_index, chunk) in rows.chunks(CHUNK).enumerate() {
             progress(chunk_index * CHUNK, rows.len());
-            let Some(stored) = write_chunk(
-                &mut tx,
-                preview,
-                "certifications",
-                chunk.len(),
-                async |tx| insert_new_certifications(tx, backend, chunk, now).await,
-                async |tx| stored_certifications(tx, backend, chunk, newest_before).await,
-            )
-            .await?
-            else {
-                report.inserted += chunk.len();
-                touched.extend(chunk.iter().map(|row| row.partner_id));
-                continue;
-            };
+            let stored = stored_certifications(&mut tx, backend, chunk, newest_before).await?;
+            let new: Vec<&CertificationRow> = chunk
+                .iter()
+                .filter(|row| !stored.contains_key(&row.key()))
+                .collect();
+            if !preview
+                && !new.is_empty()
+                && insert_new_certifications(&mut tx, backend, &new, now).await? != new.len()
+            {
+                return Err(stored_meanwhile("certifications"));
+            }
+            report.inserted += new.len();
+            touched.extend(new.iter().map(|row| row.partner_id));
             for row in chunk {
                 let Some(before) = stored.get(&row.key()) else {
-                    report.inserted += 1;
-                    touched.insert(row.partner_id);
                     continue;
                 };
                 let expires_on = row.expires_on.to_string();
@@ -1611,7 +1638,7 @@ impl Portal {
                     .await?;
                 let value = |expires_on: &str| {
                     serde_json::json!({
-                        "partner_id": row.partner_id, "person": row.person, "code": row.code,
+                        "partner_id": row.partner_id, "person": before.person, "code": row.code,
                         "earned_on": row.earned_on, "expires_on": expires_on,
                     })
                 };

@@ -43,7 +43,7 @@ fn statement_scope(actor: &Actor) -> String {
 }
 
 fn require_finance(actor: &Actor) -> ServiceResult<()> {
-    if matches!(actor.role, Role::Finance | Role::VendorAdmin) {
+    if actor.role.can_run_rebates() {
         Ok(())
     } else {
         Err(ServiceError::Forbidden(
@@ -137,12 +137,18 @@ impl LineTotals {
 /// A statement the run creates, waiting for its batch insert.
 struct NewDraft<'a> {
     partner_id: i64,
-    plan: &'a RebatePlan,
+    plan_id: String,
+    plan_name: &'a str,
     tier: TierRank,
     basis: i64,
     total: i64,
     lines: String,
 }
+
+/// The plan id and name of a statement that carries restatements alone: the partner's tier at
+/// the period's end has no rebate plan, yet what an earlier locked period now owes, or takes
+/// back, must still reach the payout system. A program's plan ids are never blank.
+const RESTATEMENTS_ONLY: (&str, &str) = ("", "No rebate plan: restatements only");
 
 /// A statement of the period being run, as the run found it.
 struct StoredStatement {
@@ -372,6 +378,7 @@ impl Portal {
             drafts: 0,
             locked: 0,
             draft_total: 0,
+            currency: program.currency.code().to_owned(),
             minor_digits: program.currency.minor_digits(),
         };
         // Everything the run reads comes in a handful of set-wide queries; the rebate engine then
@@ -433,32 +440,47 @@ impl Portal {
             let stored = existing.remove(&partner_id).unwrap_or_default();
             let locked = stored.iter().filter(|s| s.locked).count();
             summary.locked += locked;
-            // A locked statement settles the period for the partner; otherwise the draft of the
-            // plan that applies is recomputed and any other draft is discarded.
-            let keep = plan
-                .filter(|_| locked == 0)
-                .and_then(|plan| stored.iter().find(|s| !s.locked && s.plan_id == plan.id));
+            // A locked statement settles the period for the partner. Otherwise the period's
+            // statement is the plan's, computed from the sales, with what earlier locked periods
+            // now owe added; or, when the tier has no plan any more, a statement of those
+            // restatements alone, so that a clawback still reaches the payout system.
+            let restated = if locked == 0 && locked_earlier.contains(&partner_id) {
+                self.restatements(&mut tx, &mut programs, partner_id, partner_type, period)
+                    .await?
+            } else {
+                Vec::new()
+            };
+            let mut calc = match plan {
+                Some(plan) => totals
+                    .get(&partner_id)
+                    .unwrap_or(&no_sales)
+                    .calculate(plan, period),
+                None => RebateCalculation {
+                    period,
+                    plan_id: RESTATEMENTS_ONLY.0.to_owned(),
+                    basis: 0,
+                    lines: Vec::new(),
+                    total: 0,
+                },
+            };
+            let plan_name = plan.map_or(RESTATEMENTS_ONLY.1, |plan| plan.name.as_str());
+            let issued = locked == 0 && (plan.is_some() || !restated.is_empty());
+            for line in restated {
+                calc.total += line.amount;
+                calc.lines.push(line);
+            }
+            // Any other draft of the period (of an earlier plan) is discarded.
+            let keep = issued
+                .then(|| stored.iter().find(|s| !s.locked && s.plan_id == calc.plan_id))
+                .flatten();
             for stale in stored
                 .iter()
                 .filter(|s| !s.locked && Some(s.id) != keep.map(|k| k.id))
             {
                 discard_draft(&mut tx, actor, now, stale, period).await?;
             }
-            let Some(plan) = plan.filter(|_| locked == 0) else {
+            if !issued {
                 continue;
-            };
-            let mut calc = totals
-                .get(&partner_id)
-                .unwrap_or(&no_sales)
-                .calculate(plan, period);
-            if locked_earlier.contains(&partner_id) {
-                for line in self
-                    .restatements(&mut tx, &mut programs, partner_id, partner_type, period)
-                    .await?
-                {
-                    calc.total += line.amount;
-                    calc.lines.push(line);
-                }
             }
             let lines = serde_json::to_string(&calc.lines).map_err(internal)?;
             summary.drafts += 1;
@@ -476,7 +498,7 @@ impl Portal {
                     .bind(lines)
                     .bind(run_id)
                     .bind(now)
-                    .bind(&plan.name)
+                    .bind(plan_name)
                     .bind(id)
                     .execute(&mut *tx)
                     .await?;
@@ -505,7 +527,8 @@ impl Portal {
                 }
                 None => new_drafts.push(NewDraft {
                     partner_id,
-                    plan,
+                    plan_id: calc.plan_id,
+                    plan_name,
                     tier,
                     basis: calc.basis,
                     total: calc.total,
@@ -527,8 +550,8 @@ impl Portal {
             for draft in chunk {
                 insert = insert
                     .bind(draft.partner_id)
-                    .bind(&draft.plan.id)
-                    .bind(&draft.plan.name)
+                    .bind(&draft.plan_id)
+                    .bind(draft.plan_name)
                     .bind(period.to_string())
                     .bind(i64::from(draft.tier.0))
                     .bind("draft")
@@ -915,6 +938,7 @@ impl Portal {
             projected_total: projected.total,
             projected_basis: projected.basis,
             period_ends: to.to_string(),
+            currency: stored.program.currency.code().to_owned(),
             minor_digits: stored.program.currency.minor_digits(),
         }))
     }

@@ -5,6 +5,7 @@
 use crate::imports::{
     read_checked, ImportFormat, RowError, RowReader, SALES_COLUMNS, SALES_OPTIONAL_COLUMNS,
 };
+use domain::calendar::Date;
 use domain::facts::Sale;
 use domain::identity::{PartnerType, TierRank};
 use domain::period::FiscalPeriod;
@@ -42,14 +43,20 @@ pub struct GivenTier {
 }
 
 /// Reads sales (`external_id, partner_id, booked_on, product_line, amount, currency`) without
-/// checking partners against a database.
-pub fn read_sales(text: &str, format: ImportFormat, program: &Program) -> Result<Vec<Sale>, Vec<RowError>> {
+/// checking partners against a database. `today` bounds `booked_on` as an import does.
+pub fn read_sales(
+    text: &str,
+    format: ImportFormat,
+    program: &Program,
+    today: Date,
+) -> Result<Vec<Sale>, Vec<RowError>> {
     let raw = read_checked(text, format, SALES_COLUMNS, SALES_OPTIONAL_COLUMNS)?;
     let mut errors = Vec::new();
     let mut sales = Vec::new();
     let mut seen = crate::imports::FastMap::default();
     let currency = program.currency;
     let product_lines = program.named_product_lines();
+    let booking_dates = crate::imports::booking_dates(today);
     for (i, fields) in raw.iter().enumerate() {
         let mut r = RowReader {
             row: i + 1,
@@ -64,7 +71,7 @@ pub fn read_sales(text: &str, format: ImportFormat, program: &Program) -> Result
                 None
             }
         });
-        let booked_on = r.date("booked_on");
+        let booked_on = r.booked_on(&booking_dates).map(|(date, _)| date);
         let product_line = r
             .text("product_line")
             .map(|line| domain::facts::in_program_spelling(line, &product_lines));
@@ -294,12 +301,16 @@ mod tests {
 
     const PROGRAM: &str = include_str!("../../demo/acme-partner-program.toml");
 
+    fn today() -> Date {
+        Date::parse("2026-11-26", "today").unwrap()
+    }
+
     #[test]
     fn rules_5_example_2_simulated_from_files() {
         let program = Program::from_toml(PROGRAM).unwrap();
         let sales = "external_id,partner_id,booked_on,product_line,amount,currency\n\
                      S1,7,2026-04-10,hardware,120000.00,USD\nS2,7,2026-05-10,cloud,40000.00,USD\nS3,7,2026-06-10,hardware,-5000.00,USD\n";
-        let sales = read_sales(sales, ImportFormat::Csv, &program).unwrap();
+        let sales = read_sales(sales, ImportFormat::Csv, &program, today()).unwrap();
         let tiers = read_tiers("partner_id,tier\n7,Gold\n", ImportFormat::Csv, &program).unwrap();
         let period = FiscalPeriod::parse("2026-Q2", "period").unwrap();
         let statements = simulate(&program, &sales, Some(&tiers), period);
@@ -320,10 +331,30 @@ mod tests {
             "external_id,partner_id,booked_on,product_line,amount,currency\nS1,x,2026-02-30,hw,1.999,EUR\n",
             ImportFormat::Csv,
             &program,
+            today(),
         )
         .unwrap_err();
         let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["partner_id", "booked_on", "currency", "amount"]);
+        // Booking dates are bounded as an import bounds them: 1970 to a year after today.
+        let errors = read_sales(
+            "external_id,partner_id,booked_on,product_line,amount,currency
+             S1,7,0026-04-10,hardware,1.00,USD
+S2,7,2027-11-26,hardware,1.00,USD
+S3,7,2027-11-27,hardware,1.00,USD
+",
+            ImportFormat::Csv,
+            &program,
+            today(),
+        )
+        .unwrap_err();
+        let located: Vec<(usize, &str)> = errors.iter().map(|e| (e.row, e.field.as_str())).collect();
+        assert_eq!(located, [(1, "booked_on"), (3, "booked_on")]);
+        assert!(
+            errors[1].message.contains("1970-01-01 … 2027-11-26"),
+            "{}",
+            errors[1].message
+        );
         let errors = read_tiers("partner_id,tier\n7,Diamond\n", ImportFormat::Csv, &program).unwrap_err();
         assert_eq!(errors[0].field, "tier");
     }

@@ -43,46 +43,99 @@ pub fn RebatesPage() -> impl IntoView {
         move || (period(), run.version().get(), advance.version().get()),
         |(period, _, _)| get_statements((!period.is_empty()).then_some(period)),
     );
+    // Who is reading: vendor staff see every partner's statements; finance (and vendor admins)
+    // also run, import, approve, pay and export.
+    let reader = move || async move {
+        match me.await {
+            Ok(Some(me)) => (
+                me.organisation.kind == OrganisationKind::Vendor,
+                me.role.can_run_rebates(),
+            ),
+            _ => (false, false),
+        }
+    };
     view! {
         <Title text="Rebates" />
+        // The head and the tools depend on the reader only, so a run, an import or an approval
+        // refreshes the list below without clearing the forms and their results.
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
-                let vendor = matches!(me.await, Ok(Some(ref me)) if me.organisation.kind == OrganisationKind::Vendor);
+                let (vendor, finance) = reader().await;
+                let p = period();
+                // Only a valid period makes an export link (its text is then safe in a URL).
+                let export = domain::period::FiscalPeriod::parse(p.trim(), "period").ok().filter(|_| finance);
                 view! {
                     <section class="studio-head">
                         <h1>{if vendor { "Rebates" } else { "Your rebate statements" }}</h1>
                     </section>
-                    {vendor.then(|| view! { <FinanceTools run /> })}
+                    {finance.then(|| view! { <FinanceTools run /> })}
                     {(!vendor).then(|| view! { <ForecastCard /> })}
                     <form method="get" class="filter" role="search">
                         <div class="field">
                             <label for="period">"Period"</label>
-                            <input id="period" name="period" type="text" placeholder="2026-Q2" value=period() />
+                            <input id="period" name="period" type="text" placeholder="2026-Q2" value=p />
                         </div>
                         <button type="submit" class="button">"Show"</button>
-                        {vendor.then(|| {
-                            let p = period();
-                            (!p.is_empty()).then(|| view! {
-                                <a class="button" href=format!("/api/v1/rebates/statements.csv?period={p}")
-                                    title="Approved and paid statements, for the payout system">"Export payouts (CSV)"</a>
-                                <a class="button" href=format!("/api/v1/rebates/statements.csv?period={p}&status=all")
-                                    title="Every statement of the period, drafts included">"Export all (CSV)"</a>
-                            })
+                        {export.map(|period| view! {
+                            <a class="button" href=format!("/api/v1/rebates/statements.csv?period={period}")
+                                title="Approved and paid statements, for the payout system">{format!("Export {period} payouts (CSV)")}</a>
+                            <a class="button" href=format!("/api/v1/rebates/statements.csv?period={period}&status=all")
+                                title="Every statement of the period, drafts included">{format!("Export all of {period} (CSV)")}</a>
                         })}
                     </form>
-                    {match statements.await {
-                        Ok(list) if list.is_empty() => view! { <p class="empty">"No statements yet."</p> }.into_any(),
-                        Ok(list) => view! {
-                            <ul class="statements">
-                                {list.into_iter().map(|s| view! { <StatementCard statement=s vendor advance /> }).collect_view()}
-                            </ul>
-                        }.into_any(),
-                        Err(error) => view! { <ErrorPanel error /> }.into_any(),
-                    }}
+                    {(finance && export.is_none()).then(|| view! {
+                        <p class="hint">"Show a period to export its statements for the payout system."</p>
+                    })}
                 }
                 .into_any()
             })}
         </Suspense>
+        <AdvanceResult advance />
+        <Transition fallback=|| view! { <p class="loading">"Loading statements…"</p> }>
+            {move || Suspend::new(async move {
+                let (_, finance) = reader().await;
+                let p = period();
+                match statements.await {
+                    Ok(list) if list.is_empty() => view! {
+                        <p class="empty">
+                            {if p.is_empty() { "No statements yet.".to_owned() } else { format!("No statements for {p}.") }}
+                            {finance.then_some(" Run a period above to compute its statements.")}
+                        </p>
+                    }.into_any(),
+                    Ok(list) => view! {
+                        <ul class="statements">
+                            {list.into_iter().map(|s| view! { <StatementCard statement=s finance advance /> }).collect_view()}
+                        </ul>
+                    }.into_any(),
+                    // The page has its heading already: the error is said without another.
+                    Err(error) => view! { <p class="notice notice-error" role="alert">{error.located()}</p> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+/// What the last Approve or Mark paid did: said above the statements, which reload after it,
+/// so a refusal (a payout reference that is not one line, a statement a colleague already
+/// paid) is never lost in the reload.
+#[component]
+fn AdvanceResult(advance: ServerAction<AdvanceStatement>) -> impl IntoView {
+    view! {
+        <div aria-live="polite" data-testid="advance-result">
+            {move || advance.value().get().map(|result| match result {
+                Ok(s) => view! {
+                    <p class="notice notice-success">
+                        {format!(
+                            "{} {} {}.",
+                            s.partner_name,
+                            s.period,
+                            if s.status == StatementStatus::Paid { "is marked paid" } else { "is approved" }
+                        )}
+                    </p>
+                }.into_any(),
+                Err(e) => view! { <p class="notice notice-error" role="alert">{e.located()}</p> }.into_any(),
+            })}
+        </div>
     }
 }
 
@@ -101,6 +154,18 @@ fn load_file(ev: leptos::ev::Event, set_data: WriteSignal<String>, set_error: Wr
         else {
             return;
         };
+        // Refused before reading: a file too large for the page would only freeze the tab.
+        let limit = domain::facts::MAX_PAGE_IMPORT_BYTES;
+        if file.size() > limit as f64 {
+            set_data.set(String::new());
+            set_error.set(Some(format!(
+                "{} is {:.0} MiB; this page imports files up to {} MiB: import larger ones with the API or `atrium import`",
+                file.name(),
+                (file.size() / (1024.0 * 1024.0)).ceil(),
+                limit / (1024 * 1024)
+            )));
+            return;
+        }
         leptos::task::spawn_local(async move {
             match wasm_bindgen_futures::JsFuture::from(file.array_buffer()).await {
                 Ok(buffer) => {
@@ -142,12 +207,23 @@ fn FinanceTools(run: ServerAction<RunRebates>) -> impl IntoView {
                         <label for="run-period">"Fiscal period"</label>
                         <input id="run-period" name="period" type="text" placeholder="2026-Q2" required />
                     </div>
-                    <button type="submit" class="button primary">"Run rebates"</button>
+                    <button type="submit" class="button primary" disabled=move || run.pending().get()>
+                        {move || if run.pending().get() { "Running…" } else { "Run rebates" }}
+                    </button>
                 </ActionForm>
                 <p role="status" data-testid="run-result">
                     {move || run.value().get().map(|r| match r {
-                        Ok(s) => format!("{}: {} draft statements totalling {}; {} locked left as they were.", s.period, s.drafts, money(s.draft_total, s.minor_digits), s.locked),
-                        Err(e) => e.message,
+                        Ok(s) => format!(
+                            "{}: {} draft statement{} totalling {} {}; {} locked left as {} were.",
+                            s.period,
+                            s.drafts,
+                            if s.drafts == 1 { "" } else { "s" },
+                            money(s.draft_total, s.minor_digits),
+                            s.currency,
+                            s.locked,
+                            if s.locked == 1 { "it" } else { "they" }
+                        ),
+                        Err(e) => e.located(),
                     })}
                 </p>
             </article>
@@ -178,11 +254,20 @@ fn FinanceTools(run: ServerAction<RunRebates>) -> impl IntoView {
                             on:input=move |ev| set_data.set(event_target_value(&ev))></textarea>
                     </div>
                     <div class="row">
-                        <button type="submit" name="preview" value="1" class="button">"Preview"</button>
-                        <button type="submit" class="button primary">"Import"</button>
+                        <button type="submit" name="preview" value="1" class="button" disabled=move || import.pending().get()>"Preview"</button>
+                        <button type="submit" class="button primary" disabled=move || import.pending().get()>
+                            {move || if import.pending().get() { "Working…" } else { "Import" }}
+                        </button>
                     </div>
                 </ActionForm>
                 {move || import.value().get().map(|r| match r {
+                    // Stored, but the tiers could not be re-evaluated yet: said as a warning.
+                    Ok(report) if report.errors.is_empty() && !report.warnings.is_empty() => view! {
+                        <div class="notice notice-warning" role="status" data-testid="import-result">
+                            <p>{format!("{}.", report.summary())}</p>
+                            <ul>{report.warnings.iter().map(|w| view! { <li>{capitalised(w)}</li> }).collect_view()}</ul>
+                        </div>
+                    }.into_any(),
                     Ok(report) if report.errors.is_empty() => view! {
                         <p class="notice notice-success" role="status" data-testid="import-result">
                             {format!("{}.", report.summary())}
@@ -204,7 +289,7 @@ fn FinanceTools(run: ServerAction<RunRebates>) -> impl IntoView {
                             </div>
                         }.into_any()
                     }
-                    Err(e) => view! { <p class="notice notice-error" role="alert">{e.message}</p> }.into_any(),
+                    Err(e) => view! { <p class="notice notice-error" role="alert">{e.located()}</p> }.into_any(),
                 })}
             </article>
         </section>
@@ -214,7 +299,8 @@ fn FinanceTools(run: ServerAction<RunRebates>) -> impl IntoView {
 #[component]
 fn StatementCard(
     statement: StatementView,
-    vendor: bool,
+    /// Whether the reader may approve and pay.
+    finance: bool,
     advance: ServerAction<AdvanceStatement>,
     /// On the statement's own page, which needs no link to itself.
     #[prop(optional)]
@@ -223,6 +309,14 @@ fn StatementCard(
     let s = statement;
     let digits = digits_of(&s.currency);
     let status_class = format!("status status-{}", s.status.as_str());
+    // Every card has the same buttons: their names say whose statement they act on.
+    let whose = format!("{} {}", s.partner_name, s.period);
+    // Each name starts with the visible label, so speaking the label still finds the control.
+    let (see_label, approve_label) = (format!(" ({whose})"), format!("Approve {whose}"));
+    let (reference_label, paid_label) = (
+        format!("Payout reference for {whose}"),
+        format!("Mark paid: {whose}"),
+    );
     view! {
         <li class="card statement">
             <p class="card-top">
@@ -242,24 +336,30 @@ fn StatementCard(
                 </tfoot>
             </table>
             {s.payout_reference.clone().map(|r| view! { <p class="meta">"Paid: " {r}</p> })}
-            {(!own_page).then(|| view! { <p><a href=format!("/rebates/{}", s.id)>"See the sales behind it"</a></p> })}
+            {(!own_page).then(|| view! {
+                <p><a href=format!("/rebates/{}", s.id)>"See the sales behind it"<span class="visually-hidden">{see_label}</span></a></p>
+            })}
             {s.approvable_from.clone().map(|from| view! {
                 <p class="meta">"The period is still running: this draft can be approved from " {from} "."</p>
             })}
-            {(vendor && s.status == StatementStatus::Draft && s.approvable_from.is_none()).then(|| view! {
+            {(finance && s.status == StatementStatus::Draft && s.approvable_from.is_none()).then(|| view! {
                 <ActionForm action=advance attr:class="inline-form">
                     <CsrfField />
                     <input type="hidden" name="id" value=s.id />
-                    <button type="submit" class="button">"Approve"</button>
+                    <button type="submit" class="button" aria-label=approve_label
+                        disabled=move || advance.pending().get()>"Approve"</button>
                 </ActionForm>
             })}
-            {(vendor && s.status == StatementStatus::Approved).then(|| view! {
+            {(finance && s.status == StatementStatus::Approved).then(|| view! {
                 <ActionForm action=advance attr:class="row">
                     <CsrfField />
                     <input type="hidden" name="id" value=s.id />
-                    <label class="visually-hidden" for=format!("ref-{}", s.id)>"Payout reference"</label>
-                    <input id=format!("ref-{}", s.id) name="payout_reference" type="text" placeholder="Payout reference" required maxlength="140" />
-                    <button type="submit" class="button primary">"Mark paid"</button>
+                    <label class="visually-hidden" for=format!("ref-{}", s.id)>{reference_label}</label>
+                    // One line with a visible character: the server says what else it refuses.
+                    <input id=format!("ref-{}", s.id) name="payout_reference" type="text" placeholder="Payout reference"
+                        required maxlength="140" pattern=r".*\S.*" title="The payout system's reference, on one line" />
+                    <button type="submit" class="button primary" aria-label=paid_label
+                        disabled=move || advance.pending().get()>"Mark paid"</button>
                 </ActionForm>
             })}
         </li>
@@ -273,19 +373,27 @@ fn ForecastCard() -> impl IntoView {
     view! {
         <Suspense fallback=|| ()>
             {move || Suspend::new(async move {
-                forecast.await.ok().flatten().map(|f| view! {
+                let f = match forecast.await {
+                    Ok(Some(f)) => f,
+                    Ok(None) => return view! {
+                        <p class="hint" data-testid="forecast-none">"Your tier has no rebate plan this period, so there is no rebate to forecast."</p>
+                    }.into_any(),
+                    Err(error) => return view! { <p class="notice notice-error" role="alert">{error.located()}</p> }.into_any(),
+                };
+                view! {
                     <section class="panel forecast" aria-labelledby="forecast">
                         <h2 id="forecast">"This period so far: " {f.period.clone()}</h2>
-                        <p class="what-if-result" data-testid="forecast-total">{money(f.total, f.minor_digits)}</p>
+                        <p class="what-if-result" data-testid="forecast-total">{money(f.total, f.minor_digits)} " " {f.currency.clone()}</p>
                         <p class="hint">{f.plan_name.clone()} " on " {money(f.basis, f.minor_digits)} " of sales up to " {f.as_of.clone()} ". It becomes a statement when finance runs the period."</p>
                         <p class="criterion-label">"Forecast for the period"</p>
-                        <p class="what-if-result" data-testid="forecast-projection">{money(f.projected_total, f.minor_digits)}</p>
+                        <p class="what-if-result" data-testid="forecast-projection">{money(f.projected_total, f.minor_digits)} " " {f.currency.clone()}</p>
                         <p class="hint">
                             "If sales go on at this pace until " {crate::pages::scorecard::forecast_end(&f.period_ends)}
                             " (" {money(f.projected_basis, f.minor_digits)} " of sales)."
                         </p>
                     </section>
-                })
+                }
+                .into_any()
             })}
         </Suspense>
     }
@@ -305,11 +413,13 @@ pub fn StatementPage() -> impl IntoView {
     view! {
         <Title text="Statement" />
         <nav class="breadcrumb" aria-label="Breadcrumb"><a href="/rebates">"← Rebates"</a></nav>
-        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+        <AdvanceResult advance />
+        <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match statement.await {
                     Ok(StatementDetail { statement, sales, sales_count, counted_count, late }) => {
-                        let vendor = matches!(me.await, Ok(Some(ref me)) if me.organisation.kind == OrganisationKind::Vendor);
+                        let finance = matches!(me.await, Ok(Some(ref me)) if me.role.can_run_rebates());
+                        let heading = format!("{} · {} rebate statement", statement.partner_name, statement.period);
                         let digits = digits_of(&statement.currency);
                         let export = format!("/api/v1/rebates/statements/{}/sales.csv", statement.id);
                         let shown = sales.len();
@@ -327,7 +437,8 @@ pub fn StatementPage() -> impl IntoView {
                             "this statement never changes; a restatement line on the partner's next statement carries the difference."
                         };
                         view! {
-                        <ul class="statements single"><StatementCard statement vendor advance own_page=true /></ul>
+                        <section class="studio-head"><h1>{heading}</h1></section>
+                        <ul class="statements single"><StatementCard statement finance advance own_page=true /></ul>
                         <section class="panel">
                             <h2>"Sales in the period"</h2>
                             <p class="hint" data-testid="basis-summary">
@@ -367,6 +478,6 @@ pub fn StatementPage() -> impl IntoView {
                     Err(error) => view! { <ErrorPanel error /> }.into_any(),
                 }
             })}
-        </Suspense>
+        </Transition>
     }
 }

@@ -120,6 +120,31 @@ fn field_from_message(message: &str) -> Option<String> {
     })
 }
 
+/// A raw request body whose rejection answers in the API's error shape: `413 too_large` over
+/// the endpoint's limit, `400 bad_request` when it cannot be read whole.
+pub struct ApiBytes(pub axum::body::Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for ApiBytes {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        axum::body::Bytes::from_request(req, state)
+            .await
+            .map(ApiBytes)
+            .map_err(|e| {
+                if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::plain(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "too_large",
+                        "the body is larger than this endpoint takes",
+                    )
+                } else {
+                    ApiError::plain(StatusCode::BAD_REQUEST, "bad_request", e.body_text())
+                }
+            })
+    }
+}
+
 impl<S, T> FromRequest<S> for ApiJson<T>
 where
     S: Send + Sync,
@@ -140,9 +165,7 @@ where
                 "send the body as application/json",
             ));
         }
-        let bytes = axum::body::Bytes::from_request(req, state)
-            .await
-            .map_err(|e| ApiError::plain(StatusCode::BAD_REQUEST, "bad_request", e.body_text()))?;
+        let ApiBytes(bytes) = ApiBytes::from_request(req, state).await?;
         let deserializer = &mut serde_json::Deserializer::from_slice(&bytes);
         serde_path_to_error::deserialize(deserializer)
             .map(ApiJson)

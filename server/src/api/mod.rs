@@ -22,7 +22,7 @@ use domain::content::{
 use domain::identity::{
     Me, OrganisationKind, OrganisationSummary, PartnerType, Persona, Region, Role, TierBadge, TierRank,
 };
-use error::{ApiError, ApiJson, ApiQuery, ErrorBody, ErrorDetail};
+use error::{ApiBytes, ApiError, ApiJson, ApiQuery, ErrorBody, ErrorDetail};
 use serde::{Deserialize, Serialize};
 use service::web::{cookie_value, ClientIp, CookieSecurity, CsrfToken, SESSION_COOKIE};
 use service::{Actor, ServiceError, SessionToken};
@@ -495,13 +495,22 @@ async fn import_facts(
             "this Idempotency-Key was used with a different request",
         )
     };
+    let mut claim = None;
     if let Some(key) = &key {
         match state
             .portal
             .claim_idempotency_key(&actor, key, endpoint, &request_hash)
             .await?
         {
-            KeyClaim::Claimed => {}
+            KeyClaim::Claimed => {
+                claim = Some(UnansweredClaim {
+                    portal: state.portal.clone(),
+                    actor: actor.clone(),
+                    key: key.clone(),
+                    endpoint,
+                    settled: false,
+                });
+            }
             KeyClaim::InProgress {
                 request_hash: running,
             } if running != request_hash => return Err(reused()),
@@ -528,8 +537,8 @@ async fn import_facts(
         Ok(answer) => answer,
         Err(e) => {
             // No answer to keep: a retry with the key should run. The error is the one to report.
-            if let Some(key) = &key {
-                let _ = state.portal.release_idempotency_key(&actor, key, endpoint).await;
+            if let Some(claim) = claim.take() {
+                claim.release().await;
             }
             return Err(e);
         }
@@ -544,8 +553,61 @@ async fn import_facts(
             .portal
             .remember_answer(&actor, key, endpoint, &answer)
             .await?;
+        if let Some(claim) = claim.take() {
+            claim.answered();
+        }
     }
     Ok((status, [(header::CONTENT_TYPE, "application/json")], text).into_response())
+}
+
+/// A claimed Idempotency-Key whose request has not answered yet. When the request is dropped
+/// unanswered (the client went away mid-import, which rolls the import back), the key is
+/// released, so that the client's retry runs at once instead of hearing "still running" until
+/// the claim counts as abandoned.
+struct UnansweredClaim {
+    portal: service::Portal,
+    actor: Actor,
+    key: String,
+    endpoint: &'static str,
+    settled: bool,
+}
+
+impl UnansweredClaim {
+    /// Releases the key now: the request failed with no answer to keep.
+    async fn release(mut self) {
+        self.settled = true;
+        let _ = self
+            .portal
+            .release_idempotency_key(&self.actor, &self.key, self.endpoint)
+            .await;
+    }
+
+    /// The request answered, and its answer is kept under the key.
+    fn answered(mut self) {
+        self.settled = true;
+    }
+}
+
+impl Drop for UnansweredClaim {
+    fn drop(&mut self) {
+        if self.settled {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let (portal, actor, key, endpoint) = (
+            self.portal.clone(),
+            self.actor.clone(),
+            std::mem::take(&mut self.key),
+            self.endpoint,
+        );
+        runtime.spawn(async move {
+            if let Err(e) = portal.release_idempotency_key(&actor, &key, endpoint).await {
+                tracing::warn!(error = %e, "releasing the key of a dropped import failed; it is taken over once abandoned");
+            }
+        });
+    }
 }
 
 /// Imports (or previews) a request's file and answers with the report: `200`, or `422` naming
@@ -628,7 +690,7 @@ async fn import_sales(
     SignedIn(actor): SignedIn,
     ApiQuery(query): ApiQuery<ImportQuery>,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    ApiBytes(body): ApiBytes,
 ) -> Result<Response, ApiError> {
     import_facts(state, actor, FactKind::Sales, query.preview, headers, body).await
 }
@@ -650,7 +712,7 @@ async fn import_certifications(
     SignedIn(actor): SignedIn,
     ApiQuery(query): ApiQuery<ImportQuery>,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    ApiBytes(body): ApiBytes,
 ) -> Result<Response, ApiError> {
     import_facts(
         state,

@@ -13,6 +13,7 @@ crate::on_both_databases!(
     statements_are_isolated_and_exported,
     a_plan_change_before_the_period_ends_replaces_the_draft,
     restatements_follow_the_partner_across_plans_and_program_versions,
+    a_clawback_reaches_a_partner_whose_tier_lost_its_plan,
     the_audit_log_says_who_imported_approved_and_paid,
     runs_of_one_period_at_once_leave_one_draft_each,
     the_drill_down_shows_changed_sales_as_the_statement_saw_them,
@@ -725,6 +726,65 @@ async fn restatements_follow_the_partner_across_plans_and_program_versions(db: D
     assert_eq!(q2["lines"][1]["description"], "2026-Q1 restatement");
     assert_eq!(q2["total"], 36_000);
     assert_eq!(statements_of(&app, "2026-Q2", partner).await.len(), 1);
+    app.cleanup().await;
+}
+
+/// A partner that falls to a tier without a plan still gets what a locked period now owes or
+/// takes back: a statement of the restatements alone, approved and paid like any other.
+async fn a_clawback_reaches_a_partner_whose_tier_lost_its_plan(db: Db) {
+    let app = finance(db).await;
+    let partner = partner_at(&app, "Lapsed Silver", 1).await;
+    let bystander = partner_at(&app, "Never Planned", 0).await;
+    import(&app, &[("L1", partner, "2026-02-01", "hardware", "50000.00")]).await;
+    run(&app, "2026-Q1").await;
+    let q1 = statement(&app, "2026-Q1", partner).await;
+    assert_eq!(q1["total"], 100_000, "50,000.00 at 200 bp");
+    let q1_id = q1["id"].as_i64().unwrap();
+    let approved = app
+        .post_empty(&format!("/api/v1/rebates/statements/{q1_id}/approve"))
+        .await;
+    assert_eq!(approved.status(), StatusCode::OK);
+
+    // The partner lapses to Registered, which has no plan, and a Q1 return arrives: Q1 is now
+    // worth 40,000.00 at 200 bp = 800.00, so 200.00 is taken back.
+    tier_changed(&app, partner, "2026-04-15", 1, 0).await;
+    import(&app, &[("L2", partner, "2026-03-20", "hardware", "-10000.00")]).await;
+    for _ in 0..2 {
+        run(&app, "2026-Q2").await;
+        let q2 = statements_of(&app, "2026-Q2", partner).await;
+        assert_eq!(q2.len(), 1, "one statement, kept across runs: {q2:?}");
+        let q2 = &q2[0];
+        assert_eq!(q2["plan_id"], "", "{q2}");
+        assert_eq!(q2["plan_name"], "No rebate plan: restatements only", "{q2}");
+        assert_eq!(
+            (&q2["basis"], &q2["total"]),
+            (&0.into(), &(-20_000).into()),
+            "{q2}"
+        );
+        assert_eq!(amounts(q2), [-20_000], "{q2}");
+        assert_eq!(q2["lines"][0]["description"], "2026-Q1 restatement");
+    }
+    assert!(statements_of(&app, "2026-Q2", bystander).await.is_empty());
+    let q2_id = statement(&app, "2026-Q2", partner).await["id"].as_i64().unwrap();
+    let sales = app
+        .get(&format!("/api/v1/rebates/statements/{q2_id}/sales"))
+        .await;
+    assert_eq!(sales.status(), StatusCode::OK);
+    let approved = app
+        .post_empty(&format!("/api/v1/rebates/statements/{q2_id}/approve"))
+        .await;
+    assert_eq!(approved.status(), StatusCode::OK);
+    let csv = app
+        .get("/api/v1/rebates/statements.csv?period=2026-Q2")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(csv.contains("-200.00"), "{csv}");
+
+    // Taken back once: the next period owes nothing more, and the partner has no statement.
+    run(&app, "2026-Q3").await;
+    assert!(statements_of(&app, "2026-Q3", partner).await.is_empty());
     app.cleanup().await;
 }
 

@@ -587,5 +587,55 @@ async fn certified_people_are_counted_and_listed_once(db: Db) {
         [("grace hopper".to_owned(), "ACSE".to_owned())],
         "{card}"
     );
+    // A certification re-imported under another spelling is the stored one: Grace's renewal
+    // moves its expiry, and a decomposed `José` is the composed one already stored.
+    let renewed = format!(
+        "partner_id,person,code,earned_on,expires_on\n\
+         {partner},grace hopper,ACSE,{},{later}\n\
+         {partner},Jos\u{e9} Lima,ACNA,{today},{later}\n",
+        year_ago.add_days(1)
+    );
+    let report = finance.import_csv("/api/v1/certifications/import", renewed).await;
+    assert_eq!(
+        (&report["inserted"], &report["updated"]),
+        (&1.into(), &1.into()),
+        "{report}"
+    );
+    let respelled = format!(
+        "partner_id,person,code,earned_on,expires_on\n{partner},JOSE\u{301}  LIMA,ACNA,{today},{later}\n"
+    );
+    let report = finance
+        .import_csv("/api/v1/certifications/import", respelled)
+        .await;
+    assert_eq!(
+        (&report["inserted"], &report["unchanged"]),
+        (&0.into(), &1.into()),
+        "{report}"
+    );
+    let people: Vec<String> =
+        sqlx::query_scalar("SELECT person FROM certifications WHERE partner_id = $1 ORDER BY id")
+            .bind(partner)
+            .fetch_all(app.portal.store().pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        people,
+        [
+            "Ada Lovelace",
+            "ada  lovelace",
+            "Grace Hopper",
+            "GRACE HOPPER",
+            "Jos\u{e9} Lima"
+        ],
+        "the stored spellings are kept"
+    );
+    let card: Value = finance
+        .get(&format!("/api/v1/partners/{partner}/scorecard"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(card["certified_people"], 3, "{card}");
+    assert_eq!(card["expiring_certifications"], serde_json::json!([]), "{card}");
     app.cleanup().await;
 }
