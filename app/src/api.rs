@@ -233,18 +233,63 @@ pub async fn save_program(
     Ok(portal()?.put_program(&actor, effective_from, document).await?)
 }
 
-/// Rebate statements the signed-in user may see, optionally for one period.
+/// Statements a page of the rebates list shows.
+pub const STATEMENTS_PER_PAGE: usize = 50;
+
+/// One page of the rebate statements the signed-in user may see, filtered like the API's list
+/// (empty values mean any); `page` counts from 1.
 #[server(prefix = "/rpc", endpoint = "statements", input = GetUrl)]
 pub async fn get_statements(
-    #[server(default)] period: Option<String>,
-) -> Result<Vec<domain::rebates::StatementView>, PortalError> {
+    #[server(default)] period: String,
+    #[server(default)] status: String,
+    #[server(default)] partner: String,
+    #[server(default)] page: String,
+) -> Result<domain::rebates::StatementPage, PortalError> {
     use ssr::*;
-    let period = period
-        .filter(|p| !p.trim().is_empty())
-        .map(|p| domain::period::FiscalPeriod::parse(p.trim(), "period"))
-        .transpose()
-        .map_err(service::ServiceError::from)?;
-    Ok(portal()?.statements(&actor()?, period).await?)
+    // A page number that is not one shows the first page, as a hand-edited address should.
+    let page = page.trim().parse::<usize>().unwrap_or(1).max(1);
+    let offset = (page - 1).saturating_mul(STATEMENTS_PER_PAGE).to_string();
+    let filter = service::rebates::StatementFilter::parse(
+        &period,
+        &status,
+        &partner,
+        &offset,
+        "",
+        Some(STATEMENTS_PER_PAGE),
+    )
+    .map_err(service::ServiceError::from)?;
+    Ok(portal()?.statements(&actor()?, &filter).await?)
+}
+
+/// The drafts of a period finance can approve together; `None` for a reader who cannot
+/// approve, or no valid period.
+#[server(prefix = "/rpc", endpoint = "period_drafts", input = GetUrl)]
+pub async fn get_period_drafts(
+    #[server(default)] period: String,
+) -> Result<Option<domain::rebates::PeriodDrafts>, PortalError> {
+    use ssr::*;
+    let actor = actor()?;
+    let Ok(period) = domain::period::FiscalPeriod::parse(period.trim(), "period") else {
+        return Ok(None);
+    };
+    if !actor.role.can_run_rebates() {
+        return Ok(None);
+    }
+    Ok(Some(portal()?.period_drafts(&actor, period).await?))
+}
+
+/// Approves every draft of a period: the count and total the approver was shown.
+#[server(prefix = "/rpc", endpoint = "approve_period")]
+pub async fn approve_period(
+    #[server(rename = "csrf_token")] _csrf: String,
+    period: String,
+    count: usize,
+    total: i64,
+) -> Result<domain::rebates::PeriodApproval, PortalError> {
+    use ssr::*;
+    let period =
+        domain::period::FiscalPeriod::parse(period.trim(), "period").map_err(service::ServiceError::from)?;
+    Ok(portal()?.approve_period(&actor()?, period, count, total).await?)
 }
 
 /// How many sales a statement's page lists; its CSV export holds them all.

@@ -328,3 +328,13 @@ pub fn CardSkeleton() -> impl IntoView {
         </ul>
     }
 }
+
+/// A query-string value, percent-encoded (letters, digits and `-._~` stay as they are).
+pub fn query_value(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => char::from(b).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

@@ -536,6 +536,75 @@ pub struct StatementView {
     pub approvable_from: Option<String>,
 }
 
+/// One page of a statement list, and how many statements its filter matches in all.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatementPage {
+    /// The statements on the page: newest period first, then by partner name.
+    pub statements: Vec<StatementView>,
+    /// How many statements the filter matches, on every page.
+    pub total: usize,
+    /// How many matching statements come before this page.
+    pub offset: usize,
+    /// The most statements a page holds.
+    pub limit: usize,
+}
+
+impl StatementPage {
+    /// `Showing 51–100 of 5,000 statements`, or `1 statement`.
+    pub fn range_text(&self) -> String {
+        let plural = if self.total == 1 { "" } else { "s" };
+        let shown = self.statements.len();
+        if shown == self.total {
+            return format!("{} statement{plural}", self.total);
+        }
+        format!(
+            "Showing {}–{} of {} statement{plural}",
+            self.offset + 1,
+            self.offset + shown,
+            self.total
+        )
+    }
+
+    /// Whether a later page holds more.
+    pub fn has_next(&self) -> bool {
+        self.offset + self.statements.len() < self.total
+    }
+}
+
+/// The drafts of a period that finance can approve in one step, as the approver reads them:
+/// the approval names the count and total it was shown, so a run in between cannot slip in
+/// other figures.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeriodDrafts {
+    /// The period, e.g. `2026-Q2`.
+    pub period: String,
+    /// Drafts that can be approved.
+    pub count: usize,
+    /// Their totals added up (minor units).
+    pub total: i64,
+    /// Their currency (the program's).
+    pub currency: String,
+    /// Decimals of the currency.
+    pub minor_digits: u32,
+    /// For a period still running: the first day its drafts can be approved.
+    pub approvable_from: Option<String>,
+}
+
+/// What approving a period's drafts did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeriodApproval {
+    /// The period.
+    pub period: String,
+    /// Statements approved.
+    pub approved: usize,
+    /// Their totals added up (minor units).
+    pub total: i64,
+    /// Their currency.
+    pub currency: String,
+    /// Decimals of the currency.
+    pub minor_digits: u32,
+}
+
 /// The adjustment line a locked period's restatement carries into the next open statement:
 /// `new total − locked total`, or nothing when they agree.
 pub fn restatement(period: FiscalPeriod, locked_total: i64, new_total: i64) -> Option<StatementLine> {

@@ -14,8 +14,8 @@ use domain::identity::{OrganisationKind, PartnerType, Role, TierRank};
 use domain::period::{FiscalCalendar, FiscalPeriod};
 use domain::program::Program;
 use domain::rebates::{
-    at_pace, restatement, BasisSale, LineKind, RebateCalculation, RebateForecast, RebatePlan, RunSummary,
-    StatementLine, StatementStatus, StatementView,
+    at_pace, restatement, BasisSale, LineKind, PeriodApproval, PeriodDrafts, RebateCalculation,
+    RebateForecast, RebatePlan, RunSummary, StatementLine, StatementPage, StatementStatus, StatementView,
 };
 use sqlx::Row;
 use std::collections::{HashMap, HashSet};
@@ -440,11 +440,19 @@ impl Portal {
             let stored = existing.remove(&partner_id).unwrap_or_default();
             let locked = stored.iter().filter(|s| s.locked).count();
             summary.locked += locked;
-            // A locked statement settles the period for the partner. Otherwise the period's
-            // statement is the plan's, computed from the sales, with what earlier locked periods
-            // now owe added; or, when the tier has no plan any more, a statement of those
-            // restatements alone, so that a clawback still reaches the payout system.
-            let restated = if locked == 0 && locked_earlier.contains(&partner_id) {
+            // A locked statement settles the period for the partner: nothing is computed, and a
+            // draft left beside it (of an earlier plan) is discarded.
+            if locked > 0 {
+                for stale in stored.iter().filter(|s| !s.locked) {
+                    discard_draft(&mut tx, actor, now, stale, period).await?;
+                }
+                continue;
+            }
+            // Otherwise the period's statement is the plan's, computed from the sales, with what
+            // earlier locked periods now owe added; or, when the tier has no plan any more, a
+            // statement of those restatements alone, so that a clawback still reaches the payout
+            // system.
+            let restated = if locked_earlier.contains(&partner_id) {
                 self.restatements(&mut tx, &mut programs, partner_id, partner_type, period)
                     .await?
             } else {
@@ -464,19 +472,16 @@ impl Portal {
                 },
             };
             let plan_name = plan.map_or(RESTATEMENTS_ONLY.1, |plan| plan.name.as_str());
-            let issued = locked == 0 && (plan.is_some() || !restated.is_empty());
+            let issued = plan.is_some() || !restated.is_empty();
             for line in restated {
                 calc.total += line.amount;
                 calc.lines.push(line);
             }
             // Any other draft of the period (of an earlier plan) is discarded.
             let keep = issued
-                .then(|| stored.iter().find(|s| !s.locked && s.plan_id == calc.plan_id))
+                .then(|| stored.iter().find(|s| s.plan_id == calc.plan_id))
                 .flatten();
-            for stale in stored
-                .iter()
-                .filter(|s| !s.locked && Some(s.id) != keep.map(|k| k.id))
-            {
+            for stale in stored.iter().filter(|s| Some(s.id) != keep.map(|k| k.id)) {
                 discard_draft(&mut tx, actor, now, stale, period).await?;
             }
             if !issued {
@@ -717,35 +722,228 @@ impl Portal {
         Ok(())
     }
 
-    /// Statements the actor may see, optionally for one period: vendor staff all; partners their
-    /// own; a distributor's admins also their tier-two resellers'.
-    pub async fn statements(
-        &self,
-        actor: &Actor,
-        period: Option<FiscalPeriod>,
-    ) -> ServiceResult<Vec<StatementView>> {
-        let scope = statement_scope(actor);
-        let rows = match period {
-            Some(p) => {
-                sqlx::query(&format!(
-                    "{SELECT} WHERE {scope} AND s.period = $1 ORDER BY s.period DESC, o.name"
-                ))
-                .bind(p.to_string())
-                .fetch_all(self.pool())
-                .await?
-            }
-            None => {
-                sqlx::query(&format!("{SELECT} WHERE {scope} ORDER BY s.period DESC, o.name"))
-                    .fetch_all(self.pool())
-                    .await?
-            }
+    /// Statements the actor may see that the filter matches, one page of them: vendor staff
+    /// all; partners their own; a distributor's admins also their tier-two resellers'.
+    pub async fn statements(&self, actor: &Actor, filter: &StatementFilter) -> ServiceResult<StatementPage> {
+        if let Some(limit) = filter.limit.filter(|l| !(1..=MAX_STATEMENT_PAGE).contains(l)) {
+            return Err(domain::FieldError::new(
+                "limit",
+                format!("`{limit}` is not between 1 and {MAX_STATEMENT_PAGE}"),
+            )
+            .into());
+        }
+        let mut clauses = vec![
+            statement_scope(actor),
+            "($1 IS NULL OR s.period = $1)".to_owned(),
+            // Lower-cased or as typed: SQLite lower-cases ASCII letters only, so a name with
+            // accents is still found when typed as it is written.
+            r"($2 IS NULL OR LOWER(o.name) LIKE $2 ESCAPE '\' OR o.name LIKE $3 ESCAPE '\')".to_owned(),
+        ];
+        if !filter.statuses.is_empty() {
+            // Stored codes, never the caller's text.
+            let codes: Vec<String> = filter
+                .statuses
+                .iter()
+                .map(|s| format!("'{}'", s.as_str()))
+                .collect();
+            clauses.push(format!("s.status IN ({})", codes.join(", ")));
+        }
+        let matching = clauses.join(" AND ");
+        let period = filter.period.map(|p| p.to_string());
+        let partner = filter.partner.as_deref().map(str::trim).filter(|t| !t.is_empty());
+        let (lowered, as_typed) = (
+            partner.map(|t| like_pattern(&t.to_lowercase())),
+            partner.map(like_pattern),
+        );
+        let total: i64 = sqlx::query_scalar(&format!(
+            "SELECT COUNT(*) FROM rebate_statements s JOIN organisations o ON o.id = s.partner_id WHERE {matching}"
+        ))
+        .bind(&period)
+        .bind(&lowered)
+        .bind(&as_typed)
+        .fetch_one(self.pool())
+        .await?;
+        // The id last, so that pages never share or skip a statement.
+        let order = "ORDER BY s.period DESC, o.name, s.id";
+        let paged = match filter.limit {
+            Some(limit) => format!("{order} LIMIT {limit} OFFSET {}", filter.offset),
+            None => order.to_owned(),
         };
+        let rows = sqlx::query(&format!("{SELECT} WHERE {matching} {paged}"))
+            .bind(&period)
+            .bind(&lowered)
+            .bind(&as_typed)
+            .fetch_all(self.pool())
+            .await?;
         let mut statements = rows
             .iter()
             .map(Self::statement_from_row)
             .collect::<ServiceResult<Vec<_>>>()?;
         self.mark_approvable(&mut statements).await?;
-        Ok(statements)
+        Ok(StatementPage {
+            limit: filter.limit.unwrap_or(statements.len()),
+            statements,
+            total: usize::try_from(total).map_err(internal)?,
+            offset: filter.offset,
+        })
+    }
+
+    /// The drafts of a period finance can approve together (finance): every draft of the
+    /// period, with their count and total. Refused when a partner has two drafts, or drafts
+    /// disagree on the currency: a run of the period settles both.
+    pub async fn period_drafts(&self, actor: &Actor, period: FiscalPeriod) -> ServiceResult<PeriodDrafts> {
+        require_finance(actor)?;
+        let rows = sqlx::query(
+            "SELECT partner_id, total_minor, currency FROM rebate_statements WHERE period = $1 AND status = 'draft'",
+        )
+        .bind(period.to_string())
+        .fetch_all(self.pool())
+        .await?;
+        let (_, last_day) = self.fiscal_calendar().await?.range(period);
+        let program_currency = match self.program_on(last_day).await? {
+            Some(stored) => stored.program.currency.code().to_owned(),
+            None => String::new(),
+        };
+        let mut partners = HashSet::new();
+        let mut currencies = std::collections::BTreeSet::new();
+        let mut total: i64 = 0;
+        for row in &rows {
+            if !partners.insert(row.try_get::<i64, _>("partner_id")?) {
+                return Err(ServiceError::Conflict(format!(
+                    "a partner has two drafts of {period}; run the period again before approving them together"
+                )));
+            }
+            currencies.insert(row.try_get::<String, _>("currency")?);
+            total = total
+                .checked_add(row.try_get("total_minor")?)
+                .ok_or_else(|| internal("the drafts' total overflows"))?;
+        }
+        if currencies.len() > 1 {
+            return Err(ServiceError::Conflict(format!(
+                "the drafts of {period} are in more than one currency ({}); run the period again before approving them together",
+                currencies.into_iter().collect::<Vec<_>>().join(", ")
+            )));
+        }
+        let currency = currencies.pop_first().unwrap_or(program_currency);
+        // A draft beside an approved statement of its partner's period (left by an earlier
+        // plan) is never approved: asking for a run is safer than guessing which one is owed.
+        let beside_locked: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM rebate_statements d WHERE d.period = $1 AND d.status = 'draft' AND EXISTS \
+             (SELECT 1 FROM rebate_statements l WHERE l.partner_id = d.partner_id AND l.period = d.period \
+             AND l.status IN ('approved', 'paid'))",
+        )
+        .bind(period.to_string())
+        .fetch_one(self.pool())
+        .await?;
+        if beside_locked > 0 {
+            return Err(ServiceError::Conflict(format!(
+                "{beside_locked} draft(s) of {period} sit beside an approved statement; run the period again to discard them"
+            )));
+        }
+        Ok(PeriodDrafts {
+            period: period.to_string(),
+            count: rows.len(),
+            total,
+            minor_digits: minor_digits(&currency),
+            currency,
+            approvable_from: (last_day >= self.today()).then(|| last_day.add_days(1).to_string()),
+        })
+    }
+
+    /// Approves every draft of a period in one step (finance). The approver names the count
+    /// and total they were shown ([`Portal::period_drafts`]); if a run or another approval
+    /// has changed the drafts since, nothing is approved and the conflict says what they are now.
+    pub async fn approve_period(
+        &self,
+        actor: &Actor,
+        period: FiscalPeriod,
+        expected_count: usize,
+        expected_total: i64,
+    ) -> ServiceResult<PeriodApproval> {
+        let drafts = self.period_drafts(actor, period).await?;
+        if let Some(from) = &drafts.approvable_from {
+            return Err(ServiceError::Conflict(format!(
+                "{period} is still running; its statements can be approved from {from}"
+            )));
+        }
+        if drafts.count == 0 {
+            return Err(ServiceError::Conflict(format!(
+                "{period} has no drafts to approve"
+            )));
+        }
+        let changed = || {
+            ServiceError::Conflict(format!(
+                "the drafts of {period} changed since you read them: there are now {} totalling {} {}; review them and approve again",
+                drafts.count,
+                domain::money::format_minor(drafts.total, drafts.minor_digits),
+                drafts.currency
+            ))
+        };
+        if (drafts.count, drafts.total) != (expected_count, expected_total) {
+            return Err(changed());
+        }
+        let now = self.now();
+        let mut tx = self.pool().begin().await?;
+        // The figures are checked again on what the update itself changed: a run committed
+        // between the read above and this statement rolls the approval back.
+        let approved = sqlx::query(
+            "UPDATE rebate_statements SET status = 'approved', approved_at = $1, approved_by = $2 \
+             WHERE period = $3 AND status = 'draft' RETURNING id, partner_id, total_minor",
+        )
+        .bind(now)
+        .bind(actor.user_id)
+        .bind(period.to_string())
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut total: i64 = 0;
+        for row in &approved {
+            total = total.saturating_add(row.try_get("total_minor")?);
+        }
+        if (approved.len(), total) != (expected_count, expected_total) {
+            return Err(changed());
+        }
+        let mut partners = Vec::with_capacity(approved.len());
+        for row in &approved {
+            partners.push(row.try_get::<i64, _>("partner_id")?);
+            audit::record(
+                &mut tx,
+                now,
+                AuditEntry {
+                    actor_user_id: Some(actor.user_id),
+                    action: "statement.approve",
+                    entity_type: "rebate_statement",
+                    entity_id: row.try_get::<i64, _>("id")?.to_string(),
+                    before: Some(serde_json::json!({ "status": "draft" })),
+                    // Approved with the rest of its period, not on its own.
+                    after: Some(serde_json::json!({ "status": "approved", "period_approval": true })),
+                },
+            )
+            .await?;
+        }
+        audit::record(
+            &mut tx,
+            now,
+            AuditEntry {
+                actor_user_id: Some(actor.user_id),
+                action: "rebates.approve_period",
+                entity_type: "rebate_period",
+                entity_id: period.to_string(),
+                before: None,
+                after: Some(serde_json::json!({
+                    "approved": approved.len(), "total": total, "currency": drafts.currency
+                })),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        self.publish_partner_events(partners, "rebates").await;
+        Ok(PeriodApproval {
+            period: period.to_string(),
+            approved: approved.len(),
+            total,
+            currency: drafts.currency,
+            minor_digits: drafts.minor_digits,
+        })
     }
 
     /// One statement, if the actor may see it.
@@ -1113,8 +1311,12 @@ impl Portal {
         statuses: &[StatementStatus],
     ) -> ServiceResult<String> {
         require_finance(actor)?;
-        let mut statements = self.statements(actor, Some(period)).await?;
-        statements.retain(|s| statuses.contains(&s.status));
+        let filter = StatementFilter {
+            period: Some(period),
+            statuses: statuses.to_vec(),
+            ..StatementFilter::default()
+        };
+        let statements = self.statements(actor, &filter).await?.statements;
         let mut writer = csv::Writer::from_writer(Vec::new());
         writer
             .write_record([
@@ -1158,6 +1360,75 @@ fn minor_digits(currency: &str) -> u32 {
     domain::money::Currency::parse(currency, "currency")
         .map(|c| c.minor_digits())
         .unwrap_or(2)
+}
+
+/// Which statements a list holds, and which page of them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StatementFilter {
+    /// One fiscal period; every period when `None`.
+    pub period: Option<FiscalPeriod>,
+    /// These statuses; every status when empty.
+    pub statuses: Vec<StatementStatus>,
+    /// Partners whose name holds this text, in any case.
+    pub partner: Option<String>,
+    /// Statements before the page.
+    pub offset: usize,
+    /// The most on the page, 1 to [`MAX_STATEMENT_PAGE`]; every statement when `None`.
+    pub limit: Option<usize>,
+}
+
+/// The most statements one page holds.
+pub const MAX_STATEMENT_PAGE: usize = 1000;
+
+impl StatementFilter {
+    /// Reads a filter from query-string values, empty meaning "any": `period` like `2026-Q2`,
+    /// `status` as [`parse_statuses`] reads it, `partner` text in the name, `offset` and
+    /// `limit` whole numbers (`limit` empty: `default_limit`).
+    pub fn parse(
+        period: &str,
+        status: &str,
+        partner: &str,
+        offset: &str,
+        limit: &str,
+        default_limit: Option<usize>,
+    ) -> Result<Self, domain::FieldError> {
+        fn some(v: &str) -> Option<&str> {
+            Some(v.trim()).filter(|v| !v.is_empty())
+        }
+        let number = |field: &str, text: &str| {
+            text.parse::<usize>()
+                .map_err(|_| domain::FieldError::new(field, format!("`{text}` is not a whole number")))
+        };
+        Ok(Self {
+            period: some(period)
+                .map(|p| FiscalPeriod::parse(p, "period"))
+                .transpose()?,
+            statuses: some(status).map(parse_statuses).transpose()?.unwrap_or_default(),
+            partner: some(partner).map(str::to_owned),
+            offset: some(offset)
+                .map(|o| number("offset", o))
+                .transpose()?
+                .unwrap_or(0),
+            limit: match some(limit) {
+                Some(text) => Some(number("limit", text)?),
+                None => default_limit,
+            },
+        })
+    }
+}
+
+/// A `LIKE` pattern matching `text` anywhere, its `%`, `_` and `\` taken as themselves.
+fn like_pattern(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
 }
 
 /// The statuses a payout export holds unless asked otherwise: what is owed and what was paid.

@@ -2,7 +2,7 @@
 //! paid what, and every other change, with the values before and after.
 
 use crate::api::get_audit;
-use crate::components::{human_date_time, ErrorPanel};
+use crate::components::{human_date_time, query_value, ErrorPanel};
 use domain::audit::{AuditPage as Page, AuditRecord, ACTION_FAMILIES};
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -65,16 +65,6 @@ pub fn AuditPage() -> impl IntoView {
             })}
         </Transition>
     }
-}
-
-/// A query-string value, percent-encoded (letters, digits and `-._~` stay as they are).
-fn query_value(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => char::from(b).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 #[component]

@@ -2,13 +2,14 @@
 //! their statements line by line.
 
 use crate::api::{
-    get_forecast, get_statement, get_statements, AdvanceStatement, ImportFacts, RunRebates, StatementDetail,
+    get_forecast, get_period_drafts, get_statement, get_statements, AdvanceStatement, ApprovePeriod,
+    ImportFacts, RunRebates, StatementDetail,
 };
 use crate::components::id_param;
-use crate::components::{CsrfField, ErrorPanel, MeResource};
+use crate::components::{query_value, CsrfField, ErrorPanel, MeResource};
 use domain::identity::OrganisationKind;
 use domain::money::format_minor;
-use domain::rebates::{StatementStatus, StatementView};
+use domain::rebates::{PeriodDrafts, StatementPage, StatementStatus, StatementView};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
@@ -31,17 +32,40 @@ fn capitalised(text: &str) -> String {
         .unwrap_or_default()
 }
 
-/// `/rebates`: the finance workspace for vendor staff, the statements for partners.
+/// `/rebates`: the finance workspace for vendor staff, the statements for partners. The
+/// filters are a plain GET form, so every view of the list has its own address.
 #[component]
 pub fn RebatesPage() -> impl IntoView {
     let MeResource(me) = expect_context::<MeResource>();
     let query = use_query_map();
-    let period = move || query.read().get("period").unwrap_or_default();
+    let param = move |name: &str| query.read().get(name).unwrap_or_default();
+    let period = move || param("period");
     let run = ServerAction::<RunRebates>::new();
     let advance = ServerAction::<AdvanceStatement>::new();
+    let approve_all = ServerAction::<ApprovePeriod>::new();
+    // Anything that changes statements reloads the list and the period's drafts.
+    let changes = move || {
+        (
+            run.version().get(),
+            advance.version().get(),
+            approve_all.version().get(),
+        )
+    };
     let statements = Resource::new(
-        move || (period(), run.version().get(), advance.version().get()),
-        |(period, _, _)| get_statements((!period.is_empty()).then_some(period)),
+        move || {
+            (
+                period(),
+                param("status"),
+                param("partner"),
+                param("page"),
+                changes(),
+            )
+        },
+        |(period, status, partner, page, _)| get_statements(period, status, partner, page),
+    );
+    let drafts = Resource::new(
+        move || (period(), changes()),
+        |(period, _)| get_period_drafts(period),
     );
     // Who is reading: vendor staff see every partner's statements; finance (and vendor admins)
     // also run, import, approve, pay and export.
@@ -64,17 +88,34 @@ pub fn RebatesPage() -> impl IntoView {
                 let p = period();
                 // Only a valid period makes an export link (its text is then safe in a URL).
                 let export = domain::period::FiscalPeriod::parse(p.trim(), "period").ok().filter(|_| finance);
+                let status = param("status");
                 view! {
                     <section class="studio-head">
                         <h1>{if vendor { "Rebates" } else { "Your rebate statements" }}</h1>
                     </section>
                     {finance.then(|| view! { <FinanceTools run /> })}
                     {(!vendor).then(|| view! { <ForecastCard /> })}
-                    <form method="get" class="filter" role="search">
+                    <form method="get" class="filter" role="search" aria-label="Filter the statements">
                         <div class="field">
                             <label for="period">"Period"</label>
-                            <input id="period" name="period" type="text" placeholder="2026-Q2" value=p />
+                            <input id="period" name="period" type="text" placeholder="2026-Q2" size="9" value=p />
                         </div>
+                        <div class="field">
+                            <label for="status">"Status"</label>
+                            <select id="status" name="status">
+                                <option value="">"Any"</option>
+                                {["draft", "approved", "paid"].map(|code| view! {
+                                    <option value=code selected=status == code>{capitalised(code)}</option>
+                                })}
+                            </select>
+                        </div>
+                        {vendor.then(|| view! {
+                            <div class="field">
+                                <label for="partner">"Partner"</label>
+                                <input id="partner" name="partner" type="search" placeholder="Name" size="16"
+                                    value=param("partner") />
+                            </div>
+                        })}
                         <button type="submit" class="button">"Show"</button>
                         {export.map(|period| view! {
                             <a class="button" href=format!("/api/v1/rebates/statements.csv?period={period}")
@@ -84,42 +125,166 @@ pub fn RebatesPage() -> impl IntoView {
                         })}
                     </form>
                     {(finance && export.is_none()).then(|| view! {
-                        <p class="hint">"Show a period to export its statements for the payout system."</p>
+                        <p class="hint">"Show a period to export its statements, or to approve its drafts together."</p>
                     })}
                 }
                 .into_any()
             })}
         </Suspense>
-        <AdvanceResult advance />
+        <AdvanceResult advance approve_all />
         <Transition fallback=|| view! { <p class="loading">"Loading statements…"</p> }>
             {move || Suspend::new(async move {
                 let (_, finance) = reader().await;
                 let p = period();
-                match statements.await {
-                    Ok(list) if list.is_empty() => view! {
+                let filtered = !param("status").is_empty() || !param("partner").is_empty();
+                let period_drafts = match drafts.await {
+                    Ok(Some(d)) if d.count > 0 => Some(view! { <PeriodApprovalPanel drafts=d approve_all /> }.into_any()),
+                    Ok(_) => None,
+                    Err(error) => Some(view! { <p class="notice notice-error" role="alert">{error.located()}</p> }.into_any()),
+                };
+                let list = match statements.await {
+                    Ok(page) if page.statements.is_empty() => view! {
                         <p class="empty">
-                            {if p.is_empty() { "No statements yet.".to_owned() } else { format!("No statements for {p}.") }}
-                            {finance.then_some(" Run a period above to compute its statements.")}
+                            {match (p.is_empty(), filtered) {
+                                (_, true) => "No statements match these filters.".to_owned(),
+                                (true, false) => "No statements yet.".to_owned(),
+                                (false, false) => format!("No statements for {p}."),
+                            }}
+                            {(finance && !filtered).then_some(" Run a period above to compute its statements.")}
                         </p>
                     }.into_any(),
-                    Ok(list) => view! {
-                        <ul class="statements">
-                            {list.into_iter().map(|s| view! { <StatementCard statement=s finance advance /> }).collect_view()}
-                        </ul>
-                    }.into_any(),
+                    Ok(page) => {
+                        let pages = Pager::new(&page, &param);
+                        view! {
+                            <p class="hint" data-testid="statements-count">{page.range_text()}</p>
+                            <ul class="statements">
+                                {page.statements.into_iter().map(|s| view! { <StatementCard statement=s finance advance /> }).collect_view()}
+                            </ul>
+                            {pages.view()}
+                        }.into_any()
+                    }
                     // The page has its heading already: the error is said without another.
                     Err(error) => view! { <p class="notice notice-error" role="alert">{error.located()}</p> }.into_any(),
-                }
+                };
+                view! { {period_drafts} {list} }.into_any()
             })}
         </Transition>
     }
 }
 
-/// What the last Approve or Mark paid did: said above the statements, which reload after it,
-/// so a refusal (a payout reference that is not one line, a statement a colleague already
-/// paid) is never lost in the reload.
+/// Links to the pages before and after the one shown, keeping the filters.
+struct Pager {
+    previous: Option<String>,
+    next: Option<String>,
+    label: String,
+}
+
+impl Pager {
+    fn new(page: &StatementPage, param: &impl Fn(&str) -> String) -> Self {
+        let per_page = page.limit.max(1);
+        let current = page.offset / per_page + 1;
+        let last = page.total.div_ceil(per_page).max(1);
+        let href = |number: usize| {
+            let filters: String = ["period", "status", "partner"]
+                .iter()
+                .map(|name| format!("{name}={}&", query_value(&param(name))))
+                .collect();
+            format!("/rebates?{filters}page={number}")
+        };
+        Pager {
+            previous: (current > 1).then(|| href(current - 1)),
+            next: page.has_next().then(|| href(current + 1)),
+            label: format!("Page {current} of {last}"),
+        }
+    }
+
+    fn view(self) -> impl IntoView {
+        (self.previous.is_some() || self.next.is_some()).then(|| view! {
+            <nav class="pager" aria-label="Statement pages">
+                {self.previous.map(|href| view! { <a class="button" href=href rel="prev">"← Previous"</a> })}
+                <span class="meta">{self.label}</span>
+                {self.next.map(|href| view! { <a class="button" href=href rel="next">"Next →"</a> })}
+            </nav>
+        })
+    }
+}
+
+/// Approving a period's drafts together, after a confirmation that names their count and
+/// total: the approval carries those figures, so drafts that change in between are refused.
 #[component]
-fn AdvanceResult(advance: ServerAction<AdvanceStatement>) -> impl IntoView {
+fn PeriodApprovalPanel(drafts: PeriodDrafts, approve_all: ServerAction<ApprovePeriod>) -> impl IntoView {
+    let (confirming, set_confirming) = signal(false);
+    let total = format!("{} {}", money(drafts.total, drafts.minor_digits), drafts.currency);
+    let plural = if drafts.count == 1 { "" } else { "s" };
+    let summary = format!("{} draft{plural} totalling {total}.", drafts.count);
+    let question = format!(
+        "Approve {} statement{plural} of {} totalling {total}? Approved statements never change; later facts reach the partners' next statements as restatement lines.",
+        drafts.count, drafts.period
+    );
+    let confirm_label = format!("Yes, approve {} statement{plural}", drafts.count);
+    let start_label = format!("Approve all {} draft{plural}…", drafts.count);
+    view! {
+        <section class="panel period-approval" aria-labelledby="period-approval" data-testid="period-approval">
+            <h2 id="period-approval">{format!("Drafts of {}", drafts.period)}</h2>
+            <p>{summary}</p>
+            {match drafts.approvable_from.clone() {
+                Some(from) => view! {
+                    <p class="hint">"The period is still running: its drafts can be approved from " {from} "."</p>
+                }.into_any(),
+                None => {
+                    let (period, count, total) = (drafts.period.clone(), drafts.count, drafts.total);
+                    (move || if confirming.get() {
+                        let (period, question, confirm_label) = (period.clone(), question.clone(), confirm_label.clone());
+                        view! {
+                            <ActionForm action=approve_all attr:class="stack">
+                                <CsrfField />
+                                <input type="hidden" name="period" value=period />
+                                <input type="hidden" name="count" value=count />
+                                <input type="hidden" name="total" value=total />
+                                <p class="notice notice-warning">{question}</p>
+                                <div class="row">
+                                    <button type="submit" class="button primary" disabled=move || approve_all.pending().get()>
+                                        {confirm_label}
+                                    </button>
+                                    <button type="button" class="button" on:click=move |_| set_confirming.set(false)>"Cancel"</button>
+                                </div>
+                            </ActionForm>
+                        }.into_any()
+                    } else {
+                        view! {
+                            <button type="button" class="button" on:click=move |_| set_confirming.set(true)>{start_label.clone()}</button>
+                        }.into_any()
+                    }).into_any()
+                }
+            }}
+        </section>
+    }
+}
+
+/// What the last Approve, Approve all or Mark paid did: said above the statements, which
+/// reload after it, so a refusal (a payout reference that is not one line, a statement a
+/// colleague already paid, drafts changed by a run) is never lost in the reload.
+#[component]
+fn AdvanceResult(
+    advance: ServerAction<AdvanceStatement>,
+    /// The period approval, on the list only.
+    #[prop(optional)]
+    approve_all: Option<ServerAction<ApprovePeriod>>,
+) -> impl IntoView {
+    // The latest of the two actions speaks: each clears the other's result when it starts.
+    let approved_all = move || approve_all.and_then(|a| a.value().get());
+    if let Some(all) = approve_all {
+        Effect::new(move |_| {
+            if all.input().with(Option::is_some) {
+                advance.value().set(None);
+            }
+        });
+        Effect::new(move |_| {
+            if advance.input().with(Option::is_some) {
+                all.value().set(None);
+            }
+        });
+    }
     view! {
         <div aria-live="polite" data-testid="advance-result">
             {move || advance.value().get().map(|result| match result {
@@ -130,6 +295,21 @@ fn AdvanceResult(advance: ServerAction<AdvanceStatement>) -> impl IntoView {
                             s.partner_name,
                             s.period,
                             if s.status == StatementStatus::Paid { "is marked paid" } else { "is approved" }
+                        )}
+                    </p>
+                }.into_any(),
+                Err(e) => view! { <p class="notice notice-error" role="alert">{e.located()}</p> }.into_any(),
+            })}
+            {move || approved_all().map(|result| match result {
+                Ok(a) => view! {
+                    <p class="notice notice-success">
+                        {format!(
+                            "Approved {} statement{} of {} totalling {} {}.",
+                            a.approved,
+                            if a.approved == 1 { "" } else { "s" },
+                            a.period,
+                            money(a.total, a.minor_digits),
+                            a.currency
                         )}
                     </p>
                 }.into_any(),
@@ -313,6 +493,7 @@ fn StatementCard(
     let whose = format!("{} {}", s.partner_name, s.period);
     // Each name starts with the visible label, so speaking the label still finds the control.
     let (see_label, approve_label) = (format!(" ({whose})"), format!("Approve {whose}"));
+    let confirm_label = format!("Yes, approve {whose}");
     let (reference_label, paid_label) = (
         format!("Payout reference for {whose}"),
         format!("Mark paid: {whose}"),
@@ -342,13 +523,35 @@ fn StatementCard(
             {s.approvable_from.clone().map(|from| view! {
                 <p class="meta">"The period is still running: this draft can be approved from " {from} "."</p>
             })}
-            {(finance && s.status == StatementStatus::Draft && s.approvable_from.is_none()).then(|| view! {
-                <ActionForm action=advance attr:class="inline-form">
-                    <CsrfField />
-                    <input type="hidden" name="id" value=s.id />
-                    <button type="submit" class="button" aria-label=approve_label
-                        disabled=move || advance.pending().get()>"Approve"</button>
-                </ActionForm>
+            {(finance && s.status == StatementStatus::Draft && s.approvable_from.is_none()).then(|| {
+                // Approving locks the statement for good: the figure is confirmed first.
+                let (confirming, set_confirming) = signal(false);
+                let question = format!(
+                    "Approve {} {} for {whose}? An approved statement never changes.",
+                    money(s.total, digits),
+                    s.currency
+                );
+                let id = s.id;
+                move || if confirming.get() {
+                    let (question, confirm_label) = (question.clone(), confirm_label.clone());
+                    view! {
+                        <ActionForm action=advance attr:class="stack">
+                            <CsrfField />
+                            <input type="hidden" name="id" value=id />
+                            <p class="meta">{question}</p>
+                            <div class="row">
+                                <button type="submit" class="button primary" aria-label=confirm_label
+                                    disabled=move || advance.pending().get()>"Yes, approve"</button>
+                                <button type="button" class="button" on:click=move |_| set_confirming.set(false)>"Cancel"</button>
+                            </div>
+                        </ActionForm>
+                    }.into_any()
+                } else {
+                    view! {
+                        <button type="button" class="button" aria-label=approve_label.clone()
+                            on:click=move |_| set_confirming.set(true)>"Approve"</button>
+                    }.into_any()
+                }
             })}
             {(finance && s.status == StatementStatus::Approved).then(|| view! {
                 <ActionForm action=advance attr:class="row">

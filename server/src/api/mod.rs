@@ -11,7 +11,7 @@ pub mod scorecard;
 use crate::startup::AppState;
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
@@ -733,11 +733,37 @@ pub struct RebateRunRequest {
     pub period: String,
 }
 
-/// Filter for statement lists and exports.
+/// Filters and paging for a statement list; empty or missing means any.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
-pub struct PeriodQuery {
-    /// A fiscal period such as `2026-Q2`; all periods when left out (lists only).
-    pub period: Option<String>,
+pub struct StatementListQuery {
+    /// A fiscal period such as `2026-Q2`.
+    #[serde(default)]
+    pub period: String,
+    /// `draft`, `approved`, `paid` separated by commas, or `all`.
+    #[serde(default)]
+    pub status: String,
+    /// Text in the partner's name, in any case.
+    #[serde(default)]
+    pub partner: String,
+    /// Statements to skip (default 0).
+    #[serde(default)]
+    pub offset: String,
+    /// Statements per page, 1 to 1000 (default 500). `X-Total-Count` says how many match.
+    #[serde(default)]
+    pub limit: String,
+}
+
+/// Statements a list answers unless `limit` says otherwise.
+pub const DEFAULT_STATEMENT_LIMIT: usize = 500;
+
+/// Approving every draft of a period: the count and total the approver was shown.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PeriodApprovalRequest {
+    /// How many drafts (the `count` of `GET …/drafts`).
+    pub count: usize,
+    /// Their total in minor units (the `total` of `GET …/drafts`).
+    pub total: i64,
 }
 
 /// Filter for the payout export.
@@ -791,21 +817,82 @@ async fn run_rebates(
 }
 
 /// Statements the caller may see: vendor staff all; partners their own (a distributor's
-/// admins also their resellers').
-#[utoipa::path(get, path = "/api/v1/rebates/statements", tag = "rebates", params(PeriodQuery),
+/// admins also their resellers'). One page, newest period first, then by partner name; the
+/// `X-Total-Count` header says how many match in all.
+#[utoipa::path(get, path = "/api/v1/rebates/statements", tag = "rebates", params(StatementListQuery),
     security(("session" = [])),
     responses(
-        (status = 200, description = "Statements, newest period first", body = [StatementResponse]),
+        (status = 200, description = "Statements, newest period first", body = [StatementResponse],
+            headers(("X-Total-Count" = usize, description = "Statements matching the filter, on every page"))),
         (status = 401, description = "Not signed in", body = ErrorBody),
-        (status = 422, description = "Not a period like 2026-Q2", body = ErrorBody),
+        (status = 422, description = "A malformed period, status, offset or limit; `field` names it", body = ErrorBody),
     ))]
 async fn list_statements(
     State(state): State<AppState>,
     SignedIn(actor): SignedIn,
-    ApiQuery(query): ApiQuery<PeriodQuery>,
-) -> Result<Json<Vec<domain::rebates::StatementView>>, ApiError> {
-    let period = query.period.as_deref().map(parse_period).transpose()?;
-    Ok(Json(state.portal.statements(&actor, period).await?))
+    ApiQuery(query): ApiQuery<StatementListQuery>,
+) -> Result<Response, ApiError> {
+    let filter = service::rebates::StatementFilter::parse(
+        &query.period,
+        &query.status,
+        &query.partner,
+        &query.offset,
+        &query.limit,
+        Some(DEFAULT_STATEMENT_LIMIT),
+    )
+    .map_err(|e| ApiError::Service(ServiceError::Invalid(e)))?;
+    let page = state.portal.statements(&actor, &filter).await?;
+    Ok((
+        [(HeaderName::from_static("x-total-count"), page.total.to_string())],
+        Json(page.statements),
+    )
+        .into_response())
+}
+
+/// The drafts of a period finance can approve together: how many, and their total.
+#[utoipa::path(get, path = "/api/v1/rebates/periods/{period}/drafts", tag = "rebates", security(("session" = [])),
+    params(("period" = String, Path, description = "A fiscal period such as 2026-Q2")),
+    responses(
+        (status = 200, description = "`count`, `total` (minor units), `currency`, `minor_digits`, and `approvable_from` while the period runs", body = Object),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Not finance", body = ErrorBody),
+        (status = 409, description = "A partner has two drafts, or drafts beside an approved statement: run the period again", body = ErrorBody),
+        (status = 422, description = "Not a period like 2026-Q2", body = ErrorBody),
+    ))]
+async fn period_drafts(
+    State(state): State<AppState>,
+    SignedIn(actor): SignedIn,
+    Path(period): Path<String>,
+) -> Result<Json<domain::rebates::PeriodDrafts>, ApiError> {
+    let period = parse_period(&period)?;
+    Ok(Json(state.portal.period_drafts(&actor, period).await?))
+}
+
+/// Approve every draft of a period in one step (finance, vendor admins). The body repeats the
+/// count and total of `GET …/drafts`; if the drafts have changed since, nothing is approved.
+#[utoipa::path(post, path = "/api/v1/rebates/periods/{period}/approve", tag = "rebates",
+    request_body = PeriodApprovalRequest, security(("session" = [], "csrf" = [])),
+    params(("period" = String, Path, description = "A fiscal period such as 2026-Q2")),
+    responses(
+        (status = 200, description = "`approved` statements and their `total`", body = Object),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Not finance, or missing CSRF token", body = ErrorBody),
+        (status = 409, description = "The drafts changed since they were read, the period is still running, or there are none", body = ErrorBody),
+        (status = 422, description = "Not a period like 2026-Q2", body = ErrorBody),
+    ))]
+async fn approve_period(
+    State(state): State<AppState>,
+    SignedIn(actor): SignedIn,
+    Path(period): Path<String>,
+    ApiJson(body): ApiJson<PeriodApprovalRequest>,
+) -> Result<Json<domain::rebates::PeriodApproval>, ApiError> {
+    let period = parse_period(&period)?;
+    Ok(Json(
+        state
+            .portal
+            .approve_period(&actor, period, body.count, body.total)
+            .await?,
+    ))
 }
 
 /// Statements of a period as CSV for the payout system (finance, vendor admins): approved and
@@ -1004,7 +1091,7 @@ impl Modify for SecuritySchemes {
 #[openapi(
     info(title = "Atrium API", description = "Partner relationship management: sessions, rooms, content and the channel program."),
     paths(create_session, delete_session, me, rooms, room_items, list_content, create_content, get_content,
-          update_content, publish_content, unpublish_content, get_program, put_program, partner_tier, import_sales, import_certifications, run_rebates, list_statements, export_statements, get_statement,
+          update_content, publish_content, unpublish_content, get_program, put_program, partner_tier, import_sales, import_certifications, run_rebates, list_statements, period_drafts, approve_period, export_statements, get_statement,
           approve_statement, pay_statement, statement_sales, export_statement_sales, rebate_forecast,
           override_tier, deals::register_deal, deals::list_deals, deals::deal_queue, deals::turnaround,
           deals::customer_key, deals::get_deal, deals::submit_deal, deals::approve_deal, deals::reject_deal,
@@ -1013,7 +1100,7 @@ impl Modify for SecuritySchemes {
     components(schemas(audit::AuditResponse, dashboard::DashboardResponse, scorecard::ScorecardResponse, deals::DecisionRequest, deals::CloseRequest, deals::ExtensionRequest, deals::CustomerKeyResponse,
         deals::InboxResponse, deals::MarkReadRequest, deals::MarkReadResponse, domain::deals::DealInput,
         domain::deals::DealView, domain::deals::DealStatus, domain::deals::DealEvent, domain::deals::DealConflict,
-        domain::deals::CustomerKey, domain::deals::Turnaround, RebateRunRequest, PayoutRequest, StatementResponse, ImportResponse, ProgramResponse, ProgramVersionRequest, TierResponse, TierOverrideRequest, ErrorBody, ErrorDetail, SignInRequest, SessionResponse, Me, OrganisationSummary,
+        domain::deals::CustomerKey, domain::deals::Turnaround, RebateRunRequest, PeriodApprovalRequest, PayoutRequest, StatementResponse, ImportResponse, ProgramResponse, ProgramVersionRequest, TierResponse, TierOverrideRequest, ErrorBody, ErrorDetail, SignInRequest, SessionResponse, Me, OrganisationSummary,
         OrganisationKind, PartnerType, Persona, Region, Role, TierBadge, TierRank, Room, RoomSummary, RoomListing,
         ContentKind, ContentStatus, ContentSummary, ContentItem, ContentInput, AudienceInput, Audience)),
     modifiers(&SecuritySchemes),
@@ -1076,6 +1163,8 @@ pub fn router() -> Router<AppState> {
         )
         .route("/rebates/runs", post(run_rebates))
         .route("/rebates/statements", get(list_statements))
+        .route("/rebates/periods/{period}/drafts", get(period_drafts))
+        .route("/rebates/periods/{period}/approve", post(approve_period))
         .route("/rebates/statements.csv", get(export_statements))
         .route("/rebates/statements/{id}", get(get_statement))
         .route("/rebates/statements/{id}/approve", post(approve_statement))

@@ -19,6 +19,8 @@ crate::on_both_databases!(
     the_drill_down_shows_changed_sales_as_the_statement_saw_them,
     a_run_waits_for_an_import_in_progress,
     an_import_in_the_same_millisecond_as_a_run_comes_after_it,
+    statement_lists_are_filtered_and_paged,
+    a_period_is_approved_together_with_the_figures_shown,
 );
 
 /// A reseller at a given tier rank (0 Registered … 3 Platinum), with no other facts.
@@ -1121,9 +1123,16 @@ async fn an_import_in_the_same_millisecond_as_a_run_comes_after_it(db: Db) {
     import(&[("M1", "2026-04-10", "80000.00"), ("M2", "2026-04-11", "10000.00")]).await;
 
     let statement = portal
-        .statements(&finance, Some(period))
+        .statements(
+            &finance,
+            &service::rebates::StatementFilter {
+                period: Some(period),
+                ..Default::default()
+            },
+        )
         .await
         .unwrap()
+        .statements
         .into_iter()
         .find(|s| s.partner_id == partner)
         .unwrap();
@@ -1152,4 +1161,291 @@ async fn an_import_in_the_same_millisecond_as_a_run_comes_after_it(db: Db) {
     );
     portal.store().close().await;
     database.cleanup().await;
+}
+
+/// A statement list: the statements and the `X-Total-Count` header.
+async fn list(app: &TestApp, query: &str) -> (Vec<Value>, usize) {
+    let response = app.get(&format!("/api/v1/rebates/statements?{query}")).await;
+    assert_eq!(response.status(), StatusCode::OK, "{query}");
+    let total = response.headers()["x-total-count"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let body: Value = response.json().await.unwrap();
+    (body.as_array().unwrap().clone(), total)
+}
+
+/// The 2026-Q2 drafts as finance reads them before approving them together.
+async fn drafts(app: &TestApp) -> Value {
+    let response = app.get("/api/v1/rebates/periods/2026-Q2/drafts").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    response.json().await.unwrap()
+}
+
+fn names(statements: &[Value]) -> Vec<&str> {
+    statements
+        .iter()
+        .map(|s| s["partner_name"].as_str().unwrap())
+        .collect()
+}
+
+async fn statement_lists_are_filtered_and_paged(db: Db) {
+    let app = finance(db).await;
+    let mut rows = Vec::new();
+    for n in 1..=7 {
+        let id = partner_at(&app, &format!("Paging Partner {n}"), 1).await;
+        rows.push((format!("PG{n}"), id));
+    }
+    let percent = partner_at(&app, "100% Widgets_Co", 1).await;
+    rows.push(("PG-pct".to_owned(), percent));
+    let sales: Vec<(&str, i64, &str, &str, &str)> = rows
+        .iter()
+        .map(|(ext, id)| (ext.as_str(), *id, "2026-05-01", "hardware", "20000.00"))
+        .collect();
+    import(&app, &sales).await;
+    run(&app, "2026-Q2").await;
+
+    // Pages of three, by name, that neither repeat nor skip a statement.
+    let (first, total) = list(&app, "period=2026-Q2&partner=paging%20partner&limit=3").await;
+    assert_eq!(total, 7);
+    assert_eq!(
+        names(&first),
+        ["Paging Partner 1", "Paging Partner 2", "Paging Partner 3"]
+    );
+    let mut seen = std::collections::BTreeSet::new();
+    for offset in [0, 3, 6] {
+        let (page, total) = list(
+            &app,
+            &format!("period=2026-Q2&partner=Paging&limit=3&offset={offset}"),
+        )
+        .await;
+        assert_eq!(total, 7, "every page tells the whole count");
+        assert_eq!(page.len(), if offset == 6 { 1 } else { 3 });
+        for s in &page {
+            assert!(seen.insert(s["id"].as_i64().unwrap()), "{s}");
+        }
+    }
+    assert_eq!(seen.len(), 7);
+    // Any case; `%` and `_` are the characters themselves, not wildcards.
+    assert_eq!(list(&app, "period=2026-Q2&partner=PAGING").await.1, 7);
+    for needle in ["%25", "_", "100%25%20widgets"] {
+        let (found, _) = list(&app, &format!("period=2026-Q2&partner={needle}")).await;
+        assert_eq!(names(&found), ["100% Widgets_Co"], "{needle}");
+    }
+    // The status filter, after one approval.
+    let approved = first[0]["id"].as_i64().unwrap();
+    app.post_empty(&format!("/api/v1/rebates/statements/{approved}/approve"))
+        .await;
+    let (only, total) = list(&app, "period=2026-Q2&partner=paging&status=approved").await;
+    assert_eq!((total, only[0]["id"].as_i64()), (1, Some(approved)));
+    assert_eq!(
+        list(&app, "period=2026-Q2&partner=paging&status=draft,paid")
+            .await
+            .1,
+        6
+    );
+    // Without a limit a list answers up to 500; with one, at most 1000.
+    let (all, total) = list(&app, "").await;
+    assert_eq!(all.len(), total.min(500));
+    for (query, field) in [
+        ("limit=0", "limit"),
+        ("limit=1001", "limit"),
+        ("limit=ten", "limit"),
+        ("offset=-1", "offset"),
+        ("status=pending", "status"),
+        ("period=Q2-2026", "period"),
+    ] {
+        let e = error_code(
+            app.get(&format!("/api/v1/rebates/statements?{query}")).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+        assert_eq!(e["field"], field, "{query}: {e}");
+    }
+    // A partner's filter reaches only its own statements.
+    let mut northwind = app.another_client();
+    northwind.sign_in("admin@northwind.test").await;
+    let (theirs, total) = list(&northwind, "period=2026-Q2&partner=paging").await;
+    assert_eq!((theirs.len(), total), (0, 0));
+    app.cleanup().await;
+}
+
+async fn a_period_is_approved_together_with_the_figures_shown(db: Db) {
+    let app = finance(db).await;
+    let first = partner_at(&app, "Together One", 1).await;
+    let second = partner_at(&app, "Together Two", 1).await;
+    import(
+        &app,
+        &[
+            ("T1", first, "2026-05-01", "hardware", "20000.00"),
+            ("T2", second, "2026-05-02", "hardware", "30000.00"),
+        ],
+    )
+    .await;
+    run(&app, "2026-Q2").await;
+    let shown = drafts(&app).await;
+    // The figures are those of the period's drafts, counted the same way as the list.
+    let (listed, count) = list(&app, "period=2026-Q2&status=draft&limit=1000").await;
+    let total: i64 = listed.iter().map(|s| s["total"].as_i64().unwrap()).sum();
+    assert_eq!(
+        (
+            shown["count"].as_u64(),
+            shown["total"].as_i64(),
+            shown["currency"].as_str()
+        ),
+        (Some(count as u64), Some(total), Some("USD"))
+    );
+    assert!(shown["approvable_from"].is_null(), "{shown}");
+    assert!(count >= 2);
+
+    // Partners neither read nor approve a period.
+    let mut partner = app.another_client();
+    partner.sign_in("admin@northwind.test").await;
+    error_code(
+        partner.get("/api/v1/rebates/periods/2026-Q2/drafts").await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    error_code(
+        partner
+            .post_json(
+                "/api/v1/rebates/periods/2026-Q2/approve",
+                &json!({ "count": shown["count"], "total": shown["total"] }),
+            )
+            .await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+
+    // A run after the figures were read changes them: the approval is refused whole.
+    import(&app, &[("T3", first, "2026-05-03", "hardware", "5000.00")]).await;
+    run(&app, "2026-Q2").await;
+    let e = error_code(
+        app.post_json(
+            "/api/v1/rebates/periods/2026-Q2/approve",
+            &json!({ "count": shown["count"], "total": shown["total"] }),
+        )
+        .await,
+        StatusCode::CONFLICT,
+    )
+    .await;
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("changed since you read them"),
+        "{e}"
+    );
+    assert_eq!(list(&app, "period=2026-Q2&status=approved").await.1, 0);
+    for body in [
+        json!({ "count": shown["count"] }),
+        json!({ "count": -1, "total": 0 }),
+    ] {
+        assert_eq!(
+            app.post_json("/api/v1/rebates/periods/2026-Q2/approve", &body)
+                .await
+                .status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{body}"
+        );
+    }
+    error_code(
+        app.get("/api/v1/rebates/periods/2026-Q7/drafts").await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+
+    let now = drafts(&app).await;
+    assert_eq!(
+        now["total"].as_i64().unwrap() - shown["total"].as_i64().unwrap(),
+        10_000,
+        "200 bp of the 5,000.00 sale: {now}"
+    );
+    let approved: Value = app
+        .post_json(
+            "/api/v1/rebates/periods/2026-Q2/approve",
+            &json!({ "count": now["count"], "total": now["total"] }),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (approved["approved"].as_u64(), approved["total"].as_i64()),
+        (now["count"].as_u64(), now["total"].as_i64())
+    );
+    assert_eq!(list(&app, "period=2026-Q2&status=draft").await.1, 0);
+    assert_eq!(statement(&app, "2026-Q2", second).await["status"], "approved");
+    assert_eq!(drafts(&app).await["count"], 0);
+    let e = error_code(
+        app.post_json(
+            "/api/v1/rebates/periods/2026-Q2/approve",
+            &json!({ "count": now["count"], "total": now["total"] }),
+        )
+        .await,
+        StatusCode::CONFLICT,
+    )
+    .await;
+    assert!(e["message"].as_str().unwrap().contains("no drafts"), "{e}");
+
+    // The log has each statement's approval and the period's.
+    let id = statement(&app, "2026-Q2", first).await["id"].as_i64().unwrap();
+    let page: Value = app
+        .get(&format!(
+            "/api/v1/audit?action=statement.approve&entity_type=rebate_statement&entity_id={id}"
+        ))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["entries"].as_array().unwrap().len(), 1, "{page}");
+    assert_eq!(page["entries"][0]["actor"], "finance@acme.test");
+    let page: Value = app
+        .get("/api/v1/audit?action=rebates.approve_period")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["entries"][0]["entity_id"], "2026-Q2");
+    assert_eq!(page["entries"][0]["after"]["approved"], now["count"]);
+    assert_eq!(page["entries"][0]["after"]["total"], now["total"]);
+
+    // The period running today is not approved before it ends.
+    let today = app.portal.today();
+    let current = app
+        .portal
+        .program_on(today)
+        .await
+        .unwrap()
+        .unwrap()
+        .program
+        .ladder
+        .calendar
+        .period_of(today)
+        .to_string();
+    import(
+        &app,
+        &[("T-NOW", first, &today.to_string(), "hardware", "500.00")],
+    )
+    .await;
+    run(&app, &current).await;
+    let running: Value = app
+        .get(&format!("/api/v1/rebates/periods/{current}/drafts"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(running["approvable_from"].is_string(), "{running}");
+    let e = error_code(
+        app.post_json(
+            &format!("/api/v1/rebates/periods/{current}/approve"),
+            &json!({ "count": running["count"], "total": running["total"] }),
+        )
+        .await,
+        StatusCode::CONFLICT,
+    )
+    .await;
+    assert!(e["message"].as_str().unwrap().contains("still running"), "{e}");
+    app.cleanup().await;
 }
