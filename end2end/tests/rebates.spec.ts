@@ -48,7 +48,13 @@ test('finance imports sales, runs a period and approves; the partner reads the s
   await expect(page.getByRole('cell', { name: 'E2E-1' })).toBeVisible();
   await expect(page.getByRole('heading', { level: 1 })).toHaveText('Northwind Systems · 2026-Q2 rebate statement');
   await hydrated(page);
+  // Approving locks the statement for good: the figure is confirmed first, and Cancel backs out.
   await page.getByRole('button', { name: 'Approve Northwind Systems 2026-Q2' }).click();
+  await expect(page.locator('.statement')).toContainText(/Approve [\d,]+\.\d\d USD for Northwind Systems 2026-Q2\? An approved statement never changes\./);
+  await page.getByRole('button', { name: 'Cancel' }).click();
+  await expect(page.locator('.statement .status')).toHaveText('draft');
+  await page.getByRole('button', { name: 'Approve Northwind Systems 2026-Q2' }).click();
+  await page.getByRole('button', { name: 'Yes, approve Northwind Systems 2026-Q2' }).click();
   await expect(page.getByTestId('advance-result')).toHaveText('Northwind Systems 2026-Q2 is approved.');
   await expect(page.getByRole('button', { name: 'Mark paid' })).toBeVisible();
   await expect(page.locator('.statement .status')).toHaveText('approved');
@@ -68,6 +74,35 @@ test('finance imports sales, runs a period and approves; the partner reads the s
   await expect(page.getByTestId('advance-result')).toHaveText('Northwind Systems 2026-Q2 is marked paid.');
   await expect(northwind.locator('.status')).toHaveText('paid');
   await expect(northwind).toContainText('Paid: PAY-2026-Q2-0001');
+
+  // The partner filter narrows the list, and the count says so.
+  await page.getByLabel('Partner', { exact: true }).fill('NORTH');
+  await page.getByRole('button', { name: 'Show' }).click();
+  await expect(page).toHaveURL(/partner=NORTH/);
+  await expect(page.getByTestId('statements-count')).toHaveText('1 statement');
+  await expect(page.locator('.statement h2')).toHaveText(['Northwind Systems']);
+
+  // The rest of the period's drafts are approved together, after a confirmation that names
+  // their count and total.
+  await page.goto('/rebates?period=2026-Q2&status=draft');
+  await hydrated(page);
+  const panel = page.getByTestId('period-approval');
+  await expect(page.getByTestId('statements-count')).toBeVisible();
+  const drafts = page.locator('.statement');
+  const count = await drafts.count();
+  expect(count).toBeGreaterThan(0);
+  await expect(page.getByTestId('statements-count')).toHaveText(`${count} statement${count === 1 ? '' : 's'}`);
+  const plural = count === 1 ? '' : 's';
+  await expect(panel.getByRole('heading')).toHaveText('Drafts of 2026-Q2');
+  await expect(panel).toContainText(new RegExp(`${count} draft${plural} totalling [\\d,]+\\.\\d\\d USD\\.`));
+  await panel.getByRole('button', { name: `Approve all ${count} draft${plural}…` }).click();
+  await expect(panel).toContainText(`Approve ${count} statement${plural} of 2026-Q2 totalling`);
+  await snap(page, 'rebates-approve-period-1280');
+  await panel.getByRole('button', { name: `Yes, approve ${count} statement${plural}` }).click();
+  await expect(page.getByTestId('advance-result')).toHaveText(new RegExp(`^Approved ${count} statement${plural} of 2026-Q2 totalling [\\d,]+\\.\\d\\d USD\\.$`));
+  await expect(panel).toHaveCount(0);
+  await expect(page.getByText('No statements match these filters.')).toBeVisible();
+  await page.goto('/rebates?period=2026-Q2');
   // A sale that arrives after the approval stays out of the approved statement's basis.
   await page.getByLabel('CSV with a header row, or JSON lines').fill(`${header}E2E-LATE,2,2026-06-20,cloud,500.00,USD\n`);
   await page.getByRole('button', { name: 'Import', exact: true }).click();

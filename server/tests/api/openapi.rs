@@ -43,6 +43,8 @@ async fn the_document_matches_the_routes(db: Db) {
         "POST /api/v1/certifications/import",
         "POST /api/v1/rebates/runs",
         "GET /api/v1/rebates/statements",
+        "GET /api/v1/rebates/periods/{period}/drafts",
+        "POST /api/v1/rebates/periods/{period}/approve",
         "GET /api/v1/rebates/statements.csv",
         "GET /api/v1/rebates/statements/{id}",
         "POST /api/v1/rebates/statements/{id}/approve",
@@ -85,7 +87,8 @@ async fn the_document_matches_the_routes(db: Db) {
         let path = path
             .replace("{slug}", "sales")
             .replace("{id}", "1")
-            .replace("{table}", "at-risk");
+            .replace("{table}", "at-risk")
+            .replace("{period}", "2026-Q2");
         let response = client
             .request(Method::from_bytes(method.as_bytes()).unwrap(), app.url(&path))
             .header("content-type", "application/json")
