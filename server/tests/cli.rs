@@ -217,6 +217,32 @@ fn create_admin_makes_a_vendor_admin_who_can_sign_in() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// `atrium rebates simulate` for 2026-Q2, given a database that does not exist: simulation
+/// must not try to open one.
+fn simulate(
+    program: &str,
+    sales: &std::path::Path,
+    tiers: Option<&std::path::Path>,
+    format: &str,
+) -> std::process::Output {
+    let mut args = vec![
+        "rebates",
+        "simulate",
+        "--program",
+        program,
+        "--sales",
+        sales.to_str().unwrap(),
+        "--period",
+        "2026-Q2",
+        "--format",
+        format,
+    ];
+    if let Some(tiers) = tiers {
+        args.extend(["--tiers", tiers.to_str().unwrap()]);
+    }
+    atrium("postgres://nobody@127.0.0.1:1/none", &args)
+}
+
 #[test]
 fn rebates_simulate_needs_no_database() {
     let dir = std::env::temp_dir().join(format!("atrium-cli-sim-{}", std::process::id()));
@@ -231,24 +257,7 @@ fn rebates_simulate_needs_no_database() {
     .unwrap();
     let tiers = dir.join("tiers.csv");
     std::fs::write(&tiers, "partner_id,tier\n7,Gold\n").unwrap();
-    // A database that does not exist: simulation must not try to open one.
-    let output = atrium(
-        "postgres://nobody@127.0.0.1:1/none",
-        &[
-            "rebates",
-            "simulate",
-            "--program",
-            program,
-            "--sales",
-            sales.to_str().unwrap(),
-            "--period",
-            "2026-Q2",
-            "--tiers",
-            tiers.to_str().unwrap(),
-            "--format",
-            "csv",
-        ],
-    );
+    let output = simulate(program, &sales, Some(&tiers), "csv");
     assert!(
         output.status.success(),
         "{}",
@@ -261,19 +270,7 @@ fn rebates_simulate_needs_no_database() {
     );
     assert!(csv.contains(",4600.00,7000.00"), "{csv}");
     assert!(csv.contains(",2400.00,7000.00"), "{csv}");
-    let json = atrium(
-        "postgres://nobody@127.0.0.1:1/none",
-        &[
-            "rebates",
-            "simulate",
-            "--program",
-            program,
-            "--sales",
-            sales.to_str().unwrap(),
-            "--period",
-            "2026-Q2",
-        ],
-    );
+    let json = simulate(program, &sales, None, "json");
     assert!(json.status.success());
     let statements: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     // Without a tiers file the sales alone decide: no certifications, so Registered, no plan;
@@ -289,23 +286,7 @@ fn rebates_simulate_needs_no_database() {
         domain::program::ProgramDoc::from_toml(&std::fs::read_to_string(program).unwrap()).unwrap();
     let json_program = dir.join("program.json");
     std::fs::write(&json_program, serde_json::to_string(&document).unwrap()).unwrap();
-    let from_json = atrium(
-        "postgres://nobody@127.0.0.1:1/none",
-        &[
-            "rebates",
-            "simulate",
-            "--program",
-            json_program.to_str().unwrap(),
-            "--sales",
-            sales.to_str().unwrap(),
-            "--period",
-            "2026-Q2",
-            "--tiers",
-            tiers.to_str().unwrap(),
-            "--format",
-            "csv",
-        ],
-    );
+    let from_json = simulate(json_program.to_str().unwrap(), &sales, Some(&tiers), "csv");
     assert!(
         from_json.status.success(),
         "{}",

@@ -242,12 +242,7 @@ fn PeriodApprovalPanel(drafts: PeriodDrafts, approve_all: ServerAction<ApprovePe
                                 <input type="hidden" name="count" value=count />
                                 <input type="hidden" name="total" value=total />
                                 <p class="notice notice-warning">{question}</p>
-                                <div class="row">
-                                    <button type="submit" class="button primary" disabled=move || approve_all.pending().get()>
-                                        {confirm_label}
-                                    </button>
-                                    <button type="button" class="button" on:click=move |_| set_confirming.set(false)>"Cancel"</button>
-                                </div>
+                                <ConfirmButtons label=confirm_label pending=approve_all.pending() cancel=set_confirming />
                             </ActionForm>
                         }.into_any()
                     } else {
@@ -258,6 +253,25 @@ fn PeriodApprovalPanel(drafts: PeriodDrafts, approve_all: ServerAction<ApprovePe
                 }
             }}
         </section>
+    }
+}
+
+/// The two buttons of a confirmation: the form's submit, disabled while it works, and Cancel,
+/// which backs out without sending anything.
+#[component]
+fn ConfirmButtons(
+    label: String,
+    /// A fuller name for the submit button, when its label alone does not say what it acts on.
+    #[prop(optional, into)]
+    aria_label: Option<String>,
+    #[prop(into)] pending: Signal<bool>,
+    cancel: WriteSignal<bool>,
+) -> impl IntoView {
+    view! {
+        <div class="row">
+            <button type="submit" class="button primary" aria-label=aria_label disabled=move || pending.get()>{label}</button>
+            <button type="button" class="button" on:click=move |_| cancel.set(false)>"Cancel"</button>
+        </div>
     }
 }
 
@@ -539,11 +553,8 @@ fn StatementCard(
                             <CsrfField />
                             <input type="hidden" name="id" value=id />
                             <p class="meta">{question}</p>
-                            <div class="row">
-                                <button type="submit" class="button primary" aria-label=confirm_label
-                                    disabled=move || advance.pending().get()>"Yes, approve"</button>
-                                <button type="button" class="button" on:click=move |_| set_confirming.set(false)>"Cancel"</button>
-                            </div>
+                            <ConfirmButtons label="Yes, approve".to_owned() aria_label=confirm_label
+                                pending=advance.pending() cancel=set_confirming />
                         </ActionForm>
                     }.into_any()
                 } else {

@@ -60,11 +60,8 @@ async fn run(app: &TestApp, period: &str) -> Value {
 
 async fn statement(app: &TestApp, period: &str, partner: i64) -> Value {
     let all: Value = app
-        .get(&format!("/api/v1/rebates/statements?period={period}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/api/v1/rebates/statements?period={period}"))
+        .await;
     all.as_array()
         .unwrap()
         .iter()
@@ -107,11 +104,8 @@ async fn tier_changed(app: &TestApp, partner: i64, on: &str, from: i64, to: i64)
 /// The partner's statements of a period (all plans).
 async fn statements_of(app: &TestApp, period: &str, partner: i64) -> Vec<Value> {
     let all: Value = app
-        .get(&format!("/api/v1/rebates/statements?period={period}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/api/v1/rebates/statements?period={period}"))
+        .await;
     all.as_array()
         .unwrap()
         .iter()
@@ -279,11 +273,8 @@ async fn rules_5_example_6_restatement_through_runs(db: Db) {
     // The approved statement's drill-down still adds up to its basis: the late sale is shown
     // as arrived after it, outside the basis.
     let sales: Value = app
-        .get(&format!("/api/v1/rebates/statements/{id}/sales"))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/api/v1/rebates/statements/{id}/sales"))
+        .await;
     let sales = sales.as_array().unwrap();
     assert_eq!(sales.len(), 2, "{sales:?}");
     let late = sales.iter().find(|s| s["external_id"] == "R3").unwrap();
@@ -504,12 +495,7 @@ async fn statements_are_isolated_and_exported(db: Db) {
 
     let mut northwind_admin = app.another_client();
     northwind_admin.sign_in("admin@northwind.test").await;
-    let own: Value = northwind_admin
-        .get("/api/v1/rebates/statements")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let own: Value = northwind_admin.get_json("/api/v1/rebates/statements").await;
     assert!(
         own.as_array()
             .unwrap()
@@ -812,11 +798,8 @@ async fn the_audit_log_says_who_imported_approved_and_paid(db: Db) {
     .await;
 
     let page: Value = app
-        .get(&format!("/api/v1/audit?action=statement.&entity_id={id}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/api/v1/audit?action=statement.&entity_id={id}"))
+        .await;
     let entries = page["entries"].as_array().unwrap();
     let seen: Vec<(&str, &str)> = entries
         .iter()
@@ -838,12 +821,7 @@ async fn the_audit_log_says_who_imported_approved_and_paid(db: Db) {
     assert_eq!(entries[0]["after"]["payout_reference"], "PO-77");
     assert_eq!(entries[0]["before"]["status"], "approved");
     assert!(entries[0]["occurred_at"].as_i64().unwrap() > 0);
-    let imports: Value = app
-        .get("/api/v1/audit?action=sales.import")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let imports: Value = app.get_json("/api/v1/audit?action=sales.import").await;
     assert_eq!(imports["entries"][0]["actor"], "finance@acme.test");
     assert_eq!(imports["entries"][0]["after"]["inserted"], 1);
 
@@ -852,11 +830,8 @@ async fn the_audit_log_says_who_imported_approved_and_paid(db: Db) {
     let older = first["older"].as_i64().expect("an older page");
     assert_eq!(first["entries"].as_array().unwrap().len(), 1);
     let second: Value = app
-        .get(&format!("/api/v1/audit?limit=1&before={older}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/api/v1/audit?limit=1&before={older}"))
+        .await;
     assert!(second["entries"][0]["id"].as_i64().unwrap() < first["entries"][0]["id"].as_i64().unwrap());
 
     for (query, field) in [
@@ -917,11 +892,8 @@ async fn runs_of_one_period_at_once_leave_one_draft_each(db: Db) {
 /// `(external id, amount, counted, arrived later, changed later)` of a statement's drill-down.
 async fn drill_down(app: &TestApp, statement: i64) -> Vec<(String, i64, bool, bool, bool)> {
     let sales: Value = app
-        .get(&format!("/api/v1/rebates/statements/{statement}/sales"))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/api/v1/rebates/statements/{statement}/sales"))
+        .await;
     sales
         .as_array()
         .unwrap()
@@ -1401,12 +1373,7 @@ async fn a_period_is_approved_together_with_the_figures_shown(db: Db) {
         .unwrap();
     assert_eq!(page["entries"].as_array().unwrap().len(), 1, "{page}");
     assert_eq!(page["entries"][0]["actor"], "finance@acme.test");
-    let page: Value = app
-        .get("/api/v1/audit?action=rebates.approve_period")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let page: Value = app.get_json("/api/v1/audit?action=rebates.approve_period").await;
     assert_eq!(page["entries"][0]["entity_id"], "2026-Q2");
     assert_eq!(page["entries"][0]["after"]["approved"], now["count"]);
     assert_eq!(page["entries"][0]["after"]["total"], now["total"]);
@@ -1431,11 +1398,8 @@ async fn a_period_is_approved_together_with_the_figures_shown(db: Db) {
     .await;
     run(&app, &current).await;
     let running: Value = app
-        .get(&format!("/api/v1/rebates/periods/{current}/drafts"))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/api/v1/rebates/periods/{current}/drafts"))
+        .await;
     assert!(running["approvable_from"].is_string(), "{running}");
     let e = error_code(
         app.post_json(

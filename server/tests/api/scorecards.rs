@@ -55,11 +55,8 @@ async fn scorecards_show_the_partner_and_answer_404_to_others(db: Db) {
     );
     let admin = signed_in(&app, "admin@northwind.test").await;
     let card: Value = admin
-        .get(&format!("/api/v1/partners/{northwind}/scorecard"))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/api/v1/partners/{northwind}/scorecard"))
+        .await;
     assert_eq!(card["tier"]["partner_name"], "Northwind Systems");
     assert_eq!(card["tier"]["effective"]["name"], "Gold");
     // The demo's 262,500.00 over the last year; Platinum's 1,000,000.00 is the target.
@@ -96,11 +93,8 @@ async fn scorecards_show_the_partner_and_answer_404_to_others(db: Db) {
     finance.sign_in("finance@acme.test").await;
     import_sale(&finance, northwind, "1000.00").await;
     let after: Value = admin
-        .get(&format!("/api/v1/partners/{northwind}/scorecard"))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/api/v1/partners/{northwind}/scorecard"))
+        .await;
     assert_eq!(after["revenue_trailing_12"]["value"], 26_350_000);
     assert_eq!(
         after["revenue_quarter"]["value"].as_i64().unwrap(),
@@ -138,11 +132,8 @@ async fn scorecards_show_the_partner_and_answer_404_to_others(db: Db) {
     }
     // A distributor's admin sees its resellers rolled up.
     let distributor: Value = con
-        .get(&format!("/api/v1/partners/{contoso}/scorecard"))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/api/v1/partners/{contoso}/scorecard"))
+        .await;
     assert_eq!(distributor["resellers"][0]["name"], "Fabrikam IT");
     assert_eq!(distributor["resellers"][0]["revenue_trailing_12"], 8_000_000);
     // Vendor staff see any partner.
@@ -317,28 +308,13 @@ async fn the_dashboard_is_for_vendor_staff_and_exports_every_table(db: Db) {
         .iter()
         .any(|t| t["workflow"] == "Deal registration"));
 
-    let emea: Value = admin
-        .get("/api/v1/dashboard?region=emea")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let emea: Value = admin.get_json("/api/v1/dashboard?region=emea").await;
     assert_eq!(emea["partners"], 2);
     assert_eq!(emea["by_region"][0]["key"], "emea");
-    let gold: Value = admin
-        .get("/api/v1/dashboard?tier=2&type=reseller")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let gold: Value = admin.get_json("/api/v1/dashboard?tier=2&type=reseller").await;
     assert_eq!(gold["partners"], 1);
     assert_eq!(gold["by_tier"][0]["label"], "Gold");
-    let q1: Value = admin
-        .get("/api/v1/dashboard?period=2020-Q1")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let q1: Value = admin.get_json("/api/v1/dashboard?period=2020-Q1").await;
     assert_eq!(q1["revenue"], 0);
     assert_eq!(q1["approvals"], json!([]), "the approvals follow the period too");
     for (query, field) in [
@@ -564,11 +540,8 @@ async fn certified_people_are_counted_and_listed_once(db: Db) {
     );
     finance.import_csv("/api/v1/certifications/import", csv).await;
     let card: Value = finance
-        .get(&format!("/api/v1/partners/{partner}/scorecard"))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/api/v1/partners/{partner}/scorecard"))
+        .await;
     assert_eq!(card["certified_people"], 2, "{card}");
     assert_eq!(card["valid_certifications"], 4, "{card}");
     let expiring: Vec<(String, String)> = card["expiring_certifications"]
@@ -630,11 +603,8 @@ async fn certified_people_are_counted_and_listed_once(db: Db) {
         "the stored spellings are kept"
     );
     let card: Value = finance
-        .get(&format!("/api/v1/partners/{partner}/scorecard"))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/api/v1/partners/{partner}/scorecard"))
+        .await;
     assert_eq!(card["certified_people"], 3, "{card}");
     assert_eq!(card["expiring_certifications"], serde_json::json!([]), "{card}");
     app.cleanup().await;
