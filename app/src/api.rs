@@ -247,8 +247,8 @@ pub async fn get_statements(
 ) -> Result<domain::rebates::StatementPage, PortalError> {
     use ssr::*;
     // A page number that is not one shows the first page, as a hand-edited address should.
-    let page = page.trim().parse::<usize>().unwrap_or(1).max(1);
-    let offset = (page - 1).saturating_mul(STATEMENTS_PER_PAGE).to_string();
+    let page = page.trim().parse::<usize>().unwrap_or(1).clamp(1, 1_000_000);
+    let offset = ((page - 1) * STATEMENTS_PER_PAGE).to_string();
     let filter = service::rebates::StatementFilter::parse(
         &period,
         &status,

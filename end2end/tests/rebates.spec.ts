@@ -98,6 +98,11 @@ test('finance imports sales, runs a period and approves; the partner reads the s
   await panel.getByRole('button', { name: `Approve all ${count} draft${plural}…` }).click();
   await expect(panel).toContainText(`Approve ${count} statement${plural} of 2026-Q2 totalling`);
   await snap(page, 'rebates-approve-period-1280');
+  // The filters and the confirmation fit a phone.
+  await page.setViewportSize(PHONE);
+  await noHorizontalScroll(page);
+  await snap(page, 'rebates-approve-period-390');
+  await page.setViewportSize(DESKTOP);
   await panel.getByRole('button', { name: `Yes, approve ${count} statement${plural}` }).click();
   await expect(page.getByTestId('advance-result')).toHaveText(new RegExp(`^Approved ${count} statement${plural} of 2026-Q2 totalling [\\d,]+\\.\\d\\d USD\\.$`));
   await expect(panel).toHaveCount(0);

@@ -732,6 +732,10 @@ impl Portal {
             )
             .into());
         }
+        // Both databases take a 64-bit offset; a larger one is a typing error, not a page.
+        if i64::try_from(filter.offset).is_err() {
+            return Err(domain::FieldError::new("offset", "is too large").into());
+        }
         let mut clauses = vec![
             statement_scope(actor),
             "($1 IS NULL OR s.period = $1)".to_owned(),

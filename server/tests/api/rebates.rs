@@ -1225,6 +1225,7 @@ async fn statement_lists_are_filtered_and_paged(db: Db) {
         ("limit=1001", "limit"),
         ("limit=ten", "limit"),
         ("offset=-1", "offset"),
+        ("offset=18446744073709551615", "offset"),
         ("status=pending", "status"),
         ("period=Q2-2026", "period"),
     ] {
