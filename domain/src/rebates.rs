@@ -555,13 +555,13 @@ impl StatementPage {
         let plural = if self.total == 1 { "" } else { "s" };
         let shown = self.statements.len();
         if shown == self.total {
-            return format!("{} statement{plural}", self.total);
+            return format!("{} statement{plural}", grouped(self.total));
         }
         format!(
             "Showing {}–{} of {} statement{plural}",
-            self.offset + 1,
-            self.offset + shown,
-            self.total
+            grouped(self.offset + 1),
+            grouped(self.offset + shown),
+            grouped(self.total)
         )
     }
 
@@ -569,6 +569,11 @@ impl StatementPage {
     pub fn has_next(&self) -> bool {
         self.offset + self.statements.len() < self.total
     }
+}
+
+/// A count with thousands separators: `5,000`.
+pub fn grouped(count: usize) -> String {
+    crate::money::format_minor(i64::try_from(count).unwrap_or(i64::MAX), 0)
 }
 
 /// The drafts of a period that finance can approve in one step, as the approver reads them:
@@ -622,6 +627,48 @@ pub fn restatement(period: FiscalPeriod, locked_total: i64, new_total: i64) -> O
 mod tests {
     use super::*;
     use crate::calendar::Date;
+
+    fn page(offset: usize, shown: usize, total: usize) -> StatementPage {
+        let statement = StatementView {
+            id: 1,
+            partner_id: 2,
+            partner_name: "Northwind Systems".into(),
+            plan_id: "silver-flat".into(),
+            plan_name: "Silver flat rebate".into(),
+            period: "2026-Q2".into(),
+            tier_rank: 1,
+            status: StatementStatus::Draft,
+            basis: 0,
+            total: 0,
+            currency: "USD".into(),
+            lines: Vec::new(),
+            payout_reference: None,
+            approvable_from: None,
+        };
+        StatementPage {
+            statements: vec![statement; shown],
+            total,
+            offset,
+            limit: 50,
+        }
+    }
+
+    #[test]
+    fn a_page_says_which_statements_it_shows() {
+        assert_eq!(
+            page(50, 50, 5000).range_text(),
+            "Showing 51–100 of 5,000 statements"
+        );
+        assert!(page(50, 50, 5000).has_next());
+        assert_eq!(
+            page(4950, 50, 5000).range_text(),
+            "Showing 4,951–5,000 of 5,000 statements"
+        );
+        assert!(!page(4950, 50, 5000).has_next());
+        assert_eq!(page(0, 1, 1).range_text(), "1 statement");
+        assert_eq!(page(0, 12, 12).range_text(), "12 statements");
+        assert_eq!(grouped(1_234_567), "1,234,567");
+    }
 
     const Q2: FiscalPeriod = FiscalPeriod {
         year: 2026,

@@ -9,7 +9,7 @@ use crate::components::id_param;
 use crate::components::{query_value, CsrfField, ErrorPanel, MeResource};
 use domain::identity::OrganisationKind;
 use domain::money::format_minor;
-use domain::rebates::{PeriodDrafts, StatementPage, StatementStatus, StatementView};
+use domain::rebates::{grouped, PeriodDrafts, StatementPage, StatementStatus, StatementView};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
@@ -216,13 +216,14 @@ fn PeriodApprovalPanel(drafts: PeriodDrafts, approve_all: ServerAction<ApprovePe
     let (confirming, set_confirming) = signal(false);
     let total = format!("{} {}", money(drafts.total, drafts.minor_digits), drafts.currency);
     let plural = if drafts.count == 1 { "" } else { "s" };
-    let summary = format!("{} draft{plural} totalling {total}.", drafts.count);
+    let count = grouped(drafts.count);
+    let summary = format!("{count} draft{plural} totalling {total}.");
     let question = format!(
-        "Approve {} statement{plural} of {} totalling {total}? Approved statements never change; later facts reach the partners' next statements as restatement lines.",
-        drafts.count, drafts.period
+        "Approve {count} statement{plural} of {} totalling {total}? Approved statements never change; later facts reach the partners' next statements as restatement lines.",
+        drafts.period
     );
-    let confirm_label = format!("Yes, approve {} statement{plural}", drafts.count);
-    let start_label = format!("Approve all {} draft{plural}…", drafts.count);
+    let confirm_label = format!("Yes, approve {count} statement{plural}");
+    let start_label = format!("Approve all {count} draft{plural}…");
     view! {
         <section class="panel period-approval" aria-labelledby="period-approval" data-testid="period-approval">
             <h2 id="period-approval">{format!("Drafts of {}", drafts.period)}</h2>
@@ -232,15 +233,16 @@ fn PeriodApprovalPanel(drafts: PeriodDrafts, approve_all: ServerAction<ApprovePe
                     <p class="hint">"The period is still running: its drafts can be approved from " {from} "."</p>
                 }.into_any(),
                 None => {
-                    let (period, count, total) = (drafts.period.clone(), drafts.count, drafts.total);
+                    // The figures the approver confirms travel with the approval.
+                    let (period, shown_count, shown_total) = (drafts.period.clone(), drafts.count, drafts.total);
                     (move || if confirming.get() {
                         let (period, question, confirm_label) = (period.clone(), question.clone(), confirm_label.clone());
                         view! {
                             <ActionForm action=approve_all attr:class="stack">
                                 <CsrfField />
                                 <input type="hidden" name="period" value=period />
-                                <input type="hidden" name="count" value=count />
-                                <input type="hidden" name="total" value=total />
+                                <input type="hidden" name="count" value=shown_count />
+                                <input type="hidden" name="total" value=shown_total />
                                 <p class="notice notice-warning">{question}</p>
                                 <ConfirmButtons label=confirm_label pending=approve_all.pending() cancel=set_confirming />
                             </ActionForm>
@@ -319,7 +321,7 @@ fn AdvanceResult(
                     <p class="notice notice-success">
                         {format!(
                             "Approved {} statement{} of {} totalling {} {}.",
-                            a.approved,
+                            grouped(a.approved),
                             if a.approved == 1 { "" } else { "s" },
                             a.period,
                             money(a.total, a.minor_digits),
