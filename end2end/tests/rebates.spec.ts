@@ -141,6 +141,18 @@ test('finance imports sales, runs a period and approves; the partner reads the s
   expect(rows).toContain('E2E-LATE,2026-06-20,cloud,500.00,No: arrived later');
   await noHorizontalScroll(partner);
   await snap(partner, 'rebates-partner-390');
+  // A reseller reads only its own statements: no partner filter. A distributor's admin filters
+  // its resellers' by name.
+  await expect(partner.getByLabel('Partner', { exact: true })).toHaveCount(0);
+  const distributor = await browser.newPage({ viewport: PHONE });
+  await signIn(distributor, 'admin@contoso.test');
+  await distributor.goto('/rebates?period=2026-Q2');
+  await distributor.getByLabel('Partner', { exact: true }).fill('fabrikam');
+  await distributor.getByRole('button', { name: 'Show' }).click();
+  await expect(distributor).toHaveURL(/partner=fabrikam/);
+  await expect(distributor.getByTestId('statements-count')).toHaveText('1 statement');
+  await expect(distributor.locator('.statement h2')).toHaveText(['Fabrikam IT']);
+  await distributor.close();
 
   // The period still running can be run for drafts, which say when they can be approved and
   // offer no Approve button until then.

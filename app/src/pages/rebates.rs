@@ -7,7 +7,7 @@ use crate::api::{
 };
 use crate::components::id_param;
 use crate::components::{query_value, CsrfField, ErrorPanel, MeResource};
-use domain::identity::OrganisationKind;
+use domain::identity::{OrganisationKind, PartnerType, Role};
 use domain::money::format_minor;
 use domain::rebates::{grouped, PeriodDrafts, StatementPage, StatementStatus, StatementView};
 use leptos::prelude::*;
@@ -67,15 +67,18 @@ pub fn RebatesPage() -> impl IntoView {
         move || (period(), changes()),
         |(period, _)| get_period_drafts(period),
     );
-    // Who is reading: vendor staff see every partner's statements; finance (and vendor admins)
-    // also run, import, approve, pay and export.
+    // Who is reading: vendor staff see every partner's statements, a distributor's admins also
+    // their resellers' (so both can filter by partner); finance (and vendor admins) also run,
+    // import, approve, pay and export.
     let reader = move || async move {
         match me.await {
-            Ok(Some(me)) => (
-                me.organisation.kind == OrganisationKind::Vendor,
-                me.role.can_run_rebates(),
-            ),
-            _ => (false, false),
+            Ok(Some(me)) => {
+                let vendor = me.organisation.kind == OrganisationKind::Vendor;
+                let distributor_admin = me.role == Role::PartnerAdmin
+                    && me.organisation.partner_type == Some(PartnerType::Distributor);
+                (vendor, me.role.can_run_rebates(), vendor || distributor_admin)
+            }
+            _ => (false, false, false),
         }
     };
     view! {
@@ -84,7 +87,7 @@ pub fn RebatesPage() -> impl IntoView {
         // refreshes the list below without clearing the forms and their results.
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
-                let (vendor, finance) = reader().await;
+                let (vendor, finance, many_partners) = reader().await;
                 let p = period();
                 // Only a valid period makes an export link (its text is then safe in a URL).
                 let export = domain::period::FiscalPeriod::parse(p.trim(), "period").ok().filter(|_| finance);
@@ -109,7 +112,7 @@ pub fn RebatesPage() -> impl IntoView {
                                 })}
                             </select>
                         </div>
-                        {vendor.then(|| view! {
+                        {many_partners.then(|| view! {
                             <div class="field">
                                 <label for="partner">"Partner"</label>
                                 <input id="partner" name="partner" type="search" placeholder="Name" size="16"
@@ -134,7 +137,7 @@ pub fn RebatesPage() -> impl IntoView {
         <AdvanceResult advance approve_all />
         <Transition fallback=|| view! { <p class="loading">"Loading statements…"</p> }>
             {move || Suspend::new(async move {
-                let (_, finance) = reader().await;
+                let (_, finance, _) = reader().await;
                 let p = period();
                 let filtered = !param("status").is_empty() || !param("partner").is_empty();
                 let period_drafts = match drafts.await {
