@@ -10,6 +10,10 @@
 //! parallel across the pool.
 //!
 //! Server functions and everything outside the page router stay on the main runtime.
+//!
+//! A page that sends nothing for [`STALL_WARNING`] while it renders is logged with its path and
+//! how far it got, so that a part which never finishes shows in the log rather than only as a
+//! page that stops loading.
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
@@ -18,25 +22,46 @@ use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 use http::{Method, StatusCode};
 use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::task::LocalPoolHandle;
 
 /// How many body chunks may wait between the render thread and the connection.
 const RELAYED_CHUNKS: usize = 8;
 
+/// How long a page may go without producing its next part before the pause is logged. Pages
+/// render in well under a second; their slowest query gives up after ten.
+pub const STALL_WARNING: Duration = Duration::from_secs(20);
+
 /// The pool of page-rendering threads, one per core.
 #[derive(Clone)]
 pub struct RenderWorkers {
     pool: LocalPoolHandle,
+    stall_warning: Duration,
+    stalled: Arc<AtomicU64>,
 }
 
 impl RenderWorkers {
     /// Starts one single-threaded runtime per available core.
     pub fn new() -> Self {
+        Self::with_stall_warning(STALL_WARNING)
+    }
+
+    /// As [`RenderWorkers::new`], logging pages that pause for longer than `stall_warning`.
+    pub fn with_stall_warning(stall_warning: Duration) -> Self {
         let threads = std::thread::available_parallelism().map_or(2, NonZeroUsize::get);
         Self {
             pool: LocalPoolHandle::new(threads),
+            stall_warning,
+            stalled: Arc::default(),
         }
+    }
+
+    /// How many pages have paused for longer than the warning since these workers started.
+    pub fn stalled_pages(&self) -> u64 {
+        self.stalled.load(Ordering::Relaxed)
     }
 }
 
@@ -63,17 +88,45 @@ pub async fn on_render_worker(
     }
     let (head_tx, head_rx) = oneshot::channel();
     let (chunk_tx, chunk_rx) = mpsc::channel::<Result<Bytes, axum::Error>>(RELAYED_CHUNKS);
+    let path = request.uri().path().to_owned();
+    let RenderWorkers {
+        pool,
+        stall_warning,
+        stalled,
+    } = workers;
     // Detached: the task ends when the body is complete or the client has gone.
-    drop(workers.pool.spawn_pinned(move || async move {
+    drop(pool.spawn_pinned(move || async move {
         let (parts, body) = next.run(request).await.into_parts();
         if head_tx.send(parts).is_err() {
             return;
         }
         let mut chunks = body.into_data_stream();
-        while let Some(chunk) = chunks.next().await {
+        let mut sent = 0;
+        let mut paused = false;
+        loop {
+            let chunk = match tokio::time::timeout(stall_warning, chunks.next()).await {
+                Ok(Some(chunk)) => chunk,
+                Ok(None) => break,
+                Err(_) => {
+                    if !paused {
+                        paused = true;
+                        stalled.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(
+                            path,
+                            sent_bytes = sent,
+                            "a page has produced nothing for {stall_warning:?}: a part of it is still waiting"
+                        );
+                    }
+                    continue;
+                }
+            };
+            sent += chunk.as_ref().map_or(0, Bytes::len);
             if chunk_tx.send(chunk).await.is_err() {
                 return;
             }
+        }
+        if paused {
+            tracing::info!(path, sent_bytes = sent, "the paused page finished");
         }
     }));
     match head_rx.await {
@@ -103,12 +156,13 @@ mod tests {
 
     /// A router serving `page` at `/page` behind the render-worker layer.
     fn on_render_workers(page: axum::routing::MethodRouter) -> Router {
+        on_these_workers(RenderWorkers::new(), page)
+    }
+
+    fn on_these_workers(workers: RenderWorkers, page: axum::routing::MethodRouter) -> Router {
         Router::new()
             .route("/page", page)
-            .layer(axum::middleware::from_fn_with_state(
-                RenderWorkers::new(),
-                on_render_worker,
-            ))
+            .layer(axum::middleware::from_fn_with_state(workers, on_render_worker))
     }
 
     fn request(method: Method, path: &str) -> Request {
@@ -172,6 +226,40 @@ mod tests {
             .await
             .unwrap();
         assert!(body.starts_with(&[0x1f, 0x8b]), "a gzip stream");
+    }
+
+    /// A page that pauses between parts for longer than the warning is counted once, and its
+    /// body still arrives whole; a page that keeps going is not counted.
+    #[tokio::test]
+    async fn a_page_that_pauses_is_noticed_and_still_finishes() {
+        async fn slow() -> Response {
+            let parts = futures_util::stream::iter(0..3).then(|part| async move {
+                tokio::time::sleep(Duration::from_millis(150)).await;
+                Ok::<_, std::io::Error>(format!("<p>{part}</p>"))
+            });
+            Body::from_stream(parts).into_response()
+        }
+        async fn quick() -> &'static str {
+            "<p>quick</p>"
+        }
+        let workers = RenderWorkers::with_stall_warning(Duration::from_millis(50));
+        let response = on_these_workers(workers.clone(), get(slow))
+            .oneshot(request(Method::GET, "/page"))
+            .await
+            .unwrap();
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        assert_eq!(&body[..], b"<p>0</p><p>1</p><p>2</p>");
+        assert_eq!(workers.stalled_pages(), 1);
+        let response = on_these_workers(workers.clone(), get(quick))
+            .oneshot(request(Method::GET, "/page"))
+            .await
+            .unwrap();
+        axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        assert_eq!(workers.stalled_pages(), 1);
     }
 
     #[tokio::test]

@@ -3,6 +3,7 @@
 use crate::auth::Actor;
 use crate::error::{ServiceError, ServiceResult};
 use crate::portal::Portal;
+use crate::web::{query_number, query_text};
 use domain::audit::{AuditPage, AuditRecord};
 use domain::identity::Role;
 use domain::FieldError;
@@ -79,15 +80,8 @@ impl AuditQuery {
         before: &str,
         limit: &str,
     ) -> Result<Self, FieldError> {
-        let some = |v: &str| Some(v.trim()).filter(|v| !v.is_empty()).map(str::to_owned);
-        let number = |field: &str, v: Option<String>| {
-            v.map(|text| {
-                text.parse::<i64>()
-                    .map_err(|_| FieldError::new(field, format!("`{text}` is not a number")))
-            })
-            .transpose()
-        };
-        let limit = number("limit", some(limit))?;
+        let text = |v: &str| query_text(v).map(str::to_owned);
+        let limit = query_number::<i64>("limit", limit)?;
         if let Some(limit) = limit.filter(|l| !(1..=MAX_AUDIT_PAGE).contains(l)) {
             return Err(FieldError::new(
                 "limit",
@@ -95,10 +89,10 @@ impl AuditQuery {
             ));
         }
         Ok(Self {
-            action: some(action),
-            entity_type: some(entity_type),
-            entity_id: some(entity_id),
-            before: number("before", some(before))?,
+            action: text(action),
+            entity_type: text(entity_type),
+            entity_id: text(entity_id),
+            before: query_number("before", before)?,
             limit,
         })
     }

@@ -6,7 +6,7 @@
 
 use crate::audit::{self, snapshot, AuditEntry};
 use crate::auth::Actor;
-use crate::error::{ServiceError, ServiceResult};
+use crate::error::{permit, ServiceError, ServiceResult};
 use crate::markdown;
 use crate::portal::{stored, Portal};
 use domain::content::NEW_FOR_MILLIS;
@@ -121,13 +121,10 @@ fn bind_fields<'q>(
 }
 
 fn require_publisher(actor: &Actor) -> ServiceResult<()> {
-    if actor.role.can_publish_content() {
-        Ok(())
-    } else {
-        Err(ServiceError::Forbidden(
-            "only content publishers and vendor admins can change content",
-        ))
-    }
+    permit(
+        actor.role.can_publish_content(),
+        "only content publishers and vendor admins can change content",
+    )
 }
 
 /// What a content write records in the audit log.

@@ -7,7 +7,7 @@
 
 use crate::audit::{self, AuditEntry};
 use crate::auth::Actor;
-use crate::error::{ServiceError, ServiceResult};
+use crate::error::{permit, ServiceError, ServiceResult};
 use crate::notify::Message;
 use crate::portal::Portal;
 use crate::workflow::{Outcome, Subject};
@@ -52,13 +52,10 @@ fn is_decider(actor: &Actor) -> bool {
 }
 
 fn require_decider(actor: &Actor) -> ServiceResult<()> {
-    if is_decider(actor) {
-        Ok(())
-    } else {
-        Err(ServiceError::Forbidden(
-            "only channel managers and vendor admins decide registrations",
-        ))
-    }
+    permit(
+        is_decider(actor),
+        "only channel managers and vendor admins decide registrations",
+    )
 }
 
 fn internal(e: impl std::fmt::Display) -> ServiceError {

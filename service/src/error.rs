@@ -94,3 +94,12 @@ impl From<anyhow::Error> for ServiceError {
 
 /// The service layer's result.
 pub type ServiceResult<T> = Result<T, ServiceError>;
+
+/// A role check: `Ok` when `allowed`, otherwise [`ServiceError::Forbidden`] saying `refusal`.
+pub fn permit(allowed: bool, refusal: &'static str) -> ServiceResult<()> {
+    if allowed {
+        Ok(())
+    } else {
+        Err(ServiceError::Forbidden(refusal))
+    }
+}

@@ -4,7 +4,7 @@
 
 use crate::audit::{self, AuditEntry};
 use crate::auth::Actor;
-use crate::error::{ServiceError, ServiceResult};
+use crate::error::{permit, ServiceError, ServiceResult};
 use crate::portal::Portal;
 use crate::store::{Backend, Placeholders};
 use domain::calendar::Date;
@@ -728,13 +728,10 @@ fn start_import(
 
 /// Only vendor admins and finance import facts.
 pub fn require_importer(actor: &Actor) -> ServiceResult<()> {
-    if actor.role.can_run_rebates() {
-        Ok(())
-    } else {
-        Err(ServiceError::Forbidden(
-            "only vendor admins and finance can import facts",
-        ))
-    }
+    permit(
+        actor.role.can_run_rebates(),
+        "only vendor admins and finance can import facts",
+    )
 }
 
 /// How an import inserts its sales: the same statement for every chunk of one size.

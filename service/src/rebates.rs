@@ -5,9 +5,10 @@
 
 use crate::audit::{self, AuditEntry};
 use crate::auth::Actor;
-use crate::error::{ServiceError, ServiceResult};
+use crate::error::{permit, ServiceError, ServiceResult};
 use crate::portal::Portal;
 use crate::store::Placeholders;
+use crate::web::{query_number, query_text};
 use domain::calendar::Date;
 use domain::facts::Sale;
 use domain::identity::{OrganisationKind, PartnerType, Role, TierRank};
@@ -43,13 +44,10 @@ fn statement_scope(actor: &Actor) -> String {
 }
 
 fn require_finance(actor: &Actor) -> ServiceResult<()> {
-    if actor.role.can_run_rebates() {
-        Ok(())
-    } else {
-        Err(ServiceError::Forbidden(
-            "only finance and vendor admins can run, approve and pay rebates",
-        ))
-    }
+    permit(
+        actor.role.can_run_rebates(),
+        "only finance and vendor admins can run, approve and pay rebates",
+    )
 }
 
 fn internal(e: impl std::fmt::Display) -> ServiceError {
@@ -1396,27 +1394,17 @@ impl StatementFilter {
         limit: &str,
         default_limit: Option<usize>,
     ) -> Result<Self, domain::FieldError> {
-        fn some(v: &str) -> Option<&str> {
-            Some(v.trim()).filter(|v| !v.is_empty())
-        }
-        let number = |field: &str, text: &str| {
-            text.parse::<usize>()
-                .map_err(|_| domain::FieldError::new(field, format!("`{text}` is not a whole number")))
-        };
         Ok(Self {
-            period: some(period)
+            period: query_text(period)
                 .map(|p| FiscalPeriod::parse(p, "period"))
                 .transpose()?,
-            statuses: some(status).map(parse_statuses).transpose()?.unwrap_or_default(),
-            partner: some(partner).map(str::to_owned),
-            offset: some(offset)
-                .map(|o| number("offset", o))
+            statuses: query_text(status)
+                .map(parse_statuses)
                 .transpose()?
-                .unwrap_or(0),
-            limit: match some(limit) {
-                Some(text) => Some(number("limit", text)?),
-                None => default_limit,
-            },
+                .unwrap_or_default(),
+            partner: query_text(partner).map(str::to_owned),
+            offset: query_number("offset", offset)?.unwrap_or(0),
+            limit: query_number("limit", limit)?.or(default_limit),
         })
     }
 }

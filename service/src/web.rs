@@ -11,6 +11,22 @@ pub const CSRF_FIELD: &str = "csrf_token";
 /// Header that carries the CSRF token for script and API clients.
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
+/// A query-string value with its spaces trimmed; an empty value means "any" (`None`).
+pub fn query_text(value: &str) -> Option<&str> {
+    Some(value.trim()).filter(|v| !v.is_empty())
+}
+
+/// A whole number from a query-string value, empty meaning "any"; anything else is an error
+/// naming `field`.
+pub fn query_number<N: std::str::FromStr>(field: &str, value: &str) -> Result<Option<N>, domain::FieldError> {
+    query_text(value)
+        .map(|text| {
+            text.parse()
+                .map_err(|_| domain::FieldError::new(field, format!("`{text}` is not a whole number")))
+        })
+        .transpose()
+}
+
 /// The CSRF token of the current request (from its cookie, or freshly issued).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CsrfToken(pub String);

@@ -98,12 +98,28 @@ async fn sign_in_form_works_without_script(db: Db) {
 
 /// A page's whole body, or why it did not arrive within 30 seconds (pages take well under one).
 async fn whole_page(client: &TestApp, path: &str) -> Result<String, String> {
-    let response = client.get(path).await;
+    let mut response = client.get(path).await;
     assert_eq!(response.status(), StatusCode::OK, "{path}");
-    match tokio::time::timeout(std::time::Duration::from_secs(30), response.text()).await {
-        Ok(Ok(html)) => Ok(html),
-        Ok(Err(e)) => Err(format!("{e:?}")),
-        Err(_) => Err("no end after 30 seconds".to_owned()),
+    let mut body = Vec::new();
+    loop {
+        match tokio::time::timeout(std::time::Duration::from_secs(30), response.chunk()).await {
+            Ok(Ok(Some(chunk))) => body.extend_from_slice(&chunk),
+            Ok(Ok(None)) => return Ok(String::from_utf8(body).expect("pages are UTF-8")),
+            Ok(Err(e)) => return Err(format!("{e:?}")),
+            Err(_) => {
+                // Where it stopped tells which part of the page never finished.
+                let text = String::from_utf8_lossy(&body);
+                let tail_from = text.len().saturating_sub(600);
+                let tail_from = (tail_from..text.len())
+                    .find(|i| text.is_char_boundary(*i))
+                    .unwrap_or(text.len());
+                return Err(format!(
+                    "no end after 30 seconds, {} bytes in; they end: {}",
+                    body.len(),
+                    &text[tail_from..]
+                ));
+            }
+        }
     }
 }
 

@@ -114,6 +114,12 @@ async fn statements_of(app: &TestApp, period: &str, partner: i64) -> Vec<Value> 
         .collect()
 }
 
+/// Asserts a `409` whose message says `words`.
+async fn refused_as_conflict(response: reqwest::Response, words: &str) {
+    let e = error_code(response, StatusCode::CONFLICT).await;
+    assert!(e["message"].as_str().unwrap().contains(words), "{e}");
+}
+
 async fn finance(db: Db) -> TestApp {
     let mut app = spawn_app(db).await;
     app.sign_in("finance@acme.test").await;
@@ -357,13 +363,12 @@ async fn statements_are_approved_paid_and_never_change(db: Db) {
         "{running}"
     );
     let running_id = running["id"].as_i64().unwrap();
-    let e = error_code(
+    refused_as_conflict(
         app.post_empty(&format!("/api/v1/rebates/statements/{running_id}/approve"))
             .await,
-        StatusCode::CONFLICT,
+        "still running",
     )
     .await;
-    assert!(e["message"].as_str().unwrap().contains("still running"), "{e}");
     assert_eq!(
         statement(&app, &current.to_string(), gold).await["status"],
         "draft"
@@ -649,13 +654,12 @@ async fn a_plan_change_before_the_period_ends_replaces_the_draft(db: Db) {
     .fetch_one(app.portal.store().pool())
     .await
     .unwrap();
-    let e = error_code(
+    refused_as_conflict(
         app.post_empty(&format!("/api/v1/rebates/statements/{leftover}/approve"))
             .await,
-        StatusCode::CONFLICT,
+        "already approved",
     )
     .await;
-    assert!(e["message"].as_str().unwrap().contains("already approved"), "{e}");
     app.cleanup().await;
 }
 
@@ -1294,22 +1298,15 @@ async fn a_period_is_approved_together_with_the_figures_shown(db: Db) {
     // A run after the figures were read changes them: the approval is refused whole.
     import(&app, &[("T3", first, "2026-05-03", "hardware", "5000.00")]).await;
     run(&app, "2026-Q2").await;
-    let e = error_code(
+    refused_as_conflict(
         app.post_json(
             "/api/v1/rebates/periods/2026-Q2/approve",
             &json!({ "count": shown["count"], "total": shown["total"] }),
         )
         .await,
-        StatusCode::CONFLICT,
+        "changed since you read them",
     )
     .await;
-    assert!(
-        e["message"]
-            .as_str()
-            .unwrap()
-            .contains("changed since you read them"),
-        "{e}"
-    );
     assert_eq!(list(&app, "period=2026-Q2&status=approved").await.1, 0);
     for body in [
         json!({ "count": shown["count"] }),
@@ -1351,16 +1348,15 @@ async fn a_period_is_approved_together_with_the_figures_shown(db: Db) {
     assert_eq!(list(&app, "period=2026-Q2&status=draft").await.1, 0);
     assert_eq!(statement(&app, "2026-Q2", second).await["status"], "approved");
     assert_eq!(drafts(&app).await["count"], 0);
-    let e = error_code(
+    refused_as_conflict(
         app.post_json(
             "/api/v1/rebates/periods/2026-Q2/approve",
             &json!({ "count": now["count"], "total": now["total"] }),
         )
         .await,
-        StatusCode::CONFLICT,
+        "no drafts",
     )
     .await;
-    assert!(e["message"].as_str().unwrap().contains("no drafts"), "{e}");
 
     // The log has each statement's approval and the period's.
     let id = statement(&app, "2026-Q2", first).await["id"].as_i64().unwrap();
@@ -1402,15 +1398,14 @@ async fn a_period_is_approved_together_with_the_figures_shown(db: Db) {
         .get_json(&format!("/api/v1/rebates/periods/{current}/drafts"))
         .await;
     assert!(running["approvable_from"].is_string(), "{running}");
-    let e = error_code(
+    refused_as_conflict(
         app.post_json(
             &format!("/api/v1/rebates/periods/{current}/approve"),
             &json!({ "count": running["count"], "total": running["total"] }),
         )
         .await,
-        StatusCode::CONFLICT,
+        "still running",
     )
     .await;
-    assert!(e["message"].as_str().unwrap().contains("still running"), "{e}");
     app.cleanup().await;
 }
