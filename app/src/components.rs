@@ -178,7 +178,9 @@ pub fn ContentCard(item: ContentSummary) -> impl IntoView {
     }
 }
 
-fn room_links(me: &Me) -> Vec<(String, &'static str)> {
+/// Every section the user may open, in the order of the top bar: the rooms, then what their
+/// role adds (scorecard, deals, rebates, studio, dashboard, audit).
+pub fn room_links(me: &Me) -> Vec<(String, &'static str)> {
     let mut links: Vec<(String, &'static str)> = Room::ALL
         .iter()
         .map(|room| (format!("/rooms/{room}"), room.label()))
@@ -217,6 +219,12 @@ fn room_links(me: &Me) -> Vec<(String, &'static str)> {
         links.push(("/audit".to_owned(), "Audit"));
     }
     links
+}
+
+/// Whether a section has its own tab on phones. The rest are listed on the "Me" page, which
+/// always has a tab.
+pub fn in_tab_bar(href: &str) -> bool {
+    href.starts_with("/rooms/") || href == "/deals"
 }
 
 /// The frame around every signed-in page: top bar, room navigation and, on phones, a bottom
@@ -277,7 +285,7 @@ pub fn PortalLayout() -> impl IntoView {
                             <nav class="tabbar" aria-label="Rooms">
                                 {tab_links
                                     .into_iter()
-                                    .filter(|(href, _)| href.starts_with("/rooms/") || href == "/deals")
+                                    .filter(|(href, _)| in_tab_bar(href))
                                     .map(|(href, label)| view! { <A href=href>{label}</A> })
                                     .collect_view()}
                                 <A href="/me">"Me"</A>

@@ -1,5 +1,5 @@
 import { expect, test } from '@playwright/test';
-import { DESKTOP, hydrated, noHorizontalScroll, PHONE, signIn, snap } from './helpers';
+import { DESKTOP, hydrated, noHorizontalScroll, PHONE, signIn, snap, wordsWhole } from './helpers';
 
 test.describe('deal registration', () => {
   test('a partner registers on a phone, the channel manager approves from the queue', async ({ browser }) => {
@@ -80,5 +80,11 @@ test.describe('deal registration', () => {
     await page.setViewportSize(PHONE);
     await noHorizontalScroll(page);
     await snap(page, 'deal-queue-390');
+    // The narrowest phones: chips, figures and the turnaround table keep their words whole.
+    await page.setViewportSize({ width: 320, height: 640 });
+    await noHorizontalScroll(page);
+    await wordsWhole(page, '.queue .chip');
+    await wordsWhole(page, '[data-testid="turnaround"]');
+    await snap(page, 'deal-queue-320');
   });
 });

@@ -29,3 +29,37 @@ export async function noHorizontalScroll(page: Page) {
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   expect(overflow).toBeLessThanOrEqual(0);
 }
+
+/**
+ * Fails if a word inside `selector` breaks across lines ("Marketin" / "g", "250,000." / "00").
+ * Text may wrap between words and after a hyphen ("Post-" / "sales"), never inside a word: a
+ * word broken across lines has line boxes at more than one height.
+ */
+export async function wordsWhole(page: Page, selector: string) {
+  const broken = await page.evaluate((selector) => {
+    const found: string[] = [];
+    for (const root of document.querySelectorAll(selector)) {
+      const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+      for (let text = walker.nextNode(); text; text = walker.nextNode()) {
+        const content = text.textContent ?? '';
+        for (const match of content.matchAll(/[^\s-]+/g)) {
+          const range = document.createRange();
+          range.setStart(text, match.index ?? 0);
+          range.setEnd(text, (match.index ?? 0) + match[0].length);
+          const lines = new Set([...range.getClientRects()].map((r) => Math.round(r.top)));
+          if (lines.size > 1) found.push(match[0]);
+        }
+      }
+    }
+    return found;
+  }, selector);
+  expect(broken, `words broken inside ${selector}`).toEqual([]);
+}
+
+/** Fails if a label of the phone tab bar breaks inside a word, or the bar is wider than the screen. */
+export async function tabLabelsWhole(page: Page) {
+  await wordsWhole(page, 'nav.tabbar');
+  const bar = page.getByRole('navigation', { name: 'Rooms' });
+  const overflow = await bar.evaluate((nav) => nav.scrollWidth - nav.clientWidth);
+  expect(overflow).toBeLessThanOrEqual(0);
+}

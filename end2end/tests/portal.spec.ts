@@ -1,5 +1,5 @@
 import { expect, test } from '@playwright/test';
-import { DESKTOP, hydrated, noHorizontalScroll, PHONE, signIn, snap } from './helpers';
+import { DESKTOP, hydrated, noHorizontalScroll, PHONE, signIn, snap, tabLabelsWhole } from './helpers';
 
 test.describe('a partner on a phone', () => {
   test.use({ viewport: PHONE });
@@ -18,7 +18,14 @@ test.describe('a partner on a phone', () => {
     await expect(page.getByText('2027 pricing preview')).toHaveCount(0); // a draft
     await expect(page.getByText('Strategic accounts: the Platinum co-selling play')).toHaveCount(0); // Platinum only
     await noHorizontalScroll(page);
+    await tabLabelsWhole(page);
     await snap(page, 'room-sales-390');
+    // The narrowest phones still in use are 320 px wide.
+    await page.setViewportSize({ width: 320, height: 640 });
+    await noHorizontalScroll(page);
+    await tabLabelsWhole(page);
+    await snap(page, 'room-sales-320');
+    await page.setViewportSize(PHONE);
 
     await cards.getByRole('link', { name: 'Selling Acme SD-WAN to mid-market retail' }).click();
     await expect(page).toHaveURL(/\/items\/\d+$/);
@@ -88,4 +95,42 @@ test.describe('a publisher on a desktop', () => {
     await sales.goto(itemPath);
     await expect(sales.getByRole('heading', { level: 1 })).toHaveText('Not found');
   });
+});
+
+test.describe('every section on a phone', () => {
+  // The top bar's section links are hidden below 900 px; the tab bar and the Me page between
+  // them must lead everywhere the top bar does.
+  for (const email of ['finance@acme.test', 'cm@acme.test', 'publisher@acme.test', 'admin@northwind.test']) {
+    test(`${email} reaches every section of the top bar from the tab bar or Me`, async ({ page }) => {
+      await page.setViewportSize(DESKTOP);
+      await signIn(page, email);
+      // The top bar renders once the user is known: wait for its links before reading them.
+      const hrefs = async (nav: string) => {
+        await expect(page.locator(`${nav} a`).first()).toBeAttached();
+        return page.locator(`${nav} a`).evaluateAll((links) => links.map((a) => new URL((a as HTMLAnchorElement).href).pathname));
+      };
+      const topBar = await hrefs('nav.room-nav');
+      expect(topBar.length).toBeGreaterThan(4);
+
+      await page.setViewportSize(PHONE);
+      await expect(page.locator('nav.room-nav')).toBeHidden();
+      const tabs = await hrefs('nav.tabbar');
+      await page.getByRole('navigation', { name: 'Rooms' }).getByRole('link', { name: 'Me' }).click();
+      await expect(page).toHaveURL(/\/me$/);
+      const sections = page.getByRole('navigation', { name: 'Your sections' });
+      const onMe = await hrefs('nav[aria-label="Your sections"]');
+      expect(topBar.filter((href) => !tabs.includes(href) && !onMe.includes(href))).toEqual([]);
+      // Nothing is listed twice: the Me page holds only what the tab bar has no room for.
+      expect(onMe.filter((href) => tabs.includes(href))).toEqual([]);
+      await noHorizontalScroll(page);
+      await snap(page, `me-${email.split('@')[0]}-390`);
+
+      // And the links lead there.
+      const last = sections.getByRole('link').last();
+      const target = new URL((await last.getAttribute('href')) ?? '', page.url()).pathname;
+      await last.click();
+      await expect(page).toHaveURL(new RegExp(`${target}$`));
+      await expect(page.getByRole('heading', { level: 1 })).toBeVisible();
+    });
+  }
 });

@@ -1,5 +1,5 @@
 import { expect, test } from '@playwright/test';
-import { DESKTOP, hydrated, noHorizontalScroll, PHONE, signIn, snap } from './helpers';
+import { DESKTOP, hydrated, noHorizontalScroll, PHONE, signIn, snap, wordsWhole } from './helpers';
 import { countNavigations, expectMoved, figures, financeApi, importSale } from './live';
 
 const TABLET = { width: 768, height: 1024 };
@@ -41,5 +41,51 @@ test.describe('the live scorecard', () => {
     await expect(page).toHaveURL(/\/partners\/\d+\/scorecard$/);
     await expect(page.getByText('Fabrikam IT').first()).toBeVisible();
     await noHorizontalScroll(page);
+  });
+
+  test('a distributor reads its resellers on a phone without broken words', async ({ page }) => {
+    await page.setViewportSize(PHONE);
+    await signIn(page, 'admin@contoso.test');
+    await page.goto('/scorecard');
+    const resellers = page.getByTestId('resellers');
+    await expect(resellers).toContainText('Fabrikam IT');
+    for (const width of [390, 320]) {
+      await page.setViewportSize({ width, height: 740 });
+      await noHorizontalScroll(page);
+      // Tier names and amounts stay whole; the table scrolls inside its panel when it must.
+      await wordsWhole(page, '[data-testid="resellers"]');
+    }
+  });
+});
+
+test.describe('the channel dashboard', () => {
+  test('fits a phone: tables scroll inside their panels, words and figures stay whole', async ({ page }) => {
+    await page.setViewportSize(DESKTOP);
+    await signIn(page, 'cm@acme.test');
+    await page.goto('/dashboard');
+    await hydrated(page);
+    await expect(page.getByRole('heading', { level: 1 })).toHaveText('Channel dashboard');
+    const byTier = page.getByTestId('revenue-by-tier');
+    await expect(byTier).toContainText('Platinum');
+    await expect(byTier).toContainText('250,000.00');
+    await expect(page.getByTestId('approvals')).toContainText('Deal registration');
+    // The largest group's bar is drawn at full width, under its figure.
+    const platinumBar = await byTier.getByRole('row', { name: /Platinum/ }).locator('.bar span').boundingBox();
+    expect(platinumBar?.width ?? 0).toBeGreaterThan(40);
+    expect(platinumBar?.height ?? 0).toBeGreaterThan(0);
+    // Revenue tables fit their panels, three across on a desktop and one on a phone.
+    const scrolledSideways = () =>
+      page.locator('.table-scroll:has([data-testid^="revenue-by-"])').evaluateAll((boxes) => boxes.filter((b) => b.scrollWidth > b.clientWidth).length);
+    await noHorizontalScroll(page);
+    await wordsWhole(page, 'main table');
+    expect(await scrolledSideways()).toBe(0);
+    await snap(page, 'dashboard-1280');
+    for (const width of [390, 320]) {
+      await page.setViewportSize({ width, height: 740 });
+      await noHorizontalScroll(page);
+      await wordsWhole(page, 'main table');
+      if (width === 390) expect(await scrolledSideways()).toBe(0);
+      await snap(page, `dashboard-${width}`);
+    }
   });
 });

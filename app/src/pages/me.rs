@@ -1,10 +1,11 @@
 //! The signed-in user's profile.
 
-use crate::components::{MeResource, TierBadgeView};
+use crate::components::{in_tab_bar, room_links, MeResource, TierBadgeView};
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-/// "Me": who you are signed in as, your organisation and its tier.
+/// "Me": who you are signed in as, your organisation and its tier, and on phones the way to
+/// every section the bottom tab bar has no room for.
 #[component]
 pub fn MePage() -> impl IntoView {
     let MeResource(me) = expect_context::<MeResource>();
@@ -15,6 +16,7 @@ pub fn MePage() -> impl IntoView {
                 match me.await {
                     Ok(Some(me)) => {
                         let org = me.organisation.clone();
+                        let more: Vec<_> = room_links(&me).into_iter().filter(|(href, _)| !in_tab_bar(href)).collect();
                         view! {
                             <section class="panel">
                                 <h1>{me.display_name.clone()}</h1>
@@ -30,13 +32,14 @@ pub fn MePage() -> impl IntoView {
                                     {org.region.map(|r| view! { <dt>"Region"</dt><dd>{r.label()}</dd> })}
                                     {org.tier.clone().map(|tier| view! { <dt>"Tier"</dt><dd><TierBadgeView tier /></dd> })}
                                 </dl>
-                                <p class="me-links">
-                                    <a class="button" href=me.home_path.clone()>"Back to your room"</a>
-                                    {me.role.is_partner().then(|| view! {
-                                        <a class="button" href="/tier">"My tier"</a>
-                                        <a class="button" href="/rebates">"Rebate statements"</a>
-                                    })}
-                                </p>
+                                <nav aria-label="Your sections">
+                                    <ul class="me-links">
+                                        {more
+                                            .into_iter()
+                                            .map(|(href, label)| view! { <li><a class="button" href=href>{label}</a></li> })
+                                            .collect_view()}
+                                    </ul>
+                                </nav>
                             </section>
                         }
                             .into_any()

@@ -87,7 +87,7 @@ fn ProgramEditor(snapshot: ProgramSnapshot, save: ServerAction<SaveProgram>) -> 
         </ActionForm>
         <section class="panel">
             <h2>"Versions"</h2>
-            <table class="history">
+            <div class="table-scroll"><table class="history">
                 <thead><tr><th scope="col">"Applies from"</th><th scope="col">"Saved"</th><th scope="col">"Status"</th></tr></thead>
                 <tbody>
                     {snapshot.versions.iter().map(|v| view! {
@@ -98,7 +98,7 @@ fn ProgramEditor(snapshot: ProgramSnapshot, save: ServerAction<SaveProgram>) -> 
                         </tr>
                     }).collect_view()}
                 </tbody>
-            </table>
+            </table></div>
         </section>
     }
 }

@@ -397,7 +397,7 @@ fn FinanceTools(run: ServerAction<RunRebates>) -> impl IntoView {
     let (data, set_data) = signal(String::new());
     let (file_error, set_file_error) = signal(None::<String>);
     view! {
-        <section class="panel-grid">
+        <section class="panel-grid panel-grid-2">
             <article class="panel">
                 <h2>"Run a period"</h2>
                 <ActionForm action=run attr:class="stack">

@@ -85,7 +85,7 @@ fn TierPanel(tier: PartnerTierView) -> impl IntoView {
                 view! { <p class="hint">"No changes yet."</p> }.into_any()
             } else {
                 view! {
-                    <table class="history">
+                    <div class="table-scroll"><table class="history">
                         <thead><tr><th scope="col">"Date"</th><th scope="col">"Change"</th><th scope="col">"Why"</th></tr></thead>
                         <tbody>
                             {history.into_iter().map(|h| view! {
@@ -96,7 +96,7 @@ fn TierPanel(tier: PartnerTierView) -> impl IntoView {
                                 </tr>
                             }).collect_view()}
                         </tbody>
-                    </table>
+                    </table></div>
                 }.into_any()
             }}
         </section>
