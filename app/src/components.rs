@@ -179,7 +179,7 @@ pub fn ContentCard(item: ContentSummary) -> impl IntoView {
 }
 
 /// Every section the user may open, in the order of the top bar: the rooms, then what their
-/// role adds (scorecard, deals, rebates, studio, dashboard, audit).
+/// role adds (scorecard and tier, deals, rebates, studio, dashboard and program, audit).
 pub fn room_links(me: &Me) -> Vec<(String, &'static str)> {
     let mut links: Vec<(String, &'static str)> = Room::ALL
         .iter()
