@@ -31,12 +31,15 @@ impl Currency {
         std::str::from_utf8(&self.0).unwrap_or("XXX")
     }
 
-    /// Digits after the decimal point (ISO 4217): 0 for JPY and KRW, 3 for BHD, KWD, OMR, JOD
-    /// and TND, 2 otherwise.
+    /// Digits after the decimal point, as ISO 4217 gives them: 0 for JPY, KRW and the other
+    /// currencies without a minor unit, 3 for BHD, KWD, OMR, JOD, TND, LYD and IQD, 4 for the
+    /// units of account CLF and UYW, 2 otherwise.
     pub fn minor_digits(&self) -> u32 {
         match self.code() {
-            "JPY" | "KRW" | "VND" | "CLP" | "ISK" | "UGX" | "XAF" | "XOF" => 0,
+            "BIF" | "CLP" | "DJF" | "GNF" | "ISK" | "JPY" | "KMF" | "KRW" | "PYG" | "RWF" | "UGX" | "UYI"
+            | "VND" | "VUV" | "XAF" | "XOF" | "XPF" => 0,
             "BHD" | "KWD" | "OMR" | "JOD" | "TND" | "LYD" | "IQD" => 3,
+            "CLF" | "UYW" => 4,
             _ => 2,
         }
     }
@@ -290,5 +293,10 @@ mod tests {
         assert!(Currency::parse("eur", "c").is_err());
         assert!(Currency::parse("EURO", "c").is_err());
         assert_eq!(Currency::parse("JPY", "c").unwrap().minor_digits(), 0);
+        let digits = |code| Currency::parse(code, "c").unwrap().minor_digits();
+        assert_eq!([digits("XPF"), digits("PYG"), digits("RWF")], [0, 0, 0]);
+        assert_eq!([digits("KWD"), digits("CLF"), digits("USD")], [3, 4, 2]);
+        // A franc without a minor unit takes no decimals.
+        assert!(Money::parse("1234.56", Currency::parse("XPF", "c").unwrap(), "amount").is_err());
     }
 }

@@ -12,6 +12,9 @@ use crate::tiers::{Criterion, ReviewPolicy, TierDefinition, TierLadder};
 use crate::FieldError;
 use serde::{Deserialize, Serialize};
 
+/// The largest accelerator multiplier a plan takes, in basis points (10×).
+pub const MAX_MULTIPLIER_BPS: i64 = 100_000;
+
 /// What a tier grants.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
@@ -493,6 +496,16 @@ impl ProgramDoc {
                         "must be > 0",
                     ));
                 }
+                // A rate is at most 100 %; a multiplier above 10× is far more likely a slip of a
+                // zero (150000 for 1.5×) than an uplift anyone pays.
+                if acc.multiplier_bps > MAX_MULTIPLIER_BPS {
+                    return Err(FieldError::new(
+                        at(&format!("accelerators[{a}].multiplier_bps")),
+                        format!(
+                            "must be at most {MAX_MULTIPLIER_BPS} (10×); multipliers are basis points, so 1.5× is 15000"
+                        ),
+                    ));
+                }
                 // Two multipliers for one line would pay its uplift twice.
                 if doc.accelerators[..a]
                     .iter()
@@ -814,6 +827,12 @@ mod tests {
         });
         assert_eq!(e.field, "rebate_plans[1].accelerators[1].product_line");
         assert!(e.message.contains("`cloud`"), "{e}");
+        let e = error_of(|d| d.rebate_plans[1].accelerators[0].multiplier_bps = 150_000);
+        assert_eq!(e.field, "rebate_plans[1].accelerators[0].multiplier_bps");
+        assert!(e.message.contains("1.5× is 15000"), "{e}");
+        let mut doc = ProgramDoc::from_toml(DEMO).unwrap();
+        doc.rebate_plans[1].accelerators[0].multiplier_bps = MAX_MULTIPLIER_BPS;
+        assert!(doc.validate().is_ok(), "10× is allowed");
     }
 
     #[test]

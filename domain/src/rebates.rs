@@ -298,6 +298,24 @@ impl RebatePlan {
                 amount: apply_rate(plain, rate_bps, 10_000),
             },
         );
+        // Returns of an accelerated line are multiplied too, and can outweigh the rest of a
+        // positive basis. As a basis ≤ 0 earns no rebate, a period's own rebate is never below
+        // zero: money comes back only as the restatement of a locked period.
+        let own: i64 = lines.iter().map(|l| l.amount).sum();
+        if own < 0 {
+            lines.push(StatementLine {
+                kind: LineKind::NoBasis,
+                description: format!(
+                    "accelerated returns bring the rebate to {}; a period's own rebate is at least {}",
+                    money(own, self.minor_digits),
+                    money(0, self.minor_digits)
+                ),
+                basis: None,
+                rate_bps: None,
+                multiplier_bps: None,
+                amount: -own,
+            });
+        }
     }
 }
 
@@ -340,7 +358,13 @@ fn growth(basis: i64, last_year: Option<i64>, rate_bps: i64, digits: u32, lines:
     match last_year.filter(|b| *b > 0) {
         None => lines.push(StatementLine {
             kind: LineKind::NoBaseline,
-            description: "no baseline: no sales in the same period last year".into(),
+            description: match last_year {
+                Some(returns) if returns < 0 => format!(
+                    "no baseline: the same period last year came to {}",
+                    money(returns, digits)
+                ),
+                _ => "no baseline: no sales in the same period last year".into(),
+            },
             basis: Some(basis),
             rate_bps: Some(rate_bps),
             multiplier_bps: None,
@@ -765,6 +789,68 @@ mod tests {
         // Exactly at a threshold, the band applies.
         let at = p.calculate(Q2, &[sale("hardware", 10_000_000)], None, vec![]);
         assert_eq!(at.lines[0].rate_bps, Some(400));
+    }
+
+    #[test]
+    fn accelerated_returns_never_take_a_period_below_zero() {
+        let mut p = plan(RebateStructure::Flat { rate_bps: 200 });
+        p.accelerators = vec![Accelerator {
+            product_line: "cloud".into(),
+            multiplier_bps: 30_000,
+        }];
+        // Basis 500.00: hardware 20.00, cloud −500.00 × 2 % × 3 = −30.00, so −10.00 before the
+        // floor line adds it back.
+        let calc = p.calculate(
+            Q2,
+            &[sale("hardware", 100_000), sale("cloud", -50_000)],
+            None,
+            vec![],
+        );
+        let amounts: Vec<i64> = calc.lines.iter().map(|l| l.amount).collect();
+        assert_eq!(amounts, [2_000, -3_000, 1_000]);
+        assert_eq!(calc.total, 0);
+        assert_eq!(calc.lines[2].kind, LineKind::NoBasis);
+        assert!(
+            calc.lines[2].description.contains("-10.00"),
+            "{:?}",
+            calc.lines[2]
+        );
+        check_sum(&calc);
+        // A restatement still takes money back: the floor is the period's own rebate only.
+        let back = restatement(Q2, 5_000, 0).unwrap();
+        let calc = p.calculate(
+            Q2,
+            &[sale("hardware", 100_000), sale("cloud", -50_000)],
+            None,
+            vec![back],
+        );
+        assert_eq!(calc.total, -5_000);
+        // Returns that do not outweigh the rest are simply netted.
+        let calc = p.calculate(
+            Q2,
+            &[sale("hardware", 100_000), sale("cloud", -10_000)],
+            None,
+            vec![],
+        );
+        assert_eq!(calc.total, 2_000 - 600);
+        assert_eq!(calc.lines.len(), 2);
+    }
+
+    #[test]
+    fn a_baseline_of_returns_is_named() {
+        let p = plan(RebateStructure::Growth { rate_bps: 1_000 });
+        let calc = p.calculate(Q2, &[sale("hardware", 100_000)], Some(-200_000), vec![]);
+        assert_eq!(calc.total, 0);
+        assert_eq!(calc.lines[0].kind, LineKind::NoBaseline);
+        assert_eq!(
+            calc.lines[0].description,
+            "no baseline: the same period last year came to -2,000.00"
+        );
+        let calc = p.calculate(Q2, &[sale("hardware", 100_000)], Some(0), vec![]);
+        assert_eq!(
+            calc.lines[0].description,
+            "no baseline: no sales in the same period last year"
+        );
     }
 
     #[test]

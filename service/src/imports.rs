@@ -318,8 +318,12 @@ pub(crate) fn read_rows(text: &str, format: ImportFormat) -> Result<Rows, Unread
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     match format {
         ImportFormat::Csv => {
-            // Values are trimmed when they are read (`Fields::get`), headers here.
-            let mut reader = csv::ReaderBuilder::new().from_reader(text.as_bytes());
+            // Values are trimmed when they are read (`Fields::get`), headers here. Records of any
+            // length are read, and a wrong length reported below, so a line that only looks
+            // blank can be told from a short row.
+            let mut reader = csv::ReaderBuilder::new()
+                .flexible(true)
+                .from_reader(text.as_bytes());
             let headers: Vec<String> = reader
                 .headers()
                 .map_err(|e| unreadable_file("header", e.to_string()))?
@@ -342,44 +346,71 @@ pub(crate) fn read_rows(text: &str, format: ImportFormat) -> Result<Rows, Unread
             // report names every such row.
             let mut errors = Vec::new();
             let mut row = 0;
+            // The last row read, and the byte where it starts.
+            let mut last_row = None;
             loop {
-                row += 1;
                 let at = reader.position().byte();
                 match reader.read_record(&mut record) {
-                    Ok(false) => {
-                        row -= 1; // no record: the rows read are those before
-                        break;
-                    }
+                    Ok(false) => break,
                     Ok(true) => {
+                        // A line a person sees as blank (spaces only, or a spreadsheet's
+                        // trailing `,,,,,,`) is no row, as in JSON lines.
+                        if record.iter().all(|field| field.trim().is_empty()) {
+                            continue;
+                        }
+                        row += 1;
+                        let start = record.position().cloned().unwrap_or_else(csv::Position::new);
+                        last_row = Some((row, start.byte() as usize));
+                        if record.len() != headers.len() {
+                            errors.push(RowError {
+                                row,
+                                field: "row".into(),
+                                message: format!(
+                                    "has {} field{} where the header has {} (line {})",
+                                    record.len(),
+                                    if record.len() == 1 { "" } else { "s" },
+                                    headers.len(),
+                                    start.line()
+                                ),
+                            });
+                            continue;
+                        }
                         for field in &record {
                             fields.push_str(field);
                             bounds.push(fields.len());
                         }
                     }
                     Err(e) => {
-                        let message = match e.kind() {
-                            csv::ErrorKind::UnequalLengths {
-                                pos,
-                                expected_len,
-                                len,
-                            } => format!(
-                                "has {len} field{} where the header has {expected_len}{}",
-                                if *len == 1 { "" } else { "s" },
-                                pos.as_ref()
-                                    .map(|p| format!(" (line {})", p.line()))
-                                    .unwrap_or_default()
-                            ),
-                            _ => e.to_string(),
-                        };
+                        row += 1;
                         errors.push(RowError {
                             row,
                             field: "row".into(),
-                            message,
+                            message: e.to_string(),
                         });
                         if reader.position().byte() == at {
                             break; // nothing more could be read
                         }
                     }
+                }
+            }
+            // The csv reader takes a quoted value that never closes to the end of the file, so
+            // the rows after it would vanish into one value without a word. Only the last row
+            // can hold such a quote.
+            if let Some((last, start)) = last_row {
+                if let Some((column, open)) = unclosed_quote(&text[start..]) {
+                    let line = 1 + text[..start + open].matches('\n').count();
+                    errors.retain(|e| e.row != last);
+                    errors.push(RowError {
+                        row: last,
+                        field: headers
+                            .get(column)
+                            .filter(|name| !name.is_empty())
+                            .cloned()
+                            .unwrap_or_else(|| "row".into()),
+                        message: format!(
+                            "a quote opens on line {line} and never closes, so the rest of the file would be read as this one value; close it, and write a quote inside a value as two (\"\")"
+                        ),
+                    });
                 }
             }
             if !errors.is_empty() {
@@ -411,6 +442,42 @@ pub(crate) fn read_rows(text: &str, format: ImportFormat) -> Result<Rows, Unread
             }
         }
     }
+}
+
+/// Where a CSV record holds a quoted value that is never closed: the value's column and the
+/// quote's byte in `text`, which starts at the record. A quote opens a value only as its first
+/// character and closes at the next quote that is not doubled, as the csv reader reads it.
+fn unclosed_quote(text: &str) -> Option<(usize, usize)> {
+    let bytes = text.as_bytes();
+    let (mut column, mut at_field_start, mut i) = (0, true, 0);
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' if at_field_start => {
+                let open = i;
+                i += 1;
+                loop {
+                    match bytes.get(i) {
+                        None => return Some((column, open)),
+                        Some(b'"') if bytes.get(i + 1) == Some(&b'"') => i += 2,
+                        Some(b'"') => break,
+                        Some(_) => i += 1,
+                    }
+                }
+                at_field_start = false;
+            }
+            b',' => {
+                column += 1;
+                at_field_start = true;
+            }
+            b'\n' | b'\r' => {
+                column = 0;
+                at_field_start = true;
+            }
+            _ => at_field_start = false,
+        }
+        i += 1;
+    }
+    None
 }
 
 /// One JSON line as a row: keys lower-cased, `null` as an empty value, strings unquoted, numbers as
@@ -1708,19 +1775,20 @@ impl Portal {
     /// failed, which would invite a retry of a file already stored: the report says the tiers
     /// are behind, and the evaluation is tried again in the background.
     async fn evaluate_after_import(&self, touched: BTreeSet<i64>, report: &mut ImportReport) {
-        let evaluation = std::time::Instant::now();
         let partners = touched.len();
-        let Err(e) = self.facts_changed(touched.clone()).await else {
-            tracing::debug!(partners, elapsed = ?evaluation.elapsed(), "touched partners re-evaluated");
-            return;
-        };
-        tracing::error!(error = %e, partners, "re-evaluating tiers after an import failed; retrying");
-        report.warnings.push(format!(
-            "the tiers of {partners} partner{} could not be re-evaluated yet; they are retried in the background and at the latest in the next daily evaluation",
-            if partners == 1 { "" } else { "s" }
-        ));
+        let (first_try, evaluated) = tokio::sync::oneshot::channel();
         let portal = self.clone();
+        // The rows are committed: their partners' tiers are re-evaluated whatever becomes of the
+        // request that imported them. A client that hangs up drops its request, not this task.
         tokio::spawn(async move {
+            let evaluation = std::time::Instant::now();
+            let Err(e) = portal.facts_changed(touched.clone()).await else {
+                tracing::debug!(partners, elapsed = ?evaluation.elapsed(), "touched partners re-evaluated");
+                let _ = first_try.send(true);
+                return;
+            };
+            tracing::error!(error = %e, partners, "re-evaluating tiers after an import failed; retrying");
+            let _ = first_try.send(false);
             for seconds in [5, 30, 120, 600] {
                 tokio::time::sleep(std::time::Duration::from_secs(seconds)).await;
                 match portal.facts_changed(touched.clone()).await {
@@ -1734,6 +1802,12 @@ impl Portal {
                 }
             }
         });
+        if evaluated.await != Ok(true) {
+            report.warnings.push(format!(
+                "the tiers of {partners} partner{} could not be re-evaluated yet; they are retried in the background and at the latest in the next daily evaluation",
+                if partners == 1 { "" } else { "s" }
+            ));
+        }
     }
 
     /// Re-evaluates the tiers of partners whose facts changed (RULES.md §4: "evaluation runs
@@ -1959,6 +2033,68 @@ mod tests {
         assert_eq!(bad.rows, 4);
         let rows: Vec<usize> = bad.errors.iter().map(|e| e.row).collect();
         assert_eq!(rows, [2, 4], "every record with the wrong number of fields");
+        assert_eq!(
+            bad.errors[0].message, "has 1 field where the header has 2 (line 3)",
+            "the line a spreadsheet shows"
+        );
+    }
+
+    #[test]
+    fn a_csv_line_that_only_looks_blank_is_no_row() {
+        let text = "a,b\r\n1,2\r\n   \r\n,\r\n , \r\n3,4\r\n,,\r\n";
+        let rows = read_rows(text, ImportFormat::Csv).unwrap();
+        assert_eq!(rows.len(), 2, "spaces and a row of empty cells are skipped");
+        let values: Vec<_> = rows.iter().map(|r| r.get("b")).collect();
+        assert_eq!(values, [Some("2"), Some("4")]);
+        // A row with one value and empty cells is a row, and its missing values are errors later.
+        assert_eq!(read_rows("a,b\n1,2\n,5\n", ImportFormat::Csv).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_quote_that_never_closes_refuses_the_file() {
+        // In the last column the csv reader would take the rest of the file as one value: rows
+        // S2 and S3 would be lost and the file would still read as one good row.
+        let text = "external_id,amount,customer_name\n\
+                    S1,100.00,\"Acme\n\
+                    S2,200.00,Globex\n\
+                    S3,300.00,Initech\n";
+        let bad = read_rows(text, ImportFormat::Csv).unwrap_err();
+        assert_eq!(bad.errors.len(), 1);
+        let error = &bad.errors[0];
+        assert_eq!((error.row, error.field.as_str()), (1, "customer_name"));
+        assert!(
+            error
+                .message
+                .starts_with("a quote opens on line 2 and never closes"),
+            "{error:?}"
+        );
+        // In an earlier column the row comes up short, and the quote is still what is named.
+        let text = "external_id,amount,customer_name\nS0,1.00,Zeta\nS1,\"100.00,Acme\nS2,200.00,Globex\n";
+        let bad = read_rows(text, ImportFormat::Csv).unwrap_err();
+        let found: Vec<_> = bad.errors.iter().map(|e| (e.row, e.field.as_str())).collect();
+        assert_eq!(found, [(2, "amount")]);
+        // Quotes that close, doubled quotes, a line break inside quotes and a quote inside an
+        // unquoted value are all fine.
+        let text = "external_id,amount,customer_name\n\
+                    S1,1.00,\"Acme \"\"East\"\"\nBranch\"\n\
+                    S2,2.00,Globex 5\" screens\n\
+                    S3,3.00,\"\"\n";
+        let rows = read_rows(text, ImportFormat::Csv).unwrap();
+        let names: Vec<_> = rows.iter().map(|r| r.get("customer_name")).collect();
+        assert_eq!(
+            names,
+            [
+                Some("Acme \"East\"\nBranch"),
+                Some("Globex 5\" screens"),
+                Some("")
+            ]
+        );
+        assert_eq!(
+            unclosed_quote("a,\"b\"\"\n"),
+            Some((1, 2)),
+            "a doubled quote does not close"
+        );
+        assert_eq!(unclosed_quote("a,\"b\"\"\"\n"), None);
         let rows = read_rows(
             "{\"amount\": 10.999999999999999999, \"partner_id\": 7, \"note\": \"a \\\"b\\\"\", \"x\": null}\n",
             ImportFormat::JsonLines,

@@ -610,6 +610,12 @@ impl Portal {
     /// Adjustment lines for the partner's locked earlier statements whose facts have changed:
     /// for each locked period, the total recomputed under the program version in force at that
     /// period's end, less the locked total, less what other statements already carried.
+    ///
+    /// A locked period's difference goes on the partner's next statement that is still open
+    /// (RULES.md §5): a draft of a period between the locked one and `period` takes it, and
+    /// `period` carries nothing for it. What counts as carried is what locked statements carried
+    /// and what drafts of later periods carry; never an earlier draft, so that two drafts cannot
+    /// answer each other with lines of opposite sign, and a difference is never carried twice.
     async fn restatements(
         &self,
         conn: &mut sqlx::AnyConnection,
@@ -626,15 +632,23 @@ impl Portal {
         .bind(period.to_string())
         .fetch_all(&mut *conn)
         .await?;
-        let all_lines: Vec<Vec<StatementLine>> = sqlx::query_scalar::<_, String>(
-            "SELECT lines FROM rebate_statements WHERE partner_id = $1 AND period <> $2",
+        // The partner's other statements: their period, whether they are still drafts, and
+        // their lines.
+        let others: Vec<(FiscalPeriod, bool, Vec<StatementLine>)> = sqlx::query(
+            "SELECT period, status, lines FROM rebate_statements WHERE partner_id = $1 AND period <> $2",
         )
         .bind(partner_id)
         .bind(period.to_string())
         .fetch_all(&mut *conn)
         .await?
         .iter()
-        .map(|lines| serde_json::from_str(lines).map_err(internal))
+        .map(|row| {
+            Ok((
+                FiscalPeriod::parse(&row.try_get::<String, _>("period")?, "period").map_err(internal)?,
+                row.try_get::<String, _>("status")? == "draft",
+                serde_json::from_str(&row.try_get::<String, _>("lines")?).map_err(internal)?,
+            ))
+        })
         .collect::<ServiceResult<_>>()?;
         // What each locked period paid, adjustments it carried for earlier periods left out.
         let mut locked_base: Vec<(FiscalPeriod, i64)> = Vec::new();
@@ -656,6 +670,12 @@ impl Portal {
         }
         let mut adjustments = Vec::new();
         for (locked_period, base) in locked_base {
+            let carried_by_earlier_draft = others
+                .iter()
+                .any(|(other, draft, _)| *draft && locked_period < *other && *other < period);
+            if carried_by_earlier_draft {
+                continue;
+            }
             let Some(program) = programs.get(self, locked_period).await? else {
                 continue;
             };
@@ -669,9 +689,10 @@ impl Portal {
             };
             let now = recomputed.total;
             let label = format!("{locked_period} restatement");
-            let carried: i64 = all_lines
+            let carried: i64 = others
                 .iter()
-                .flatten()
+                .filter(|(other, draft, _)| !draft || *other > period)
+                .flat_map(|(_, _, lines)| lines)
                 .filter(|l| l.kind == LineKind::Adjustment && l.description == label)
                 .map(|l| l.amount)
                 .sum();
@@ -1143,9 +1164,20 @@ impl Portal {
         }))
     }
 
+    /// Finance's check before acting on one statement. Anyone else is refused, but a statement
+    /// they may not read is not found first, exactly as when reading it: another organisation's
+    /// id answers 404 on every endpoint.
+    async fn require_finance_for(&self, actor: &Actor, id: i64) -> ServiceResult<()> {
+        if let Err(refused) = require_finance(actor) {
+            self.statement(actor, id).await?;
+            return Err(refused);
+        }
+        Ok(())
+    }
+
     /// Locks a draft (finance). Approved statements never change again.
     pub async fn approve_statement(&self, actor: &Actor, id: i64) -> ServiceResult<StatementView> {
-        require_finance(actor)?;
+        self.require_finance_for(actor, id).await?;
         self.advance_statement(actor, id, StatementStatus::Draft, StatementStatus::Approved, None)
             .await
     }
@@ -1167,7 +1199,7 @@ impl Portal {
         id: i64,
         payout_reference: &str,
     ) -> ServiceResult<StatementView> {
-        require_finance(actor)?;
+        self.require_finance_for(actor, id).await?;
         let reference = payout_reference.trim();
         if reference.is_empty() {
             return Err(

@@ -533,37 +533,50 @@ async fn import_facts(
             }
         }
     }
-    let (status, text) = match answer_import(&state, &actor, kind, preview, format, &body).await {
-        Ok(answer) => answer,
-        Err(e) => {
-            // No answer to keep: a retry with the key should run. The error is the one to report.
-            if let Some(claim) = claim.take() {
-                claim.release().await;
+    // Once started, the import runs to its answer even if the client hangs up: rows committed
+    // with no answer kept under the key would make the client's retry import again and answer
+    // otherwise ("0 new, N unchanged"), and the tiers of the partners it touched would not be
+    // re-evaluated at once.
+    let import = tokio::spawn(async move {
+        let (status, text) = match answer_import(&state, &actor, kind, preview, format, &body).await {
+            Ok(answer) => answer,
+            Err(e) => {
+                // No answer to keep: a retry with the key should run. The error is the one to
+                // report.
+                if let Some(claim) = claim.take() {
+                    claim.release().await;
+                }
+                return Err(e);
             }
-            return Err(e);
-        }
-    };
-    if let Some(key) = &key {
-        let answer = IdempotentAnswer {
-            request_hash,
-            status: status.as_u16(),
-            response: text.clone(),
         };
-        state
-            .portal
-            .remember_answer(&actor, key, endpoint, &answer)
-            .await?;
-        if let Some(claim) = claim.take() {
-            claim.answered();
+        if let Some(key) = &key {
+            let answer = IdempotentAnswer {
+                request_hash,
+                status: status.as_u16(),
+                response: text.clone(),
+            };
+            state
+                .portal
+                .remember_answer(&actor, key, endpoint, &answer)
+                .await?;
+            if let Some(claim) = claim.take() {
+                claim.answered();
+            }
         }
-    }
+        Ok((status, text))
+    });
+    let (status, text) = import.await.map_err(|e| {
+        ApiError::Service(service::ServiceError::Internal(anyhow::anyhow!(
+            "the import stopped: {e}"
+        )))
+    })??;
     Ok((status, [(header::CONTENT_TYPE, "application/json")], text).into_response())
 }
 
-/// A claimed Idempotency-Key whose request has not answered yet. When the request is dropped
-/// unanswered (the client went away mid-import, which rolls the import back), the key is
-/// released, so that the client's retry runs at once instead of hearing "still running" until
-/// the claim counts as abandoned.
+/// A claimed Idempotency-Key whose request has not answered yet. When the import stops with no
+/// answer (it failed, or its task ended without finishing, which rolls the import back), the key
+/// is released, so that the client's retry runs at once instead of hearing "still running"
+/// until the claim counts as abandoned.
 struct UnansweredClaim {
     portal: service::Portal,
     actor: Actor,

@@ -324,6 +324,27 @@ async fn a_bad_file_is_refused_whole_and_names_every_row(db: Db) {
         before,
         "nothing of the file is stored"
     );
+    // A customer name whose quote never closes would swallow the rows after it; the file is
+    // refused, naming the row and column, and a spreadsheet's trailing empty row is no row.
+    let file = format!(
+        "external_id,partner_id,booked_on,product_line,amount,currency,customer_name\n\
+         Q-1,{tailspin},2026-02-01,hardware,100.00,USD,\"Acme\n\
+         Q-2,{tailspin},2026-02-02,hardware,200.00,USD,Globex\n\
+         ,,,,,,\n"
+    );
+    let response = post(&app, "/api/v1/sales/import", "text/csv", &file, None).await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(error_rows(&body), [(1, "customer_name")]);
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM sales").await, before);
+    let file = file.replace("\"Acme", "\"Acme\"");
+    let response = post(&app, "/api/v1/sales/import", "text/csv", &file, None).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        (body["rows"].as_i64(), body["inserted"].as_i64()),
+        (Some(2), Some(2))
+    );
     app.cleanup().await;
 }
 

@@ -9,6 +9,7 @@ crate::on_both_databases!(
     rules_5_worked_examples_through_import_and_run,
     rules_5_example_4_growth_through_import_and_run,
     rules_5_example_6_restatement_through_runs,
+    a_restatement_lands_on_the_next_open_draft_whichever_period_runs_first,
     statements_are_approved_paid_and_never_change,
     statements_are_isolated_and_exported,
     a_plan_change_before_the_period_ends_replaces_the_draft,
@@ -335,6 +336,79 @@ async fn rules_5_example_6_restatement_through_runs(db: Db) {
     app.cleanup().await;
 }
 
+/// The adjustment lines of a partner's statement of a period, as `(description, amount)`.
+async fn adjustments(app: &TestApp, period: &str, partner: i64) -> Vec<(String, i64)> {
+    statement(app, period, partner).await["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["kind"] == "adjustment")
+        .map(|l| {
+            (
+                l["description"].as_str().unwrap().to_owned(),
+                l["amount"].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+async fn a_restatement_lands_on_the_next_open_draft_whichever_period_runs_first(db: Db) {
+    let app = finance(db).await;
+    let silver = partner_at(&app, "Next Draft Silver", 1).await;
+    import(
+        &app,
+        &[
+            ("N1", silver, "2026-02-01", "hardware", "50000.00"),
+            ("N2", silver, "2026-05-01", "hardware", "20000.00"),
+            ("N3", silver, "2026-08-01", "hardware", "10000.00"),
+        ],
+    )
+    .await;
+    run(&app, "2026-Q1").await;
+    let q1 = statement(&app, "2026-Q1", silver).await;
+    app.post_empty(&format!("/api/v1/rebates/statements/{}/approve", q1["id"]))
+        .await;
+    run(&app, "2026-Q2").await;
+    // A late Q1 sale makes Q1 worth 1,060.00. Q3 is run first, yet Q2's draft is the next open
+    // statement: Q3 carries nothing, and Q2 carries the +60.00 once it is run again.
+    import(&app, &[("N4", silver, "2026-03-15", "hardware", "3000.00")]).await;
+    run(&app, "2026-Q3").await;
+    assert_eq!(adjustments(&app, "2026-Q3", silver).await, []);
+    run(&app, "2026-Q2").await;
+    let restated = vec![("2026-Q1 restatement".to_owned(), 6_000)];
+    assert_eq!(adjustments(&app, "2026-Q2", silver).await, restated);
+    run(&app, "2026-Q3").await;
+    assert_eq!(adjustments(&app, "2026-Q3", silver).await, []);
+    assert_eq!(statement(&app, "2026-Q3", silver).await["total"], 20_000);
+    // The late sale turns out to be Q3's: Q1 is worth 1,000.00 again. Neither draft answers the
+    // other with a line of opposite sign, in either order of runs.
+    import(&app, &[("N4", silver, "2026-07-15", "hardware", "3000.00")]).await;
+    run(&app, "2026-Q3").await;
+    run(&app, "2026-Q2").await;
+    run(&app, "2026-Q3").await;
+    assert_eq!(adjustments(&app, "2026-Q2", silver).await, []);
+    assert_eq!(adjustments(&app, "2026-Q3", silver).await, []);
+    assert_eq!(statement(&app, "2026-Q3", silver).await["total"], 26_000);
+    // Once Q2 is approved, the next open draft is Q3's.
+    import(&app, &[("N5", silver, "2026-03-20", "hardware", "1000.00")]).await;
+    run(&app, "2026-Q2").await;
+    assert_eq!(
+        adjustments(&app, "2026-Q2", silver).await,
+        [("2026-Q1 restatement".to_owned(), 2_000)]
+    );
+    let q2 = statement(&app, "2026-Q2", silver).await;
+    app.post_empty(&format!("/api/v1/rebates/statements/{}/approve", q2["id"]))
+        .await;
+    import(&app, &[("N6", silver, "2026-03-25", "hardware", "500.00")]).await;
+    run(&app, "2026-Q3").await;
+    assert_eq!(
+        adjustments(&app, "2026-Q3", silver).await,
+        [("2026-Q1 restatement".to_owned(), 1_000)],
+        "only what the approved Q2 did not carry"
+    );
+    app.cleanup().await;
+}
+
 async fn statements_are_approved_paid_and_never_change(db: Db) {
     let app = finance(db).await;
     let gold = partner_at(&app, "Lifecycle Gold", 2).await;
@@ -551,6 +625,19 @@ async fn statements_are_isolated_and_exported(db: Db) {
             StatusCode::OK,
             "{reseller}"
         );
+    }
+    // Approving and paying are finance's: another organisation's statement is not found, one's
+    // own is refused.
+    for (action, body) in [
+        ("approve", json!({})),
+        ("pay", json!({ "payout_reference": "P-1" })),
+    ] {
+        let other = format!("/api/v1/rebates/statements/{contoso_statement}/{action}");
+        for client in [&fabrikam_user, &northwind_admin] {
+            error_code(client.post_json(&other, &body).await, StatusCode::NOT_FOUND).await;
+        }
+        let own = format!("/api/v1/rebates/statements/{fabrikam_statement}/{action}");
+        error_code(fabrikam_user.post_json(&own, &body).await, StatusCode::FORBIDDEN).await;
     }
 
     let export = |query: &'static str| {
