@@ -138,11 +138,25 @@ fn read_file(path: &std::path::Path) -> anyhow::Result<String> {
     })
 }
 
+/// A refused file's errors on stderr, as many as an import lists, and the count as the error.
 fn row_errors(path: &std::path::Path, errors: Vec<service::imports::RowError>) -> anyhow::Error {
-    for e in &errors {
+    let listed = errors.len().min(domain::facts::MAX_LISTED_ERRORS);
+    for e in &errors[..listed] {
         eprintln!("{}: {}", path.display(), e.located());
     }
-    anyhow::anyhow!("{}: {} errors", path.display(), errors.len())
+    if errors.len() > listed {
+        eprintln!(
+            "{}: … and {} more errors, not listed",
+            path.display(),
+            errors.len() - listed
+        );
+    }
+    anyhow::anyhow!(
+        "{}: {} error{}; nothing was simulated",
+        path.display(),
+        errors.len(),
+        if errors.len() == 1 { "" } else { "s" }
+    )
 }
 
 /// A program document: JSON for a `.json` file, TOML otherwise.
@@ -201,9 +215,19 @@ fn simulate(
     // empty result is never mistaken for "no rebates are owed".
     let partners: std::collections::BTreeSet<i64> = sales_rows
         .iter()
-        .map(|s| s.partner_id)
+        .flat_map(|s| std::iter::once(s.partner_id).chain(s.distributor_id))
         .chain(tier_rows.iter().flat_map(|t| t.keys().copied()))
         .collect();
+    if let Some(given) = &tier_rows {
+        let guessed = partners.iter().filter(|p| !given.contains_key(p)).count();
+        if guessed > 0 {
+            eprintln!(
+                "{guessed} of {} partners are not in {}: their tiers come from their sales alone",
+                partners.len(),
+                tiers.map_or_else(String::new, |t| t.display().to_string())
+            );
+        }
+    }
     let without_plan = partners.len().saturating_sub(statements.len());
     if without_plan > 0 {
         eprintln!(
@@ -263,11 +287,8 @@ fn read_password() -> anyhow::Result<String> {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let mut config = Config::load()?;
-    if cli.json_logs {
-        config.log_format = LogFormat::Json;
-    }
-    init_logging(config.log_format);
+    // A simulation needs no database and no server settings: a broken `atrium.toml` in the
+    // directory must not stop it.
     if let Some(Command::Rebates(RebatesCommand::Simulate {
         program,
         sales,
@@ -278,6 +299,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     {
         return simulate(program, sales, period, tiers.as_deref(), *format);
     }
+    let mut config = Config::load()?;
+    if cli.json_logs {
+        config.log_format = LogFormat::Json;
+    }
+    init_logging(config.log_format);
     let portal = open_portal(config.database_url(), config.portal_settings()).await?;
     match cli.command.unwrap_or(Command::Serve {
         demo: std::env::var("ATRIUM_DEMO").is_ok_and(|v| v == "1" || v == "true"),

@@ -293,5 +293,54 @@ fn rebates_simulate_needs_no_database() {
         String::from_utf8_lossy(&from_json.stderr)
     );
     assert_eq!(String::from_utf8(from_json.stdout).unwrap(), csv);
+
+    // A partner with sales that the tiers file leaves out is qualified from its sales alone,
+    // and stderr says so.
+    let more = dir.join("more.csv");
+    std::fs::write(
+        &more,
+        format!(
+            "{}S4,8,2026-05-01,hardware,1000.00,USD\n",
+            std::fs::read_to_string(&sales).unwrap()
+        ),
+    )
+    .unwrap();
+    let output = simulate(program, &more, Some(&tiers), "json");
+    assert!(output.status.success());
+    let warning = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        warning.contains("1 of 2 partners are not in ")
+            && warning.contains("their tiers come from their sales alone"),
+        "{warning}"
+    );
+    // One bad row: one error, in the singular, and nothing simulated.
+    let bad = dir.join("bad.csv");
+    std::fs::write(
+        &bad,
+        "external_id,partner_id,booked_on,product_line,amount,currency\nS1,7,2026-04-10,hardware,1.00,EUR\n",
+    )
+    .unwrap();
+    let output = simulate(program, &bad, None, "json");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("row 1, currency"), "{stderr}");
+    assert!(stderr.contains("1 error; nothing was simulated"), "{stderr}");
+    assert!(output.stdout.is_empty());
+    // No database and no server settings: a broken configuration file is not read.
+    let broken = dir.join("atrium.toml");
+    std::fs::write(&broken, "bind = [not toml").unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_atrium"))
+        .args(["rebates", "simulate", "--program", program, "--sales"])
+        .arg(&sales)
+        .args(["--period", "2026-Q2", "--tiers"])
+        .arg(&tiers)
+        .env("ATRIUM_CONFIG", &broken)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     std::fs::remove_dir_all(dir).unwrap();
 }

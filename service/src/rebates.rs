@@ -105,6 +105,16 @@ impl LineTotals {
         }
     }
 
+    /// Adds `sign` × each product line's amount to the period's sales of that line.
+    fn add_to_period(&mut self, partner_id: i64, amounts: &[(String, i64)], sign: i64, on: Date) {
+        for (line, amount) in amounts {
+            match self.period.iter_mut().find(|sale| &sale.product_line == line) {
+                Some(sale) => sale.amount_minor += sign * amount,
+                None => self.add(partner_id, true, line.clone(), sign * amount, on),
+            }
+        }
+    }
+
     /// The period's sales as they would stand at the period's end at the pace so far.
     fn at_pace(&self, days_elapsed: i64, days_in_period: i64) -> Self {
         let scale = |sales: &[Sale]| {
@@ -1135,20 +1145,41 @@ impl Portal {
         let mut conn = self.pool().acquire().await?;
         let calendar = stored.program.ladder.calendar;
         let (from, to) = calendar.range(period);
+        // The run pays the plan of the program version in force at the period's end, so the
+        // forecast reads that version's plan too (one already imported for a later date).
+        let at_end = match self.program_on(to).await? {
+            Some(version) => version,
+            None => stored,
+        };
         let tier = self.effective_tier_on(&mut conn, partner_id, to).await?;
-        let Some(plan) = stored.program.rebate_plan_for(tier, partner_type) else {
+        let Some(plan) = at_end.program.rebate_plan_for(tier, partner_type) else {
             return Ok(None);
         };
-        let totals = self
+        let mut so_far = self
             .line_totals(&mut conn, calendar, period, Some(partner_id))
             .await?
             .remove(&partner_id)
             .unwrap_or_default();
-        let calc = totals.calculate(plan, period);
+        // Sales booked for a later day of the period (a renewal entered ahead, say) have not
+        // happened yet: they are not part of the rebate so far, nor of its pace, and they join
+        // the forecast as they are.
+        let ahead: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT product_line, CAST(SUM(amount_minor) AS BIGINT) FROM sales \
+             WHERE partner_id = $1 AND booked_on > $2 AND booked_on <= $3 GROUP BY product_line",
+        )
+        .bind(partner_id)
+        .bind(today.to_string())
+        .bind(to.to_string())
+        .fetch_all(&mut *conn)
+        .await?;
+        so_far.add_to_period(partner_id, &ahead, -1, from);
+        let calc = so_far.calculate(plan, period);
         // Days are counted inclusively: on the period's first day one day has elapsed.
         let elapsed = today.days_since_epoch() - from.days_since_epoch() + 1;
         let length = to.days_since_epoch() - from.days_since_epoch() + 1;
-        let projected = totals.at_pace(elapsed, length).calculate(plan, period);
+        let mut at_pace = so_far.at_pace(elapsed, length);
+        at_pace.add_to_period(partner_id, &ahead, 1, from);
+        let projected = at_pace.calculate(plan, period);
         Ok(Some(RebateForecast {
             period: period.to_string(),
             plan_name: plan.name.clone(),
@@ -1159,8 +1190,8 @@ impl Portal {
             projected_total: projected.total,
             projected_basis: projected.basis,
             period_ends: to.to_string(),
-            currency: stored.program.currency.code().to_owned(),
-            minor_digits: stored.program.currency.minor_digits(),
+            currency: at_end.program.currency.code().to_owned(),
+            minor_digits: at_end.program.currency.minor_digits(),
         }))
     }
 

@@ -193,8 +193,10 @@ pub fn read_tiers(
     }
 }
 
-/// The statements a run for `period` would produce. Without a tiers file, each partner's tier is
-/// the one its sales alone qualify for on the period's last day.
+/// The statements a run for `period` would produce. A partner the tiers file does not give (or
+/// every partner, without one) has the tier its sales alone qualify for on the period's last
+/// day, its own and those sold through it; it is a distributor when a sale names it as one, and
+/// a reseller otherwise.
 pub fn simulate(
     program: &Program,
     sales: &[Sale],
@@ -205,25 +207,36 @@ pub fn simulate(
     let (from, to) = calendar.range(period);
     let (last_from, last_to) = calendar.range(period.year_before());
     let mut by_partner: BTreeMap<i64, Vec<&Sale>> = BTreeMap::new();
+    let mut through: BTreeMap<i64, Vec<Sale>> = BTreeMap::new();
     for sale in sales {
         by_partner.entry(sale.partner_id).or_default().push(sale);
+        if let Some(distributor) = sale.distributor_id {
+            through.entry(distributor).or_default().push(sale.clone());
+        }
     }
-    // A run gives every partner whose tier has a plan a statement, sales or none.
-    for partner_id in tiers.into_iter().flat_map(HashMap::keys) {
+    // A run gives every partner whose tier has a plan a statement, sales or none: those of the
+    // tiers file, and distributors the sales name.
+    for partner_id in tiers.into_iter().flat_map(HashMap::keys).chain(through.keys()) {
         by_partner.entry(*partner_id).or_default();
     }
     let mut statements = Vec::new();
     for (partner_id, partner_sales) in &by_partner {
         let given = tiers.and_then(|t| t.get(partner_id)).copied().unwrap_or_else(|| {
             let owned: Vec<Sale> = partner_sales.iter().map(|s| (*s).clone()).collect();
+            let sold_through = through.get(partner_id);
             let facts = domain::facts::PartnerFacts {
                 partner_id: *partner_id,
                 sales: &owned,
+                sold_through: sold_through.map_or(&[][..], Vec::as_slice),
                 ..Default::default()
             };
             GivenTier {
                 rank: program.ladder.qualify(&facts, to).qualified,
-                partner_type: PartnerType::Reseller,
+                partner_type: if sold_through.is_some() {
+                    PartnerType::Distributor
+                } else {
+                    PartnerType::Reseller
+                },
             }
         });
         let Some(plan) = program.rebate_plan_for(given.rank, given.partner_type) else {
@@ -322,6 +335,37 @@ mod tests {
             "{csv}"
         );
         assert!(csv.contains(",7000.00\n"), "{csv}");
+    }
+
+    #[test]
+    fn without_a_tiers_file_sales_through_a_distributor_count_for_it() {
+        // Silver for sell-through alone: a distributor qualifies on what its resellers sold.
+        let program = PROGRAM.replace(
+            "  { metric = \"revenue\", window = \"trailing_12_months\", threshold = \"50000.00\" },\n  { metric = \"certified_people\", threshold = 1 },",
+            "  { metric = \"sell_through\", window = \"trailing_12_months\", threshold = \"50000.00\" },",
+        );
+        assert_ne!(program, PROGRAM);
+        let program = Program::from_toml(&program).unwrap();
+        let sales = "external_id,partner_id,distributor_id,booked_on,product_line,amount,currency\n\
+                     S1,8,9,2026-05-01,hardware,60000.00,USD\n\
+                     S2,9,,2026-05-02,hardware,20000.00,USD\n";
+        let sales = read_sales(sales, ImportFormat::Csv, &program, today()).unwrap();
+        let period = FiscalPeriod::parse("2026-Q2", "period").unwrap();
+        let statements = simulate(&program, &sales, None, period);
+        let found: Vec<_> = statements
+            .iter()
+            .map(|s| (s.partner_id, s.tier.as_str(), s.total))
+            .collect();
+        // 8 sold nothing through itself and stays Registered (no plan); 9 is Silver on 60,000.00
+        // sold through it and earns 2 % of its own 20,000.00.
+        assert_eq!(found, [(9, "Silver", 40_000)]);
+        // A distributor the sales name only as such gets its statement too, as in a run.
+        let sales = "external_id,partner_id,distributor_id,booked_on,product_line,amount,currency\n\
+                     S1,8,9,2026-05-01,hardware,60000.00,USD\n";
+        let sales = read_sales(sales, ImportFormat::Csv, &program, today()).unwrap();
+        let statements = simulate(&program, &sales, None, period);
+        assert_eq!(statements.len(), 1);
+        assert_eq!((statements[0].partner_id, statements[0].total), (9, 0));
     }
 
     #[test]

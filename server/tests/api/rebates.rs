@@ -20,6 +20,7 @@ crate::on_both_databases!(
     the_drill_down_shows_changed_sales_as_the_statement_saw_them,
     a_run_waits_for_an_import_in_progress,
     an_import_in_the_same_millisecond_as_a_run_comes_after_it,
+    the_forecast_paces_the_sales_to_date_under_the_plan_at_the_period_end,
     statement_lists_are_filtered_and_paged,
     a_period_is_approved_together_with_the_figures_shown,
 );
@@ -1140,6 +1141,73 @@ async fn a_run_waits_for_an_import_in_progress(db: Db) {
     assert_eq!(statement(&app, "2026-Q2", partner).await["basis"], 7_000_000);
     assert_counted_rows_make_the_basis(&app, "2026-Q2", partner).await;
     app.cleanup().await;
+}
+
+/// The forecast: sales booked for a later day are neither in the rebate so far nor in its pace,
+/// and join the projection as they are; the plan is the one in force at the period's end.
+async fn the_forecast_paces_the_sales_to_date_under_the_plan_at_the_period_end(db: Db) {
+    use service::clock::ManualClock;
+    use service::imports::{no_progress, ImportFormat};
+    use service::{Portal, PortalSettings, Store};
+    use std::sync::Arc;
+
+    let database = crate::helpers::TestDatabase::create(db).await;
+    // 2026-04-10T12:00:00Z: day 10 of 2026-Q2's 91.
+    let clock = Arc::new(ManualClock::new(1_775_822_400_000));
+    let store = Store::connect(&database.url).await.unwrap();
+    store.migrate().await.unwrap();
+    let portal = Portal::new(store, clock, PortalSettings::default());
+    portal.load_demo().await.unwrap();
+    let finance = portal.actor_by_email("finance@acme.test").await.unwrap();
+    let partner: i64 = sqlx::query_scalar(
+        "INSERT INTO organisations (name, kind, partner_type, region, tier_rank, created_at) \
+         VALUES ('Forecast Silver', 'partner', 'reseller', 'na', 1, 0) RETURNING id",
+    )
+    .fetch_one(portal.store().pool())
+    .await
+    .unwrap();
+    let csv = format!(
+        "external_id,partner_id,booked_on,product_line,amount,currency\n\
+         F1,{partner},2026-04-05,hardware,10000.00,USD\n\
+         F2,{partner},2026-06-15,hardware,100000.00,USD\n"
+    );
+    let report = portal
+        .import_sales(Some(&finance), &csv, ImportFormat::Csv, false, &no_progress)
+        .await
+        .unwrap();
+    assert!(report.stored, "{report:?}");
+    let forecast = portal.rebate_forecast(&finance, partner).await.unwrap().unwrap();
+    // So far: 10,000.00 at 200 bp. At this pace: 10,000.00 × 91 / 10 = 91,000.00, plus the
+    // 100,000.00 booked for June: 191,000.00 → 3,820.00.
+    assert_eq!((forecast.basis, forecast.total), (1_000_000, 20_000));
+    assert_eq!(
+        (forecast.projected_basis, forecast.projected_total),
+        (19_100_000, 382_000)
+    );
+
+    // A version in force from June raises Silver's rate to 300 bp: the Q2 run will pay it, and
+    // so the forecast shows it.
+    let demo = include_str!("../../../demo/acme-partner-program.toml");
+    let mut document = domain::program::ProgramDoc::from_toml(demo).unwrap();
+    let silver = document
+        .rebate_plans
+        .iter_mut()
+        .find(|plan| plan.id == "silver-flat")
+        .unwrap();
+    silver.rate_bps = Some(300);
+    silver.name = "Silver flat rebate from June".into();
+    document.validate().unwrap();
+    sqlx::query(
+        "INSERT INTO program_versions (effective_from, document, created_at) VALUES ('2026-06-01', $1, 0)",
+    )
+    .bind(document.to_toml())
+    .execute(portal.store().pool())
+    .await
+    .unwrap();
+    let forecast = portal.rebate_forecast(&finance, partner).await.unwrap().unwrap();
+    assert_eq!(forecast.plan_name, "Silver flat rebate from June");
+    assert_eq!((forecast.total, forecast.projected_total), (30_000, 573_000));
+    database.cleanup().await;
 }
 
 /// With the clock standing still, an import stored after a run is still stamped after it: its new
