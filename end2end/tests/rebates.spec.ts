@@ -1,4 +1,5 @@
 import { expect, test } from '@playwright/test';
+import { createHash } from 'crypto';
 import { DESKTOP, hydrated, noHorizontalScroll, PHONE, signIn, snap } from './helpers';
 
 test('finance imports sales, runs a period and approves; the partner reads the statement', async ({ page, browser }) => {
@@ -35,6 +36,16 @@ test('finance imports sales, runs a period and approves; the partner reads the s
   await expect(page.getByTestId('import-result')).toContainText('1 row: 1 new, 0 updated, 0 unchanged (preview: nothing stored)');
   await page.getByRole('button', { name: 'Import', exact: true }).click();
   await expect(page.getByTestId('import-result')).toHaveText('1 row: 1 new, 0 updated, 0 unchanged.');
+  // A file saved with CRLF line ends, as spreadsheets on Windows save it, is imported byte for
+  // byte: the audit log's sha256 is the file's own, as `sha256sum` gives it. (A sale of an old
+  // year, which no other check counts.)
+  const crlf = `${header.trimEnd()}\r\nE2E-CRLF,2,2025-03-01,cloud,1.00,USD\r\n`;
+  await page.getByLabel('File', { exact: true }).setInputFiles({ name: 'windows.csv', mimeType: 'text/csv', buffer: Buffer.from(crlf) });
+  await expect(page.getByLabel('CSV with a header row, or JSON lines')).toHaveValue(crlf.replaceAll('\r\n', '\n'));
+  await page.getByRole('button', { name: 'Import', exact: true }).click();
+  await expect(page.getByTestId('import-result')).toHaveText('1 row: 1 new, 0 updated, 0 unchanged.');
+  const imports = JSON.stringify(await (await page.request.get('/api/v1/audit?action=sales.import')).json());
+  expect(imports).toContain(createHash('sha256').update(crlf).digest('hex'));
 
   await page.getByLabel('Fiscal period').fill('2026-Q2');
   await page.getByRole('button', { name: 'Run rebates' }).click();

@@ -340,8 +340,13 @@ fn AdvanceResult(
 
 /// Reads the chosen file into the form, in the browser (the file never travels on its own). A
 /// file that is not UTF-8 is refused here, naming its line, rather than read with replacement
-/// characters.
-fn load_file(ev: leptos::ev::Event, set_data: WriteSignal<String>, set_error: WriteSignal<Option<String>>) {
+/// characters. `set_exact` keeps the file's text as it is, line ends included.
+fn load_file(
+    ev: leptos::ev::Event,
+    set_data: WriteSignal<String>,
+    set_exact: WriteSignal<Option<String>>,
+    set_error: WriteSignal<Option<String>>,
+) {
     #[cfg(feature = "hydrate")]
     {
         use wasm_bindgen::JsCast;
@@ -355,6 +360,7 @@ fn load_file(ev: leptos::ev::Event, set_data: WriteSignal<String>, set_error: Wr
         };
         // Refused before reading: a file too large for the page would only freeze the tab.
         let limit = domain::facts::MAX_PAGE_IMPORT_BYTES;
+        set_exact.set(None);
         if file.size() > limit as f64 {
             set_data.set(String::new());
             set_error.set(Some(format!(
@@ -373,6 +379,7 @@ fn load_file(ev: leptos::ev::Event, set_data: WriteSignal<String>, set_error: Wr
                         Ok(text) => {
                             set_error.set(None);
                             set_data.set(text.to_owned());
+                            set_exact.set(Some(text.to_owned()));
                         }
                         Err(e) => {
                             set_data.set(String::new());
@@ -385,7 +392,7 @@ fn load_file(ev: leptos::ev::Event, set_data: WriteSignal<String>, set_error: Wr
         });
     }
     #[cfg(not(feature = "hydrate"))]
-    let _ = (ev, set_data, set_error);
+    let _ = (ev, set_data, set_exact, set_error);
 }
 
 /// How many of a refused import's errors the page lists.
@@ -395,6 +402,11 @@ const SHOWN_IMPORT_ERRORS: usize = 200;
 fn FinanceTools(run: ServerAction<RunRebates>) -> impl IntoView {
     let import = ServerAction::<ImportFacts>::new();
     let (data, set_data) = signal(String::new());
+    // A chosen file's text exactly as it is, while the box shows it unedited. It is sent in
+    // place of the box's text, which the browser holds with its line ends turned into LF: so
+    // a file saved with CRLF (as spreadsheets on Windows save) is imported byte for byte, and
+    // the audit log's sha256 is the file's own.
+    let (exact, set_exact) = signal(None::<String>);
     let (file_error, set_file_error) = signal(None::<String>);
     view! {
         <section class="panel-grid panel-grid-2">
@@ -443,14 +455,19 @@ fn FinanceTools(run: ServerAction<RunRebates>) -> impl IntoView {
                         <input id="import-file" type="file" accept=".csv,.jsonl,.ndjson,text/csv,application/x-ndjson"
                             aria-describedby="import-file-error"
                             aria-invalid=move || file_error.get().is_some().then_some("true")
-                            on:change=move |ev| load_file(ev, set_data, set_file_error) />
+                            on:change=move |ev| load_file(ev, set_data, set_exact, set_file_error) />
                         <p class="field-error" id="import-file-error" role="alert">{move || file_error.get()}</p>
                     </div>
                     <div class="field">
                         <label for="import-data">"CSV with a header row, or JSON lines"</label>
-                        <textarea id="import-data" name="data" rows="6" class="code" required
+                        <textarea id="import-data" rows="6" class="code" required
+                            name=move || exact.with(Option::is_none).then_some("data")
                             prop:value=move || data.get()
-                            on:input=move |ev| set_data.set(event_target_value(&ev))></textarea>
+                            on:input=move |ev| {
+                                set_exact.set(None);
+                                set_data.set(event_target_value(&ev));
+                            }></textarea>
+                        {move || exact.get().map(|text| view! { <input type="hidden" name="data" value=text /> })}
                     </div>
                     <div class="row">
                         <button type="submit" name="preview" value="1" class="button" disabled=move || import.pending().get()>"Preview"</button>
