@@ -25,6 +25,34 @@ crate::on_both_databases!(
     a_period_is_approved_together_with_the_figures_shown,
 );
 
+/// Stores a version of the demo program, changed by `edit`, in force from `from`. Versions start
+/// today or later through the API; this writes one directly to model a change already made.
+async fn program_version_from(
+    pool: &sqlx::AnyPool,
+    from: &str,
+    edit: impl FnOnce(&mut domain::program::ProgramDoc),
+) {
+    let demo = include_str!("../../../demo/acme-partner-program.toml");
+    let mut document = domain::program::ProgramDoc::from_toml(demo).unwrap();
+    edit(&mut document);
+    document.validate().unwrap();
+    sqlx::query("INSERT INTO program_versions (effective_from, document, created_at) VALUES ($1, $2, 0)")
+        .bind(from)
+        .bind(document.to_toml())
+        .execute(pool)
+        .await
+        .unwrap();
+}
+
+/// The demo's Silver plan, to change in a new version.
+fn silver_plan(document: &mut domain::program::ProgramDoc) -> &mut domain::program::RebatePlanDoc {
+    document
+        .rebate_plans
+        .iter_mut()
+        .find(|plan| plan.id == "silver-flat")
+        .unwrap()
+}
+
 /// A reseller at a given tier rank (0 Registered … 3 Platinum), with no other facts.
 async fn partner_at(app: &TestApp, name: &str, tier: i64) -> i64 {
     sqlx::query_scalar(
@@ -198,34 +226,26 @@ async fn rules_5_worked_examples_through_import_and_run(db: Db) {
 
 async fn rules_5_example_4_growth_through_import_and_run(db: Db) {
     let app = finance(db).await;
-    // A program version from June 2026 whose Gold plan pays 1,000 bp on growth. Versions start
-    // today or later through the API; this one is written directly to model a past change.
-    let demo = include_str!("../../../demo/acme-partner-program.toml");
-    let mut document = domain::program::ProgramDoc::from_toml(demo).unwrap();
-    document.rebate_plans.push(domain::program::RebatePlanDoc {
-        id: "gold-growth".into(),
-        name: "Gold growth rebate".into(),
-        structure: "growth".into(),
-        rate_bps: Some(1_000),
-        bands: vec![],
-        product_lines: vec![],
-        min_basis: None,
-        cap: None,
-        accelerators: vec![],
-    });
-    for benefit in &mut document.tiers[2].benefits {
-        if let domain::program::BenefitKind::RebatePlan { plan } = &mut benefit.kind {
-            *plan = "gold-growth".into();
+    // A program version from June 2026 whose Gold plan pays 1,000 bp on growth.
+    program_version_from(app.portal.store().pool(), "2026-06-01", |document| {
+        document.rebate_plans.push(domain::program::RebatePlanDoc {
+            id: "gold-growth".into(),
+            name: "Gold growth rebate".into(),
+            structure: "growth".into(),
+            rate_bps: Some(1_000),
+            bands: vec![],
+            product_lines: vec![],
+            min_basis: None,
+            cap: None,
+            accelerators: vec![],
+        });
+        for benefit in &mut document.tiers[2].benefits {
+            if let domain::program::BenefitKind::RebatePlan { plan } = &mut benefit.kind {
+                *plan = "gold-growth".into();
+            }
         }
-    }
-    document.validate().unwrap();
-    sqlx::query(
-        "INSERT INTO program_versions (effective_from, document, created_at) VALUES ('2026-06-01', $1, 0)",
-    )
-    .bind(document.to_toml())
-    .execute(app.portal.store().pool())
-    .await
-    .unwrap();
+    })
+    .await;
     let gold = partner_at(&app, "Growing Gold", 2).await;
     let flat = partner_at(&app, "No Baseline Gold", 2).await;
     import(
@@ -771,22 +791,10 @@ async fn restatements_follow_the_partner_across_plans_and_program_versions(db: D
 
     // From Q2 the Silver plan pays 300 bp. Q1 was paid under the version in force then, and
     // its facts have not changed: nothing to restate.
-    let demo = include_str!("../../../demo/acme-partner-program.toml");
-    let mut document = domain::program::ProgramDoc::from_toml(demo).unwrap();
-    let silver = document
-        .rebate_plans
-        .iter_mut()
-        .find(|p| p.id == "silver-flat")
-        .unwrap();
-    silver.rate_bps = Some(300);
-    document.validate().unwrap();
-    sqlx::query(
-        "INSERT INTO program_versions (effective_from, document, created_at) VALUES ('2026-04-01', $1, 0)",
-    )
-    .bind(document.to_toml())
-    .execute(app.portal.store().pool())
-    .await
-    .unwrap();
+    program_version_from(app.portal.store().pool(), "2026-04-01", |document| {
+        silver_plan(document).rate_bps = Some(300);
+    })
+    .await;
     run(&app, "2026-Q2").await;
     let q2 = statement(&app, "2026-Q2", partner).await;
     assert_eq!(
@@ -1143,29 +1151,45 @@ async fn a_run_waits_for_an_import_in_progress(db: Db) {
     app.cleanup().await;
 }
 
-/// The forecast: sales booked for a later day are neither in the rebate so far nor in its pace,
-/// and join the projection as they are; the plan is the one in force at the period's end.
-async fn the_forecast_paces_the_sales_to_date_under_the_plan_at_the_period_end(db: Db) {
+/// A service layer of its own on a fresh demo database, its clock standing still at `millis`:
+/// with finance's actor and a new Silver reseller named `partner`.
+async fn portal_at(
+    db: Db,
+    millis: i64,
+    partner: &str,
+) -> (crate::helpers::TestDatabase, service::Portal, service::Actor, i64) {
     use service::clock::ManualClock;
-    use service::imports::{no_progress, ImportFormat};
     use service::{Portal, PortalSettings, Store};
     use std::sync::Arc;
 
     let database = crate::helpers::TestDatabase::create(db).await;
-    // 2026-04-10T12:00:00Z: day 10 of 2026-Q2's 91.
-    let clock = Arc::new(ManualClock::new(1_775_822_400_000));
     let store = Store::connect(&database.url).await.unwrap();
     store.migrate().await.unwrap();
-    let portal = Portal::new(store, clock, PortalSettings::default());
+    let portal = Portal::new(
+        store,
+        Arc::new(ManualClock::new(millis)),
+        PortalSettings::default(),
+    );
     portal.load_demo().await.unwrap();
     let finance = portal.actor_by_email("finance@acme.test").await.unwrap();
-    let partner: i64 = sqlx::query_scalar(
+    let partner = sqlx::query_scalar(
         "INSERT INTO organisations (name, kind, partner_type, region, tier_rank, created_at) \
-         VALUES ('Forecast Silver', 'partner', 'reseller', 'na', 1, 0) RETURNING id",
+         VALUES ($1, 'partner', 'reseller', 'na', 1, 0) RETURNING id",
     )
+    .bind(partner)
     .fetch_one(portal.store().pool())
     .await
     .unwrap();
+    (database, portal, finance, partner)
+}
+
+/// The forecast: sales booked for a later day are neither in the rebate so far nor in its pace,
+/// and join the projection as they are; the plan is the one in force at the period's end.
+async fn the_forecast_paces_the_sales_to_date_under_the_plan_at_the_period_end(db: Db) {
+    use service::imports::{no_progress, ImportFormat};
+
+    // 2026-04-10T12:00:00Z: day 10 of 2026-Q2's 91.
+    let (database, portal, finance, partner) = portal_at(db, 1_775_822_400_000, "Forecast Silver").await;
     let csv = format!(
         "external_id,partner_id,booked_on,product_line,amount,currency\n\
          F1,{partner},2026-04-05,hardware,10000.00,USD\n\
@@ -1187,23 +1211,12 @@ async fn the_forecast_paces_the_sales_to_date_under_the_plan_at_the_period_end(d
 
     // A version in force from June raises Silver's rate to 300 bp: the Q2 run will pay it, and
     // so the forecast shows it.
-    let demo = include_str!("../../../demo/acme-partner-program.toml");
-    let mut document = domain::program::ProgramDoc::from_toml(demo).unwrap();
-    let silver = document
-        .rebate_plans
-        .iter_mut()
-        .find(|plan| plan.id == "silver-flat")
-        .unwrap();
-    silver.rate_bps = Some(300);
-    silver.name = "Silver flat rebate from June".into();
-    document.validate().unwrap();
-    sqlx::query(
-        "INSERT INTO program_versions (effective_from, document, created_at) VALUES ('2026-06-01', $1, 0)",
-    )
-    .bind(document.to_toml())
-    .execute(portal.store().pool())
-    .await
-    .unwrap();
+    program_version_from(portal.store().pool(), "2026-06-01", |document| {
+        let silver = silver_plan(document);
+        silver.rate_bps = Some(300);
+        silver.name = "Silver flat rebate from June".into();
+    })
+    .await;
     let forecast = portal.rebate_forecast(&finance, partner).await.unwrap().unwrap();
     assert_eq!(forecast.plan_name, "Silver flat rebate from June");
     assert_eq!((forecast.total, forecast.projected_total), (30_000, 573_000));
@@ -1213,26 +1226,10 @@ async fn the_forecast_paces_the_sales_to_date_under_the_plan_at_the_period_end(d
 /// With the clock standing still, an import stored after a run is still stamped after it: its new
 /// sale is shown as arrived later and its changed sale as the statement counted it.
 async fn an_import_in_the_same_millisecond_as_a_run_comes_after_it(db: Db) {
-    use service::clock::ManualClock;
     use service::imports::{no_progress, ImportFormat};
-    use service::{Portal, PortalSettings, Store};
-    use std::sync::Arc;
 
-    let database = crate::helpers::TestDatabase::create(db).await;
     // 2026-05-15T12:00:00Z, and it stays there.
-    let clock = Arc::new(ManualClock::new(1_778_846_400_000));
-    let store = Store::connect(&database.url).await.unwrap();
-    store.migrate().await.unwrap();
-    let portal = Portal::new(store, clock, PortalSettings::default());
-    portal.load_demo().await.unwrap();
-    let finance = portal.actor_by_email("finance@acme.test").await.unwrap();
-    let partner: i64 = sqlx::query_scalar(
-        "INSERT INTO organisations (name, kind, partner_type, region, tier_rank, created_at) \
-         VALUES ('Still Silver', 'partner', 'reseller', 'na', 1, 0) RETURNING id",
-    )
-    .fetch_one(portal.store().pool())
-    .await
-    .unwrap();
+    let (database, portal, finance, partner) = portal_at(db, 1_778_846_400_000, "Still Silver").await;
     let import = |rows: &[(&str, &str, &str)]| {
         let mut csv = String::from("external_id,partner_id,booked_on,product_line,amount,currency\n");
         for (id, on, amount) in rows {
