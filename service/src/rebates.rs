@@ -678,11 +678,19 @@ impl Portal {
                 _ => locked_base.push((locked_period, base)),
             }
         }
+        // A draft is open unless a statement of its period is locked: such a draft is stale, the
+        // period's next run discards it, and it takes or carries nothing.
+        let locked_periods: HashSet<FiscalPeriod> = others
+            .iter()
+            .filter(|(_, draft, _)| !draft)
+            .map(|(other, _, _)| *other)
+            .collect();
+        let open = |other: FiscalPeriod, draft: bool| draft && !locked_periods.contains(&other);
         let mut adjustments = Vec::new();
         for (locked_period, base) in locked_base {
             let carried_by_earlier_draft = others
                 .iter()
-                .any(|(other, draft, _)| *draft && locked_period < *other && *other < period);
+                .any(|(other, draft, _)| open(*other, *draft) && locked_period < *other && *other < period);
             if carried_by_earlier_draft {
                 continue;
             }
@@ -701,7 +709,7 @@ impl Portal {
             let label = format!("{locked_period} restatement");
             let carried: i64 = others
                 .iter()
-                .filter(|(other, draft, _)| !draft || *other > period)
+                .filter(|(other, draft, _)| !draft || (open(*other, *draft) && *other > period))
                 .flat_map(|(_, _, lines)| lines)
                 .filter(|l| l.kind == LineKind::Adjustment && l.description == label)
                 .map(|l| l.amount)

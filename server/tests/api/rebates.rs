@@ -427,6 +427,22 @@ async fn a_restatement_lands_on_the_next_open_draft_whichever_period_runs_first(
         [("2026-Q1 restatement".to_owned(), 1_000)],
         "only what the approved Q2 did not carry"
     );
+    // A draft left beside the approved Q2 (written by an older version) is stale: it is no open
+    // statement, and Q3 still carries what Q1 now owes.
+    sqlx::query(
+        "INSERT INTO rebate_statements (partner_id, plan_id, plan_name, period, tier_rank, status, basis_minor, \
+         total_minor, currency, lines, computed_at) VALUES ($1, 'gold-retroactive', 'Gold', '2026-Q2', 2, 'draft', 0, 0, 'USD', '[]', 0)",
+    )
+    .bind(silver)
+    .execute(app.portal.store().pool())
+    .await
+    .unwrap();
+    import(&app, &[("N7", silver, "2026-03-26", "hardware", "500.00")]).await;
+    run(&app, "2026-Q3").await;
+    assert_eq!(
+        adjustments(&app, "2026-Q3", silver).await,
+        [("2026-Q1 restatement".to_owned(), 2_000)]
+    );
     app.cleanup().await;
 }
 
