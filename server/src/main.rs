@@ -138,24 +138,28 @@ fn read_file(path: &std::path::Path) -> anyhow::Result<String> {
     })
 }
 
-/// A refused file's errors on stderr, as many as an import lists, and the count as the error.
-fn row_errors(path: &std::path::Path, errors: Vec<service::imports::RowError>) -> anyhow::Error {
-    let listed = errors.len().min(domain::facts::MAX_LISTED_ERRORS);
-    for e in &errors[..listed] {
+/// A refused file's errors on stderr, as many as an import lists, then how many more there
+/// are; answers how many there are in all.
+fn list_errors(path: &std::path::Path, report: &service::imports::ImportReport) -> usize {
+    for e in &report.errors {
         eprintln!("{}: {}", path.display(), e.located());
     }
-    if errors.len() > listed {
+    if report.errors_not_listed() > 0 {
         eprintln!(
             "{}: … and {} more errors, not listed",
             path.display(),
-            errors.len() - listed
+            report.errors_not_listed()
         );
     }
+    report.error_count.max(report.errors.len())
+}
+
+fn row_errors(path: &std::path::Path, errors: Vec<service::imports::RowError>) -> anyhow::Error {
+    let errors = list_errors(path, &service::imports::ImportReport::default().refused(errors));
     anyhow::anyhow!(
-        "{}: {} error{}; nothing was simulated",
+        "{}: {errors} error{}; nothing was simulated",
         path.display(),
-        errors.len(),
-        if errors.len() == 1 { "" } else { "s" }
+        if errors == 1 { "" } else { "s" }
     )
 }
 
@@ -378,17 +382,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             bar.finish_and_clear();
             if !report.errors.is_empty() {
-                for e in &report.errors {
-                    eprintln!("{}: {}", file.display(), e.located());
-                }
-                let errors = report.error_count.max(report.errors.len());
-                if report.errors_not_listed() > 0 {
-                    eprintln!(
-                        "{}: … and {} more errors, not listed",
-                        file.display(),
-                        report.errors_not_listed()
-                    );
-                }
+                let errors = list_errors(&file, &report);
                 anyhow::bail!(
                     "{errors} error{} in {}; nothing was stored",
                     if errors == 1 { "" } else { "s" },
