@@ -55,10 +55,10 @@ pub struct AuditPage {
 
 /// The actions the log records, for filters: prefixes such as `sales.` select a family.
 pub const ACTION_FAMILIES: &[(&str, &str)] = &[
-    ("sales.", "Sales imports and updates"),
+    ("sales.", "Sales imports"),
     ("sale.", "Sale updates"),
     ("certification", "Certifications"),
-    ("rebates.", "Rebate runs"),
+    ("rebates.", "Rebate runs and period approvals"),
     ("statement.", "Statements approved, paid or discarded"),
     ("deal.", "Deals"),
     ("tier.", "Tier changes"),

@@ -187,7 +187,18 @@ impl ImportReport {
     /// What the import did, as a person reads it: `1 row: 1 new, 0 updated, 0 unchanged`, and
     /// ` (preview: nothing stored)` when nothing was; any warnings follow, after `; `.
     pub fn summary(&self) -> String {
-        let mut summary = format!(
+        let mut summary = self.counts();
+        for warning in &self.warnings {
+            summary.push_str("; ");
+            summary.push_str(warning);
+        }
+        summary
+    }
+
+    /// The counts alone, as [`ImportReport::summary`] starts: for a page that lists the
+    /// warnings apart.
+    pub fn counts(&self) -> String {
+        format!(
             "{} row{}: {} new, {} updated, {} unchanged{}",
             self.rows,
             if self.rows == 1 { "" } else { "s" },
@@ -199,12 +210,7 @@ impl ImportReport {
             } else {
                 " (preview: nothing stored)"
             }
-        );
-        for warning in &self.warnings {
-            summary.push_str("; ");
-            summary.push_str(warning);
-        }
-        summary
+        )
     }
 
     /// The report of a file refused for `errors`: nothing stored, so nothing inserted, updated

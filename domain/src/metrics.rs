@@ -115,7 +115,12 @@ impl Metric {
                     .certifications
                     .iter()
                     .filter(|c| c.valid_on(as_of))
-                    .filter(|c| self.codes.is_empty() || self.codes.contains(&c.code))
+                    // A code is one code in any case: `acna` stored before a program named
+                    // `ACNA` counts for it.
+                    .filter(|c| {
+                        self.codes.is_empty()
+                            || self.codes.iter().any(|code| code.eq_ignore_ascii_case(&c.code))
+                    })
                     .map(|c| c.person.as_str()),
             ) as i64),
             MetricKind::GrowthBps => {

@@ -433,6 +433,10 @@ pub struct BasisSale {
     /// the difference goes the way of [`BasisSale::arrived_later`].
     #[serde(default)]
     pub changed_later: bool,
+    /// The statement has no rebate plan (its partner's tier had none): it carries restatements
+    /// of earlier periods only, and no sale of its own period is in a basis.
+    #[serde(default)]
+    pub without_plan: bool,
 }
 
 impl BasisSale {
@@ -441,6 +445,8 @@ impl BasisSale {
     pub fn in_basis(&self) -> &'static str {
         if self.arrived_later {
             "No: arrived later"
+        } else if self.without_plan {
+            "No: the tier had no rebate plan"
         } else if !self.counted {
             "No: not a product line of the plan"
         } else if self.changed_later {
@@ -558,6 +564,15 @@ pub struct StatementView {
     /// the period ends, when the tier that sets its plan and the period's sales are known).
     #[serde(default)]
     pub approvable_from: Option<String>,
+    /// When it was last computed, milliseconds since the Unix epoch. Read on the server only:
+    /// not sent, so that a run over the same facts answers the same statement.
+    #[serde(skip)]
+    pub computed_at: i64,
+    /// For a draft of a period that has ended: it was computed while the period was running,
+    /// so sales of the period's last days may be missing. A run of the period comes before
+    /// its approval.
+    #[serde(default)]
+    pub computed_while_running: bool,
 }
 
 /// One page of a statement list, and how many statements its filter matches in all.
@@ -668,6 +683,8 @@ mod tests {
             lines: Vec::new(),
             payout_reference: None,
             approvable_from: None,
+            computed_at: 0,
+            computed_while_running: false,
         };
         StatementPage {
             statements: vec![statement; shown],
@@ -932,5 +949,35 @@ mod tests {
         let calc = yen.calculate(Q2, &[sale("hardware", 123_456)], None, Vec::new());
         assert_eq!(calc.lines[0].description, "basis 123,456 × 200 bp");
         assert_eq!(calc.total, 2_469);
+    }
+
+    #[test]
+    fn a_sale_says_why_it_is_out_of_the_basis() {
+        let sale = BasisSale {
+            external_id: "S-1".into(),
+            booked_on: "2026-05-01".into(),
+            product_line: "hardware".into(),
+            amount: 100,
+            counted: false,
+            arrived_later: false,
+            changed_later: false,
+            without_plan: false,
+        };
+        assert_eq!(sale.in_basis(), "No: not a product line of the plan");
+        let restatements_only = BasisSale {
+            without_plan: true,
+            ..sale.clone()
+        };
+        assert_eq!(restatements_only.in_basis(), "No: the tier had no rebate plan");
+        let late = BasisSale {
+            arrived_later: true,
+            ..restatements_only
+        };
+        assert_eq!(late.in_basis(), "No: arrived later");
+        let counted = BasisSale {
+            counted: true,
+            ..sale
+        };
+        assert_eq!(counted.in_basis(), "Yes");
     }
 }

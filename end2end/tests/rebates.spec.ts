@@ -62,7 +62,7 @@ test('finance imports sales, runs a period and approves; the partner reads the s
   // Approving locks the statement for good: the figure is confirmed first, and Cancel backs out.
   await page.getByRole('button', { name: 'Approve Northwind Systems 2026-Q2' }).click();
   await expect(page.locator('.statement')).toContainText(/Approve [\d,]+\.\d\d USD for Northwind Systems 2026-Q2\? An approved statement never changes\./);
-  await page.getByRole('button', { name: 'Cancel' }).click();
+  await page.getByRole('link', { name: 'Cancel' }).click();
   await expect(page.locator('.statement .status')).toHaveText('draft');
   await page.getByRole('button', { name: 'Approve Northwind Systems 2026-Q2' }).click();
   await page.getByRole('button', { name: 'Yes, approve Northwind Systems 2026-Q2' }).click();
@@ -92,6 +92,26 @@ test('finance imports sales, runs a period and approves; the partner reads the s
   await expect(page).toHaveURL(/partner=NORTH/);
   await expect(page.getByTestId('statements-count')).toHaveText('1 statement');
   await expect(page.locator('.statement h2')).toHaveText(['Northwind Systems']);
+
+  // Before the page's script has loaded (here: with no JavaScript at all) a draft is approved
+  // too: Approve opens the question at an address of its own, and the answer is a plain form.
+  const plain = await browser.newContext({
+    viewport: DESKTOP,
+    javaScriptEnabled: false,
+    storageState: await page.context().storageState(),
+  });
+  const noScript = await plain.newPage();
+  await noScript.goto('/rebates?period=2026-Q2&status=draft');
+  const firstDraft = noScript.locator('.statement').first();
+  const draftName = (await firstDraft.locator('h2').innerText()).trim();
+  await firstDraft.getByRole('button', { name: `Approve ${draftName} 2026-Q2` }).click();
+  await expect(noScript).toHaveURL(/[?&]confirm=\d+/);
+  await expect(noScript.locator('.statement').first()).toContainText(`for ${draftName} 2026-Q2? An approved statement never changes.`);
+  await noScript.getByRole('button', { name: `Yes, approve ${draftName} 2026-Q2` }).click();
+  await expect(noScript).toHaveURL(/\/rebates\?/);
+  await noScript.goto(`/rebates?period=2026-Q2&status=approved&partner=${encodeURIComponent(draftName)}`);
+  await expect(noScript.locator('.statement', { has: noScript.getByRole('heading', { name: draftName, exact: true }) }).locator('.status')).toHaveText('approved');
+  await plain.close();
 
   // The rest of the period's drafts are approved together, after a confirmation that names
   // their count and total.
@@ -134,6 +154,8 @@ test('finance imports sales, runs a period and approves; the partner reads the s
   await expect(own).toContainText('cloud 40,000.00 ×');
   await expect(partner.getByText('Contoso Distribution')).toHaveCount(0);
   await expect(partner.getByTestId('forecast-total')).toBeVisible();
+  // The forecast is explained line by line, as a statement is.
+  await expect(partner.getByTestId('forecast-lines').locator('tr').first()).toContainText(/\d\.\d\d/);
   await own.getByRole('link', { name: 'See the sales behind it' }).click();
   await expect(partner).toHaveURL(/\/rebates\/\d+$/);
   await expect(partner.getByRole('cell', { name: 'E2E-1' })).toBeVisible();

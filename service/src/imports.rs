@@ -148,6 +148,14 @@ pub(crate) enum Fields<'a> {
 }
 
 impl<'a> Fields<'a> {
+    /// A CSV record's field `index`, as written (empty for a JSON line).
+    fn at(self, index: usize) -> &'a str {
+        match self {
+            Fields::Csv { text, bounds, .. } => &text[bounds[index]..bounds[index + 1]],
+            Fields::Json(_) => "",
+        }
+    }
+
     /// The trimmed value of a column, if the row has it.
     pub(crate) fn get(self, name: &str) -> Option<&'a str> {
         match self {
@@ -242,6 +250,29 @@ pub(crate) fn check_columns(rows: &Rows, required: &[&str], optional: &[&str]) -
                         known_columns(required, optional)
                     ),
                 )]);
+            }
+            // But a value under a blank header cell would be dropped without a word.
+            let unnamed: Vec<usize> = (0..headers.len()).filter(|&i| headers[i].is_empty()).collect();
+            if !unnamed.is_empty() {
+                let errors: Vec<RowError> = rows
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(r, fields)| {
+                        let unnamed = &unnamed;
+                        unnamed
+                            .iter()
+                            .filter(move |&&i| !fields.at(i).trim().is_empty())
+                            .map(move |&i| RowError {
+                                row: r + 1,
+                                field: format!("column {}", i + 1),
+                                message: "holds a value, but the header names no column there: name it or leave it empty"
+                                    .into(),
+                            })
+                    })
+                    .collect();
+                if !errors.is_empty() {
+                    return Err(errors);
+                }
             }
         }
         Rows::Json(lines) => {
@@ -746,16 +777,26 @@ struct CertificationRow<'a> {
 }
 
 /// What identifies a certification: partner, person (as `certified_people` tells people
-/// apart), code and the day it was earned, the date as stored. The unique index
-/// `certifications_identity` holds the person as first written.
+/// apart), code in any case (as the program's criteria read it) and the day it was earned, the
+/// date as stored. The unique index `certifications_identity` holds the person and the code as
+/// first written.
 type CertificationKey = (i64, String, String, String);
+
+fn certification_key(partner_id: i64, person: &str, code: &str, earned_on: String) -> CertificationKey {
+    (
+        partner_id,
+        domain::metrics::person_key(person),
+        code.to_ascii_lowercase(),
+        earned_on,
+    )
+}
 
 impl CertificationRow<'_> {
     fn key(&self) -> CertificationKey {
-        (
+        certification_key(
             self.partner_id,
-            domain::metrics::person_key(self.person),
-            self.code.to_owned(),
+            self.person,
+            self.code,
             self.earned_on.to_string(),
         )
     }
@@ -972,13 +1013,16 @@ fn is_bulk_load(backend: Backend, rows: usize, stored: i64) -> bool {
         && i64::try_from(rows).is_ok_and(|rows| rows > stored)
 }
 
-/// Drops `table`'s indexes (not those behind its primary key or a constraint) inside the
-/// transaction; returns their definitions, to be run again before the commit. A rollback, or a
-/// crash, leaves them as they were. SQLite only.
+/// Drops `table`'s full indexes (not those behind its primary key or a constraint, nor partial
+/// ones) inside the transaction; returns their definitions, to be run again before the commit.
+/// A rollback, or a crash, leaves them as they were. SQLite only.
 async fn suspend_indexes(tx: &mut sqlx::AnyConnection, table: &str) -> ServiceResult<Vec<String>> {
-    // An index SQLite made for a constraint has no `sql` and cannot be dropped.
+    // An index SQLite made for a constraint has no `sql` and cannot be dropped. A partial index
+    // stays: a row outside it costs one test of its condition, while building it again would
+    // read the whole table (most sales are direct, outside `sales_distributor`).
     let indexes: Vec<(String, String)> = sqlx::query_as(
-        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = $1 AND sql IS NOT NULL ORDER BY name",
+        "SELECT m.name, m.sql FROM sqlite_master m JOIN pragma_index_list($1) l ON l.name = m.name \
+         WHERE m.type = 'index' AND m.sql IS NOT NULL AND l.partial = 0 ORDER BY m.name",
     )
     .bind(table)
     .fetch_all(&mut *tx)
@@ -1266,8 +1310,9 @@ async fn insert_new_certifications(
 }
 
 /// The chunk's certifications stored before this import (ids up to `newest_before`), by key:
-/// those of the same partner, code and day, whose holder's name is the row's person in any
-/// spelling.
+/// those of the same partner and day, whose holder's name is the row's person and whose code
+/// the row's in any spelling (a file names `acna` the program spells `ACNA`, or the other way
+/// round once a later version names it).
 async fn stored_certifications(
     tx: &mut sqlx::AnyConnection,
     backend: Backend,
@@ -1276,24 +1321,23 @@ async fn stored_certifications(
 ) -> ServiceResult<HashMap<CertificationKey, StoredCertification>> {
     let mut placeholders = Placeholders::new(backend);
     let newest = placeholders.next();
-    let keys = placeholders.rows(chunk.len(), 3);
+    let keys = placeholders.rows(chunk.len(), 2);
     // Oldest first, so that of two spellings stored by an earlier version the first is kept.
+    // Codes are compared here rather than in SQL, whose case folding differs between the two
+    // databases.
     let sql = format!(
         "SELECT id, partner_id, person, code, earned_on, expires_on FROM certifications \
-         WHERE id <= {newest} AND (partner_id, code, earned_on) IN (VALUES {keys}) ORDER BY id"
+         WHERE id <= {newest} AND (partner_id, earned_on) IN (VALUES {keys}) ORDER BY id"
     );
     let mut lookup =
         sqlx::query_as::<_, (i64, i64, String, String, String, String)>(&sql).bind(newest_before);
     for row in chunk {
-        lookup = lookup
-            .bind(row.partner_id)
-            .bind(row.code)
-            .bind(row.earned_on.to_string());
+        lookup = lookup.bind(row.partner_id).bind(row.earned_on.to_string());
     }
     let mut stored = HashMap::new();
     for (id, partner_id, person, code, earned_on, expires_on) in lookup.fetch_all(&mut *tx).await? {
         stored
-            .entry((partner_id, domain::metrics::person_key(&person), code, earned_on))
+            .entry(certification_key(partner_id, &person, &code, earned_on))
             .or_insert(StoredCertification {
                 id,
                 person,
@@ -1597,7 +1641,7 @@ impl Portal {
         let mut errors = Vec::new();
         let mut rows = Vec::with_capacity(raw.len());
         // Keyed by the person as `certified_people` counts them: `ADA` is `Ada`.
-        let mut seen: HashMap<(i64, String, &str, Date), usize> = HashMap::with_capacity(raw.len());
+        let mut seen: HashMap<CertificationKey, usize> = HashMap::with_capacity(raw.len());
         for (i, fields) in raw.iter().enumerate() {
             let mut r = RowReader {
                 row: i + 1,
@@ -1610,6 +1654,9 @@ impl Portal {
                 .text("code")
                 .map(|code| domain::facts::in_program_spelling(code, &codes));
             let earned_on = r.date("earned_on");
+            if earned_on.is_some_and(|earned| earned.year() < 1970) {
+                r.fail("earned_on", "is before 1970: check the year");
+            }
             if earned_on.is_some_and(|earned| earned > today) {
                 // Valid only from that day on, so it would change nothing yet: a date in the
                 // future is a mistake in the file (a swapped month and day, a wrong year).
@@ -1627,7 +1674,7 @@ impl Portal {
             if let (Some(partner_id), Some(person), Some(code), Some(earned_on)) =
                 (partner_id, person, code, earned_on)
             {
-                let key = (partner_id, domain::metrics::person_key(person), code, earned_on);
+                let key = certification_key(partner_id, person, code, earned_on.to_string());
                 if let Some(first) = seen.insert(key, r.row) {
                     r.fail(
                         "code",
@@ -2126,6 +2173,23 @@ mod tests {
                 ImportFormat::Csv
             ),
             Ok(())
+        );
+        // A value under the blank header cell is refused on its row, naming the column.
+        let errors = check(
+            &format!("{header},customer_name,\n{row},Ann,\n{row},Bo, Acme Ltd \n"),
+            ImportFormat::Csv,
+        )
+        .unwrap_err();
+        assert_eq!(
+            errors
+                .iter()
+                .map(|e| (e.row, e.field.as_str()))
+                .collect::<Vec<_>>(),
+            [(2, "column 8")]
+        );
+        assert!(
+            errors[0].message.contains("the header names no column there"),
+            "{errors:?}"
         );
         let errors = check(&format!("{header},distributer_id\n{row},3\n"), ImportFormat::Csv).unwrap_err();
         assert_eq!((errors[0].row, errors[0].field.as_str()), (0, "header"));

@@ -15,7 +15,7 @@ use domain::identity::{OrganisationKind, PartnerType, Role, TierRank};
 use domain::period::{FiscalCalendar, FiscalPeriod};
 use domain::program::Program;
 use domain::rebates::{
-    at_pace, restatement, BasisSale, LineKind, PeriodApproval, PeriodDrafts, RebateCalculation,
+    at_pace, grouped, restatement, BasisSale, LineKind, PeriodApproval, PeriodDrafts, RebateCalculation,
     RebateForecast, RebatePlan, RunSummary, StatementLine, StatementPage, StatementStatus, StatementView,
 };
 use sqlx::Row;
@@ -157,6 +157,15 @@ struct NewDraft<'a> {
 /// the period's end has no rebate plan, yet what an earlier locked period now owes, or takes
 /// back, must still reach the payout system. A program's plan ids are never blank.
 const RESTATEMENTS_ONLY: (&str, &str) = ("", "No rebate plan: restatements only");
+
+/// Why drafts computed before their period ended are not approved: the sales of its last days
+/// may be missing, and would reach the partner only as next period's restatement. `what` ends
+/// with its verb ("… was", "… were").
+fn computed_while_running(what: &str, period: FiscalPeriod) -> String {
+    format!(
+        "{what} computed while {period} was running, so the period's last sales may be missing; run {period} again, then approve"
+    )
+}
 
 /// A statement of the period being run, as the run found it.
 struct StoredStatement {
@@ -738,16 +747,20 @@ impl Portal {
             lines: serde_json::from_str(&row.try_get::<String, _>("lines")?).map_err(internal)?,
             payout_reference: row.try_get("payout_reference")?,
             approvable_from: None,
+            computed_at: row.try_get("computed_at")?,
+            computed_while_running: false,
         })
     }
 
-    /// Notes on each draft of a period still running the day it can be approved from.
+    /// Notes on each draft of a period still running the day it can be approved from, and on
+    /// each draft of an ended period whether it was computed while the period ran.
     async fn mark_approvable(&self, statements: &mut [StatementView]) -> ServiceResult<()> {
         if !statements.iter().any(|s| s.status == StatementStatus::Draft) {
             return Ok(());
         }
         let today = self.today();
         let calendar = self.fiscal_calendar().await?;
+        let business_days = self.business_calendar();
         for statement in statements
             .iter_mut()
             .filter(|s| s.status == StatementStatus::Draft)
@@ -755,6 +768,8 @@ impl Portal {
             let period = FiscalPeriod::parse(&statement.period, "period").map_err(internal)?;
             let (_, last_day) = calendar.range(period);
             statement.approvable_from = (last_day >= today).then(|| last_day.add_days(1).to_string());
+            statement.computed_while_running =
+                last_day < today && business_days.date_at(statement.computed_at) <= last_day;
         }
         Ok(())
     }
@@ -835,7 +850,7 @@ impl Portal {
     pub async fn period_drafts(&self, actor: &Actor, period: FiscalPeriod) -> ServiceResult<PeriodDrafts> {
         require_finance(actor)?;
         let rows = sqlx::query(
-            "SELECT partner_id, total_minor, currency FROM rebate_statements WHERE period = $1 AND status = 'draft'",
+            "SELECT partner_id, total_minor, currency, computed_at FROM rebate_statements WHERE period = $1 AND status = 'draft'",
         )
         .bind(period.to_string())
         .fetch_all(self.pool())
@@ -880,6 +895,27 @@ impl Portal {
             return Err(ServiceError::Conflict(format!(
                 "{beside_locked} draft(s) of {period} sit beside an approved statement; run the period again to discard them"
             )));
+        }
+        let today = self.today();
+        if last_day < today {
+            let business_days = self.business_calendar();
+            let mut while_running = 0;
+            for row in &rows {
+                if business_days.date_at(row.try_get("computed_at")?) <= last_day {
+                    while_running += 1;
+                }
+            }
+            if while_running > 0 {
+                return Err(ServiceError::Conflict(computed_while_running(
+                    &format!(
+                        "{} draft{} of {period} {}",
+                        grouped(while_running),
+                        if while_running == 1 { "" } else { "s" },
+                        if while_running == 1 { "was" } else { "were" }
+                    ),
+                    period,
+                )));
+            }
         }
         Ok(PeriodDrafts {
             period: period.to_string(),
@@ -929,7 +965,7 @@ impl Portal {
         // between the read above and this statement rolls the approval back.
         let approved = sqlx::query(
             "UPDATE rebate_statements SET status = 'approved', approved_at = $1, approved_by = $2 \
-             WHERE period = $3 AND status = 'draft' RETURNING id, partner_id, total_minor",
+             WHERE period = $3 AND status = 'draft' RETURNING id, partner_id, total_minor, currency",
         )
         .bind(now)
         .bind(actor.user_id)
@@ -945,7 +981,8 @@ impl Portal {
         }
         let mut partners = Vec::with_capacity(approved.len());
         for row in &approved {
-            partners.push(row.try_get::<i64, _>("partner_id")?);
+            let partner_id: i64 = row.try_get("partner_id")?;
+            partners.push(partner_id);
             audit::record(
                 &mut tx,
                 now,
@@ -956,7 +993,11 @@ impl Portal {
                     entity_id: row.try_get::<i64, _>("id")?.to_string(),
                     before: Some(serde_json::json!({ "status": "draft" })),
                     // Approved with the rest of its period, not on its own.
-                    after: Some(serde_json::json!({ "status": "approved", "period_approval": true })),
+                    after: Some(serde_json::json!({
+                        "status": "approved", "period_approval": true, "partner_id": partner_id,
+                        "period": period.to_string(), "total_minor": row.try_get::<i64, _>("total_minor")?,
+                        "currency": row.try_get::<String, _>("currency")?,
+                    })),
                 },
             )
             .await?;
@@ -1058,6 +1099,7 @@ impl Portal {
                 counted: covered(&product_line) && !arrived_later,
                 arrived_later,
                 changed_later: false,
+                without_plan: statement.plan_id.is_empty(),
                 external_id,
                 booked_on: row.try_get("booked_on")?,
                 product_line,
@@ -1069,6 +1111,7 @@ impl Portal {
                 counted: covered(&then.product_line),
                 arrived_later: false,
                 changed_later: true,
+                without_plan: statement.plan_id.is_empty(),
                 external_id,
                 booked_on: then.booked_on.into_owned(),
                 product_line: then.product_line.into_owned(),
@@ -1326,6 +1369,12 @@ impl Portal {
                     current.partner_name, current.period
                 )));
             }
+            if current.computed_while_running {
+                return Err(ServiceError::Conflict(computed_while_running(
+                    &format!("{}'s draft of {} was", current.partner_name, current.period),
+                    FiscalPeriod::parse(&current.period, "period").map_err(internal)?,
+                )));
+            }
         }
         let now = self.now();
         let mut tx = self.pool().begin().await?;
@@ -1366,7 +1415,12 @@ impl Portal {
                 entity_type: "rebate_statement",
                 entity_id: id.to_string(),
                 before: Some(serde_json::json!({ "status": from.as_str() })),
-                after: Some(serde_json::json!({ "status": to.as_str(), "payout_reference": reference })),
+                // What was approved or paid, to whom and how much, readable in the log alone.
+                after: Some(serde_json::json!({
+                    "status": to.as_str(), "payout_reference": reference, "partner_id": current.partner_id,
+                    "partner": current.partner_name, "period": current.period, "plan": current.plan_name,
+                    "total_minor": current.total, "currency": current.currency,
+                })),
             },
         )
         .await?;

@@ -12,7 +12,7 @@ use domain::money::format_minor;
 use domain::rebates::{grouped, PeriodDrafts, StatementPage, StatementStatus, StatementView};
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::hooks::use_query_map;
+use leptos_router::hooks::{use_location, use_query_map};
 
 fn money(minor: i64, digits: u32) -> String {
     format_minor(minor, digits)
@@ -32,6 +32,67 @@ fn capitalised(text: &str) -> String {
         .unwrap_or_default()
 }
 
+/// Where a confirmation stands: not asked, asked, or backed out of (the button that asks then
+/// takes the keyboard focus back).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Ask {
+    Idle,
+    Asking,
+    Cancelled,
+}
+
+impl Ask {
+    /// Asking already when the address says so (`?confirm=<what>`): that is how the question
+    /// opens before the page's script has loaded.
+    fn from_address(what: &str) -> RwSignal<Ask> {
+        let asked = use_query_map().with_untracked(|q| q.get_str("confirm") == Some(what));
+        RwSignal::new(if asked { Ask::Asking } else { Ask::Idle })
+    }
+}
+
+/// The address's query without `confirm`, as name and value pairs, and the address itself
+/// without it: where Cancel goes before the page's script has loaded.
+fn address_without_confirm() -> (Vec<(String, String)>, String) {
+    let kept: Vec<(String, String)> = use_query_map().with_untracked(|q| {
+        q.into_iter()
+            .filter(|(name, _)| name.as_ref() != "confirm")
+            .map(|(name, value)| (name.to_string(), value.to_owned()))
+            .collect()
+    });
+    let path = use_location().pathname.get_untracked();
+    let query: Vec<String> = kept
+        .iter()
+        .map(|(name, value)| format!("{}={}", query_value(name), query_value(value)))
+        .collect();
+    let back = if query.is_empty() {
+        path
+    } else {
+        format!("{path}?{}", query.join("&"))
+    };
+    (kept, back)
+}
+
+/// The statements of the page are reloading after a change: the buttons that act on them
+/// wait, so a second press never meets the old figures (and a refusal the first one caused).
+#[derive(Clone, Copy)]
+struct Reloading(ReadSignal<bool>);
+
+/// Whose statement the last Approve or Mark paid was for, so that a refusal names it.
+#[derive(Clone, Copy)]
+struct Acting(RwSignal<String>);
+
+/// Counts the approvals and payments that went through: what reloads the statements. A refused
+/// one leaves the page as it is, with the payout reference being typed kept for another try.
+fn advanced(advance: ServerAction<AdvanceStatement>) -> ReadSignal<usize> {
+    let (count, set_count) = signal(0usize);
+    Effect::new(move |_| {
+        if advance.value().with(|v| matches!(v, Some(Ok(_)))) {
+            set_count.update(|n| *n += 1);
+        }
+    });
+    count
+}
+
 /// `/rebates`: the finance workspace for vendor staff, the statements for partners. The
 /// filters are a plain GET form, so every view of the list has its own address.
 #[component]
@@ -43,14 +104,13 @@ pub fn RebatesPage() -> impl IntoView {
     let run = ServerAction::<RunRebates>::new();
     let advance = ServerAction::<AdvanceStatement>::new();
     let approve_all = ServerAction::<ApprovePeriod>::new();
-    // Anything that changes statements reloads the list and the period's drafts.
-    let changes = move || {
-        (
-            run.version().get(),
-            advance.version().get(),
-            approve_all.version().get(),
-        )
-    };
+    let advanced = advanced(advance);
+    // Anything that changes statements reloads the list and the period's drafts. A period
+    // approval reloads them even when refused: its refusal says the drafts changed.
+    let changes = move || (run.version().get(), advanced.get(), approve_all.version().get());
+    let (reloading, set_reloading) = signal(false);
+    provide_context(Reloading(reloading));
+    provide_context(Acting(RwSignal::new(String::new())));
     let statements = Resource::new(
         move || {
             (
@@ -83,21 +143,30 @@ pub fn RebatesPage() -> impl IntoView {
     };
     view! {
         <Title text="Rebates" />
-        // The head and the tools depend on the reader only, so a run, an import or an approval
-        // refreshes the list below without clearing the forms and their results.
+        // The head and the tools depend on the reader only, so a run, an import, an approval or
+        // another page of the list (the address changes) leaves the forms and their results.
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
-                let (vendor, finance, many_partners) = reader().await;
-                let p = period();
-                // Only a valid period makes an export link (its text is then safe in a URL).
-                let export = domain::period::FiscalPeriod::parse(p.trim(), "period").ok().filter(|_| finance);
-                let status = param("status");
+                let (vendor, finance, _) = reader().await;
                 view! {
                     <section class="studio-head">
                         <h1>{if vendor { "Rebates" } else { "Your rebate statements" }}</h1>
                     </section>
                     {finance.then(|| view! { <FinanceTools run /> })}
                     {(!vendor).then(|| view! { <ForecastCard /> })}
+                }
+                .into_any()
+            })}
+        </Suspense>
+        // The filters follow the address.
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                let (_, finance, many_partners) = reader().await;
+                let p = period();
+                // Only a valid period makes an export link (its text is then safe in a URL).
+                let export = domain::period::FiscalPeriod::parse(p.trim(), "period").ok().filter(|_| finance);
+                let status = param("status");
+                view! {
                     <form method="get" class="filter" role="search" aria-label="Filter the statements">
                         <div class="field">
                             <label for="period">"Period"</label>
@@ -135,7 +204,7 @@ pub fn RebatesPage() -> impl IntoView {
             })}
         </Suspense>
         <AdvanceResult advance approve_all />
-        <Transition fallback=|| view! { <p class="loading">"Loading statements…"</p> }>
+        <Transition fallback=|| view! { <p class="loading">"Loading statements…"</p> } set_pending=set_reloading>
             {move || Suspend::new(async move {
                 let (_, finance, _) = reader().await;
                 let p = period();
@@ -146,6 +215,16 @@ pub fn RebatesPage() -> impl IntoView {
                     Err(error) => Some(view! { <p class="notice notice-error" role="alert">{error.located()}</p> }.into_any()),
                 };
                 let list = match statements.await {
+                    // An address past the last page (its statements approved away, say).
+                    Ok(page) if page.statements.is_empty() && page.total > 0 => {
+                        let last = page.total.div_ceil(page.limit.max(1));
+                        view! {
+                            <p class="empty">
+                                {format!("This page is past the last one: {} in all. ", page.range_text())}
+                                <a href=Pager::href(&param, last)>{format!("Go to page {last}")}</a>
+                            </p>
+                        }.into_any()
+                    }
                     Ok(page) if page.statements.is_empty() => view! {
                         <p class="empty">
                             {match (p.is_empty(), filtered) {
@@ -187,18 +266,21 @@ impl Pager {
         let per_page = page.limit.max(1);
         let current = page.offset / per_page + 1;
         let last = page.total.div_ceil(per_page).max(1);
-        let href = |number: usize| {
-            let filters: String = ["period", "status", "partner"]
-                .iter()
-                .map(|name| format!("{name}={}&", query_value(&param(name))))
-                .collect();
-            format!("/rebates?{filters}page={number}")
-        };
+        let href = |number: usize| Self::href(param, number);
         Pager {
             previous: (current > 1).then(|| href(current - 1)),
             next: page.has_next().then(|| href(current + 1)),
             label: format!("Page {current} of {last}"),
         }
+    }
+
+    /// The list's page `number`, with the filters shown.
+    fn href(param: &impl Fn(&str) -> String, number: usize) -> String {
+        let filters: String = ["period", "status", "partner"]
+            .iter()
+            .map(|name| format!("{name}={}&", query_value(&param(name))))
+            .collect();
+        format!("/rebates?{filters}page={number}")
     }
 
     fn view(self) -> impl IntoView {
@@ -216,7 +298,7 @@ impl Pager {
 /// total: the approval carries those figures, so drafts that change in between are refused.
 #[component]
 fn PeriodApprovalPanel(drafts: PeriodDrafts, approve_all: ServerAction<ApprovePeriod>) -> impl IntoView {
-    let (confirming, set_confirming) = signal(false);
+    let ask = Ask::from_address("period");
     let total = format!("{} {}", money(drafts.total, drafts.minor_digits), drafts.currency);
     let plural = if drafts.count == 1 { "" } else { "s" };
     let count = grouped(drafts.count);
@@ -238,7 +320,7 @@ fn PeriodApprovalPanel(drafts: PeriodDrafts, approve_all: ServerAction<ApprovePe
                 None => {
                     // The figures the approver confirms travel with the approval.
                     let (period, shown_count, shown_total) = (drafts.period.clone(), drafts.count, drafts.total);
-                    (move || if confirming.get() {
+                    (move || if ask.get() == Ask::Asking {
                         let (period, question, confirm_label) = (period.clone(), question.clone(), confirm_label.clone());
                         view! {
                             <ActionForm action=approve_all attr:class="stack">
@@ -247,13 +329,11 @@ fn PeriodApprovalPanel(drafts: PeriodDrafts, approve_all: ServerAction<ApprovePe
                                 <input type="hidden" name="count" value=shown_count />
                                 <input type="hidden" name="total" value=shown_total />
                                 <p class="notice notice-warning">{question}</p>
-                                <ConfirmButtons label=confirm_label pending=approve_all.pending() cancel=set_confirming />
+                                <ConfirmButtons label=confirm_label pending=approve_all.pending() ask />
                             </ActionForm>
                         }.into_any()
                     } else {
-                        view! {
-                            <button type="button" class="button" on:click=move |_| set_confirming.set(true)>{start_label.clone()}</button>
-                        }.into_any()
+                        view! { <AskButton what="period".to_owned() label=start_label.clone() ask /> }.into_any()
                     }).into_any()
                 }
             }}
@@ -261,21 +341,73 @@ fn PeriodApprovalPanel(drafts: PeriodDrafts, approve_all: ServerAction<ApprovePe
     }
 }
 
-/// The two buttons of a confirmation: the form's submit, disabled while it works, and Cancel,
-/// which backs out without sending anything.
+/// The button that asks for a confirmation. It is a GET form to the same address with
+/// `confirm=<what>`, so it works before the page's script has loaded; once it has, the
+/// question opens in place.
+#[component]
+fn AskButton(
+    what: String,
+    label: String,
+    /// A fuller name for the button, when its label alone does not say what it acts on.
+    #[prop(optional, into)]
+    aria_label: Option<String>,
+    ask: RwSignal<Ask>,
+) -> impl IntoView {
+    let (kept, _) = address_without_confirm();
+    let button = NodeRef::<leptos::html::Button>::new();
+    // Back from Cancel, the keyboard focus returns here rather than to the top of the page.
+    button.on_load(move |button| {
+        if ask.get_untracked() == Ask::Cancelled {
+            let _ = button.focus();
+        }
+    });
+    view! {
+        <form method="get" class="ask" on:submit=move |ev| {
+            ev.prevent_default();
+            ask.set(Ask::Asking);
+        }>
+            {kept.into_iter().map(|(name, value)| view! { <input type="hidden" name=name value=value /> }).collect_view()}
+            <input type="hidden" name="confirm" value=what />
+            <button type="submit" class="button" aria-label=aria_label node_ref=button>{label}</button>
+        </form>
+    }
+}
+
+/// The two controls of a confirmation: the form's submit, disabled while it works or the
+/// statements reload, and Cancel, which backs out without sending anything. The submit takes
+/// the keyboard focus when the question opens.
 #[component]
 fn ConfirmButtons(
     label: String,
     /// A fuller name for the submit button, when its label alone does not say what it acts on.
     #[prop(optional, into)]
     aria_label: Option<String>,
+    /// Whose statement it acts on, for a refusal to name.
+    #[prop(optional, into)]
+    whose: Option<String>,
     #[prop(into)] pending: Signal<bool>,
-    cancel: WriteSignal<bool>,
+    ask: RwSignal<Ask>,
 ) -> impl IntoView {
+    let (_, back) = address_without_confirm();
+    let reloading = use_context::<Reloading>();
+    let acting = use_context::<Acting>();
+    let button = NodeRef::<leptos::html::Button>::new();
+    button.on_load(|button| {
+        let _ = button.focus();
+    });
     view! {
         <div class="row">
-            <button type="submit" class="button primary" aria-label=aria_label disabled=move || pending.get()>{label}</button>
-            <button type="button" class="button" on:click=move |_| cancel.set(false)>"Cancel"</button>
+            <button type="submit" class="button primary" aria-label=aria_label node_ref=button
+                disabled=move || pending.get() || reloading.is_some_and(|r| r.0.get())
+                on:click=move |_| {
+                    if let (Some(acting), Some(whose)) = (acting, whose.clone()) {
+                        acting.0.set(whose);
+                    }
+                }>{label}</button>
+            <a class="button" href=back on:click=move |ev| {
+                ev.prevent_default();
+                ask.set(Ask::Cancelled);
+            }>"Cancel"</a>
         </div>
     }
 }
@@ -292,6 +424,12 @@ fn AdvanceResult(
 ) -> impl IntoView {
     // The latest of the two actions speaks: each clears the other's result when it starts.
     let approved_all = move || approve_all.and_then(|a| a.value().get());
+    let acting = use_context::<Acting>();
+    // A refusal names the statement it is about, which may be far down the list.
+    let refusal = move |error: String| match acting.map(|a| a.0.get()) {
+        Some(whose) if !whose.is_empty() => format!("{whose}: {error}"),
+        _ => error,
+    };
     if let Some(all) = approve_all {
         Effect::new(move |_| {
             if all.input().with(Option::is_some) {
@@ -317,7 +455,7 @@ fn AdvanceResult(
                         )}
                     </p>
                 }.into_any(),
-                Err(e) => view! { <p class="notice notice-error" role="alert">{e.located()}</p> }.into_any(),
+                Err(e) => view! { <p class="notice notice-error" role="alert">{refusal(e.located())}</p> }.into_any(),
             })}
             {move || approved_all().map(|result| match result {
                 Ok(a) => view! {
@@ -422,21 +560,27 @@ fn FinanceTools(run: ServerAction<RunRebates>) -> impl IntoView {
                         {move || if run.pending().get() { "Running…" } else { "Run rebates" }}
                     </button>
                 </ActionForm>
-                <p role="status" data-testid="run-result">
-                    {move || run.value().get().map(|r| match r {
-                        Ok(s) => format!(
-                            "{}: {} draft statement{} totalling {} {}; {} locked left as {} were.",
-                            s.period,
-                            s.drafts,
-                            if s.drafts == 1 { "" } else { "s" },
-                            money(s.draft_total, s.minor_digits),
-                            s.currency,
-                            s.locked,
-                            if s.locked == 1 { "it" } else { "they" }
-                        ),
-                        Err(e) => e.located(),
-                    })}
-                </p>
+                {move || run.value().get().map(|r| match r {
+                    Ok(s) => view! {
+                        <p class="notice notice-success" role="status" data-testid="run-result">
+                            {format!(
+                                "{}: {} draft statement{} totalling {} {}; {} locked left as {} were.",
+                                s.period,
+                                grouped(s.drafts),
+                                if s.drafts == 1 { "" } else { "s" },
+                                money(s.draft_total, s.minor_digits),
+                                s.currency,
+                                grouped(s.locked),
+                                if s.locked == 1 { "it" } else { "they" }
+                            )}
+                        </p>
+                    }.into_any(),
+                    // A refusal (a period not begun, a run already going) is said as an error,
+                    // not in the words of a result.
+                    Err(e) => view! {
+                        <p class="notice notice-error" role="alert" data-testid="run-result">{capitalised(&e.located())}</p>
+                    }.into_any(),
+                })}
             </article>
             <article class="panel import-panel">
                 <h2>"Import facts"</h2>
@@ -480,7 +624,7 @@ fn FinanceTools(run: ServerAction<RunRebates>) -> impl IntoView {
                     // Stored, but the tiers could not be re-evaluated yet: said as a warning.
                     Ok(report) if report.errors.is_empty() && !report.warnings.is_empty() => view! {
                         <div class="notice notice-warning" role="status" data-testid="import-result">
-                            <p>{format!("{}.", report.summary())}</p>
+                            <p>{format!("{}.", report.counts())}</p>
                             <ul>{report.warnings.iter().map(|w| view! { <li>{capitalised(w)}</li> }).collect_view()}</ul>
                         </div>
                     }.into_any(),
@@ -534,6 +678,22 @@ fn StatementCard(
         format!("Payout reference for {whose}"),
         format!("Mark paid: {whose}"),
     );
+    let reloading = use_context::<Reloading>();
+    let acting = use_context::<Acting>();
+    let refused_here = {
+        let whose = whose.clone();
+        move || {
+            let acted_here = acting.is_some_and(|a| a.0.with(|acted| *acted == whose));
+            (acted_here && !advance.pending().get())
+                .then(|| {
+                    advance.value().with(|v| match v {
+                        Some(Err(e)) => Some(view! { <p class="field-error">{e.located()}</p> }),
+                        _ => None,
+                    })
+                })
+                .flatten()
+        }
+    };
     view! {
         <li class="card statement">
             <p class="card-top">
@@ -559,45 +719,61 @@ fn StatementCard(
             {s.approvable_from.clone().map(|from| view! {
                 <p class="meta">"The period is still running: this draft can be approved from " {from} "."</p>
             })}
-            {(finance && s.status == StatementStatus::Draft && s.approvable_from.is_none()).then(|| {
+            {s.computed_while_running.then(|| view! {
+                <p class="meta">
+                    "Computed while " {s.period.clone()} " was running: its last sales may be missing. "
+                    {finance.then_some("Run the period again to approve it.")}
+                </p>
+            })}
+            {(finance && s.status == StatementStatus::Draft && s.approvable_from.is_none() && !s.computed_while_running).then(|| {
                 // Approving locks the statement for good: the figure is confirmed first.
-                let (confirming, set_confirming) = signal(false);
+                let id = s.id;
+                let ask = Ask::from_address(&id.to_string());
                 let question = format!(
                     "Approve {} {} for {whose}? An approved statement never changes.",
                     money(s.total, digits),
                     s.currency
                 );
-                let id = s.id;
-                move || if confirming.get() {
-                    let (question, confirm_label) = (question.clone(), confirm_label.clone());
+                let whose = whose.clone();
+                move || if ask.get() == Ask::Asking {
+                    let (question, confirm_label, whose) = (question.clone(), confirm_label.clone(), whose.clone());
                     view! {
                         <ActionForm action=advance attr:class="stack">
                             <CsrfField />
                             <input type="hidden" name="id" value=id />
                             <p class="meta">{question}</p>
-                            <ConfirmButtons label="Yes, approve".to_owned() aria_label=confirm_label
-                                pending=advance.pending() cancel=set_confirming />
+                            <ConfirmButtons label="Yes, approve".to_owned() aria_label=confirm_label whose
+                                pending=advance.pending() ask />
                         </ActionForm>
                     }.into_any()
                 } else {
                     view! {
-                        <button type="button" class="button" aria-label=approve_label.clone()
-                            on:click=move |_| set_confirming.set(true)>"Approve"</button>
+                        <AskButton what=id.to_string() label="Approve".to_owned() aria_label=approve_label.clone() ask />
                     }.into_any()
                 }
             })}
-            {(finance && s.status == StatementStatus::Approved).then(|| view! {
-                <ActionForm action=advance attr:class="row">
-                    <CsrfField />
-                    <input type="hidden" name="id" value=s.id />
-                    <label class="visually-hidden" for=format!("ref-{}", s.id)>{reference_label}</label>
-                    // One line with a visible character: the server says what else it refuses.
-                    <input id=format!("ref-{}", s.id) name="payout_reference" type="text" placeholder="Payout reference"
-                        required maxlength="140" pattern=r".*\S.*" title="The payout system's reference, on one line" />
-                    <button type="submit" class="button primary" aria-label=paid_label
-                        disabled=move || advance.pending().get()>"Mark paid"</button>
-                </ActionForm>
+            {(finance && s.status == StatementStatus::Approved).then(|| {
+                let whose = whose.clone();
+                view! {
+                    <ActionForm action=advance attr:class="row">
+                        <CsrfField />
+                        <input type="hidden" name="id" value=s.id />
+                        <label class="visually-hidden" for=format!("ref-{}", s.id)>{reference_label}</label>
+                        // One line with a visible character: the server says what else it refuses.
+                        <input id=format!("ref-{}", s.id) name="payout_reference" type="text" placeholder="Payout reference"
+                            required maxlength="140" pattern=r".*\S.*" title="The payout system's reference, on one line" />
+                        <button type="submit" class="button primary" aria-label=paid_label
+                            disabled=move || advance.pending().get() || reloading.is_some_and(|r| r.0.get())
+                            on:click=move |_| {
+                                if let Some(acting) = acting {
+                                    acting.0.set(whose.clone());
+                                }
+                            }>"Mark paid"</button>
+                    </ActionForm>
+                }
             })}
+            // A refusal of this card's own action, said here too, beside what it is about.
+            {move || refused_here()}
         </li>
     }
 }
@@ -620,12 +796,20 @@ fn ForecastCard() -> impl IntoView {
                     <section class="panel forecast" aria-labelledby="forecast">
                         <h2 id="forecast">"This period so far: " {f.period.clone()}</h2>
                         <p class="what-if-result" data-testid="forecast-total">{money(f.total, f.minor_digits)} " " {f.currency.clone()}</p>
-                        <p class="hint">{f.plan_name.clone()} " on " {money(f.basis, f.minor_digits)} " of sales up to " {f.as_of.clone()} ". It becomes a statement when finance runs the period."</p>
+                        <p class="hint">{f.plan_name.clone()} " on " {money(f.basis, f.minor_digits)} " " {f.currency.clone()} " of sales up to " {f.as_of.clone()} ". It becomes a statement when finance runs the period."</p>
+                        <table class="lines" data-testid="forecast-lines">
+                            <caption class="visually-hidden">"How the rebate so far was computed"</caption>
+                            <tbody>
+                                {f.lines.iter().map(|l| view! {
+                                    <tr><td>{l.description.clone()}</td><td class="num">{money(l.amount, f.minor_digits)}</td></tr>
+                                }).collect_view()}
+                            </tbody>
+                        </table>
                         <p class="criterion-label">"Forecast for the period"</p>
                         <p class="what-if-result" data-testid="forecast-projection">{money(f.projected_total, f.minor_digits)} " " {f.currency.clone()}</p>
                         <p class="hint">
                             "If sales go on at this pace until " {crate::pages::scorecard::forecast_end(&f.period_ends)}
-                            " (" {money(f.projected_basis, f.minor_digits)} " of sales)."
+                            " (" {money(f.projected_basis, f.minor_digits)} " " {f.currency.clone()} " of sales)."
                         </p>
                     </section>
                 }
@@ -641,16 +825,17 @@ pub fn StatementPage() -> impl IntoView {
     let MeResource(me) = expect_context::<MeResource>();
     let id = id_param();
     let advance = ServerAction::<AdvanceStatement>::new();
+    let advanced = advanced(advance);
     // Finance approves or pays from here too, after reading the sales; the page follows.
-    let statement = Resource::new(
-        move || (id(), advance.version().get()),
-        |(id, _)| get_statement(id),
-    );
+    let statement = Resource::new(move || (id(), advanced.get()), |(id, _)| get_statement(id));
+    let (reloading, set_reloading) = signal(false);
+    provide_context(Reloading(reloading));
+    provide_context(Acting(RwSignal::new(String::new())));
     view! {
         <Title text="Statement" />
         <nav class="breadcrumb" aria-label="Breadcrumb"><a href="/rebates">"← Rebates"</a></nav>
         <AdvanceResult advance />
-        <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+        <Transition fallback=|| view! { <p class="loading">"Loading…"</p> } set_pending=set_reloading>
             {move || Suspend::new(async move {
                 match statement.await {
                     Ok(StatementDetail { statement, sales, sales_count, counted_count, late }) => {

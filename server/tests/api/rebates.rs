@@ -23,6 +23,7 @@ crate::on_both_databases!(
     the_forecast_paces_the_sales_to_date_under_the_plan_at_the_period_end,
     statement_lists_are_filtered_and_paged,
     a_period_is_approved_together_with_the_figures_shown,
+    a_draft_computed_while_its_period_ran_is_run_again_before_approval,
 );
 
 /// Stores a version of the demo program, changed by `edit`, in force from `from`. Versions start
@@ -936,6 +937,26 @@ async fn the_audit_log_says_who_imported_approved_and_paid(db: Db) {
     assert_eq!(entries[2]["after"]["run_id"], rerun["id"]);
     assert_eq!(entries[0]["after"]["payout_reference"], "PO-77");
     assert_eq!(entries[0]["before"]["status"], "approved");
+    // Who was paid how much for what reads from the log alone.
+    for paid_or_approved in &entries[..2] {
+        let after = &paid_or_approved["after"];
+        assert_eq!(
+            (
+                &after["partner_id"],
+                &after["period"],
+                &after["total_minor"],
+                &after["currency"]
+            ),
+            (
+                &recomputed["partner_id"],
+                &json!("2026-Q2"),
+                &recomputed["total"],
+                &json!("USD")
+            ),
+            "{after}"
+        );
+        assert_eq!(after["partner"], recomputed["partner_name"]);
+    }
     assert!(entries[0]["occurred_at"].as_i64().unwrap() > 0);
     let imports: Value = app.get_json("/api/v1/audit?action=sales.import").await;
     assert_eq!(imports["entries"][0]["actor"], "finance@acme.test");
@@ -1173,7 +1194,13 @@ async fn portal_at(
     db: Db,
     millis: i64,
     partner: &str,
-) -> (crate::helpers::TestDatabase, service::Portal, service::Actor, i64) {
+) -> (
+    crate::helpers::TestDatabase,
+    service::Portal,
+    service::Actor,
+    i64,
+    std::sync::Arc<service::clock::ManualClock>,
+) {
     use service::clock::ManualClock;
     use service::{Portal, PortalSettings, Store};
     use std::sync::Arc;
@@ -1181,11 +1208,8 @@ async fn portal_at(
     let database = crate::helpers::TestDatabase::create(db).await;
     let store = Store::connect(&database.url).await.unwrap();
     store.migrate().await.unwrap();
-    let portal = Portal::new(
-        store,
-        Arc::new(ManualClock::new(millis)),
-        PortalSettings::default(),
-    );
+    let clock = Arc::new(ManualClock::new(millis));
+    let portal = Portal::new(store, clock.clone(), PortalSettings::default());
     portal.load_demo().await.unwrap();
     let finance = portal.actor_by_email("finance@acme.test").await.unwrap();
     let partner = sqlx::query_scalar(
@@ -1196,7 +1220,7 @@ async fn portal_at(
     .fetch_one(portal.store().pool())
     .await
     .unwrap();
-    (database, portal, finance, partner)
+    (database, portal, finance, partner, clock)
 }
 
 /// The forecast: sales booked for a later day are neither in the rebate so far nor in its pace,
@@ -1205,7 +1229,7 @@ async fn the_forecast_paces_the_sales_to_date_under_the_plan_at_the_period_end(d
     use service::imports::{no_progress, ImportFormat};
 
     // 2026-04-10T12:00:00Z: day 10 of 2026-Q2's 91.
-    let (database, portal, finance, partner) = portal_at(db, 1_775_822_400_000, "Forecast Silver").await;
+    let (database, portal, finance, partner, _) = portal_at(db, 1_775_822_400_000, "Forecast Silver").await;
     let csv = format!(
         "external_id,partner_id,booked_on,product_line,amount,currency\n\
          F1,{partner},2026-04-05,hardware,10000.00,USD\n\
@@ -1239,13 +1263,88 @@ async fn the_forecast_paces_the_sales_to_date_under_the_plan_at_the_period_end(d
     database.cleanup().await;
 }
 
+/// A draft computed while its period ran may lack the sales of the period's last days: once the
+/// period has ended it is approved, alone or with the period's other drafts, only after a run.
+async fn a_draft_computed_while_its_period_ran_is_run_again_before_approval(db: Db) {
+    use service::imports::{no_progress, ImportFormat};
+
+    // 2026-06-20T12:00:00Z: 2026-Q2 is running.
+    let (database, portal, finance, partner, clock) =
+        portal_at(db, 1_781_956_800_000, "Running Silver").await;
+    let import = |id: &str, on: &str| {
+        let csv = format!(
+            "external_id,partner_id,booked_on,product_line,amount,currency\n{id},{partner},{on},hardware,10000.00,USD\n"
+        );
+        let (portal, finance) = (&portal, &finance);
+        async move {
+            let report = portal
+                .import_sales(Some(finance), &csv, ImportFormat::Csv, false, &no_progress)
+                .await
+                .unwrap();
+            assert!(report.stored, "{report:?}");
+        }
+    };
+    let period = domain::period::FiscalPeriod::parse("2026-Q2", "period").unwrap();
+    let draft = |portal: &service::Portal| {
+        let (portal, finance) = (portal.clone(), finance.clone());
+        async move {
+            let filter = service::rebates::StatementFilter {
+                period: Some(period),
+                ..Default::default()
+            };
+            let page = portal.statements(&finance, &filter).await.unwrap();
+            page.statements
+                .into_iter()
+                .find(|s| s.partner_id == partner)
+                .unwrap()
+        }
+    };
+    import("W1", "2026-06-10").await;
+    portal.run_rebates(Some(&finance), period).await.unwrap();
+    let running = draft(&portal).await;
+    assert!(running.approvable_from.is_some() && !running.computed_while_running);
+
+    // 2026-07-02: the period has ended, and a sale of its last days comes in.
+    clock.advance_millis(12 * 86_400_000);
+    import("W2", "2026-06-29").await;
+    let ended = draft(&portal).await;
+    assert_eq!(
+        (ended.approvable_from.as_deref(), ended.computed_while_running),
+        (None, true)
+    );
+    assert_eq!(ended.basis, 1_000_000, "the draft has not seen W2");
+    let refused = portal.approve_statement(&finance, ended.id).await.unwrap_err();
+    assert!(
+        matches!(&refused, service::ServiceError::Conflict(m) if m.contains("Running Silver's draft of 2026-Q2 was computed while 2026-Q2 was running")),
+        "{refused:?}"
+    );
+    let refused = portal.period_drafts(&finance, period).await.unwrap_err();
+    assert!(
+        matches!(&refused, service::ServiceError::Conflict(m) if m.contains("draft") && m.contains("computed while 2026-Q2 was running")),
+        "{refused:?}"
+    );
+    assert_eq!(
+        draft(&portal).await.status,
+        domain::rebates::StatementStatus::Draft
+    );
+
+    // Run again, the draft takes W2 in and is approved.
+    portal.run_rebates(Some(&finance), period).await.unwrap();
+    let rerun = draft(&portal).await;
+    assert_eq!((rerun.basis, rerun.computed_while_running), (2_000_000, false));
+    let approved = portal.approve_statement(&finance, rerun.id).await.unwrap();
+    assert_eq!(approved.status, domain::rebates::StatementStatus::Approved);
+    portal.store().close().await;
+    database.cleanup().await;
+}
+
 /// With the clock standing still, an import stored after a run is still stamped after it: its new
 /// sale is shown as arrived later and its changed sale as the statement counted it.
 async fn an_import_in_the_same_millisecond_as_a_run_comes_after_it(db: Db) {
     use service::imports::{no_progress, ImportFormat};
 
     // 2026-05-15T12:00:00Z, and it stays there.
-    let (database, portal, finance, partner) = portal_at(db, 1_778_846_400_000, "Still Silver").await;
+    let (database, portal, finance, partner, _) = portal_at(db, 1_778_846_400_000, "Still Silver").await;
     let import = |rows: &[(&str, &str, &str)]| {
         let mut csv = String::from("external_id,partner_id,booked_on,product_line,amount,currency\n");
         for (id, on, amount) in rows {
@@ -1538,6 +1637,23 @@ async fn a_period_is_approved_together_with_the_figures_shown(db: Db) {
         .unwrap();
     assert_eq!(page["entries"].as_array().unwrap().len(), 1, "{page}");
     assert_eq!(page["entries"][0]["actor"], "finance@acme.test");
+    let approved = statement(&app, "2026-Q2", first).await;
+    let after = &page["entries"][0]["after"];
+    assert_eq!(
+        (
+            &after["partner_id"],
+            &after["period"],
+            &after["total_minor"],
+            &after["currency"]
+        ),
+        (
+            &json!(first),
+            &json!("2026-Q2"),
+            &approved["total"],
+            &json!("USD")
+        ),
+        "{after}"
+    );
     let page: Value = app.get_json("/api/v1/audit?action=rebates.approve_period").await;
     assert_eq!(page["entries"][0]["entity_id"], "2026-Q2");
     assert_eq!(page["entries"][0]["after"]["approved"], now["count"]);
