@@ -220,7 +220,11 @@ pub fn RebatesPage() -> impl IntoView {
                         let last = page.total.div_ceil(page.limit.max(1));
                         view! {
                             <p class="empty">
-                                {format!("This page is past the last one: {} in all. ", page.range_text())}
+                                {format!(
+                                    "This page is past the last one: these filters match {} statement{}. ",
+                                    grouped(page.total),
+                                    if page.total == 1 { "" } else { "s" }
+                                )}
                                 <a href=Pager::href(&param, last)>{format!("Go to page {last}")}</a>
                             </p>
                         }.into_any()
@@ -398,7 +402,9 @@ fn ConfirmButtons(
     view! {
         <div class="row">
             <button type="submit" class="button primary" aria-label=aria_label node_ref=button
-                disabled=move || pending.get() || reloading.is_some_and(|r| r.0.get())
+                // `try_get`: the list reloading after this very action may notify the button
+                // after the question (and its `pending`) is gone.
+                disabled=move || pending.try_get().unwrap_or(true) || reloading.is_some_and(|r| r.0.try_get().unwrap_or(true))
                 on:click=move |_| {
                     if let (Some(acting), Some(whose)) = (acting, whose.clone()) {
                         acting.0.set(whose);
@@ -763,7 +769,7 @@ fn StatementCard(
                         <input id=format!("ref-{}", s.id) name="payout_reference" type="text" placeholder="Payout reference"
                             required maxlength="140" pattern=r".*\S.*" title="The payout system's reference, on one line" />
                         <button type="submit" class="button primary" aria-label=paid_label
-                            disabled=move || advance.pending().get() || reloading.is_some_and(|r| r.0.get())
+                            disabled=move || advance.pending().get() || reloading.is_some_and(|r| r.0.try_get().unwrap_or(true))
                             on:click=move |_| {
                                 if let Some(acting) = acting {
                                     acting.0.set(whose.clone());

@@ -742,6 +742,13 @@ async fn a_refused_large_file_reports_nothing_done(db: Db) {
     app.cleanup().await;
 }
 
+/// Posts a certifications file that must be refused whole; returns the answer.
+async fn refused_certifications(app: &TestApp, file: &str) -> Value {
+    let response = post(app, "/api/v1/certifications/import", "text/csv", file, None).await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    response.json().await.unwrap()
+}
+
 async fn certifications_update_their_expiry_and_refuse_repeats(db: Db) {
     let app = signed_in(db, "finance@acme.test").await;
     let tailspin = partner(&app, "Tailspin Tech").await;
@@ -799,9 +806,7 @@ async fn certifications_update_their_expiry_and_refuse_repeats(db: Db) {
          {tailspin},Linus,ACNA,2026-03-01,2028-03-01\n\
          {tailspin},Linus,ACSE,{tomorrow},2099-01-01\n"
     );
-    let response = post(&app, "/api/v1/certifications/import", "text/csv", &early, None).await;
-    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let body: Value = response.json().await.unwrap();
+    let body = refused_certifications(&app, &early).await;
     assert_eq!(error_rows(&body), [(2, "earned_on")]);
     assert_eq!(count(&app, stored).await, before + 3);
 
@@ -811,9 +816,7 @@ async fn certifications_update_their_expiry_and_refuse_repeats(db: Db) {
          {tailspin},Linus,ACNA,2026-03-01,2028-03-01\n\
          {tailspin},Linus,ACNA,2026-03-01,2027-03-01\n"
     );
-    let response = post(&app, "/api/v1/certifications/import", "text/csv", &repeated, None).await;
-    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let body: Value = response.json().await.unwrap();
+    let body = refused_certifications(&app, &repeated).await;
     let error = &body["report"]["errors"][0];
     assert_eq!(
         (error["row"].as_i64(), error["field"].as_str()),
@@ -841,9 +844,8 @@ async fn certifications_update_their_expiry_and_refuse_repeats(db: Db) {
          {tailspin},Linus,aws-sa,2026-03-01,2028-03-01\n\
          {tailspin},linus,AWS-SA,2026-03-01,2028-03-01\n"
     );
-    let response = post(&app, "/api/v1/certifications/import", "text/csv", &twice, None).await;
-    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(error_rows(&response.json().await.unwrap()), [(2, "code")]);
+    let body = refused_certifications(&app, &twice).await;
+    assert_eq!(error_rows(&body), [(2, "code")]);
 
     // A certification earned before 1970 is a year typed wrong; one that never expires is
     // written with a far expiry.
@@ -852,9 +854,7 @@ async fn certifications_update_their_expiry_and_refuse_repeats(db: Db) {
          {tailspin},Linus,ACNA,1926-03-01,1928-03-01\n\
          {tailspin},Linus,ACSE,2026-03-01,9999-12-31\n"
     );
-    let response = post(&app, "/api/v1/certifications/import", "text/csv", &off, None).await;
-    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let body: Value = response.json().await.unwrap();
+    let body = refused_certifications(&app, &off).await;
     assert_eq!(error_rows(&body), [(1, "earned_on")]);
     assert!(body.to_string().contains("is before 1970"), "{body}");
     assert_eq!(

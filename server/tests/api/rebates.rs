@@ -1263,26 +1263,37 @@ async fn the_forecast_paces_the_sales_to_date_under_the_plan_at_the_period_end(d
     database.cleanup().await;
 }
 
+/// Imports hardware sales `(external id, booked on, amount)` of `partner` through the service
+/// layer, as `finance`; the import must be stored.
+async fn import_hardware(
+    portal: &service::Portal,
+    finance: &service::Actor,
+    partner: i64,
+    rows: &[(String, String, String)],
+) {
+    use service::imports::{no_progress, ImportFormat};
+
+    let mut csv = String::from("external_id,partner_id,booked_on,product_line,amount,currency\n");
+    for (id, on, amount) in rows {
+        csv.push_str(&format!("{id},{partner},{on},hardware,{amount},USD\n"));
+    }
+    let report = portal
+        .import_sales(Some(finance), &csv, ImportFormat::Csv, false, &no_progress)
+        .await
+        .unwrap();
+    assert!(report.stored, "{report:?}");
+}
+
 /// A draft computed while its period ran may lack the sales of the period's last days: once the
 /// period has ended it is approved, alone or with the period's other drafts, only after a run.
 async fn a_draft_computed_while_its_period_ran_is_run_again_before_approval(db: Db) {
-    use service::imports::{no_progress, ImportFormat};
-
     // 2026-06-20T12:00:00Z: 2026-Q2 is running.
     let (database, portal, finance, partner, clock) =
         portal_at(db, 1_781_956_800_000, "Running Silver").await;
     let import = |id: &str, on: &str| {
-        let csv = format!(
-            "external_id,partner_id,booked_on,product_line,amount,currency\n{id},{partner},{on},hardware,10000.00,USD\n"
-        );
+        let rows = [(id.to_owned(), on.to_owned(), "10000.00".to_owned())];
         let (portal, finance) = (&portal, &finance);
-        async move {
-            let report = portal
-                .import_sales(Some(finance), &csv, ImportFormat::Csv, false, &no_progress)
-                .await
-                .unwrap();
-            assert!(report.stored, "{report:?}");
-        }
+        async move { import_hardware(portal, finance, partner, &rows).await }
     };
     let period = domain::period::FiscalPeriod::parse("2026-Q2", "period").unwrap();
     let draft = |portal: &service::Portal| {
@@ -1341,24 +1352,15 @@ async fn a_draft_computed_while_its_period_ran_is_run_again_before_approval(db: 
 /// With the clock standing still, an import stored after a run is still stamped after it: its new
 /// sale is shown as arrived later and its changed sale as the statement counted it.
 async fn an_import_in_the_same_millisecond_as_a_run_comes_after_it(db: Db) {
-    use service::imports::{no_progress, ImportFormat};
-
     // 2026-05-15T12:00:00Z, and it stays there.
     let (database, portal, finance, partner, _) = portal_at(db, 1_778_846_400_000, "Still Silver").await;
     let import = |rows: &[(&str, &str, &str)]| {
-        let mut csv = String::from("external_id,partner_id,booked_on,product_line,amount,currency\n");
-        for (id, on, amount) in rows {
-            csv.push_str(&format!("{id},{partner},{on},hardware,{amount},USD\n"));
-        }
-        let portal = &portal;
-        let finance = &finance;
-        async move {
-            let report = portal
-                .import_sales(Some(finance), &csv, ImportFormat::Csv, false, &no_progress)
-                .await
-                .unwrap();
-            assert!(report.stored, "{report:?}");
-        }
+        let rows: Vec<(String, String, String)> = rows
+            .iter()
+            .map(|(id, on, amount)| (id.to_string(), on.to_string(), amount.to_string()))
+            .collect();
+        let (portal, finance) = (&portal, &finance);
+        async move { import_hardware(portal, finance, partner, &rows).await }
     };
     import(&[("M1", "2026-04-10", "50000.00")]).await;
     let period = domain::period::FiscalPeriod::parse("2026-Q2", "period").unwrap();
