@@ -869,7 +869,7 @@ async fn list_statements(
         (status = 200, description = "`count`, `total` (minor units), `currency`, `minor_digits`, and `approvable_from` while the period runs", body = Object),
         (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 403, description = "Not finance", body = ErrorBody),
-        (status = 409, description = "A partner has two drafts, or drafts beside an approved statement: run the period again", body = ErrorBody),
+        (status = 409, description = "A partner has two drafts, drafts beside an approved statement, or drafts of the ended period computed while it ran: run the period again", body = ErrorBody),
         (status = 422, description = "Not a period like 2026-Q2", body = ErrorBody),
     ))]
 async fn period_drafts(
@@ -960,7 +960,7 @@ async fn get_statement(
         (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 403, description = "Not finance, or missing CSRF token", body = ErrorBody),
         (status = 404, description = "No such statement", body = ErrorBody),
-        (status = 409, description = "Not a draft", body = ErrorBody),
+        (status = 409, description = "Not a draft; its period still running; beside an approved statement of its period; or computed while its period ran (run the period again)", body = ErrorBody),
     ))]
 async fn approve_statement(
     State(state): State<AppState>,
