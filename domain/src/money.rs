@@ -13,11 +13,15 @@ impl Currency {
     /// US dollars.
     pub const USD: Currency = Currency(*b"USD");
 
-    /// Parses three upper-case letters.
+    /// Parses a code that ISO 4217 lists, written in capitals.
     pub fn parse(code: &str, field: &str) -> Result<Self, FieldError> {
         let bytes = code.trim().as_bytes();
         match bytes {
-            [a, b, c] if bytes.iter().all(u8::is_ascii_uppercase) => Ok(Currency([*a, *b, *c])),
+            [a, b, c] if ISO_4217.binary_search(&[*a, *b, *c]).is_ok() => Ok(Currency([*a, *b, *c])),
+            [_, _, _] if bytes.iter().all(u8::is_ascii_uppercase) => Err(FieldError::new(
+                field,
+                format!("`{code}` is not a currency that ISO 4217 lists; check the code (USD, EUR, JPY…)"),
+            )),
             _ => Err(FieldError::new(
                 field,
                 format!("`{code}` is not an ISO 4217 currency code such as USD"),
@@ -44,6 +48,29 @@ impl Currency {
         }
     }
 }
+
+/// The codes ISO 4217 lists, sorted: the current ones (funds, precious metals and the testing
+/// and "no currency" codes among them), and those withdrawn since 2023 (ANG, CUC, HRK, SLL, ZWL)
+/// that older sales files still carry.
+const ISO_4217: [[u8; 3]; 183] = [
+    *b"AED", *b"AFN", *b"ALL", *b"AMD", *b"ANG", *b"AOA", *b"ARS", *b"AUD", *b"AWG", *b"AZN", *b"BAM",
+    *b"BBD", *b"BDT", *b"BGN", *b"BHD", *b"BIF", *b"BMD", *b"BND", *b"BOB", *b"BOV", *b"BRL", *b"BSD",
+    *b"BTN", *b"BWP", *b"BYN", *b"BZD", *b"CAD", *b"CDF", *b"CHE", *b"CHF", *b"CHW", *b"CLF", *b"CLP",
+    *b"CNY", *b"COP", *b"COU", *b"CRC", *b"CUC", *b"CUP", *b"CVE", *b"CZK", *b"DJF", *b"DKK", *b"DOP",
+    *b"DZD", *b"EGP", *b"ERN", *b"ETB", *b"EUR", *b"FJD", *b"FKP", *b"GBP", *b"GEL", *b"GHS", *b"GIP",
+    *b"GMD", *b"GNF", *b"GTQ", *b"GYD", *b"HKD", *b"HNL", *b"HRK", *b"HTG", *b"HUF", *b"IDR", *b"ILS",
+    *b"INR", *b"IQD", *b"IRR", *b"ISK", *b"JMD", *b"JOD", *b"JPY", *b"KES", *b"KGS", *b"KHR", *b"KMF",
+    *b"KPW", *b"KRW", *b"KWD", *b"KYD", *b"KZT", *b"LAK", *b"LBP", *b"LKR", *b"LRD", *b"LSL", *b"LYD",
+    *b"MAD", *b"MDL", *b"MGA", *b"MKD", *b"MMK", *b"MNT", *b"MOP", *b"MRU", *b"MUR", *b"MVR", *b"MWK",
+    *b"MXN", *b"MXV", *b"MYR", *b"MZN", *b"NAD", *b"NGN", *b"NIO", *b"NOK", *b"NPR", *b"NZD", *b"OMR",
+    *b"PAB", *b"PEN", *b"PGK", *b"PHP", *b"PKR", *b"PLN", *b"PYG", *b"QAR", *b"RON", *b"RSD", *b"RUB",
+    *b"RWF", *b"SAR", *b"SBD", *b"SCR", *b"SDG", *b"SEK", *b"SGD", *b"SHP", *b"SLE", *b"SLL", *b"SOS",
+    *b"SRD", *b"SSP", *b"STN", *b"SVC", *b"SYP", *b"SZL", *b"THB", *b"TJS", *b"TMT", *b"TND", *b"TOP",
+    *b"TRY", *b"TTD", *b"TWD", *b"TZS", *b"UAH", *b"UGX", *b"USD", *b"USN", *b"UYI", *b"UYU", *b"UYW",
+    *b"UZS", *b"VED", *b"VES", *b"VND", *b"VUV", *b"WST", *b"XAF", *b"XAG", *b"XAU", *b"XBA", *b"XBB",
+    *b"XBC", *b"XBD", *b"XCD", *b"XCG", *b"XDR", *b"XOF", *b"XPD", *b"XPF", *b"XPT", *b"XSU", *b"XTS",
+    *b"XUA", *b"XXX", *b"YER", *b"ZAR", *b"ZMW", *b"ZWG", *b"ZWL",
+];
 
 impl fmt::Display for Currency {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -288,10 +315,24 @@ mod tests {
     }
 
     #[test]
-    fn currencies_are_three_capitals() {
+    fn currencies_are_codes_iso_4217_lists() {
         assert_eq!(Currency::parse("EUR", "c").unwrap().code(), "EUR");
+        assert_eq!(Currency::parse(" ZWG ", "c").unwrap().code(), "ZWG");
         assert!(Currency::parse("eur", "c").is_err());
         assert!(Currency::parse("EURO", "c").is_err());
+        let refused = Currency::parse("ABC", "currency").unwrap_err();
+        assert_eq!(refused.field, "currency");
+        assert!(
+            refused
+                .message
+                .contains("`ABC` is not a currency that ISO 4217 lists"),
+            "{}",
+            refused.message
+        );
+        assert!(
+            ISO_4217.windows(2).all(|pair| pair[0] < pair[1]),
+            "the table is searched by halves"
+        );
         assert_eq!(Currency::parse("JPY", "c").unwrap().minor_digits(), 0);
         let digits = |code| Currency::parse(code, "c").unwrap().minor_digits();
         assert_eq!([digits("XPF"), digits("PYG"), digits("RWF")], [0, 0, 0]);
