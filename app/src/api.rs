@@ -111,6 +111,41 @@ pub mod ssr {
             .unwrap_or(CookieSecurity { secure: true })
     }
 
+    /// After a plain form post (a page whose script has not loaded), sends the browser back to
+    /// the page it came from with `done=<what>` in place of its question (`confirm`), so that the
+    /// page can say what was done. A call from a loaded page (which asks for data, not HTML) is
+    /// answered as usual.
+    pub fn back_to_page_saying(done: &str) {
+        let Some(parts) = parts() else { return };
+        let header = |name| {
+            parts
+                .headers
+                .get(name)
+                .and_then(|v: &http::HeaderValue| v.to_str().ok())
+        };
+        if !header(http::header::ACCEPT).is_some_and(|accept| accept.contains("text/html")) {
+            return;
+        }
+        let Some(referer) = header(http::header::REFERER).and_then(|r| r.parse::<http::Uri>().ok()) else {
+            return;
+        };
+        // Only a path on this site: never `//elsewhere`.
+        let path = Some(referer.path())
+            .filter(|p| p.starts_with('/') && !p.starts_with("//"))
+            .unwrap_or("/");
+        let done = format!("done={}", crate::components::query_value(done));
+        let query: Vec<&str> = referer
+            .query()
+            .unwrap_or_default()
+            .split('&')
+            .filter(|pair| {
+                !pair.is_empty() && !["confirm", "done"].contains(&pair.split('=').next().unwrap_or_default())
+            })
+            .chain([done.as_str()])
+            .collect();
+        leptos_axum::redirect(&format!("{path}?{}", query.join("&")));
+    }
+
     /// Adds a `Set-Cookie` header to the response.
     pub fn set_cookie(value: String) {
         if let (Some(options), Ok(value)) = (
@@ -289,7 +324,9 @@ pub async fn approve_period(
     use ssr::*;
     let period =
         domain::period::FiscalPeriod::parse(period.trim(), "period").map_err(service::ServiceError::from)?;
-    Ok(portal()?.approve_period(&actor()?, period, count, total).await?)
+    let approval = portal()?.approve_period(&actor()?, period, count, total).await?;
+    back_to_page_saying(&format!("period-{period}"));
+    Ok(approval)
 }
 
 /// How many sales a statement's page lists; its CSV export holds them all.
@@ -363,10 +400,12 @@ pub async fn advance_statement(
     use ssr::*;
     let portal = portal()?;
     let actor = actor()?;
-    Ok(match payout_reference {
+    let statement = match payout_reference {
         Some(reference) => portal.pay_statement(&actor, id, &reference).await?,
         None => portal.approve_statement(&actor, id).await?,
-    })
+    };
+    back_to_page_saying(&format!("{}-{id}", statement.status.as_str()));
+    Ok(statement)
 }
 
 /// Imports pasted sales or certifications (CSV or JSON lines); `preview` stores nothing.

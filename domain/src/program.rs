@@ -813,7 +813,10 @@ mod tests {
         let e = error_of(|d| d.currency = "usd".into());
         assert_eq!(e.field, "currency");
         let e = error_of(|d| d.currency = "ABC".into());
-        assert_eq!((e.field.as_str(), e.message.contains("ISO 4217 lists")), ("currency", true));
+        assert_eq!(
+            (e.field.as_str(), e.message.contains("ISO 4217 lists")),
+            ("currency", true)
+        );
         let e = error_of(|d| d.review.review_months = vec![1, 13]);
         assert_eq!(e.field, "review.review_months[1]");
         let e = error_of(|d| {

@@ -111,7 +111,9 @@ test('finance imports sales, runs a period and approves; the partner reads the s
   await expect(noScript).toHaveURL(/[?&]confirm=\d+/);
   await expect(noScript.locator('.statement').first()).toContainText(`for ${draftName} 2026-Q2? An approved statement never changes.`);
   await noScript.getByRole('button', { name: `Yes, approve ${draftName} 2026-Q2` }).click();
-  await expect(noScript).toHaveURL(/\/rebates\?/);
+  // Back on the list, which says what was done: the question is gone from the address.
+  await expect(noScript).toHaveURL(/\/rebates\?period=2026-Q2&status=draft&done=approved-\d+$/);
+  await expect(noScript.getByTestId('advance-result')).toHaveText(`${draftName} 2026-Q2 is approved.`);
   await noScript.goto(`/rebates?period=2026-Q2&status=approved&partner=${encodeURIComponent(draftName)}`);
   await expect(noScript.locator('.statement', { has: noScript.getByRole('heading', { name: draftName, exact: true }) }).locator('.status')).toHaveText('approved');
   await plain.close();

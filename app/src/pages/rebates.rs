@@ -448,19 +448,24 @@ fn AdvanceResult(
             }
         });
     }
+    // Back from a plain form post (the page's script not loaded), the address says what was
+    // done; it is said once the statement or period as it now stands confirms it.
+    let query = use_query_map();
+    let done = Resource::new(move || query.read().get("done"), done_message);
+    let acted = move || {
+        advance.value().with(Option::is_some) || approve_all.is_some_and(|a| a.value().with(Option::is_some))
+    };
     view! {
         <div aria-live="polite" data-testid="advance-result">
+            {move || (!acted()).then(|| view! {
+                <Suspense fallback=|| ()>
+                    {move || Suspend::new(async move {
+                        done.await.map(|message| view! { <p class="notice notice-success">{message}</p> })
+                    })}
+                </Suspense>
+            })}
             {move || advance.value().get().map(|result| match result {
-                Ok(s) => view! {
-                    <p class="notice notice-success">
-                        {format!(
-                            "{} {} {}.",
-                            s.partner_name,
-                            s.period,
-                            if s.status == StatementStatus::Paid { "is marked paid" } else { "is approved" }
-                        )}
-                    </p>
-                }.into_any(),
+                Ok(s) => view! { <p class="notice notice-success">{advanced_to(&s)}</p> }.into_any(),
                 Err(e) => view! { <p class="notice notice-error" role="alert">{refusal(e.located())}</p> }.into_any(),
             })}
             {move || approved_all().map(|result| match result {
@@ -480,6 +485,37 @@ fn AdvanceResult(
             })}
         </div>
     }
+}
+
+/// What `done=<what>` in the address says, when the statement or period now stands so:
+/// `approved-<id>` or `paid-<id>` a statement, `period-<period>` a period approved together.
+async fn done_message(done: Option<String>) -> Option<String> {
+    let done = done?;
+    if let Some(period) = done.strip_prefix("period-") {
+        let left = get_period_drafts(period.to_owned()).await.ok()?;
+        return left
+            .is_none_or(|d| d.count == 0)
+            .then(|| format!("The drafts of {period} are approved."));
+    }
+    let (status, id) = done.split_once('-')?;
+    let id = id.parse().ok()?;
+    let statement = get_statement(id).await.ok()?.statement;
+    (statement.status.as_str() == status && statement.status != StatementStatus::Draft)
+        .then(|| advanced_to(&statement))
+}
+
+/// What an approval or a payment made of a statement, in a sentence.
+fn advanced_to(statement: &StatementView) -> String {
+    format!(
+        "{} {} {}.",
+        statement.partner_name,
+        statement.period,
+        if statement.status == StatementStatus::Paid {
+            "is marked paid"
+        } else {
+            "is approved"
+        }
+    )
 }
 
 /// Reads the chosen file into the form, in the browser (the file never travels on its own). A

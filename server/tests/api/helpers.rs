@@ -346,6 +346,20 @@ impl TestApp {
             .unwrap()
     }
 
+    /// Posts a form as a browser does from a page whose script has not loaded: it asks for HTML
+    /// and names the page it came from.
+    pub async fn post_page_form(&self, path: &str, fields: &[(&str, &str)], from: &str) -> Response {
+        self.client
+            .post(self.url(path))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+            .header("referer", from)
+            .body(form_body(fields))
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub fn csrf_token(&self) -> String {
         self.csrf.clone().expect("signed in")
     }

@@ -24,6 +24,7 @@ crate::on_both_databases!(
     statement_lists_are_filtered_and_paged,
     a_period_is_approved_together_with_the_figures_shown,
     a_draft_computed_while_its_period_ran_is_run_again_before_approval,
+    a_plain_form_returns_to_its_page_saying_what_was_done,
 );
 
 /// Stores a version of the demo program, changed by `edit`, in force from `from`. Versions start
@@ -1693,5 +1694,133 @@ async fn a_period_is_approved_together_with_the_figures_shown(db: Db) {
         "still running",
     )
     .await;
+    app.cleanup().await;
+}
+
+/// Where a redirect sends the browser.
+fn location(response: &reqwest::Response) -> &str {
+    assert!(response.status().is_redirection(), "{}", response.status());
+    response.headers()["location"].to_str().unwrap()
+}
+
+/// The rebates pages' forms without their script: an approval, a payment or a period's approval
+/// returns to the page it was made from, without its question (`confirm`) and saying what was
+/// done (`done`), which the page then says if the statement bears it out. The loaded page's own
+/// call, which asks for JSON, is answered with the figures as before.
+async fn a_plain_form_returns_to_its_page_saying_what_was_done(db: Db) {
+    let app = finance(db).await;
+    let partner = partner_at(&app, "Plain Form Partner", 1).await;
+    let other = partner_at(&app, "Plain Form Other", 1).await;
+    import(
+        &app,
+        &[
+            ("PF1", partner, "2026-04-10", "hardware", "12345.67"),
+            ("PF2", other, "2026-04-11", "hardware", "2000.00"),
+        ],
+    )
+    .await;
+    run(&app, "2026-Q2").await;
+    let id = statement(&app, "2026-Q2", partner).await["id"].as_i64().unwrap();
+    let (token, id_text) = (app.csrf_token(), id.to_string());
+    let approve = [("csrf_token", token.as_str()), ("id", id_text.as_str())];
+
+    let asked = app.url(&format!("/rebates?period=2026-Q2&confirm={id}&status=draft"));
+    let response = app
+        .post_page_form("/rpc/advance_statement", &approve, &asked)
+        .await;
+    assert_eq!(
+        location(&response),
+        format!("/rebates?period=2026-Q2&status=draft&done=approved-{id}")
+    );
+    assert_eq!(statement(&app, "2026-Q2", partner).await["status"], "approved");
+    let said = "Plain Form Partner 2026-Q2 is approved.";
+    let page = app
+        .get(&format!("/rebates?period=2026-Q2&done=approved-{id}"))
+        .await;
+    assert!(page.text().await.unwrap().contains(said));
+
+    // Approving it again is refused: the browser returns without `done`.
+    let response = app
+        .post_page_form("/rpc/advance_statement", &approve, &asked)
+        .await;
+    assert!(!location(&response).contains("done="), "{}", location(&response));
+
+    // Paid from the statement's page, whose address still says the approval: it now says the
+    // payment, and the approval no longer (the statement is not merely approved any more).
+    let from = app.url(&format!("/rebates/{id}?done=approved-{id}"));
+    let pay = [
+        ("csrf_token", token.as_str()),
+        ("id", id_text.as_str()),
+        ("payout_reference", "PAY-PLAIN-1"),
+    ];
+    let response = app.post_page_form("/rpc/advance_statement", &pay, &from).await;
+    assert_eq!(location(&response), format!("/rebates/{id}?done=paid-{id}"));
+    let page = app
+        .get(&format!("/rebates/{id}?done=paid-{id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Plain Form Partner 2026-Q2 is marked paid."));
+    let page = app
+        .get(&format!("/rebates/{id}?done=approved-{id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !page.contains(said),
+        "an address alone does not make a statement approved"
+    );
+    // Nor does a period whose drafts are not approved.
+    let page = app
+        .get("/rebates?period=2026-Q2&done=period-2026-Q2")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!page.contains("The drafts of 2026-Q2 are approved."));
+
+    // The period's other drafts, approved together: the list says so.
+    let shown = drafts(&app).await;
+    let (count, total) = (shown["count"].to_string(), shown["total"].to_string());
+    let all = [
+        ("csrf_token", token.as_str()),
+        ("period", "2026-Q2"),
+        ("count", count.as_str()),
+        ("total", total.as_str()),
+    ];
+    // Only a path of this site is returned to, never another host.
+    let elsewhere = "http://elsewhere.example//elsewhere.example/rebates?confirm=period";
+    let response = app.post_page_form("/rpc/approve_period", &all, elsewhere).await;
+    assert_eq!(location(&response), "/?done=period-2026-Q2");
+    assert_eq!(list(&app, "period=2026-Q2&status=draft").await.1, 0);
+    let page = app
+        .get("/rebates?period=2026-Q2&done=period-2026-Q2")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("The drafts of 2026-Q2 are approved."));
+
+    // The loaded page's own call gets the statement, not a redirect.
+    let other_id = statement(&app, "2026-Q2", other).await["id"].as_i64().unwrap();
+    let other_text = other_id.to_string();
+    let response = app
+        .post_form(
+            "/rpc/advance_statement",
+            &[
+                ("csrf_token", token.as_str()),
+                ("id", other_text.as_str()),
+                ("payout_reference", "PAY-PLAIN-2"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let paid: Value = response.json().await.unwrap();
+    assert_eq!(
+        (paid["id"].as_i64(), paid["status"].as_str()),
+        (Some(other_id), Some("paid"))
+    );
     app.cleanup().await;
 }
