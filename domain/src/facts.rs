@@ -37,8 +37,14 @@ pub const MAX_SALE_MINOR: i64 = 10_000_000_000_000;
 pub fn in_program_spelling<'a>(code: &'a str, named: &'a [String]) -> &'a str {
     named
         .iter()
-        .find(|n| n.eq_ignore_ascii_case(code))
+        .find(|n| same_code(n, code))
         .map_or(code, String::as_str)
+}
+
+/// Whether two product lines (or certification codes) are the same: codes match in any case,
+/// so `Storage` stored before the program named `storage` still earns the line's accelerator.
+pub fn same_code(a: &str, b: &str) -> bool {
+    a.eq_ignore_ascii_case(b)
 }
 
 /// Reads a sale's amount in the program currency: exact, and within [`MAX_SALE_MINOR`].

@@ -1,7 +1,7 @@
 //! Metrics (RULES.md §3): one number about one partner as of a date over a window.
 
 use crate::calendar::Date;
-use crate::facts::{PartnerFacts, Sale};
+use crate::facts::{same_code, PartnerFacts, Sale};
 use crate::period::{FiscalCalendar, Window};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -79,7 +79,7 @@ fn sum_in(sales: &[Sale], from: Date, to: Date, product_lines: &[String]) -> i64
     sales
         .iter()
         .filter(|s| s.booked_on >= from && s.booked_on <= to)
-        .filter(|s| product_lines.is_empty() || product_lines.contains(&s.product_line))
+        .filter(|s| product_lines.is_empty() || product_lines.iter().any(|l| same_code(l, &s.product_line)))
         .map(|s| s.amount_minor)
         .sum()
 }
@@ -209,6 +209,17 @@ mod tests {
         };
         assert_eq!(
             cloud
+                .evaluate(&facts, d("2026-06-30"), FiscalCalendar::default())
+                .value(),
+            Some(4_000_000)
+        );
+        // A criterion names its line in any case, as a sale may have been stored.
+        let capitals = Metric {
+            product_lines: vec!["CLOUD".into()],
+            ..cloud
+        };
+        assert_eq!(
+            capitals
                 .evaluate(&facts, d("2026-06-30"), FiscalCalendar::default())
                 .value(),
             Some(4_000_000)

@@ -509,7 +509,7 @@ impl ProgramDoc {
                 // Two multipliers for one line would pay its uplift twice.
                 if doc.accelerators[..a]
                     .iter()
-                    .any(|earlier| earlier.product_line == acc.product_line)
+                    .any(|earlier| crate::facts::same_code(&earlier.product_line, &acc.product_line))
                 {
                     return Err(FieldError::new(
                         at(&format!("accelerators[{a}].product_line")),
@@ -832,6 +832,14 @@ mod tests {
         });
         assert_eq!(e.field, "rebate_plans[1].accelerators[1].product_line");
         assert!(e.message.contains("`cloud`"), "{e}");
+        // The same line in another case would pay its uplift twice as well.
+        let e = error_of(|d| {
+            let mut again = d.rebate_plans[1].accelerators[0].clone();
+            again.product_line = again.product_line.to_uppercase();
+            d.rebate_plans[1].accelerators.push(again);
+        });
+        assert_eq!(e.field, "rebate_plans[1].accelerators[1].product_line");
+        assert!(e.message.contains("`CLOUD` already has an accelerator"), "{e}");
         let e = error_of(|d| d.rebate_plans[1].accelerators[0].multiplier_bps = 150_000);
         assert_eq!(e.field, "rebate_plans[1].accelerators[0].multiplier_bps");
         assert!(e.message.contains("1.5× is 15000"), "{e}");

@@ -1,7 +1,7 @@
 //! Rebate plans and statements (RULES.md §5): exact to the minor unit, explained line by line,
 //! with lines that always add up to the total.
 
-use crate::facts::Sale;
+use crate::facts::{same_code, Sale};
 use crate::money::apply_rate;
 use crate::period::FiscalPeriod;
 use serde::{Deserialize, Serialize};
@@ -154,9 +154,10 @@ impl RebatePlan {
         self.covers_line(&sale.product_line)
     }
 
-    /// Whether the plan's basis takes sales of this product line (all lines when it names none).
+    /// Whether the plan's basis takes sales of this product line (all lines when it names none),
+    /// in whatever case the sale spells it.
     pub fn covers_line(&self, product_line: &str) -> bool {
-        self.product_lines.is_empty() || self.product_lines.iter().any(|l| l == product_line)
+        self.product_lines.is_empty() || self.product_lines.iter().any(|l| same_code(l, product_line))
     }
 
     /// The basis of `sales` (already limited to the period and partner).
@@ -260,7 +261,7 @@ impl RebatePlan {
         for accelerator in &self.accelerators {
             let group: i64 = covered
                 .iter()
-                .filter(|s| s.product_line == accelerator.product_line)
+                .filter(|s| same_code(&s.product_line, &accelerator.product_line))
                 .map(|s| s.amount_minor)
                 .sum();
             if group == 0 {
@@ -806,6 +807,36 @@ mod tests {
         // Exactly at a threshold, the band applies.
         let at = p.calculate(Q2, &[sale("hardware", 10_000_000)], None, vec![]);
         assert_eq!(at.lines[0].rate_bps, Some(400));
+    }
+
+    #[test]
+    fn a_product_line_is_one_line_in_any_case() {
+        // `Storage` stored before the program named `storage`: the same line, so it earns the
+        // accelerator beside `storage` and counts in a basis limited to `STORAGE`.
+        let mut p = plan(RebateStructure::Flat { rate_bps: 300 });
+        p.product_lines = vec!["STORAGE".into(), "hardware".into()];
+        p.accelerators = vec![Accelerator {
+            product_line: "storage".into(),
+            multiplier_bps: 20_000,
+        }];
+        let sales = [
+            sale("Storage", 1_000_000),
+            sale("storage", 1_000_000),
+            sale("Hardware", 500_000),
+            sale("cloud", 700_000),
+        ];
+        let calc = p.calculate(Q2, &sales, None, vec![]);
+        assert_eq!(calc.basis, 2_500_000, "cloud is not in the basis");
+        let described: Vec<&str> = calc.lines.iter().map(|l| l.description.as_str()).collect();
+        assert_eq!(
+            described,
+            [
+                "other product lines 5,000.00 × 300 bp",
+                "storage 20,000.00 × 300 bp × 2"
+            ]
+        );
+        assert_eq!(calc.total, 15_000 + 120_000);
+        check_sum(&calc);
     }
 
     #[test]

@@ -25,6 +25,7 @@ crate::on_both_databases!(
     a_period_is_approved_together_with_the_figures_shown,
     a_draft_computed_while_its_period_ran_is_run_again_before_approval,
     a_plain_form_returns_to_its_page_saying_what_was_done,
+    a_product_line_stored_in_another_case_earns_its_accelerator,
 );
 
 /// Stores a version of the demo program, changed by `edit`, in force from `from`. Versions start
@@ -1822,5 +1823,61 @@ async fn a_plain_form_returns_to_its_page_saying_what_was_done(db: Db) {
         (paid["id"].as_i64(), paid["status"].as_str()),
         (Some(other_id), Some("paid"))
     );
+    app.cleanup().await;
+}
+
+/// A product line is one line in any case. Sales imported before the program named `storage`
+/// are stored as the file wrote them, `Storage` and `storage`; once a program version gives the
+/// line an accelerator, both earn it, on one explanation line in the program's spelling.
+async fn a_product_line_stored_in_another_case_earns_its_accelerator(db: Db) {
+    let app = finance(db).await;
+    let partner = partner_at(&app, "Case Silver", 1).await;
+    import(
+        &app,
+        &[
+            ("CS1", partner, "2026-04-10", "Storage", "10000.00"),
+            ("CS2", partner, "2026-04-11", "storage", "10000.00"),
+            ("CS3", partner, "2026-04-12", "HARDWARE", "5000.00"),
+        ],
+    )
+    .await;
+    let stored: Vec<String> = sqlx::query_scalar(
+        "SELECT product_line FROM sales WHERE external_id IN ('CS1', 'CS2') ORDER BY external_id",
+    )
+    .fetch_all(app.portal.store().pool())
+    .await
+    .unwrap();
+    assert_eq!(
+        stored,
+        ["Storage", "storage"],
+        "the program named neither spelling"
+    );
+    program_version_from(app.portal.store().pool(), "2026-04-01", |document| {
+        silver_plan(document)
+            .accelerators
+            .push(domain::rebates::Accelerator {
+                product_line: "storage".into(),
+                multiplier_bps: 20_000,
+            });
+    })
+    .await;
+    run(&app, "2026-Q2").await;
+    let q2 = statement(&app, "2026-Q2", partner).await;
+    let described: Vec<&str> = q2["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["description"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        described,
+        [
+            "other product lines 5,000.00 × 200 bp",
+            "storage 20,000.00 × 200 bp × 2"
+        ],
+        "{q2}"
+    );
+    assert_eq!(amounts(&q2), [10_000, 80_000]);
+    assert_eq!(q2["total"], 90_000);
     app.cleanup().await;
 }
