@@ -244,14 +244,22 @@ fn simulate(
             }
         );
     }
-    match format {
-        SimulationFormat::Json => println!("{}", serde_json::to_string_pretty(&statements)?),
-        SimulationFormat::Csv => print!(
-            "{}",
-            simulate::to_csv(&statements, program_value.currency.minor_digits())
-        ),
+    let output = match format {
+        SimulationFormat::Json => serde_json::to_string_pretty(&statements)? + "\n",
+        SimulationFormat::Csv => simulate::to_csv(&statements),
+    };
+    print_out(&output)
+}
+
+/// Writes a command's output. A reader that stops early (`| head`) closes the pipe: that ends
+/// the output quietly, as it does for any other command-line tool.
+fn print_out(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 #[derive(Subcommand)]

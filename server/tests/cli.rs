@@ -265,11 +265,28 @@ fn rebates_simulate_needs_no_database() {
     );
     let csv = String::from_utf8(output.stdout).unwrap();
     assert!(
-        csv.starts_with("partner_id,tier,plan_id,period,basis,line_kind,line_description,line_amount,total"),
+        csv.starts_with(
+            "partner_id,tier,plan_id,period,basis,line_kind,line_description,line_amount,total,currency\n"
+        ),
         "{csv}"
     );
-    assert!(csv.contains(",4600.00,7000.00"), "{csv}");
-    assert!(csv.contains(",2400.00,7000.00"), "{csv}");
+    assert!(csv.contains(",4600.00,7000.00,USD\n"), "{csv}");
+    assert!(csv.contains(",2400.00,7000.00,USD\n"), "{csv}");
+    // JSON gives amounts in minor units, with the currency and its digits to read them by.
+    let json = simulate(program, &sales, Some(&tiers), "json");
+    let statements: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(
+        (
+            &statements[0]["total"],
+            &statements[0]["currency"],
+            &statements[0]["minor_digits"]
+        ),
+        (
+            &serde_json::json!(700_000),
+            &serde_json::json!("USD"),
+            &serde_json::json!(2)
+        )
+    );
     let json = simulate(program, &sales, None, "json");
     assert!(json.status.success());
     let statements: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
@@ -341,6 +358,37 @@ fn rebates_simulate_needs_no_database() {
         output.status.success(),
         "{}",
         String::from_utf8_lossy(&output.stderr)
+    );
+
+    // A reader that stops early (`| head`) ends the output quietly: no panic, exit code 0.
+    // Thousands of statements are far more than a pipe holds, so the writes meet the closed pipe.
+    let (many_sales, many_tiers) = (dir.join("many.csv"), dir.join("many-tiers.csv"));
+    let mut rows = String::from("external_id,partner_id,booked_on,product_line,amount,currency\n");
+    let mut given = String::from("partner_id,tier\n");
+    for partner in 1..=3000 {
+        rows.push_str(&format!(
+            "M{partner},{partner},2026-04-10,hardware,20000.00,USD\n"
+        ));
+        given.push_str(&format!("{partner},Gold\n"));
+    }
+    std::fs::write(&many_sales, rows).unwrap();
+    std::fs::write(&many_tiers, given).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_atrium"))
+        .args(["rebates", "simulate", "--program", program, "--sales"])
+        .arg(&many_sales)
+        .args(["--period", "2026-Q2", "--tiers"])
+        .arg(&many_tiers)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let closed = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&closed.stderr);
+    assert!(
+        closed.status.success() && !stderr.contains("panicked"),
+        "{:?}: {stderr}",
+        closed.status
     );
     std::fs::remove_dir_all(dir).unwrap();
 }

@@ -29,6 +29,11 @@ pub struct SimulatedStatement {
     pub basis: i64,
     /// Total, minor units: the sum of the lines.
     pub total: i64,
+    /// The program's currency, which every amount is in.
+    pub currency: String,
+    /// Digits after the decimal point in that currency: `basis` 13346 is 133.46 with 2, and
+    /// 13,346 with 0 (JPY).
+    pub minor_digits: u32,
     /// The explanation.
     pub lines: Vec<StatementLine>,
 }
@@ -260,15 +265,17 @@ pub fn simulate(
             period: period.to_string(),
             basis: calc.basis,
             total: calc.total,
+            currency: program.currency.code().to_owned(),
+            minor_digits: program.currency.minor_digits(),
             lines: calc.lines,
         });
     }
     statements
 }
 
-/// CSV: one row per explanation line, with the statement's total on each.
-pub fn to_csv(statements: &[SimulatedStatement], digits: u32) -> String {
-    let amount = |minor: i64| domain::money::format_minor(minor, digits).replace(',', "");
+/// CSV: one row per explanation line, with the statement's total and currency on each.
+pub fn to_csv(statements: &[SimulatedStatement]) -> String {
+    let amount = |minor: i64, digits: u32| domain::money::format_minor(minor, digits).replace(',', "");
     let safe = |text: &str| domain::dashboard::spreadsheet_safe(text).into_owned();
     let mut writer = csv::Writer::from_writer(Vec::new());
     let _ = writer.write_record([
@@ -281,8 +288,10 @@ pub fn to_csv(statements: &[SimulatedStatement], digits: u32) -> String {
         "line_description",
         "line_amount",
         "total",
+        "currency",
     ]);
     for s in statements {
+        let digits = s.minor_digits;
         for line in &s.lines {
             let kind = serde_json::to_value(&line.kind)
                 .ok()
@@ -293,11 +302,12 @@ pub fn to_csv(statements: &[SimulatedStatement], digits: u32) -> String {
                 safe(&s.tier),
                 safe(&s.plan_id),
                 s.period.clone(),
-                amount(s.basis),
+                amount(s.basis, digits),
                 kind,
                 safe(&line.description),
-                amount(line.amount),
-                amount(s.total),
+                amount(line.amount, digits),
+                amount(s.total, digits),
+                s.currency.clone(),
             ]);
         }
     }
@@ -329,12 +339,12 @@ mod tests {
         let statements = simulate(&program, &sales, Some(&tiers), period);
         assert_eq!(statements.len(), 1);
         assert_eq!(statements[0].total, 700_000);
-        let csv = to_csv(&statements, 2);
+        let csv = to_csv(&statements);
         assert!(
             csv.contains("7,Gold,gold-retroactive,2026-Q2,155000.00,basis"),
             "{csv}"
         );
-        assert!(csv.contains(",7000.00\n"), "{csv}");
+        assert!(csv.contains(",7000.00,USD\n"), "{csv}");
     }
 
     #[test]

@@ -451,6 +451,42 @@ enum FactKind {
     Certifications,
 }
 
+/// The longest `Idempotency-Key` kept.
+const MAX_IDEMPOTENCY_KEY: usize = 255;
+
+/// An `Idempotency-Key` as sent: visible ASCII characters (a UUID, say), at most
+/// [`MAX_IDEMPOTENCY_KEY`]. An empty or unreadable key is refused rather than ignored or kept,
+/// so that a client never believes a retry is safe when it is not, and an unset variable in a
+/// script does not become one key shared by every import.
+fn idempotency_key(value: &header::HeaderValue) -> Result<String, ApiError> {
+    let refused = |why: String| {
+        ApiError::Plain {
+        status: StatusCode::BAD_REQUEST,
+        code: "invalid_idempotency_key",
+        message: format!(
+            "the Idempotency-Key {why}: send 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters, such as a UUID"
+        ),
+        field: Some("Idempotency-Key".to_owned()),
+    }
+    };
+    let Ok(key) = value.to_str().map(str::trim) else {
+        return Err(refused("holds characters other than ASCII".to_owned()));
+    };
+    if key.is_empty() {
+        return Err(refused("is empty".to_owned()));
+    }
+    if !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(refused(format!(
+            "`{}` holds spaces or characters other than ASCII",
+            key.escape_default()
+        )));
+    }
+    if key.len() > MAX_IDEMPOTENCY_KEY {
+        return Err(refused(format!("is {} characters long", key.len())));
+    }
+    Ok(key.to_owned())
+}
+
 /// One path for both imports: format from the content type, the Idempotency-Key answered from
 /// memory when the same request comes again, a refused file answered 422 with its report.
 async fn import_facts(
@@ -466,12 +502,9 @@ async fn import_facts(
         FactKind::Sales => "sales.import",
         FactKind::Certifications => "certifications.import",
     };
-    let key = headers
-        .get("idempotency-key")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
     // Only someone who may import learns what the endpoint accepts.
     service::imports::require_importer(&actor)?;
+    let key = headers.get("idempotency-key").map(idempotency_key).transpose()?;
     // No type (or an empty one) is CSV, as curl and most scripts send a file; a type that is
     // not text at all is refused like any other the endpoint does not read.
     let content_type = headers
@@ -692,6 +725,7 @@ async fn answer_import(
     security(("session" = [], "csrf" = [])),
     responses(
         (status = 200, description = "Imported (or previewed)", body = ImportResponse),
+        (status = 400, description = "An Idempotency-Key that is empty, longer than 255 characters, or not visible ASCII (`invalid_idempotency_key`)", body = ErrorBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 403, description = "Not allowed to import, or missing CSRF token", body = ErrorBody),
         (status = 409, description = "Idempotency-Key reused with a different request, or its first request still running", body = ErrorBody),
@@ -714,6 +748,7 @@ async fn import_sales(
     security(("session" = [], "csrf" = [])),
     responses(
         (status = 200, description = "Imported (or previewed)", body = ImportResponse),
+        (status = 400, description = "An Idempotency-Key that is empty, longer than 255 characters, or not visible ASCII (`invalid_idempotency_key`)", body = ErrorBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 403, description = "Not allowed to import, or missing CSRF token", body = ErrorBody),
         (status = 409, description = "Idempotency-Key reused with a different request, or its first request still running", body = ErrorBody),

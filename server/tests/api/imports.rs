@@ -506,6 +506,43 @@ async fn idempotency_keys_replay_the_first_answer(db: Db) {
     )
     .await;
     assert_eq!(e["code"], "idempotency_key_reused");
+    // A key that is empty, not ASCII, holds a space or runs too long is refused, naming the
+    // header, and nothing is imported or kept under it.
+    let keys_before = count(&app, "SELECT COUNT(*) FROM idempotency_keys").await;
+    let long = "k".repeat(256);
+    for key in [
+        &b""[..],
+        b"  ",
+        "cl\u{e9}-1".as_bytes(),
+        b"two words",
+        long.as_bytes(),
+    ] {
+        let mut headers = HeaderMap::new();
+        headers.insert("content-type", HeaderValue::from_static("text/csv"));
+        headers.insert("idempotency-key", HeaderValue::from_bytes(key).unwrap());
+        let e = error_code(
+            app.post_raw("/api/v1/sales/import", headers, other.clone()).await,
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+        assert_eq!(
+            (e["code"].as_str(), e["field"].as_str()),
+            (Some("invalid_idempotency_key"), Some("Idempotency-Key")),
+            "{e}"
+        );
+    }
+    assert_eq!(
+        count(&app, "SELECT COUNT(*) FROM idempotency_keys").await,
+        keys_before
+    );
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'sales.import'"
+        )
+        .await,
+        1
+    );
     // The same bytes read as another format are another request.
     let e = error_code(
         post(
