@@ -114,6 +114,11 @@ pub struct PartnerFacts<'a> {
 pub struct RowError {
     /// Data row, counting from 1 (a CSV header is not counted).
     pub row: usize,
+    /// The file's line where the row starts, counting a CSV header as line 1: the row number a
+    /// spreadsheet shows. It differs from `row` by the header, blank lines and values that run
+    /// over several lines.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
     /// The column.
     pub field: String,
     /// What is wrong.
@@ -121,13 +126,13 @@ pub struct RowError {
 }
 
 impl RowError {
-    /// Where and what, as a person reads it: `row 3, amount: …`, or `header: …` for an error
-    /// about the file as a whole (row 0).
+    /// Where and what, as a person reads it: `row 3 (line 4), amount: …`, or `header: …` for an
+    /// error about the file as a whole (row 0).
     pub fn located(&self) -> String {
-        if self.row == 0 {
-            format!("{}: {}", self.field, self.message)
-        } else {
-            format!("row {}, {}: {}", self.row, self.field, self.message)
+        match (self.row, self.line) {
+            (0, _) => format!("{}: {}", self.field, self.message),
+            (row, Some(line)) => format!("row {row} (line {line}), {}: {}", self.field, self.message),
+            (row, None) => format!("row {row}, {}: {}", self.field, self.message),
         }
     }
 }
@@ -141,6 +146,7 @@ pub fn decode_import(bytes: &[u8]) -> Result<&str, RowError> {
         let line = 1 + bytes[..at].iter().filter(|b| **b == b'\n').count();
         RowError {
             row: 0,
+            line: None,
             field: "file".into(),
             message: format!(
                 "line {line} is not UTF-8 text (byte {} of the file); save the file as UTF-8 (CSV UTF-8 in a spreadsheet) and import it again",
@@ -336,12 +342,14 @@ mod tests {
             .flat_map(|row| {
                 ["amount", "currency"].map(|field| RowError {
                     row,
+                    line: None,
                     field: field.into(),
                     message: "bad".into(),
                 })
             })
             .chain(std::iter::once(RowError {
                 row: 0,
+                line: None,
                 field: "file".into(),
                 message: "bad".into(),
             }))

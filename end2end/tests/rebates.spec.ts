@@ -12,14 +12,14 @@ test('finance imports sales, runs a period and approves; the partner reads the s
   const header = 'external_id,partner_id,booked_on,product_line,amount,currency\n';
   await page.getByLabel('CSV with a header row, or JSON lines').fill(`${header}E2E-BAD,2,2026-02-30,cloud,10.00,USD\n`);
   await page.getByRole('button', { name: 'Import', exact: true }).click();
-  await expect(page.getByTestId('import-result')).toContainText('Row 1, booked_on');
+  await expect(page.getByTestId('import-result')).toContainText('Row 1 (line 2), booked_on');
   // A file wrong on every row lists its first 200 errors and says how many there are.
   const badRows = Array.from({ length: 250 }, (_, i) => `E2E-BAD-${i},2,2026-06-01,cloud,ten,USD\n`).join('');
   await page.getByLabel('CSV with a header row, or JSON lines').fill(`${header}${badRows}`);
   await page.getByRole('button', { name: 'Import', exact: true }).click();
   await expect(page.getByTestId('import-result')).toContainText('Showing the first 200 of 250 errors.');
   await expect(page.getByTestId('import-result').locator('li')).toHaveCount(200);
-  await expect(page.getByTestId('import-result').locator('li').last()).toContainText('Row 200, amount');
+  await expect(page.getByTestId('import-result').locator('li').last()).toContainText('Row 200 (line 201), amount');
 
   // A file saved in a legacy encoding is refused in the browser, naming its line.
   const latin1 = Buffer.concat([Buffer.from(`${header}E2E-L,2,2026-06-01,caf`), Buffer.from([0xe9]), Buffer.from(',1.00,USD\n')]);
@@ -113,7 +113,7 @@ test('finance imports sales, runs a period and approves; the partner reads the s
   await noScript.getByRole('button', { name: `Yes, approve ${draftName} 2026-Q2` }).click();
   // Back on the list, which says what was done: the question is gone from the address.
   await expect(noScript).toHaveURL(/\/rebates\?period=2026-Q2&status=draft&done=approved-\d+$/);
-  await expect(noScript.getByTestId('advance-result')).toHaveText(`${draftName} 2026-Q2 is approved.`);
+  await expect(noScript.getByTestId('done-result')).toHaveText(`${draftName} 2026-Q2 is approved.`);
   await noScript.goto(`/rebates?period=2026-Q2&status=approved&partner=${encodeURIComponent(draftName)}`);
   await expect(noScript.locator('.statement', { has: noScript.getByRole('heading', { name: draftName, exact: true }) }).locator('.status')).toHaveText('approved');
   await plain.close();

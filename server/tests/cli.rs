@@ -92,9 +92,9 @@ fn import_reports_every_bad_row_and_stores_good_files() {
     assert!(!refused.status.success());
     let stderr = String::from_utf8_lossy(&refused.stderr);
     for expected in [
-        "row 1, booked_on",
-        "row 2, partner_id",
-        "row 3, amount",
+        "row 1 (line 2), booked_on",
+        "row 2 (line 3), partner_id",
+        "row 3 (line 4), amount",
         "nothing was stored",
     ] {
         assert!(stderr.contains(expected), "{expected} in {stderr}");
@@ -340,7 +340,7 @@ fn rebates_simulate_needs_no_database() {
     let output = simulate(program, &bad, None, "json");
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("row 1, currency"), "{stderr}");
+    assert!(stderr.contains("row 1 (line 2), currency"), "{stderr}");
     assert!(stderr.contains("1 error; nothing was simulated"), "{stderr}");
     assert!(output.stdout.is_empty());
     // No database and no server settings: a broken configuration file is not read.

@@ -96,17 +96,32 @@ pub(crate) enum Rows {
         /// one ends: record `r`'s field `i` is `text[bounds[r * w + i]..bounds[r * w + i + 1]]`
         /// for `w` columns.
         bounds: Vec<usize>,
+        /// The file's line where each record starts (the header is line 1).
+        lines: Vec<u32>,
     },
-    /// JSON lines: one map per line.
-    Json(Vec<RawRow>),
+    /// JSON lines: one map per line, and each one's line in the file.
+    Json { rows: Vec<RawRow>, lines: Vec<u32> },
 }
 
 impl Rows {
+    /// `errors` with the file's line of each one's row, for a person to find it by: a
+    /// spreadsheet numbers lines, and blank lines or values over several lines set them apart
+    /// from the rows.
+    pub(crate) fn with_lines(&self, mut errors: Vec<RowError>) -> Vec<RowError> {
+        let (Rows::Csv { lines, .. } | Rows::Json { lines, .. }) = self;
+        for error in &mut errors {
+            if error.line.is_none() && error.row > 0 {
+                error.line = lines.get(error.row - 1).map(|&line| line as usize);
+            }
+        }
+        errors
+    }
+
     /// How many rows the file has (the header not counted).
     pub(crate) fn len(&self) -> usize {
         match self {
             Rows::Csv { headers, bounds, .. } => (bounds.len() - 1) / headers.len().max(1),
-            Rows::Json(rows) => rows.len(),
+            Rows::Json { rows, .. } => rows.len(),
         }
     }
 
@@ -117,6 +132,7 @@ impl Rows {
                 headers,
                 text,
                 bounds,
+                ..
             } => {
                 let width = headers.len().max(1);
                 let records = (0..self.len()).map(move |r| Fields::Csv {
@@ -126,7 +142,7 @@ impl Rows {
                 });
                 (Some(records), None)
             }
-            Rows::Json(rows) => (None, Some(rows.iter().map(Fields::Json))),
+            Rows::Json { rows, .. } => (None, Some(rows.iter().map(Fields::Json))),
         };
         csv.into_iter().flatten().chain(json.into_iter().flatten())
     }
@@ -193,6 +209,7 @@ const CERTIFICATION_COLUMNS: &[&str] = &["partner_id", "person", "code", "earned
 fn file_error(field: &str, message: impl Into<String>) -> RowError {
     RowError {
         row: 0,
+        line: None,
         field: field.into(),
         message: message.into(),
     }
@@ -264,6 +281,7 @@ pub(crate) fn check_columns(rows: &Rows, required: &[&str], optional: &[&str]) -
                             .filter(move |&&i| !fields.at(i).trim().is_empty())
                             .map(move |&i| RowError {
                                 row: r + 1,
+                                line: None,
                                 field: format!("column {}", i + 1),
                                 message: "holds a value, but the header names no column there: name it or leave it empty"
                                     .into(),
@@ -275,7 +293,7 @@ pub(crate) fn check_columns(rows: &Rows, required: &[&str], optional: &[&str]) -
                 }
             }
         }
-        Rows::Json(lines) => {
+        Rows::Json { rows: lines, .. } => {
             let mut errors = Vec::new();
             for (i, line) in lines.iter().enumerate() {
                 // An unknown key without a value (`"note": null`, as exporters write every field
@@ -289,6 +307,7 @@ pub(crate) fn check_columns(rows: &Rows, required: &[&str], optional: &[&str]) -
                 unknown.sort_unstable();
                 errors.extend(unknown.into_iter().map(|key| RowError {
                     row: i + 1,
+                    line: None,
                     field: key.into(),
                     message: format!(
                         "unknown field; the fields are {}",
@@ -315,7 +334,7 @@ pub(crate) fn read_checked(
     let rows = read_rows(text, format)?;
     check_columns(&rows, required, optional).map_err(|errors| Unreadable {
         rows: rows.len(),
-        errors,
+        errors: rows.with_lines(errors),
     })?;
     Ok(rows)
 }
@@ -372,12 +391,13 @@ pub(crate) fn read_rows(text: &str, format: ImportFormat) -> Result<Rows, Unread
             // The fields take about as many bytes as the file.
             let mut fields = String::with_capacity(text.len());
             let mut bounds = vec![0];
+            let mut lines = Vec::new();
             let mut record = csv::StringRecord::new();
             // A record with the wrong number of fields is reported and reading goes on, so the
             // report names every such row.
             let mut errors = Vec::new();
             let mut row = 0;
-            // The last row read, and the byte where it starts.
+            // The last row read, and the byte and line where it starts.
             let mut last_row = None;
             loop {
                 let at = reader.position().byte();
@@ -391,21 +411,23 @@ pub(crate) fn read_rows(text: &str, format: ImportFormat) -> Result<Rows, Unread
                         }
                         row += 1;
                         let start = record.position().cloned().unwrap_or_else(csv::Position::new);
-                        last_row = Some((row, start.byte() as usize));
+                        let line = usize::try_from(start.line()).unwrap_or(usize::MAX);
+                        last_row = Some((row, start.byte() as usize, line));
                         if record.len() != headers.len() {
                             errors.push(RowError {
                                 row,
+                                line: Some(line),
                                 field: "row".into(),
                                 message: format!(
-                                    "has {} field{} where the header has {} (line {})",
+                                    "has {} field{} where the header has {}",
                                     record.len(),
                                     if record.len() == 1 { "" } else { "s" },
                                     headers.len(),
-                                    start.line()
                                 ),
                             });
                             continue;
                         }
+                        lines.push(u32::try_from(line).unwrap_or(u32::MAX));
                         for field in &record {
                             fields.push_str(field);
                             bounds.push(fields.len());
@@ -415,6 +437,7 @@ pub(crate) fn read_rows(text: &str, format: ImportFormat) -> Result<Rows, Unread
                         row += 1;
                         errors.push(RowError {
                             row,
+                            line: e.position().and_then(|p| usize::try_from(p.line()).ok()),
                             field: "row".into(),
                             message: e.to_string(),
                         });
@@ -427,12 +450,13 @@ pub(crate) fn read_rows(text: &str, format: ImportFormat) -> Result<Rows, Unread
             // The csv reader takes a quoted value that never closes to the end of the file, so
             // the rows after it would vanish into one value without a word. Only the last row
             // can hold such a quote.
-            if let Some((last, start)) = last_row {
+            if let Some((last, start, row_line)) = last_row {
                 if let Some((column, open)) = unclosed_quote(&text[start..]) {
                     let line = 1 + text[..start + open].matches('\n').count();
                     errors.retain(|e| e.row != last);
                     errors.push(RowError {
                         row: last,
+                        line: Some(row_line),
                         field: headers
                             .get(column)
                             .filter(|name| !name.is_empty())
@@ -451,23 +475,33 @@ pub(crate) fn read_rows(text: &str, format: ImportFormat) -> Result<Rows, Unread
                 headers,
                 text: fields,
                 bounds,
+                lines,
             })
         }
         ImportFormat::JsonLines => {
             // Each line stands alone, so every malformed one is reported, not only the first.
             let mut rows = Vec::new();
+            let mut lines = Vec::new();
             let mut errors = Vec::new();
-            let lines = text.lines().filter(|line| !line.trim().is_empty());
+            let written = (1..)
+                .zip(text.lines())
+                .filter(|(_, line)| !line.trim().is_empty());
             let mut count = 0;
-            for (i, line) in lines.enumerate() {
+            for (i, (line_number, line)) in written.enumerate() {
                 count = i + 1;
                 match json_row(i + 1, line) {
-                    Ok(row) => rows.push(row),
-                    Err(e) => errors.push(e),
+                    Ok(row) => {
+                        rows.push(row);
+                        lines.push(line_number);
+                    }
+                    Err(e) => errors.push(RowError {
+                        line: Some(line_number as usize),
+                        ..e
+                    }),
                 }
             }
             if errors.is_empty() {
-                Ok(Rows::Json(rows))
+                Ok(Rows::Json { rows, lines })
             } else {
                 Err(Unreadable { rows: count, errors })
             }
@@ -518,6 +552,7 @@ fn unclosed_quote(text: &str) -> Option<(usize, usize)> {
 fn json_row(row: usize, line: &str) -> Result<RawRow, RowError> {
     let error = |field: &str, message: String| RowError {
         row,
+        line: None,
         field: field.into(),
         message,
     };
@@ -579,6 +614,7 @@ impl<'a> RowReader<'a, '_> {
     pub(crate) fn fail(&mut self, field: &str, message: impl Into<String>) {
         self.errors.push(RowError {
             row: self.row,
+            line: None,
             field: field.into(),
             message: message.into(),
         });
@@ -1224,6 +1260,7 @@ impl<'a> SalesWriter<'a> {
                     // distributor would count it twice. The file is refused like any other.
                     self.errors.push(RowError {
                         row: row.row,
+                        line: None,
                         field: "distributor_id".into(),
                         message: format!(
                             "sale `{}` went through partner {} as its distributor, which the row makes the selling partner; add a distributor_id column, empty for a distributor's own sale",
@@ -1565,7 +1602,7 @@ impl Portal {
             errors.append(&mut writer.errors);
             // Stable: a row's own errors keep the order of its columns.
             errors.sort_by_key(|e| e.row);
-            return Ok(writer.report.refused(errors));
+            return Ok(writer.report.refused(raw.with_lines(errors)));
         }
         tracing::debug!(elapsed = ?started.elapsed(), "sales validated and inserted");
         for definition in &suspended {
@@ -1584,7 +1621,7 @@ impl Portal {
         }
         if !writer.errors.is_empty() {
             tx.rollback().await?;
-            return Ok(writer.report.refused(writer.errors));
+            return Ok(writer.report.refused(raw.with_lines(writer.errors)));
         }
         progress(raw.len(), raw.len());
         tracing::debug!(elapsed = ?started.elapsed(), rebuilt_indexes = suspended.len(), "sales written");
@@ -1701,7 +1738,7 @@ impl Portal {
             ..report
         };
         if !errors.is_empty() {
-            return Ok(report.refused(errors));
+            return Ok(report.refused(raw.with_lines(errors)));
         }
         let now = self.now();
         let backend = self.store().backend();
@@ -2081,9 +2118,44 @@ mod tests {
         let rows: Vec<usize> = bad.errors.iter().map(|e| e.row).collect();
         assert_eq!(rows, [2, 4], "every record with the wrong number of fields");
         assert_eq!(
-            bad.errors[0].message, "has 1 field where the header has 2 (line 3)",
+            bad.errors[0].located(),
+            "row 2 (line 3), row: has 1 field where the header has 2",
             "the line a spreadsheet shows"
         );
+    }
+
+    #[test]
+    fn errors_name_the_line_a_spreadsheet_shows() {
+        // Row 3 starts on line 7: after the header, a value over two lines, a blank line and a
+        // line of empty cells.
+        let csv = "external_id,partner_id,booked_on,product_line,amount,currency,customer_name\n\
+                   A,2,2026-05-01,cloud,1.00,USD,\"Two\nlines\"\n\
+                   \n\
+                   B,2,2026-05-01,cloud,1.00,USD,\n\
+                   ,,,,,,\n\
+                   C,2,2026-05-01,cloud,ten,USD,\n";
+        let rows = read_checked(csv, ImportFormat::Csv, SALES_COLUMNS, SALES_OPTIONAL_COLUMNS).unwrap();
+        let errors = rows.with_lines(vec![RowError {
+            row: 3,
+            line: None,
+            field: "amount".into(),
+            message: "bad".into(),
+        }]);
+        assert_eq!(errors[0].located(), "row 3 (line 7), amount: bad");
+        // JSON lines count the blank ones too.
+        let json = "{\"a\": 1}\n\n   \n{\"a\": 2}\n{\"a\": true}\n";
+        let bad = read_rows(json, ImportFormat::JsonLines).unwrap_err();
+        assert_eq!((bad.errors[0].row, bad.errors[0].line), (3, Some(5)));
+        let rows = read_rows("{\"a\": 1}\n\n{\"a\": 2}\n", ImportFormat::JsonLines).unwrap();
+        let errors = rows.with_lines(vec![RowError {
+            row: 2,
+            line: None,
+            field: "a".into(),
+            message: "bad".into(),
+        }]);
+        assert_eq!(errors[0].line, Some(3));
+        // A file-wide error has no line.
+        assert_eq!(rows.with_lines(vec![file_error("header", "bad")])[0].line, None);
     }
 
     #[test]

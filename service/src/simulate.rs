@@ -120,7 +120,7 @@ pub fn read_sales(
     if errors.is_empty() {
         Ok(sales)
     } else {
-        Err(errors)
+        Err(raw.with_lines(errors))
     }
 }
 
@@ -194,7 +194,7 @@ pub fn read_tiers(
     if errors.is_empty() {
         Ok(tiers)
     } else {
-        Err(errors)
+        Err(raw.with_lines(errors))
     }
 }
 

@@ -127,6 +127,12 @@ pub fn RebatesPage() -> impl IntoView {
         move || (period(), changes()),
         |(period, _)| get_period_drafts(period),
     );
+    // Back from a plain form post (the page's script not loaded), the address says what was
+    // done; the list says it once the statement or period as it now stands bears it out.
+    let done = Resource::new(move || param("done"), done_message);
+    let acted = move || {
+        advance.value().with_untracked(Option::is_some) || approve_all.value().with_untracked(Option::is_some)
+    };
     // Who is reading: vendor staff see every partner's statements, a distributor's admins also
     // their resellers' (so both can filter by partner); finance (and vendor admins) also run,
     // import, approve, pay and export.
@@ -209,6 +215,9 @@ pub fn RebatesPage() -> impl IntoView {
                 let (_, finance, _) = reader().await;
                 let p = period();
                 let filtered = !param("status").is_empty() || !param("partner").is_empty();
+                let done = done.await.filter(|_| !acted()).map(|message| view! {
+                    <p class="notice notice-success" role="status" data-testid="done-result">{message}</p>
+                });
                 let period_drafts = match drafts.await {
                     Ok(Some(d)) if d.count > 0 => Some(view! { <PeriodApprovalPanel drafts=d approve_all /> }.into_any()),
                     Ok(_) => None,
@@ -252,7 +261,7 @@ pub fn RebatesPage() -> impl IntoView {
                     // The page has its heading already: the error is said without another.
                     Err(error) => view! { <p class="notice notice-error" role="alert">{error.located()}</p> }.into_any(),
                 };
-                view! { {period_drafts} {list} }.into_any()
+                view! { {done} {period_drafts} {list} }.into_any()
             })}
         </Transition>
     }
@@ -448,22 +457,8 @@ fn AdvanceResult(
             }
         });
     }
-    // Back from a plain form post (the page's script not loaded), the address says what was
-    // done; it is said once the statement or period as it now stands confirms it.
-    let query = use_query_map();
-    let done = Resource::new(move || query.read().get("done"), done_message);
-    let acted = move || {
-        advance.value().with(Option::is_some) || approve_all.is_some_and(|a| a.value().with(Option::is_some))
-    };
     view! {
         <div aria-live="polite" data-testid="advance-result">
-            {move || (!acted()).then(|| view! {
-                <Suspense fallback=|| ()>
-                    {move || Suspend::new(async move {
-                        done.await.map(|message| view! { <p class="notice notice-success">{message}</p> })
-                    })}
-                </Suspense>
-            })}
             {move || advance.value().get().map(|result| match result {
                 Ok(s) => view! { <p class="notice notice-success">{advanced_to(&s)}</p> }.into_any(),
                 Err(e) => view! { <p class="notice notice-error" role="alert">{refusal(e.located())}</p> }.into_any(),
@@ -489,8 +484,7 @@ fn AdvanceResult(
 
 /// What `done=<what>` in the address says, when the statement or period now stands so:
 /// `approved-<id>` or `paid-<id>` a statement, `period-<period>` a period approved together.
-async fn done_message(done: Option<String>) -> Option<String> {
-    let done = done?;
+async fn done_message(done: String) -> Option<String> {
     if let Some(period) = done.strip_prefix("period-") {
         let left = get_period_drafts(period.to_owned()).await.ok()?;
         return left
@@ -865,6 +859,7 @@ fn ForecastCard() -> impl IntoView {
 #[component]
 pub fn StatementPage() -> impl IntoView {
     let MeResource(me) = expect_context::<MeResource>();
+    let query = use_query_map();
     let id = id_param();
     let advance = ServerAction::<AdvanceStatement>::new();
     let advanced = advanced(advance);
@@ -882,6 +877,14 @@ pub fn StatementPage() -> impl IntoView {
                 match statement.await {
                     Ok(StatementDetail { statement, sales, sales_count, counted_count, late }) => {
                         let finance = matches!(me.await, Ok(Some(ref me)) if me.role.can_run_rebates());
+                        // Back from a plain form post, the address says what was done: said when
+                        // the statement bears it out.
+                        let done = (statement.status != StatementStatus::Draft
+                            && advance.value().with_untracked(Option::is_none)
+                            && query.with_untracked(|q| q.get_str("done") == Some(&format!("{}-{}", statement.status.as_str(), statement.id))))
+                        .then(|| view! {
+                            <p class="notice notice-success" role="status" data-testid="done-result">{advanced_to(&statement)}</p>
+                        });
                         let heading = format!("{} · {} rebate statement", statement.partner_name, statement.period);
                         let digits = digits_of(&statement.currency);
                         let export = format!("/api/v1/rebates/statements/{}/sales.csv", statement.id);
@@ -901,6 +904,7 @@ pub fn StatementPage() -> impl IntoView {
                         };
                         view! {
                         <section class="studio-head"><h1>{heading}</h1></section>
+                        {done}
                         <ul class="statements single"><StatementCard statement finance advance own_page=true /></ul>
                         <section class="panel">
                             <h2>"Sales in the period"</h2>
