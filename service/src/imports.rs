@@ -293,9 +293,9 @@ pub(crate) fn check_columns(rows: &Rows, required: &[&str], optional: &[&str]) -
                 }
             }
         }
-        Rows::Json { rows: lines, .. } => {
+        Rows::Json { rows: objects, .. } => {
             let mut errors = Vec::new();
-            for (i, line) in lines.iter().enumerate() {
+            for (i, line) in objects.iter().enumerate() {
                 // An unknown key without a value (`"note": null`, as exporters write every field
                 // they have) carries nothing to lose; one with a value is a misspelling or a
                 // column Atrium does not keep, and is named.
