@@ -118,8 +118,7 @@ impl Metric {
                     // A code is one code in any case: `acna` stored before a program named
                     // `ACNA` counts for it.
                     .filter(|c| {
-                        self.codes.is_empty()
-                            || self.codes.iter().any(|code| code.eq_ignore_ascii_case(&c.code))
+                        self.codes.is_empty() || self.codes.iter().any(|code| same_code(code, &c.code))
                     })
                     .map(|c| c.person.as_str()),
             ) as i64),

@@ -275,7 +275,7 @@ pub fn simulate(
 
 /// CSV: one row per explanation line, with the statement's total and currency on each.
 pub fn to_csv(statements: &[SimulatedStatement]) -> String {
-    let amount = |minor: i64, digits: u32| domain::money::format_minor(minor, digits).replace(',', "");
+    let amount = domain::money::format_minor_plain;
     let safe = |text: &str| domain::dashboard::spreadsheet_safe(text).into_owned();
     let mut writer = csv::Writer::from_writer(Vec::new());
     let _ = writer.write_record([

@@ -459,15 +459,14 @@ const MAX_IDEMPOTENCY_KEY: usize = 255;
 /// so that a client never believes a retry is safe when it is not, and an unset variable in a
 /// script does not become one key shared by every import.
 fn idempotency_key(value: &header::HeaderValue) -> Result<String, ApiError> {
-    let refused = |why: String| {
-        ApiError::Plain {
+    let refused = |why: String| ApiError::Plain {
         status: StatusCode::BAD_REQUEST,
         code: "invalid_idempotency_key",
         message: format!(
-            "the Idempotency-Key {why}: send 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters, such as a UUID"
+            "the Idempotency-Key {why}: send 1 to {MAX_IDEMPOTENCY_KEY} \
+             visible ASCII characters, such as a UUID"
         ),
         field: Some("Idempotency-Key".to_owned()),
-    }
     };
     let Ok(key) = value.to_str().map(str::trim) else {
         return Err(refused("holds characters other than ASCII".to_owned()));
