@@ -390,19 +390,21 @@ pub async fn run_rebates(
     Ok(portal()?.run_rebates(Some(&actor()?), period).await?)
 }
 
-/// Approves a draft statement, or marks an approved one paid when a payout reference is given.
+/// Approves a draft statement (at the `total` its approver was shown, when given), or marks an
+/// approved one paid when a payout reference is given.
 #[server(prefix = "/rpc", endpoint = "advance_statement")]
 pub async fn advance_statement(
     #[server(rename = "csrf_token")] _csrf: String,
     id: i64,
     #[server(default)] payout_reference: Option<String>,
+    #[server(default)] total: Option<i64>,
 ) -> Result<domain::rebates::StatementView, PortalError> {
     use ssr::*;
     let portal = portal()?;
     let actor = actor()?;
     let statement = match payout_reference {
         Some(reference) => portal.pay_statement(&actor, id, &reference).await?,
-        None => portal.approve_statement(&actor, id).await?,
+        None => portal.approve_statement(&actor, id, total).await?,
     };
     back_to_page_saying(&format!("{}-{id}", statement.status.as_str()));
     Ok(statement)

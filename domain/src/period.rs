@@ -78,9 +78,14 @@ impl FiscalPeriod {
         }
         let bad = || FieldError::new(field, format!("`{text}` is not a fiscal period such as 2026-Q2"));
         let (year, quarter) = text.trim().split_once("-Q").ok_or_else(bad)?;
+        // Digits only, as written: `parse` alone would also read `+2`, `02` and `02026`.
+        let digits = |part: &str, len: usize| part.len() == len && part.bytes().all(|b| b.is_ascii_digit());
+        if !digits(year, 4) || !digits(quarter, 1) {
+            return Err(bad());
+        }
         let year: i32 = year.parse().map_err(|_| bad())?;
         let quarter: u8 = quarter.parse().map_err(|_| bad())?;
-        if !(1..=4).contains(&quarter) || !(1000..=9999).contains(&year) {
+        if !(1..=4).contains(&quarter) || year < 1000 {
             return Err(bad());
         }
         Ok(Self { year, quarter })
@@ -241,7 +246,15 @@ mod tests {
         let p = FiscalPeriod::parse("2026-Q1", "period").unwrap();
         assert_eq!(p.previous().to_string(), "2025-Q4");
         assert_eq!(p.year_before().to_string(), "2025-Q1");
-        for bad in ["2026Q1", "2026-Q5", "2026-Q0", "26-Q1", "Q1-2026"] {
+        assert_eq!(
+            FiscalPeriod::parse(" 2026-Q2 ", "period").unwrap().to_string(),
+            "2026-Q2"
+        );
+        let bad_ones = [
+            "2026Q1", "2026-Q5", "2026-Q0", "26-Q1", "Q1-2026", "2026-Q+2", "+2026-Q2", "02026-Q2",
+            "2026-Q02", "2026-q2", "0999-Q1",
+        ];
+        for bad in bad_ones {
             assert!(FiscalPeriod::parse(bad, "period").is_err(), "{bad}");
         }
     }

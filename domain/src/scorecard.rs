@@ -286,7 +286,8 @@ pub struct Scorecard {
     pub revenue_trailing_12: AgainstTarget,
     /// The last 12 calendar months, oldest first.
     pub monthly_revenue: Vec<MonthRevenue>,
-    /// Rebates on this fiscal year's statements (draft, approved and paid), minor units.
+    /// Rebates on this fiscal year's approved and paid statements (not drafts, which can still
+    /// change), minor units.
     pub rebate_earned: i64,
     /// The current period's rebate so far, when the tier has a plan.
     pub rebate_forecast: Option<crate::rebates::RebateForecast>,

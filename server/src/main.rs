@@ -413,11 +413,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let actor = acting_user(&portal, as_user.as_deref()).await?;
             let run = portal.run_rebates(actor.as_ref(), period).await?;
             println!(
-                "Rebate run {} for {}: {} draft statements totalling {}, {} locked statements left as they were.",
+                "Rebate run {} for {}: {} draft statements totalling {} {}, {} locked statements left as they were.",
                 run.id,
                 run.period,
                 run.drafts,
                 domain::money::format_minor(run.draft_total, run.minor_digits),
+                run.currency,
                 run.locked
             );
         }

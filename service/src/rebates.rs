@@ -24,6 +24,15 @@ use std::collections::{HashMap, HashSet};
 /// The longest payout reference accepted: longer than any bank or payout system's reference.
 pub const PAYOUT_REFERENCE_MAX: usize = 140;
 
+/// One step of a statement's life: `from` → `to`, with the payout reference of a payment and
+/// the total an approver confirmed.
+struct Advance<'a> {
+    from: StatementStatus,
+    to: StatementStatus,
+    reference: Option<&'a str>,
+    confirmed_total: Option<i64>,
+}
+
 /// The statements' columns, joined with the partner's name; followed by a `WHERE` clause.
 const SELECT: &str =
     "SELECT s.*, o.name AS partner_name FROM rebate_statements s JOIN organisations o ON o.id = s.partner_id";
@@ -43,7 +52,8 @@ fn statement_scope(actor: &Actor) -> String {
     }
 }
 
-fn require_finance(actor: &Actor) -> ServiceResult<()> {
+/// Refuses anyone but finance and vendor admins (403).
+pub fn require_finance(actor: &Actor) -> ServiceResult<()> {
     permit(
         actor.role.can_run_rebates(),
         "only finance and vendor admins can run, approve and pay rebates",
@@ -158,6 +168,17 @@ struct NewDraft<'a> {
 /// back, must still reach the payout system. A program's plan ids are never blank.
 const RESTATEMENTS_ONLY: (&str, &str) = ("", "No rebate plan: restatements only");
 
+/// A statement of restatements alone, before its lines are added.
+fn restatements_only(period: FiscalPeriod) -> RebateCalculation {
+    RebateCalculation {
+        period,
+        plan_id: RESTATEMENTS_ONLY.0.to_owned(),
+        basis: 0,
+        lines: Vec::new(),
+        total: 0,
+    }
+}
+
 /// Why drafts computed before their period ended are not approved: the sales of its last days
 /// may be missing, and would reach the partner only as next period's restatement. `what` ends
 /// with its verb ("… was", "… were").
@@ -173,6 +194,8 @@ struct StoredStatement {
     plan_id: String,
     locked: bool,
     total: i64,
+    basis: i64,
+    tier_rank: i64,
 }
 
 /// The program version in force at the end of each locked period a run restates, read once.
@@ -412,7 +435,8 @@ impl Portal {
         // keep a draft of its old plan beside the new one).
         let mut existing: HashMap<i64, Vec<StoredStatement>> = HashMap::new();
         for row in sqlx::query(
-            "SELECT id, partner_id, plan_id, status, total_minor FROM rebate_statements WHERE period = $1",
+            "SELECT id, partner_id, plan_id, status, total_minor, basis_minor, tier_rank FROM rebate_statements \
+             WHERE period = $1",
         )
         .bind(period.to_string())
         .fetch_all(&mut *tx)
@@ -426,6 +450,8 @@ impl Portal {
                     plan_id: row.try_get("plan_id")?,
                     locked: row.try_get::<String, _>("status")? != "draft",
                     total: row.try_get("total_minor")?,
+                    basis: row.try_get("basis_minor")?,
+                    tier_rank: row.try_get("tier_rank")?,
                 });
         }
         // Partners with a locked earlier statement, whatever its plan: a change to that period's
@@ -480,13 +506,7 @@ impl Portal {
                     .get(&partner_id)
                     .unwrap_or(&no_sales)
                     .calculate(plan, period),
-                None => RebateCalculation {
-                    period,
-                    plan_id: RESTATEMENTS_ONLY.0.to_owned(),
-                    basis: 0,
-                    lines: Vec::new(),
-                    total: 0,
-                },
+                None => restatements_only(period),
             };
             let plan_name = plan.map_or(RESTATEMENTS_ONLY.1, |plan| plan.name.as_str());
             let issued = plan.is_some() || !restated.is_empty();
@@ -527,9 +547,12 @@ impl Portal {
                     if updated.rows_affected() != 1 {
                         return Err(approved_during_run());
                     }
-                    // A draft whose total moves says so in its own history; the run's entry
-                    // alone would not tell which statements changed.
-                    if draft.total != calc.total {
+                    // A draft whose figures move (its total, its basis, or the tier it is
+                    // paid at) says so in its own history; the run's entry alone would not
+                    // tell which statements changed. A capped total can stay while its
+                    // basis grows.
+                    let before = (draft.total, draft.basis, draft.tier_rank);
+                    if before != (calc.total, calc.basis, i64::from(tier.0)) {
                         audit::record(
                             &mut tx,
                             now,
@@ -538,9 +561,11 @@ impl Portal {
                                 action: "statement.recompute",
                                 entity_type: "rebate_statement",
                                 entity_id: id.to_string(),
-                                before: Some(serde_json::json!({ "total": draft.total })),
+                                before: Some(serde_json::json!({
+                                    "total": draft.total, "basis": draft.basis, "tier_rank": draft.tier_rank
+                                })),
                                 after: Some(serde_json::json!({
-                                    "total": calc.total, "basis": calc.basis, "run_id": run_id
+                                    "total": calc.total, "basis": calc.basis, "tier_rank": tier.0, "run_id": run_id
                                 })),
                             },
                         )
@@ -948,16 +973,16 @@ impl Portal {
                 "{period} has no drafts to approve"
             )));
         }
-        let changed = || {
+        // Says what the drafts are now: as read here, or as the update found them.
+        let changed = |count: usize, total: i64| {
             ServiceError::Conflict(format!(
-                "the drafts of {period} changed since you read them: there are now {} totalling {} {}; review them and approve again",
-                drafts.count,
-                domain::money::format_minor(drafts.total, drafts.minor_digits),
+                "the drafts of {period} changed since you read them: there are now {count} totalling {} {}; review them and approve again",
+                domain::money::format_minor(total, drafts.minor_digits),
                 drafts.currency
             ))
         };
         if (drafts.count, drafts.total) != (expected_count, expected_total) {
-            return Err(changed());
+            return Err(changed(drafts.count, drafts.total));
         }
         let now = self.now();
         let mut tx = self.pool().begin().await?;
@@ -977,7 +1002,7 @@ impl Portal {
             total = total.saturating_add(row.try_get("total_minor")?);
         }
         if (approved.len(), total) != (expected_count, expected_total) {
-            return Err(changed());
+            return Err(changed(approved.len(), total));
         }
         let mut partners = Vec::with_capacity(approved.len());
         for row in &approved {
@@ -1195,7 +1220,7 @@ impl Portal {
         )?;
         let mut conn = self.pool().acquire().await?;
         let calendar = stored.program.ladder.calendar;
-        let (from, to) = calendar.range(period);
+        let (_, to) = calendar.range(period);
         // The run pays the plan of the program version in force at the period's end, so the
         // forecast reads that version's plan too (one already imported for a later date).
         let at_end = match self.program_on(to).await? {
@@ -1203,11 +1228,66 @@ impl Portal {
             None => stored,
         };
         let tier = self.effective_tier_on(&mut conn, partner_id, to).await?;
-        let Some(plan) = at_end.program.rebate_plan_for(tier, partner_type) else {
-            return Ok(None);
+        let plan = at_end.program.rebate_plan_for(tier, partner_type);
+        // What earlier locked periods now owe, or take back, as a run today would carry it on
+        // this period's statement: part of the rebate so far, and of the forecast, even for a
+        // tier with no plan (whose statement carries those lines alone).
+        let restated = self
+            .restatements(
+                &mut conn,
+                &mut ProgramsByPeriod::default(),
+                partner_id,
+                partner_type,
+                period,
+            )
+            .await?;
+        let (plan_name, mut so_far, mut projected) = match plan {
+            Some(plan) => {
+                let (so_far, projected) = self
+                    .forecast_of(&mut conn, plan, (partner_id, period), calendar, today)
+                    .await?;
+                (plan.name.clone(), so_far, projected)
+            }
+            None if restated.is_empty() => return Ok(None),
+            None => (
+                RESTATEMENTS_ONLY.1.to_owned(),
+                restatements_only(period),
+                restatements_only(period),
+            ),
         };
+        for line in restated {
+            so_far.total += line.amount;
+            projected.total += line.amount;
+            so_far.lines.push(line);
+        }
+        Ok(Some(RebateForecast {
+            period: period.to_string(),
+            plan_name,
+            basis: so_far.basis,
+            total: so_far.total,
+            lines: so_far.lines,
+            as_of: today.to_string(),
+            projected_total: projected.total,
+            projected_basis: projected.basis,
+            period_ends: to.to_string(),
+            currency: at_end.program.currency.code().to_owned(),
+            minor_digits: at_end.program.currency.minor_digits(),
+        }))
+    }
+
+    /// A plan's rebate on a partner's sales of the period so far (up to `today`), and on the
+    /// whole period at the pace so far.
+    async fn forecast_of(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        plan: &RebatePlan,
+        (partner_id, period): (i64, FiscalPeriod),
+        calendar: FiscalCalendar,
+        today: Date,
+    ) -> ServiceResult<(RebateCalculation, RebateCalculation)> {
+        let (from, to) = calendar.range(period);
         let mut so_far = self
-            .line_totals(&mut conn, calendar, period, Some(partner_id))
+            .line_totals(conn, calendar, period, Some(partner_id))
             .await?
             .remove(&partner_id)
             .unwrap_or_default();
@@ -1230,20 +1310,7 @@ impl Portal {
         let length = to.days_since_epoch() - from.days_since_epoch() + 1;
         let mut at_pace = so_far.at_pace(elapsed, length);
         at_pace.add_to_period(partner_id, &ahead, 1, from);
-        let projected = at_pace.calculate(plan, period);
-        Ok(Some(RebateForecast {
-            period: period.to_string(),
-            plan_name: plan.name.clone(),
-            basis: calc.basis,
-            total: calc.total,
-            lines: calc.lines,
-            as_of: today.to_string(),
-            projected_total: projected.total,
-            projected_basis: projected.basis,
-            period_ends: to.to_string(),
-            currency: at_end.program.currency.code().to_owned(),
-            minor_digits: at_end.program.currency.minor_digits(),
-        }))
+        Ok((calc, at_pace.calculate(plan, period)))
     }
 
     /// Finance's check before acting on one statement. Anyone else is refused, but a statement
@@ -1257,11 +1324,23 @@ impl Portal {
         Ok(())
     }
 
-    /// Locks a draft (finance). Approved statements never change again.
-    pub async fn approve_statement(&self, actor: &Actor, id: i64) -> ServiceResult<StatementView> {
+    /// Locks a draft (finance). Approved statements never change again. `confirmed_total`, in
+    /// minor units, is the total the approver was shown: a draft recomputed since is refused
+    /// rather than approved at a sum nobody confirmed.
+    pub async fn approve_statement(
+        &self,
+        actor: &Actor,
+        id: i64,
+        confirmed_total: Option<i64>,
+    ) -> ServiceResult<StatementView> {
         self.require_finance_for(actor, id).await?;
-        self.advance_statement(actor, id, StatementStatus::Draft, StatementStatus::Approved, None)
-            .await
+        let step = Advance {
+            from: StatementStatus::Draft,
+            to: StatementStatus::Approved,
+            reference: None,
+            confirmed_total,
+        };
+        self.advance_statement(actor, id, step).await
     }
 
     /// The fiscal calendar periods are named in: today's program's (the default calendar when
@@ -1288,20 +1367,8 @@ impl Portal {
                 domain::FieldError::new("payout_reference", "enter the payout system's reference").into(),
             );
         }
-        // The reference goes into the payout CSV and back to the payout system: one line of
-        // printable text, no longer than any payment reference is. Refused: control
-        // characters, the Unicode line and paragraph separators, and the marks that reorder
-        // text (which could make a reference read otherwise than it is).
-        let breaks_the_line = |c: char| {
-            c.is_control()
-                || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
-        };
-        if reference.chars().any(breaks_the_line) {
-            return Err(domain::FieldError::new(
-                "payout_reference",
-                "must be one line of text, without tabs, line breaks or direction marks",
-            )
-            .into());
+        if let Some(problem) = payout_reference_problem(reference) {
+            return Err(domain::FieldError::new("payout_reference", problem).into());
         }
         if reference.chars().count() > PAYOUT_REFERENCE_MAX {
             return Err(domain::FieldError::new(
@@ -1310,24 +1377,27 @@ impl Portal {
             )
             .into());
         }
-        self.advance_statement(
-            actor,
-            id,
-            StatementStatus::Approved,
-            StatementStatus::Paid,
-            Some(reference),
-        )
-        .await
+        let step = Advance {
+            from: StatementStatus::Approved,
+            to: StatementStatus::Paid,
+            reference: Some(reference),
+            confirmed_total: None,
+        };
+        self.advance_statement(actor, id, step).await
     }
 
     async fn advance_statement(
         &self,
         actor: &Actor,
         id: i64,
-        from: StatementStatus,
-        to: StatementStatus,
-        reference: Option<&str>,
+        step: Advance<'_>,
     ) -> ServiceResult<StatementView> {
+        let Advance {
+            from,
+            to,
+            reference,
+            confirmed_total,
+        } = step;
         let current = self.statement(actor, id).await?;
         if current.status != from {
             return Err(ServiceError::Conflict(format!(
@@ -1376,6 +1446,17 @@ impl Portal {
                 )));
             }
         }
+        if let Some(confirmed) = confirmed_total.filter(|&t| t != current.total) {
+            let money = |minor| domain::money::format_minor(minor, minor_digits(&current.currency));
+            return Err(ServiceError::Conflict(format!(
+                "{}'s {} draft was recomputed: it totals {} {}, not the {} you confirmed; review it and approve again",
+                current.partner_name,
+                current.period,
+                money(current.total),
+                current.currency,
+                money(confirmed),
+            )));
+        }
         let now = self.now();
         let mut tx = self.pool().begin().await?;
         let column = if to == StatementStatus::Paid {
@@ -1385,7 +1466,8 @@ impl Portal {
         };
         let changed = sqlx::query(&format!(
             "UPDATE rebate_statements SET status = $1, {column}_at = $2, {column}_by = $3, \
-             payout_reference = COALESCE($4, payout_reference) WHERE id = $5 AND status = $6"
+             payout_reference = COALESCE($4, payout_reference) \
+             WHERE id = $5 AND status = $6 AND total_minor = $7 AND computed_at = $8"
         ))
         .bind(to.as_str())
         .bind(now)
@@ -1393,12 +1475,15 @@ impl Portal {
         .bind(reference)
         .bind(id)
         .bind(from.as_str())
+        .bind(current.total)
+        .bind(current.computed_at)
         .execute(&mut *tx)
         .await?;
         if changed.rows_affected() != 1 {
-            // Another request moved it first; nothing is recorded for this one.
+            // Another request moved it, or a run recomputed it, since it was read: what was
+            // read (and would be recorded) is not what is stored. Nothing is recorded.
             return Err(ServiceError::Conflict(format!(
-                "the statement is no longer {}; reload it",
+                "the statement changed while you confirmed it (it is no longer the {} read); reload it",
                 from.as_str()
             )));
         }
@@ -1480,6 +1565,32 @@ impl Portal {
         }
         String::from_utf8(writer.into_inner().map_err(internal)?).map_err(internal)
     }
+}
+
+/// What is wrong with a payout reference (already trimmed and not empty), if anything. It goes
+/// into the payout CSV and back to the payout system exactly as written, so it is one line of
+/// visible text: no control characters, no line or paragraph separators, no invisible format
+/// characters (zero-width spaces and joiners, the marks that reorder text, byte-order marks,
+/// tags), which could make a reference look blank or read otherwise than it is; and it does
+/// not begin as a spreadsheet formula does, which the export would have to alter.
+fn payout_reference_problem(reference: &str) -> Option<&'static str> {
+    let unseen = |c: char| {
+        c.is_control()
+            || matches!(c,
+                '\u{00AD}' | '\u{0600}'..='\u{0605}' | '\u{061C}' | '\u{06DD}' | '\u{070F}'
+                | '\u{0890}'..='\u{0891}' | '\u{08E2}' | '\u{180E}' | '\u{200B}'..='\u{200F}'
+                | '\u{2028}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{FEFF}'
+                | '\u{FFF9}'..='\u{FFFB}' | '\u{1D173}'..='\u{1D17A}' | '\u{E0000}'..='\u{E007F}')
+    };
+    if reference.chars().any(unseen) {
+        return Some(
+            "must be one line of visible text, without tabs, line breaks, zero-width or direction marks",
+        );
+    }
+    if reference.starts_with(['=', '+', '-', '@']) {
+        return Some("must not begin with =, +, - or @, which a spreadsheet reads as a formula");
+    }
+    None
 }
 
 /// The decimals of a stored statement's currency (its code was checked when the program was).

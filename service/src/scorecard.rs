@@ -97,8 +97,11 @@ impl Portal {
             target,
         };
         let year = period.year.to_string();
+        // Earned is what finance has approved: a draft can still be recomputed, and the running
+        // period's draft would count its sales a second time beside the forecast.
         let rebate_earned: Option<i64> = sqlx::query_scalar(
-            "SELECT CAST(SUM(total_minor) AS BIGINT) FROM rebate_statements WHERE partner_id = $1 AND period LIKE $2",
+            "SELECT CAST(SUM(total_minor) AS BIGINT) FROM rebate_statements WHERE partner_id = $1 AND period LIKE $2 \
+             AND status IN ('approved', 'paid')",
         )
         .bind(partner_id)
         .bind(format!("{year}-%"))

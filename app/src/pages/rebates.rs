@@ -196,8 +196,10 @@ pub fn RebatesPage() -> impl IntoView {
                         })}
                         <button type="submit" class="button">"Show"</button>
                         {export.map(|period| view! {
-                            <a class="button" href=format!("/api/v1/rebates/statements.csv?period={period}")
-                                title="Approved and paid statements, for the payout system">{format!("Export {period} payouts (CSV)")}</a>
+                            // Only what is still to pay: a file with paid statements in it, fed to a
+                            // payout system as it is, would pay them twice.
+                            <a class="button" href=format!("/api/v1/rebates/statements.csv?period={period}&status=approved")
+                                title="Approved statements not yet paid, for the payout system">{format!("Export {period} to pay (CSV)")}</a>
                             <a class="button" href=format!("/api/v1/rebates/statements.csv?period={period}&status=all")
                                 title="Every statement of the period, drafts included">{format!("Export all of {period} (CSV)")}</a>
                         })}
@@ -763,7 +765,7 @@ fn StatementCard(
             })}
             {(finance && s.status == StatementStatus::Draft && s.approvable_from.is_none() && !s.computed_while_running).then(|| {
                 // Approving locks the statement for good: the figure is confirmed first.
-                let id = s.id;
+                let (id, total) = (s.id, s.total);
                 let ask = Ask::from_address(&id.to_string());
                 let question = format!(
                     "Approve {} {} for {whose}? An approved statement never changes.",
@@ -777,6 +779,8 @@ fn StatementCard(
                         <ActionForm action=advance attr:class="stack">
                             <CsrfField />
                             <input type="hidden" name="id" value=id />
+                            // The total asked about: a draft recomputed since is refused.
+                            <input type="hidden" name="total" value=total />
                             <p class="meta">{question}</p>
                             <ConfirmButtons label="Yes, approve".to_owned() aria_label=confirm_label whose
                                 pending=advance.pending() ask />
@@ -824,7 +828,7 @@ fn ForecastCard() -> impl IntoView {
                 let f = match forecast.await {
                     Ok(Some(f)) => f,
                     Ok(None) => return view! {
-                        <p class="hint" data-testid="forecast-none">"Your tier has no rebate plan this period, so there is no rebate to forecast."</p>
+                        <p class="hint" data-testid="forecast-none">"No rebate plan applies to your organisation this period, so there is no rebate to forecast."</p>
                     }.into_any(),
                     Err(error) => return view! { <p class="notice notice-error" role="alert">{error.located()}</p> }.into_any(),
                 };

@@ -306,6 +306,7 @@ fn rebate_panel(card: &Scorecard) -> AnyView {
                 <h2>"Rebates"</h2>
                 <p class="criterion-label">"Earned this year"</p>
                 <p class="figure" data-testid="rebate-earned">{money(card.rebate_earned, digits)}</p>
+                <p class="hint">"Approved and paid statements of this fiscal year."</p>
                 {match card.rebate_forecast.clone() {
                     Some(f) => view! {
                         <p class="criterion-label">"This period so far (" {f.period.clone()} ")"</p>
@@ -318,7 +319,7 @@ fn rebate_panel(card: &Scorecard) -> AnyView {
                             {money(f.projected_basis, digits)} " of sales)."
                         </p>
                     }.into_any(),
-                    None => view! { <p class="hint" data-testid="rebate-forecast">"Your tier has no rebate plan."</p> }.into_any(),
+                    None => view! { <p class="hint" data-testid="rebate-forecast">"No rebate plan applies to this partner this period."</p> }.into_any(),
                 }}
             </article>
     }

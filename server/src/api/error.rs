@@ -153,43 +153,69 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let is_json = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|ct| ct.starts_with("application/json"));
-        if !is_json {
-            return Err(ApiError::plain(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "send the body as application/json",
-            ));
-        }
+        let is_json = is_json(&req);
         let ApiBytes(bytes) = ApiBytes::from_request(req, state).await?;
-        let deserializer = &mut serde_json::Deserializer::from_slice(&bytes);
-        serde_path_to_error::deserialize(deserializer)
-            .map(ApiJson)
-            .map_err(|e| {
-                let path = e.path().to_string();
-                let message = e.inner().to_string();
-                // The path points at the offending value; for a missing key it points at the
-                // object that lacks it, so the key is appended.
-                let field = match field_from_message(&message) {
-                    Some(key) if message.starts_with("missing field") && path != "." => {
-                        Some(format!("{path}.{key}"))
-                    }
-                    Some(key) if path == "." => Some(key),
-                    _ => (path != ".").then_some(path),
-                };
-                let message = message.split(" at line ").next().unwrap_or_default().to_owned();
-                ApiError::Plain {
-                    status: StatusCode::UNPROCESSABLE_ENTITY,
-                    code: "invalid",
-                    message,
-                    field,
-                }
-            })
+        json_body(is_json, &bytes).map(ApiJson)
     }
+}
+
+/// A JSON body that may be left out: no body at all reads as `T::default()`; a body that is
+/// there is read as [`ApiJson`] reads it.
+pub struct ApiOptionalJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiOptionalJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + Default,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let is_json = is_json(&req);
+        let ApiBytes(bytes) = ApiBytes::from_request(req, state).await?;
+        if bytes.is_empty() {
+            return Ok(Self(T::default()));
+        }
+        json_body(is_json, &bytes).map(ApiOptionalJson)
+    }
+}
+
+fn is_json(req: &Request) -> bool {
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/json"))
+}
+
+/// Reads a JSON body, answering `415` for another media type and `422` naming the field a
+/// value is wrong or missing in.
+fn json_body<T: DeserializeOwned>(is_json: bool, bytes: &[u8]) -> Result<T, ApiError> {
+    if !is_json {
+        return Err(ApiError::plain(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the body as application/json",
+        ));
+    }
+    let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(deserializer).map_err(|e| {
+        let path = e.path().to_string();
+        let message = e.inner().to_string();
+        // The path points at the offending value; for a missing key it points at the object
+        // that lacks it, so the key is appended.
+        let field = match field_from_message(&message) {
+            Some(key) if message.starts_with("missing field") && path != "." => Some(format!("{path}.{key}")),
+            Some(key) if path == "." => Some(key),
+            _ => (path != ".").then_some(path),
+        };
+        let message = message.split(" at line ").next().unwrap_or_default().to_owned();
+        ApiError::Plain {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            code: "invalid",
+            message,
+            field,
+        }
+    })
 }
 
 /// Query parameters, a malformed or unknown one answered in the API's error shape (`422`

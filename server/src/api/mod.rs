@@ -22,7 +22,7 @@ use domain::content::{
 use domain::identity::{
     Me, OrganisationKind, OrganisationSummary, PartnerType, Persona, Region, Role, TierBadge, TierRank,
 };
-use error::{ApiBytes, ApiError, ApiJson, ApiQuery, ErrorBody, ErrorDetail};
+use error::{ApiBytes, ApiError, ApiJson, ApiOptionalJson, ApiQuery, ErrorBody, ErrorDetail};
 use serde::{Deserialize, Serialize};
 use service::web::{cookie_value, ClientIp, CookieSecurity, CsrfToken, SESSION_COOKIE};
 use service::{Actor, ServiceError, SessionToken};
@@ -813,6 +813,16 @@ pub struct PeriodApprovalRequest {
     pub total: i64,
 }
 
+/// Approving one draft: optionally the total the approver was shown, so that a draft
+/// recomputed since is refused rather than approved at a sum nobody saw.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StatementApprovalRequest {
+    /// The statement's `total` in minor units, as the approver saw it.
+    #[serde(default)]
+    pub total: Option<i64>,
+}
+
 /// Filter for the payout export.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct ExportQuery {
@@ -957,8 +967,10 @@ async fn export_statements(
     SignedIn(actor): SignedIn,
     ApiQuery(query): ApiQuery<ExportQuery>,
 ) -> Result<Response, ApiError> {
+    // Finance's export: anyone else is refused before their query is read.
+    service::rebates::require_finance(&actor)?;
     let period = parse_period(query.period.as_deref().unwrap_or_default())?;
-    let statuses = match query.status.as_deref() {
+    let statuses = match query.status.as_deref().filter(|s| !s.trim().is_empty()) {
         Some(text) => {
             service::rebates::parse_statuses(text).map_err(|e| ApiError::Service(ServiceError::Invalid(e)))?
         }
@@ -987,6 +999,7 @@ async fn get_statement(
 
 /// Approve a draft statement: it never changes again (finance, vendor admins).
 #[utoipa::path(post, path = "/api/v1/rebates/statements/{id}/approve", tag = "rebates",
+    request_body(content = Option<StatementApprovalRequest>, description = "Optional: the total the approver was shown"),
     security(("session" = [], "csrf" = [])),
     params(("id" = i64, Path, description = "Statement id")),
     responses(
@@ -994,16 +1007,18 @@ async fn get_statement(
         (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 403, description = "Not finance, or missing CSRF token", body = ErrorBody),
         (status = 404, description = "No such statement", body = ErrorBody),
-        (status = 409, description = "Not a draft; its period still running; beside an approved statement of its period; or computed while its period ran (run the period again)", body = ErrorBody),
+        (status = 409, description = "Not a draft; its period still running; beside an approved statement of its period; computed while its period ran (run the period again); or its total is not the `total` sent", body = ErrorBody),
+        (status = 422, description = "A `total` that is not a whole number of minor units", body = ErrorBody),
     ))]
 async fn approve_statement(
     State(state): State<AppState>,
     SignedIn(actor): SignedIn,
     Path(id): Path<String>,
+    ApiOptionalJson(body): ApiOptionalJson<StatementApprovalRequest>,
 ) -> Result<Json<StatementResponse>, ApiError> {
     let id = parse_id(&id, "statement")?;
     Ok(Json(StatementResponse(
-        state.portal.approve_statement(&actor, id).await?,
+        state.portal.approve_statement(&actor, id, body.total).await?,
     )))
 }
 
@@ -1147,7 +1162,7 @@ impl Modify for SecuritySchemes {
     components(schemas(audit::AuditResponse, dashboard::DashboardResponse, scorecard::ScorecardResponse, deals::DecisionRequest, deals::CloseRequest, deals::ExtensionRequest, deals::CustomerKeyResponse,
         deals::InboxResponse, deals::MarkReadRequest, deals::MarkReadResponse, domain::deals::DealInput,
         domain::deals::DealView, domain::deals::DealStatus, domain::deals::DealEvent, domain::deals::DealConflict,
-        domain::deals::CustomerKey, domain::deals::Turnaround, RebateRunRequest, PeriodApprovalRequest, PayoutRequest, StatementResponse, ImportResponse, ProgramResponse, ProgramVersionRequest, TierResponse, TierOverrideRequest, ErrorBody, ErrorDetail, SignInRequest, SessionResponse, Me, OrganisationSummary,
+        domain::deals::CustomerKey, domain::deals::Turnaround, RebateRunRequest, PeriodApprovalRequest, StatementApprovalRequest, PayoutRequest, StatementResponse, ImportResponse, ProgramResponse, ProgramVersionRequest, TierResponse, TierOverrideRequest, ErrorBody, ErrorDetail, SignInRequest, SessionResponse, Me, OrganisationSummary,
         OrganisationKind, PartnerType, Persona, Region, Role, TierBadge, TierRank, Room, RoomSummary, RoomListing,
         ContentKind, ContentStatus, ContentSummary, ContentItem, ContentInput, AudienceInput, Audience)),
     modifiers(&SecuritySchemes),

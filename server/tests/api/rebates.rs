@@ -21,6 +21,7 @@ crate::on_both_databases!(
     a_run_waits_for_an_import_in_progress,
     an_import_in_the_same_millisecond_as_a_run_comes_after_it,
     the_forecast_paces_the_sales_to_date_under_the_plan_at_the_period_end,
+    the_forecast_carries_what_a_run_would_restate,
     statement_lists_are_filtered_and_paged,
     a_period_is_approved_together_with_the_figures_shown,
     a_draft_computed_while_its_period_ran_is_run_again_before_approval,
@@ -499,13 +500,41 @@ async fn statements_are_approved_paid_and_never_change(db: Db) {
     )
     .await;
     assert_eq!(e["code"], "conflict");
+    // An approval may name the total the approver was shown: another total is refused, and the
+    // draft stays a draft.
+    let shown = statement(&app, "2026-Q2", gold).await["total"].as_i64().unwrap();
+    let e = error_code(
+        app.post_json(
+            &format!("/api/v1/rebates/statements/{id}/approve"),
+            &json!({ "total": shown - 6_000 }),
+        )
+        .await,
+        StatusCode::CONFLICT,
+    )
+    .await;
+    assert!(e["message"].as_str().unwrap().contains("not the "), "{e}");
+    assert_eq!(statement(&app, "2026-Q2", gold).await["status"], "draft");
+    let e = error_code(
+        app.post_json(
+            &format!("/api/v1/rebates/statements/{id}/approve"),
+            &json!({ "total": "all of it" }),
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(e["field"], "total", "{e}");
     let approved: Value = app
-        .post_empty(&format!("/api/v1/rebates/statements/{id}/approve"))
+        .post_json(
+            &format!("/api/v1/rebates/statements/{id}/approve"),
+            &json!({ "total": shown }),
+        )
         .await
         .json()
         .await
         .unwrap();
     assert_eq!(approved["status"], "approved");
+    assert_eq!(approved["total"], shown);
     error_code(
         app.post_empty(&format!("/api/v1/rebates/statements/{id}/approve"))
             .await,
@@ -520,6 +549,12 @@ async fn statements_are_approved_paid_and_never_change(db: Db) {
         "PO\t1",
         "PO-1\u{2028}PO-2",
         "PO-\u{202E}1-OP",
+        "\u{200B}",
+        "PO\u{200E}1",
+        "\u{FEFF}PO-1",
+        "-PAY-0042",
+        "=HYPERLINK(\"x\")",
+        "@PO",
         too_long.as_str(),
     ] {
         let e = error_code(
@@ -630,13 +665,16 @@ async fn statements_are_isolated_and_exported(db: Db) {
         StatusCode::NOT_FOUND,
     )
     .await;
-    error_code(
-        northwind_admin
-            .get("/api/v1/rebates/statements.csv?period=2026-Q2")
-            .await,
-        StatusCode::FORBIDDEN,
-    )
-    .await;
+    // Refused as finance's, whatever the query says.
+    for query in ["period=2026-Q2", "period=nope&status=owed"] {
+        error_code(
+            northwind_admin
+                .get(&format!("/api/v1/rebates/statements.csv?{query}"))
+                .await,
+            StatusCode::FORBIDDEN,
+        )
+        .await;
+    }
 
     let mut contoso_admin = app.another_client();
     contoso_admin.sign_in("admin@contoso.test").await;
@@ -702,6 +740,7 @@ async fn statements_are_isolated_and_exported(db: Db) {
         .await;
     let csv = export("").await;
     assert_eq!(csv.lines().count(), 2, "{csv}");
+    assert_eq!(export("&status=").await, csv, "an empty status reads as left out");
     assert!(csv.contains(&contoso_row) && csv.contains(",approved,"), "{csv}");
     let drafts = export("&status=draft").await;
     assert!(!drafts.contains(&contoso_row), "{drafts}");
@@ -935,6 +974,7 @@ async fn the_audit_log_says_who_imported_approved_and_paid(db: Db) {
     );
     assert_eq!(entries[2]["before"]["total"], first["total"]);
     assert_eq!(entries[2]["after"]["total"], recomputed["total"]);
+    assert_eq!(entries[2]["before"]["basis"], 10_000_000);
     assert_eq!(entries[2]["after"]["basis"], 15_000_000);
     assert_eq!(entries[2]["after"]["run_id"], rerun["id"]);
     assert_eq!(entries[0]["after"]["payout_reference"], "PO-77");
@@ -1265,6 +1305,78 @@ async fn the_forecast_paces_the_sales_to_date_under_the_plan_at_the_period_end(d
     database.cleanup().await;
 }
 
+/// The forecast carries what a run today would restate on the period's statement, so that the
+/// two agree; "earned this year" counts approved statements, not the running period's draft.
+async fn the_forecast_carries_what_a_run_would_restate(db: Db) {
+    // 2026-07-10T12:00:00Z: day 10 of 2026-Q3.
+    let (database, portal, finance, partner, _) = portal_at(db, 1_783_684_800_000, "Restated Silver").await;
+    let rows = |rows: &[(&str, &str, &str)]| {
+        rows.iter()
+            .map(|(id, on, amount)| (id.to_string(), on.to_string(), amount.to_string()))
+            .collect::<Vec<_>>()
+    };
+    let q2 = domain::period::FiscalPeriod::parse("2026-Q2", "period").unwrap();
+    let q3 = domain::period::FiscalPeriod::parse("2026-Q3", "period").unwrap();
+    let of_partner = |period| {
+        let (portal, finance) = (portal.clone(), finance.clone());
+        async move {
+            let filter = service::rebates::StatementFilter {
+                period: Some(period),
+                ..Default::default()
+            };
+            let page = portal.statements(&finance, &filter).await.unwrap();
+            page.statements
+                .into_iter()
+                .find(|s| s.partner_id == partner)
+                .unwrap()
+        }
+    };
+    import_hardware(
+        &portal,
+        &finance,
+        partner,
+        &rows(&[("R1", "2026-05-01", "10000.00")]),
+    )
+    .await;
+    portal.run_rebates(Some(&finance), q2).await.unwrap();
+    let locked = of_partner(q2).await;
+    portal
+        .approve_statement(&finance, locked.id, Some(locked.total))
+        .await
+        .unwrap();
+    // A late 2026-Q2 sale of 3,000.00 at 200 bp: 60.00 more for a locked period.
+    import_hardware(
+        &portal,
+        &finance,
+        partner,
+        &rows(&[("R2", "2026-05-02", "3000.00"), ("R3", "2026-07-05", "1000.00")]),
+    )
+    .await;
+    let forecast = portal.rebate_forecast(&finance, partner).await.unwrap().unwrap();
+    let restated: Vec<(&str, i64)> = forecast
+        .lines
+        .iter()
+        .filter(|l| l.kind == domain::rebates::LineKind::Adjustment)
+        .map(|l| (l.description.as_str(), l.amount))
+        .collect();
+    assert_eq!(restated, [("2026-Q2 restatement", 6_000)], "{forecast:?}");
+    assert_eq!(
+        forecast.total,
+        forecast.lines.iter().map(|l| l.amount).sum::<i64>(),
+        "the lines add up to the total"
+    );
+    assert!(forecast.projected_total >= forecast.total, "{forecast:?}");
+    // A run today gives the statement the forecast shows.
+    portal.run_rebates(Some(&finance), q3).await.unwrap();
+    let draft = of_partner(q3).await;
+    assert_eq!((draft.total, &draft.lines), (forecast.total, &forecast.lines));
+    // Earned this year: the approved 2026-Q2 statement, not the 2026-Q3 draft.
+    let card = portal.scorecard(&finance, partner).await.unwrap();
+    assert_eq!(card.rebate_earned, locked.total);
+    portal.store().close().await;
+    database.cleanup().await;
+}
+
 /// Imports hardware sales `(external id, booked on, amount)` of `partner` through the service
 /// layer, as `finance`; the import must be stored.
 async fn import_hardware(
@@ -1326,7 +1438,10 @@ async fn a_draft_computed_while_its_period_ran_is_run_again_before_approval(db: 
         (None, true)
     );
     assert_eq!(ended.basis, 1_000_000, "the draft has not seen W2");
-    let refused = portal.approve_statement(&finance, ended.id).await.unwrap_err();
+    let refused = portal
+        .approve_statement(&finance, ended.id, None)
+        .await
+        .unwrap_err();
     assert!(
         matches!(&refused, service::ServiceError::Conflict(m) if m.contains("Running Silver's draft of 2026-Q2 was computed while 2026-Q2 was running")),
         "{refused:?}"
@@ -1345,7 +1460,7 @@ async fn a_draft_computed_while_its_period_ran_is_run_again_before_approval(db: 
     portal.run_rebates(Some(&finance), period).await.unwrap();
     let rerun = draft(&portal).await;
     assert_eq!((rerun.basis, rerun.computed_while_running), (2_000_000, false));
-    let approved = portal.approve_statement(&finance, rerun.id).await.unwrap();
+    let approved = portal.approve_statement(&finance, rerun.id, None).await.unwrap();
     assert_eq!(approved.status, domain::rebates::StatementStatus::Approved);
     portal.store().close().await;
     database.cleanup().await;
