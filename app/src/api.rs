@@ -387,7 +387,16 @@ pub async fn run_rebates(
     use ssr::*;
     let period =
         domain::period::FiscalPeriod::parse(period.trim(), "period").map_err(service::ServiceError::from)?;
-    Ok(portal()?.run_rebates(Some(&actor()?), period).await?)
+    let summary = portal()?.run_rebates(Some(&actor()?), period).await?;
+    back_to_page_saying(&format!("run-{}", summary.id));
+    Ok(summary)
+}
+
+/// A rebate run as it ended (finance), for the page a plain form post returns to.
+#[server(prefix = "/rpc", endpoint = "rebate_run", input = GetUrl)]
+pub async fn get_rebate_run(id: i64) -> Result<domain::rebates::RunSummary, PortalError> {
+    use ssr::*;
+    Ok(portal()?.rebate_run(&actor()?, id).await?)
 }
 
 /// Approves a draft statement (at the `total` its approver was shown, when given), or marks an

@@ -224,6 +224,21 @@ fn known_columns(required: &[&str], optional: &[&str]) -> String {
     names
 }
 
+/// What most often makes a header lack the columns it seems to have, when the header shows
+/// it: a file of the other kind.
+fn why_columns_are_missing(headers: &[String], required: &[&str]) -> String {
+    let has_all = |columns: &[&str]| columns.iter().all(|c| headers.iter().any(|h| h == c));
+    for (columns, kind) in [
+        (CERTIFICATION_COLUMNS, "certifications"),
+        (SALES_COLUMNS, "sales"),
+    ] {
+        if columns != required && has_all(columns) {
+            return format!(" (these are the columns of {kind}: import the file as {kind})");
+        }
+    }
+    String::new()
+}
+
 /// Refuses a file with no rows, a CSV header without all of `required`, or a column that is
 /// neither required nor `optional`: a misspelt `distributer_id` would otherwise be dropped
 /// without a word. A CSV header is answered with one error instead of one per row; a JSON line
@@ -244,10 +259,11 @@ pub(crate) fn check_columns(rows: &Rows, required: &[&str], optional: &[&str]) -
                 return Err(vec![file_error(
                     "header",
                     format!(
-                        "missing column{} {}; the header must name {}",
+                        "missing column{} {}; the header must name {}{}",
                         if missing.len() == 1 { "" } else { "s" },
                         missing.join(", "),
-                        required.join(", ")
+                        required.join(", "),
+                        why_columns_are_missing(headers, required)
                     ),
                 )]);
             }
@@ -366,6 +382,13 @@ fn unreadable_file(field: &str, message: impl Into<String>) -> Unreadable {
 pub(crate) fn read_rows(text: &str, format: ImportFormat) -> Result<Rows, Unreadable> {
     // A byte-order mark, as spreadsheet programs write, is not part of the first column's name.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    // A JSON export tool's array is no CSV header, and no JSON line either.
+    if text.trim_start().starts_with('[') {
+        return Err(unreadable_file(
+            "file",
+            "the file is a JSON array: give JSON lines, one object per line, or CSV",
+        ));
+    }
     match format {
         ImportFormat::Csv => {
             // Values are trimmed when they are read (`Fields::get`), headers here. Records of any
@@ -380,6 +403,19 @@ pub(crate) fn read_rows(text: &str, format: ImportFormat) -> Result<Rows, Unread
                 .iter()
                 .map(|h| h.trim().to_ascii_lowercase())
                 .collect();
+            // A European spreadsheet's "CSV" is separated by semicolons (its amounts have
+            // decimal commas): its header is one column, and every row would be refused for
+            // its length, with no word of why.
+            if let [only] = headers.as_slice() {
+                for (separator, name) in [(';', "semicolons"), ('\t', "tabs")] {
+                    if only.contains(separator) {
+                        return Err(unreadable_file(
+                            "header",
+                            format!("the file is separated by {name}: save it as CSV with commas, or as JSON lines"),
+                        ));
+                    }
+                }
+            }
             for (i, name) in headers.iter().enumerate() {
                 if !name.is_empty() && headers[..i].contains(name) {
                     return Err(unreadable_file(
@@ -419,10 +455,16 @@ pub(crate) fn read_rows(text: &str, format: ImportFormat) -> Result<Rows, Unread
                                 line: Some(line),
                                 field: "row".into(),
                                 message: format!(
-                                    "has {} field{} where the header has {}",
+                                    "has {} field{} where the header has {}{}",
                                     record.len(),
                                     if record.len() == 1 { "" } else { "s" },
                                     headers.len(),
+                                    // One more is most often a comma inside a value.
+                                    if record.len() > headers.len() {
+                                        "; a value with a comma in it (a name, or an amount written 1,234.56) goes in double quotes"
+                                    } else {
+                                        ""
+                                    },
                                 ),
                             });
                             continue;
@@ -2285,6 +2327,43 @@ mod tests {
             ),
             Ok(())
         );
+    }
+
+    #[test]
+    fn a_header_that_lacks_columns_says_why_when_it_shows() {
+        let header_error = |text: &str, required| match read_rows(text, ImportFormat::Csv) {
+            Ok(rows) => check_columns(&rows, required, &[]).unwrap_err()[0]
+                .message
+                .clone(),
+            Err(Unreadable { errors, .. }) => format!("unreadable: {}", errors[0].message),
+        };
+        // Refused whole, not row by row for its rows' lengths.
+        let semicolons =
+            "external_id;partner_id;booked_on;product_line;amount;currency\nS1;7;2026-04-01;cloud;1,00;USD\n";
+        assert_eq!(
+            header_error(semicolons, SALES_COLUMNS),
+            "unreadable: the file is separated by semicolons: save it as CSV with commas, or as JSON lines"
+        );
+        let tabs = "external_id\tpartner_id\tbooked_on\nS1\t7\t2026-04-01\n";
+        assert!(header_error(tabs, SALES_COLUMNS).contains("separated by tabs"));
+        let certifications =
+            "partner_id,person,code,earned_on,expires_on\n7,Ann,AZ-104,2026-01-01,2028-01-01\n";
+        assert!(header_error(certifications, SALES_COLUMNS)
+            .ends_with("(these are the columns of certifications: import the file as certifications)"));
+        let sales =
+            "external_id,partner_id,booked_on,product_line,amount,currency\nS1,7,2026-04-01,cloud,1.00,USD\n";
+        assert!(header_error(sales, CERTIFICATION_COLUMNS).ends_with("import the file as sales)"));
+        let array = "[{\"external_id\":\"S1\"}]\n";
+        assert!(header_error(array, SALES_COLUMNS).contains("JSON array"));
+        assert!(read_rows(array, ImportFormat::JsonLines).is_err());
+        // A header that shows nothing more says nothing more.
+        assert!(header_error("external_id,amount\nS1,1.00\n", SALES_COLUMNS).ends_with("amount, currency"));
+        // A row with a field too many hints at the comma inside a value.
+        let rows = read_rows("external_id,amount\nS1,1,234.56\n", ImportFormat::Csv);
+        let Err(Unreadable { errors, .. }) = rows else {
+            panic!("a row with a field too many is refused");
+        };
+        assert!(errors[0].message.contains("goes in double quotes"), "{errors:?}");
     }
 
     #[test]

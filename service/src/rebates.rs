@@ -1313,6 +1313,38 @@ impl Portal {
         Ok((calc, at_pace.calculate(plan, period)))
     }
 
+    /// A rebate run as it ended: its period, the drafts it left and their total, and the
+    /// statements of the period already locked when it started (finance; 404 otherwise, or
+    /// for no such run).
+    pub async fn rebate_run(&self, actor: &Actor, id: i64) -> ServiceResult<RunSummary> {
+        if require_finance(actor).is_err() {
+            return Err(ServiceError::NotFound("rebate run"));
+        }
+        let row = sqlx::query(
+            "SELECT r.period, r.statements, r.total_minor, \
+             (SELECT COUNT(*) FROM rebate_statements s WHERE s.period = r.period \
+              AND s.status IN ('approved', 'paid') AND s.approved_at < r.started_at) AS locked \
+             FROM rebate_runs r WHERE r.id = $1",
+        )
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or(ServiceError::NotFound("rebate run"))?;
+        let currency = self.program_currency().await?;
+        let count = |column| -> ServiceResult<usize> {
+            Ok(usize::try_from(row.try_get::<i64, _>(column)?).unwrap_or(0))
+        };
+        Ok(RunSummary {
+            id,
+            period: row.try_get("period")?,
+            drafts: count("statements")?,
+            locked: count("locked")?,
+            draft_total: row.try_get("total_minor")?,
+            currency: currency.code().to_owned(),
+            minor_digits: currency.minor_digits(),
+        })
+    }
+
     /// Finance's check before acting on one statement. Anyone else is refused, but a statement
     /// they may not read is not found first, exactly as when reading it: another organisation's
     /// id answers 404 on every endpoint.

@@ -2,8 +2,8 @@
 //! their statements line by line.
 
 use crate::api::{
-    get_forecast, get_period_drafts, get_statement, get_statements, AdvanceStatement, ApprovePeriod,
-    ImportFacts, RunRebates, StatementDetail,
+    get_forecast, get_period_drafts, get_rebate_run, get_statement, get_statements, AdvanceStatement,
+    ApprovePeriod, ImportFacts, RunRebates, StatementDetail,
 };
 use crate::components::id_param;
 use crate::components::{query_value, CsrfField, ErrorPanel, MeResource};
@@ -16,6 +16,22 @@ use leptos_router::hooks::{use_location, use_query_map};
 
 fn money(minor: i64, digits: u32) -> String {
     format_minor(minor, digits)
+}
+
+/// An explanation line's amount: an adjustment says which way it moves the money, `+60.00`
+/// owed to the partner or `-60.00` taken back (RULES.md §5).
+fn line_amount(line: &domain::rebates::StatementLine, digits: u32) -> String {
+    let text = money(line.amount, digits);
+    if line.kind == domain::rebates::LineKind::Adjustment && line.amount > 0 {
+        format!("+{text}")
+    } else {
+        text
+    }
+}
+
+/// An ISO date as people read it (`30 Jun 2026`), or as given if it is not one.
+fn readable_date(iso: &str) -> String {
+    crate::pages::scorecard::forecast_end(iso)
 }
 
 /// Decimals of a statement's currency (two for a code this build does not know).
@@ -323,14 +339,18 @@ fn PeriodApprovalPanel(drafts: PeriodDrafts, approve_all: ServerAction<ApprovePe
         drafts.period
     );
     let confirm_label = format!("Yes, approve {count} statement{plural}");
-    let start_label = format!("Approve all {count} draft{plural}…");
+    let start_label = if drafts.count == 1 {
+        "Approve the draft…".to_owned()
+    } else {
+        format!("Approve all {count} drafts…")
+    };
     view! {
         <section class="panel period-approval" aria-labelledby="period-approval" data-testid="period-approval">
             <h2 id="period-approval">{format!("Drafts of {}", drafts.period)}</h2>
             <p>{summary}</p>
             {match drafts.approvable_from.clone() {
                 Some(from) => view! {
-                    <p class="hint">"The period is still running: its drafts can be approved from " {from} "."</p>
+                    <p class="hint">"The period is still running: its drafts can be approved from " {readable_date(&from)} "."</p>
                 }.into_any(),
                 None => {
                     // The figures the approver confirms travel with the approval.
@@ -343,8 +363,8 @@ fn PeriodApprovalPanel(drafts: PeriodDrafts, approve_all: ServerAction<ApprovePe
                                 <input type="hidden" name="period" value=period />
                                 <input type="hidden" name="count" value=shown_count />
                                 <input type="hidden" name="total" value=shown_total />
-                                <p class="notice notice-warning">{question}</p>
-                                <ConfirmButtons label=confirm_label pending=approve_all.pending() ask />
+                                <p class="notice notice-warning" id="period-question">{question}</p>
+                                <ConfirmButtons label=confirm_label described_by="period-question" pending=approve_all.pending() ask />
                             </ActionForm>
                         }.into_any()
                     } else {
@@ -400,6 +420,10 @@ fn ConfirmButtons(
     /// Whose statement it acts on, for a refusal to name.
     #[prop(optional, into)]
     whose: Option<String>,
+    /// The id of the question it answers, read with the button: focus lands on the button, and
+    /// the amount asked about must not be skipped.
+    #[prop(optional, into)]
+    described_by: Option<String>,
     #[prop(into)] pending: Signal<bool>,
     ask: RwSignal<Ask>,
 ) -> impl IntoView {
@@ -412,7 +436,7 @@ fn ConfirmButtons(
     });
     view! {
         <div class="row">
-            <button type="submit" class="button primary" aria-label=aria_label node_ref=button
+            <button type="submit" class="button primary" aria-label=aria_label aria-describedby=described_by node_ref=button
                 // `try_get`: the list reloading after this very action may notify the button
                 // after the question (and its `pending`) is gone.
                 disabled=move || pending.try_get().unwrap_or(true) || reloading.is_some_and(|r| r.0.try_get().unwrap_or(true))
@@ -485,8 +509,15 @@ fn AdvanceResult(
 }
 
 /// What `done=<what>` in the address says, when the statement or period now stands so:
-/// `approved-<id>` or `paid-<id>` a statement, `period-<period>` a period approved together.
+/// `approved-<id>` or `paid-<id>` a statement, `period-<period>` a period approved together,
+/// `run-<id>` a rebate run.
 async fn done_message(done: String) -> Option<String> {
+    if let Some(id) = done.strip_prefix("run-") {
+        return get_rebate_run(id.parse().ok()?)
+            .await
+            .ok()
+            .map(|run| run_result(&run));
+    }
     if let Some(period) = done.strip_prefix("period-") {
         let left = get_period_drafts(period.to_owned()).await.ok()?;
         return left
@@ -498,6 +529,20 @@ async fn done_message(done: String) -> Option<String> {
     let statement = get_statement(id).await.ok()?.statement;
     (statement.status.as_str() == status && statement.status != StatementStatus::Draft)
         .then(|| advanced_to(&statement))
+}
+
+/// What a rebate run did, in a sentence.
+fn run_result(s: &domain::rebates::RunSummary) -> String {
+    format!(
+        "{}: {} draft statement{} totalling {} {}; {} approved or paid statement{} left unchanged.",
+        s.period,
+        grouped(s.drafts),
+        if s.drafts == 1 { "" } else { "s" },
+        money(s.draft_total, s.minor_digits),
+        s.currency,
+        grouped(s.locked),
+        if s.locked == 1 { "" } else { "s" }
+    )
 }
 
 /// What an approval or a payment made of a statement, in a sentence.
@@ -563,7 +608,11 @@ fn load_file(
                         }
                     }
                 }
-                Err(_) => set_error.set(Some(format!("{} could not be read", file.name()))),
+                Err(_) => {
+                    // Nothing of an earlier file is left to be imported in its name.
+                    set_data.set(String::new());
+                    set_error.set(Some(format!("{} could not be read", file.name())));
+                }
             }
         });
     }
@@ -600,18 +649,7 @@ fn FinanceTools(run: ServerAction<RunRebates>) -> impl IntoView {
                 </ActionForm>
                 {move || run.value().get().map(|r| match r {
                     Ok(s) => view! {
-                        <p class="notice notice-success" role="status" data-testid="run-result">
-                            {format!(
-                                "{}: {} draft statement{} totalling {} {}; {} locked left as {} were.",
-                                s.period,
-                                grouped(s.drafts),
-                                if s.drafts == 1 { "" } else { "s" },
-                                money(s.draft_total, s.minor_digits),
-                                s.currency,
-                                grouped(s.locked),
-                                if s.locked == 1 { "it" } else { "they" }
-                            )}
-                        </p>
+                        <p class="notice notice-success" role="status" data-testid="run-result">{run_result(&s)}</p>
                     }.into_any(),
                     // A refusal (a period not begun, a run already going) is said as an error,
                     // not in the words of a result.
@@ -637,7 +675,11 @@ fn FinanceTools(run: ServerAction<RunRebates>) -> impl IntoView {
                         <input id="import-file" type="file" accept=".csv,.jsonl,.ndjson,text/csv,application/x-ndjson"
                             aria-describedby="import-file-error"
                             aria-invalid=move || file_error.get().is_some().then_some("true")
-                            on:change=move |ev| load_file(ev, set_data, set_exact, set_file_error) />
+                            on:change=move |ev| {
+                                // The last result was about other data.
+                                import.value().set(None);
+                                load_file(ev, set_data, set_exact, set_file_error);
+                            } />
                         <p class="field-error" id="import-file-error" role="alert">{move || file_error.get()}</p>
                     </div>
                     <div class="field">
@@ -647,6 +689,8 @@ fn FinanceTools(run: ServerAction<RunRebates>) -> impl IntoView {
                             prop:value=move || data.get()
                             on:input=move |ev| {
                                 set_exact.set(None);
+                                set_file_error.set(None);
+                                import.value().set(None);
                                 set_data.set(event_target_value(&ev));
                             }></textarea>
                         {move || exact.get().map(|text| view! { <input type="hidden" name="data" value=text /> })}
@@ -675,9 +719,20 @@ fn FinanceTools(run: ServerAction<RunRebates>) -> impl IntoView {
                         // A file wrong on every row has as many errors as rows: the page lists the
                         // first ones and says how many there are.
                         let total = report.error_count.max(report.errors.len());
+                        // Focus moves to the summary, which its heading names: a screen reader
+                        // says that, not every error at once, and the list is read from there.
+                        let summary = NodeRef::<leptos::html::Div>::new();
+                        summary.on_load(|summary| {
+                            let _ = summary.focus();
+                        });
+                        let heading = if report.errors.iter().all(|e| e.row == 0) {
+                            "Nothing was stored: fix the file and import it again"
+                        } else {
+                            "Nothing was stored: fix these rows and import the file again"
+                        };
                         view! {
-                            <div class="error-summary" role="alert" data-testid="import-result">
-                                <h2>"Nothing was stored: fix these rows and import the file again"</h2>
+                            <div class="error-summary" tabindex="-1" aria-labelledby="import-errors" node_ref=summary data-testid="import-result">
+                                <h3 id="import-errors">{heading}</h3>
                                 {(total > SHOWN_IMPORT_ERRORS).then(|| view! {
                                     <p>{format!("Showing the first {SHOWN_IMPORT_ERRORS} of {total} errors.")}</p>
                                 })}
@@ -687,7 +742,7 @@ fn FinanceTools(run: ServerAction<RunRebates>) -> impl IntoView {
                             </div>
                         }.into_any()
                     }
-                    Err(e) => view! { <p class="notice notice-error" role="alert">{e.located()}</p> }.into_any(),
+                    Err(e) => view! { <p class="notice notice-error" role="alert">{capitalised(&e.located())}</p> }.into_any(),
                 })}
             </article>
         </section>
@@ -712,10 +767,8 @@ fn StatementCard(
     // Each name starts with the visible label, so speaking the label still finds the control.
     let (see_label, approve_label) = (format!(" ({whose})"), format!("Approve {whose}"));
     let confirm_label = format!("Yes, approve {whose}");
-    let (reference_label, paid_label) = (
-        format!("Payout reference for {whose}"),
-        format!("Mark paid: {whose}"),
-    );
+    // The payout reference's label is visible; its hidden end names the statement.
+    let (reference_whose, paid_label) = (format!(" for {whose}"), format!("Mark paid: {whose}"));
     let reloading = use_context::<Reloading>();
     let acting = use_context::<Acting>();
     let refused_here = {
@@ -743,19 +796,22 @@ fn StatementCard(
                 <caption class="visually-hidden">"How the rebate was computed"</caption>
                 <tbody>
                     {s.lines.iter().map(|l| view! {
-                        <tr><td>{l.description.clone()}</td><td class="num">{money(l.amount, digits)}</td></tr>
+                        <tr><th scope="row">{l.description.clone()}</th><td class="num">{line_amount(l, digits)}</td></tr>
                     }).collect_view()}
                 </tbody>
                 <tfoot>
                     <tr><th scope="row">"Total " {s.currency.clone()}</th><td class="num" data-testid="statement-total">{money(s.total, digits)}</td></tr>
                 </tfoot>
             </table>
+            {(s.total < 0).then(|| view! {
+                <p class="meta">"A negative total: the partner owes this amount back; marking it paid records that it was settled."</p>
+            })}
             {s.payout_reference.clone().map(|r| view! { <p class="meta">"Paid: " {r}</p> })}
             {(!own_page).then(|| view! {
                 <p><a href=format!("/rebates/{}", s.id)>"See the sales behind it"<span class="visually-hidden">{see_label}</span></a></p>
             })}
             {s.approvable_from.clone().map(|from| view! {
-                <p class="meta">"The period is still running: this draft can be approved from " {from} "."</p>
+                <p class="meta">"The period is still running: this draft can be approved from " {readable_date(&from)} "."</p>
             })}
             {s.computed_while_running.then(|| view! {
                 <p class="meta">
@@ -767,6 +823,7 @@ fn StatementCard(
                 // Approving locks the statement for good: the figure is confirmed first.
                 let (id, total) = (s.id, s.total);
                 let ask = Ask::from_address(&id.to_string());
+                let question_id = format!("approve-question-{id}");
                 let question = format!(
                     "Approve {} {} for {whose}? An approved statement never changes.",
                     money(s.total, digits),
@@ -774,15 +831,16 @@ fn StatementCard(
                 );
                 let whose = whose.clone();
                 move || if ask.get() == Ask::Asking {
-                    let (question, confirm_label, whose) = (question.clone(), confirm_label.clone(), whose.clone());
+                    let (question, confirm_label, whose, question_id) =
+                        (question.clone(), confirm_label.clone(), whose.clone(), question_id.clone());
                     view! {
                         <ActionForm action=advance attr:class="stack">
                             <CsrfField />
                             <input type="hidden" name="id" value=id />
                             // The total asked about: a draft recomputed since is refused.
                             <input type="hidden" name="total" value=total />
-                            <p class="meta">{question}</p>
-                            <ConfirmButtons label="Yes, approve".to_owned() aria_label=confirm_label whose
+                            <p class="meta" id=question_id.clone()>{question}</p>
+                            <ConfirmButtons label="Yes, approve".to_owned() aria_label=confirm_label whose described_by=question_id
                                 pending=advance.pending() ask />
                         </ActionForm>
                     }.into_any()
@@ -798,9 +856,9 @@ fn StatementCard(
                     <ActionForm action=advance attr:class="row">
                         <CsrfField />
                         <input type="hidden" name="id" value=s.id />
-                        <label class="visually-hidden" for=format!("ref-{}", s.id)>{reference_label}</label>
+                        <label for=format!("ref-{}", s.id)>"Payout reference"<span class="visually-hidden">{reference_whose}</span></label>
                         // One line with a visible character: the server says what else it refuses.
-                        <input id=format!("ref-{}", s.id) name="payout_reference" type="text" placeholder="Payout reference"
+                        <input id=format!("ref-{}", s.id) name="payout_reference" type="text" placeholder="PO-2026-0042"
                             required maxlength="140" pattern=r".*\S.*" title="The payout system's reference, on one line" />
                         <button type="submit" class="button primary" aria-label=paid_label
                             disabled=move || advance.pending().get() || reloading.is_some_and(|r| r.0.try_get().unwrap_or(true))
@@ -836,7 +894,7 @@ fn ForecastCard() -> impl IntoView {
                     <section class="panel forecast" aria-labelledby="forecast">
                         <h2 id="forecast">"This period so far: " {f.period.clone()}</h2>
                         <p class="what-if-result" data-testid="forecast-total">{money(f.total, f.minor_digits)} " " {f.currency.clone()}</p>
-                        <p class="hint">{f.plan_name.clone()} " on " {money(f.basis, f.minor_digits)} " " {f.currency.clone()} " of sales up to " {f.as_of.clone()} ". It becomes a statement when finance runs the period."</p>
+                        <p class="hint">{f.plan_name.clone()} " on " {money(f.basis, f.minor_digits)} " " {f.currency.clone()} " of sales up to " {readable_date(&f.as_of)} ". It becomes a statement when finance runs the period."</p>
                         <table class="lines" data-testid="forecast-lines">
                             <caption class="visually-hidden">"How the rebate so far was computed"</caption>
                             <tbody>
@@ -894,11 +952,14 @@ pub fn StatementPage() -> impl IntoView {
                         let export = format!("/api/v1/rebates/statements/{}/sales.csv", statement.id);
                         let shown = sales.len();
                         let summary = format!(
-                            "{sales_count} sale{}, {counted_count} in the basis of {} {}. ",
+                            "{} sale{}, {} in the basis of {} {}. ",
+                            grouped(sales_count),
                             if sales_count == 1 { "" } else { "s" },
+                            grouped(counted_count),
                             money(statement.basis, digits),
                             statement.currency
                         );
+                        let amount_heading = format!("Amount ({})", statement.currency);
                         // What happens to a sale the statement did not see: said once, below the
                         // table, so the column stays narrow on a phone.
                         let later = if statement.status == StatementStatus::Draft {
@@ -911,19 +972,28 @@ pub fn StatementPage() -> impl IntoView {
                         {done}
                         <ul class="statements single"><StatementCard statement finance advance own_page=true /></ul>
                         <section class="panel">
-                            <h2>"Sales in the period"</h2>
+                            <h2 id="basis-sales">"Sales in the period"</h2>
+                            {if sales_count == 0 {
+                                // A statement of restatement lines alone, or a period without sales.
+                                view! {
+                                    <p class="hint" data-testid="basis-summary">
+                                        "No sales in this period: the total comes from the lines above."
+                                    </p>
+                                }.into_any()
+                            } else {
+                                view! {
                             <p class="hint" data-testid="basis-summary">
                                 {summary}
-                                {(shown < sales_count).then(|| format!("Showing the first {shown}. "))}
+                                {(shown < sales_count).then(|| format!("Showing the first {}. ", grouped(shown)))}
                                 <a href=export>"Download all as CSV"</a>
                             </p>
                             // Explicit roles: on a phone the rows are laid out as cards, which
                             // must not cost the table its meaning to a screen reader.
-                            <div class="table-scroll"><table class="history basis-sales" role="table">
+                            <div class="table-scroll"><table class="history basis-sales" role="table" aria-labelledby="basis-sales">
                                 <thead role="rowgroup"><tr role="row">
                                     <th scope="col" role="columnheader">"Sale"</th><th scope="col" role="columnheader">"Booked"</th>
                                     <th scope="col" role="columnheader">"Product line"</th>
-                                    <th scope="col" class="num" role="columnheader">"Amount"</th><th scope="col" role="columnheader">"In the basis"</th>
+                                    <th scope="col" class="num" role="columnheader">{amount_heading}</th><th scope="col" role="columnheader">"In the basis"</th>
                                 </tr></thead>
                                 <tbody role="rowgroup">
                                     {sales.into_iter().map(|sale| { let in_basis = sale.in_basis(); view! {
@@ -937,6 +1007,8 @@ pub fn StatementPage() -> impl IntoView {
                                     }}).collect_view()}
                                 </tbody>
                             </table></div>
+                                }.into_any()
+                            }}
                             {late.then(|| view! {
                                 <p class="hint" data-testid="late-sales">
                                     "Sales that arrived or changed after this statement was computed are not in its basis as they are now: "

@@ -1919,6 +1919,32 @@ async fn a_plain_form_returns_to_its_page_saying_what_was_done(db: Db) {
         .unwrap();
     assert!(page.contains("The drafts of 2026-Q2 are approved."));
 
+    // A run from a plain form returns to its page, which says what the run did; an address
+    // naming no run of finance's says nothing.
+    let from = app.url("/rebates?period=2026-Q2");
+    let response = app
+        .post_page_form(
+            "/rpc/run_rebates",
+            &[("csrf_token", token.as_str()), ("period", "2026-Q2")],
+            &from,
+        )
+        .await;
+    let back = location(&response);
+    assert!(back.starts_with("/rebates?period=2026-Q2&done=run-"), "{back}");
+    let page = app.get(back).await.text().await.unwrap();
+    assert!(
+        page.contains("2026-Q2: 0 draft statements totalling 0.00 USD; ")
+            && page.contains(" left unchanged."),
+        "{page}"
+    );
+    let page = app
+        .get("/rebates?period=2026-Q2&done=run-999999")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!page.contains("draft statements totalling"));
+
     // The loaded page's own call gets the statement, not a redirect.
     let other_id = statement(&app, "2026-Q2", other).await["id"].as_i64().unwrap();
     let other_text = other_id.to_string();
