@@ -40,9 +40,19 @@ impl FromServerFnError for PortalError {
     type Encoder = JsonEncoding;
 
     fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
+        // Said to a person: what happened and what to do, not the framework's words.
+        let message = match &value {
+            ServerFnErrorErr::Request(_) => {
+                "the server could not be reached; check the connection and try again (an import or approval sent twice is never stored twice)".to_owned()
+            }
+            ServerFnErrorErr::Deserialization(_) | ServerFnErrorErr::Response(_) => {
+                "the server's answer could not be read; reload the page and try again".to_owned()
+            }
+            _ => value.to_string(),
+        };
         PortalError {
             code: "request_failed".into(),
-            message: value.to_string(),
+            message,
             field: None,
         }
     }

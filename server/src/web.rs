@@ -100,17 +100,23 @@ fn origin_matches_host(headers: &HeaderMap) -> bool {
 }
 
 fn csrf_refusal(path: &str, message: &'static str) -> Response {
+    refusal(path, StatusCode::FORBIDDEN, "csrf_failed", message)
+}
+
+/// A request refused before it reaches its handler, in the shape its caller reads: a server
+/// function's errors decode in the UI's own shape, the API's in its own.
+fn refusal(path: &str, status: StatusCode, code: &'static str, message: &'static str) -> Response {
     if path.starts_with("/rpc/") {
-        // Server functions decode errors in the UI's own shape.
-        let body = serde_json::json!({ "code": "csrf_failed", "message": message, "field": null });
-        return (StatusCode::FORBIDDEN, axum::Json(body)).into_response();
+        let body = serde_json::json!({ "code": code, "message": message, "field": null });
+        return (status, axum::Json(body)).into_response();
     }
-    ApiError::plain(StatusCode::FORBIDDEN, "csrf_failed", message).into_response()
+    ApiError::plain(status, code, message).into_response()
 }
 
 /// Reads the CSRF token a state-changing request carries: the header, or the form field of a
 /// URL-encoded body of at most `limit` bytes (which is then handed on unchanged).
 async fn submitted_token(request: Request, limit: usize) -> Result<(Option<String>, Request), Response> {
+    let path = request.uri().path().to_owned();
     if let Some(token) = request.headers().get(CSRF_HEADER).and_then(|v| v.to_str().ok()) {
         let token = token.to_owned();
         return Ok((Some(token), request));
@@ -125,12 +131,12 @@ async fn submitted_token(request: Request, limit: usize) -> Result<(Option<Strin
     }
     let (parts, body) = request.into_parts();
     let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
-        ApiError::plain(
+        refusal(
+            &path,
             StatusCode::PAYLOAD_TOO_LARGE,
             "too_large",
-            "the form is too large",
+            "the form is too large: if your session has ended, sign in again; files larger than the page takes go in with the API or `atrium import`",
         )
-        .into_response()
     })?;
     let token = form_urlencoded::parse(&bytes)
         .find(|(k, _)| k == CSRF_FIELD)

@@ -720,6 +720,21 @@ async fn previews_store_nothing(db: Db) {
     let response = post(&app, "/api/v1/rebates/runs", "application/json", &oversized, None).await;
     let e = error_code(response, StatusCode::PAYLOAD_TOO_LARGE).await;
     assert_eq!(e["code"], "too_large", "{e}");
+    // A page's form over its limit is refused in the shape the page reads its errors in.
+    let (token, big) = (app.csrf_token(), "x".repeat(3 << 20));
+    let response = app
+        .post_form(
+            "/rpc/run_rebates",
+            &[("csrf_token", token.as_str()), ("period", big.as_str())],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["code"], "too_large", "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("sign in again"),
+        "{body}"
+    );
     assert_eq!(count(&app, "SELECT COUNT(*) FROM sales").await, before);
     app.cleanup().await;
 }
