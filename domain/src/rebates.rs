@@ -484,6 +484,10 @@ pub struct RebateForecast {
     pub currency: String,
     /// Decimals of the program currency.
     pub minor_digits: u32,
+    /// The partner's tier has no plan: the period's statement will carry restatements of
+    /// earlier locked periods alone, and `lines` are those.
+    #[serde(default)]
+    pub restatements_only: bool,
 }
 
 /// Scales an amount from the days elapsed to the days in the period (the pace so far),

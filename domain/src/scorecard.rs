@@ -289,7 +289,7 @@ pub struct Scorecard {
     /// Rebates on this fiscal year's approved and paid statements (not drafts, which can still
     /// change), minor units.
     pub rebate_earned: i64,
-    /// The current period's rebate so far, when the tier has a plan.
+    /// The current period's rebate so far, when the tier has a plan or restatements are owed.
     pub rebate_forecast: Option<crate::rebates::RebateForecast>,
     /// Registrations by status.
     pub deals: DealFunnel,

@@ -131,12 +131,14 @@ async fn submitted_token(request: Request, limit: usize) -> Result<(Option<Strin
     }
     let (parts, body) = request.into_parts();
     let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
-        refusal(
-            &path,
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
-            "the form is too large: if your session has ended, sign in again; files larger than the page takes go in with the API or `atrium import`",
-        )
+        // A page's form is large when it carries an import, which only a signed-in importer
+        // may send that large: said so to the person at the page.
+        let message = if path.starts_with("/rpc/") {
+            "the form is too large: if your session has ended, sign in again; files larger than the page takes go in with the API or `atrium import`"
+        } else {
+            "the form is too large"
+        };
+        refusal(&path, StatusCode::PAYLOAD_TOO_LARGE, "too_large", message)
     })?;
     let token = form_urlencoded::parse(&bytes)
         .find(|(k, _)| k == CSRF_FIELD)

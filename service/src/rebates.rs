@@ -1196,7 +1196,8 @@ impl Portal {
         Ok(then)
     }
 
-    /// The current period's rebate so far for a partner the actor may see, if its tier has a plan.
+    /// The current period's rebate so far for a partner the actor may see, with the restatements
+    /// a run today would carry: none when its tier has no plan and nothing is restated.
     pub async fn rebate_forecast(
         &self,
         actor: &Actor,
@@ -1249,6 +1250,7 @@ impl Portal {
                 (plan.name.clone(), so_far, projected)
             }
             None if restated.is_empty() => return Ok(None),
+            // The statement will carry the restatements alone: the so-far figures are theirs.
             None => (
                 RESTATEMENTS_ONLY.1.to_owned(),
                 restatements_only(period),
@@ -1272,6 +1274,7 @@ impl Portal {
             period_ends: to.to_string(),
             currency: at_end.program.currency.code().to_owned(),
             minor_digits: at_end.program.currency.minor_digits(),
+            restatements_only: plan.is_none(),
         }))
     }
 
@@ -1313,36 +1316,21 @@ impl Portal {
         Ok((calc, at_pace.calculate(plan, period)))
     }
 
-    /// A rebate run as it ended: its period, the drafts it left and their total, and the
-    /// statements of the period already locked when it started (finance; 404 otherwise, or
+    /// A rebate run as it ended, as its audit entry recorded it (finance; 404 otherwise, or
     /// for no such run).
     pub async fn rebate_run(&self, actor: &Actor, id: i64) -> ServiceResult<RunSummary> {
         if require_finance(actor).is_err() {
             return Err(ServiceError::NotFound("rebate run"));
         }
-        let row = sqlx::query(
-            "SELECT r.period, r.statements, r.total_minor, \
-             (SELECT COUNT(*) FROM rebate_statements s WHERE s.period = r.period \
-              AND s.status IN ('approved', 'paid') AND s.approved_at < r.started_at) AS locked \
-             FROM rebate_runs r WHERE r.id = $1",
+        let recorded: Option<Option<String>> = sqlx::query_scalar(
+            "SELECT after_json FROM audit_log WHERE action = 'rebates.run' AND entity_type = 'rebate_run' \
+             AND entity_id = $1",
         )
-        .bind(id)
+        .bind(id.to_string())
         .fetch_optional(self.pool())
-        .await?
-        .ok_or(ServiceError::NotFound("rebate run"))?;
-        let currency = self.program_currency().await?;
-        let count = |column| -> ServiceResult<usize> {
-            Ok(usize::try_from(row.try_get::<i64, _>(column)?).unwrap_or(0))
-        };
-        Ok(RunSummary {
-            id,
-            period: row.try_get("period")?,
-            drafts: count("statements")?,
-            locked: count("locked")?,
-            draft_total: row.try_get("total_minor")?,
-            currency: currency.code().to_owned(),
-            minor_digits: currency.minor_digits(),
-        })
+        .await?;
+        let recorded = recorded.flatten().ok_or(ServiceError::NotFound("rebate run"))?;
+        serde_json::from_str(&recorded).map_err(internal)
     }
 
     /// Finance's check before acting on one statement. Anyone else is refused, but a statement

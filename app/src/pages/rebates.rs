@@ -147,7 +147,9 @@ pub fn RebatesPage() -> impl IntoView {
     // done; the list says it once the statement or period as it now stands bears it out.
     let done = Resource::new(move || param("done"), done_message);
     let acted = move || {
-        advance.value().with_untracked(Option::is_some) || approve_all.value().with_untracked(Option::is_some)
+        advance.value().with_untracked(Option::is_some)
+            || approve_all.value().with_untracked(Option::is_some)
+            || run.value().with_untracked(Option::is_some)
     };
     // Who is reading: vendor staff see every partner's statements, a distributor's admins also
     // their resellers' (so both can filter by partner); finance (and vendor admins) also run,
@@ -731,7 +733,7 @@ fn FinanceTools(run: ServerAction<RunRebates>) -> impl IntoView {
                             "Nothing was stored: fix these rows and import the file again"
                         };
                         view! {
-                            <div class="error-summary" tabindex="-1" aria-labelledby="import-errors" node_ref=summary data-testid="import-result">
+                            <div class="error-summary" role="group" tabindex="-1" aria-labelledby="import-errors" node_ref=summary data-testid="import-result">
                                 <h3 id="import-errors">{heading}</h3>
                                 {(total > SHOWN_IMPORT_ERRORS).then(|| view! {
                                     <p>{format!("Showing the first {SHOWN_IMPORT_ERRORS} of {total} errors.")}</p>
@@ -894,21 +896,36 @@ fn ForecastCard() -> impl IntoView {
                     <section class="panel forecast" aria-labelledby="forecast">
                         <h2 id="forecast">"This period so far: " {f.period.clone()}</h2>
                         <p class="what-if-result" data-testid="forecast-total">{money(f.total, f.minor_digits)} " " {f.currency.clone()}</p>
-                        <p class="hint">{f.plan_name.clone()} " on " {money(f.basis, f.minor_digits)} " " {f.currency.clone()} " of sales up to " {readable_date(&f.as_of)} ". It becomes a statement when finance runs the period."</p>
+                        <p class="hint">{if f.restatements_only {
+                            format!(
+                                "Your tier has no rebate plan this period: the statement will carry what earlier approved periods now owe, or take back, as of {}. It becomes a statement when finance runs the period.",
+                                readable_date(&f.as_of)
+                            )
+                        } else {
+                            format!(
+                                "{} on {} {} of sales up to {}. It becomes a statement when finance runs the period.",
+                                f.plan_name,
+                                money(f.basis, f.minor_digits),
+                                f.currency,
+                                readable_date(&f.as_of)
+                            )
+                        }}</p>
                         <table class="lines" data-testid="forecast-lines">
                             <caption class="visually-hidden">"How the rebate so far was computed"</caption>
                             <tbody>
                                 {f.lines.iter().map(|l| view! {
-                                    <tr><td>{l.description.clone()}</td><td class="num">{money(l.amount, f.minor_digits)}</td></tr>
+                                    <tr><th scope="row">{l.description.clone()}</th><td class="num">{line_amount(l, f.minor_digits)}</td></tr>
                                 }).collect_view()}
                             </tbody>
                         </table>
-                        <p class="criterion-label">"Forecast for the period"</p>
-                        <p class="what-if-result" data-testid="forecast-projection">{money(f.projected_total, f.minor_digits)} " " {f.currency.clone()}</p>
-                        <p class="hint">
-                            "If sales go on at this pace until " {crate::pages::scorecard::forecast_end(&f.period_ends)}
-                            " (" {money(f.projected_basis, f.minor_digits)} " " {f.currency.clone()} " of sales)."
-                        </p>
+                        {(!f.restatements_only).then(|| view! {
+                            <p class="criterion-label">"Forecast for the period"</p>
+                            <p class="what-if-result" data-testid="forecast-projection">{money(f.projected_total, f.minor_digits)} " " {f.currency.clone()}</p>
+                            <p class="hint">
+                                "If sales go on at this pace until " {crate::pages::scorecard::forecast_end(&f.period_ends)}
+                                " (" {money(f.projected_basis, f.minor_digits)} " " {f.currency.clone()} " of sales)."
+                            </p>
+                        })}
                     </section>
                 }
                 .into_any()

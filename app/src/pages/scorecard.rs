@@ -308,6 +308,11 @@ fn rebate_panel(card: &Scorecard) -> AnyView {
                 <p class="figure" data-testid="rebate-earned">{money(card.rebate_earned, digits)}</p>
                 <p class="hint">"Approved and paid statements of this fiscal year."</p>
                 {match card.rebate_forecast.clone() {
+                    Some(f) if f.restatements_only => view! {
+                        <p class="criterion-label">"This period so far (" {f.period.clone()} ")"</p>
+                        <p class="figure" data-testid="rebate-forecast">{money(f.total, digits)}</p>
+                        <p class="hint">"No rebate plan this period: restatements of earlier approved periods only."</p>
+                    }.into_any(),
                     Some(f) => view! {
                         <p class="criterion-label">"This period so far (" {f.period.clone()} ")"</p>
                         <p class="figure" data-testid="rebate-forecast">{money(f.total, digits)}</p>

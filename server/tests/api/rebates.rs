@@ -895,6 +895,20 @@ async fn a_clawback_reaches_a_partner_whose_tier_lost_its_plan(db: Db) {
     // worth 40,000.00 at 200 bp = 800.00, so 200.00 is taken back.
     tier_changed(&app, partner, "2026-04-15", 1, 0).await;
     import(&app, &[("L2", partner, "2026-03-20", "hardware", "-10000.00")]).await;
+    // Before 2026-Q2 is run, a run of today's period would carry the clawback: the forecast
+    // says so, as restatements alone.
+    let forecast: Value = app
+        .get_json(&format!("/api/v1/partners/{partner}/rebate-forecast"))
+        .await;
+    assert_eq!(
+        (
+            forecast["restatements_only"].as_bool(),
+            forecast["total"].as_i64(),
+            forecast["lines"][0]["description"].as_str()
+        ),
+        (Some(true), Some(-20_000), Some("2026-Q1 restatement")),
+        "{forecast}"
+    );
     for _ in 0..2 {
         run(&app, "2026-Q2").await;
         let q2 = statements_of(&app, "2026-Q2", partner).await;
@@ -1360,6 +1374,7 @@ async fn the_forecast_carries_what_a_run_would_restate(db: Db) {
         .map(|l| (l.description.as_str(), l.amount))
         .collect();
     assert_eq!(restated, [("2026-Q2 restatement", 6_000)], "{forecast:?}");
+    assert!(!forecast.restatements_only);
     assert_eq!(
         forecast.total,
         forecast.lines.iter().map(|l| l.amount).sum::<i64>(),
