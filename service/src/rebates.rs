@@ -676,6 +676,11 @@ impl Portal {
         .bind(period.to_string())
         .fetch_all(&mut *conn)
         .await?;
+        // Nothing locked before the period, nothing to restate (most partners, most of the
+        // time: the forecast asks on every scorecard).
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
         // The partner's other statements: their period, whether they are still drafts, and
         // their lines.
         let others: Vec<(FiscalPeriod, bool, Vec<StatementLine>)> = sqlx::query(

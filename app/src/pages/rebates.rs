@@ -855,13 +855,15 @@ fn StatementCard(
             {(finance && s.status == StatementStatus::Approved).then(|| {
                 let whose = whose.clone();
                 view! {
-                    <ActionForm action=advance attr:class="row">
+                    <ActionForm action=advance attr:class="stack">
                         <CsrfField />
                         <input type="hidden" name="id" value=s.id />
-                        <label for=format!("ref-{}", s.id)>"Payout reference"<span class="visually-hidden">{reference_whose}</span></label>
-                        // One line with a visible character: the server says what else it refuses.
-                        <input id=format!("ref-{}", s.id) name="payout_reference" type="text" placeholder="PO-2026-0042"
-                            required maxlength="140" pattern=r".*\S.*" title="The payout system's reference, on one line" />
+                        <div class="field">
+                            <label for=format!("ref-{}", s.id)>"Payout reference"<span class="visually-hidden">{reference_whose}</span></label>
+                            // One line with a visible character: the server says what else it refuses.
+                            <input id=format!("ref-{}", s.id) name="payout_reference" type="text" placeholder="PO-2026-0042"
+                                required maxlength="140" pattern=r".*\S.*" title="The payout system's reference, on one line" />
+                        </div>
                         <button type="submit" class="button primary" aria-label=paid_label
                             disabled=move || advance.pending().get() || reloading.is_some_and(|r| r.0.try_get().unwrap_or(true))
                             on:click=move |_| {
