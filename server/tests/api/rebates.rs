@@ -1331,20 +1331,7 @@ async fn the_forecast_carries_what_a_run_would_restate(db: Db) {
     };
     let q2 = domain::period::FiscalPeriod::parse("2026-Q2", "period").unwrap();
     let q3 = domain::period::FiscalPeriod::parse("2026-Q3", "period").unwrap();
-    let of_partner = |period| {
-        let (portal, finance) = (portal.clone(), finance.clone());
-        async move {
-            let filter = service::rebates::StatementFilter {
-                period: Some(period),
-                ..Default::default()
-            };
-            let page = portal.statements(&finance, &filter).await.unwrap();
-            page.statements
-                .into_iter()
-                .find(|s| s.partner_id == partner)
-                .unwrap()
-        }
-    };
+    let of_partner = |period| partner_statement(&portal, &finance, partner, period);
     import_hardware(
         &portal,
         &finance,
@@ -1392,6 +1379,24 @@ async fn the_forecast_carries_what_a_run_would_restate(db: Db) {
     database.cleanup().await;
 }
 
+/// `partner`'s statement of `period`, read through the service layer as `finance`.
+async fn partner_statement(
+    portal: &service::Portal,
+    finance: &service::Actor,
+    partner: i64,
+    period: domain::period::FiscalPeriod,
+) -> domain::rebates::StatementView {
+    let filter = service::rebates::StatementFilter {
+        period: Some(period),
+        ..Default::default()
+    };
+    let page = portal.statements(finance, &filter).await.unwrap();
+    page.statements
+        .into_iter()
+        .find(|s| s.partner_id == partner)
+        .unwrap()
+}
+
 /// Imports hardware sales `(external id, booked on, amount)` of `partner` through the service
 /// layer, as `finance`; the import must be stored.
 async fn import_hardware(
@@ -1425,29 +1430,16 @@ async fn a_draft_computed_while_its_period_ran_is_run_again_before_approval(db: 
         async move { import_hardware(portal, finance, partner, &rows).await }
     };
     let period = domain::period::FiscalPeriod::parse("2026-Q2", "period").unwrap();
-    let draft = |portal: &service::Portal| {
-        let (portal, finance) = (portal.clone(), finance.clone());
-        async move {
-            let filter = service::rebates::StatementFilter {
-                period: Some(period),
-                ..Default::default()
-            };
-            let page = portal.statements(&finance, &filter).await.unwrap();
-            page.statements
-                .into_iter()
-                .find(|s| s.partner_id == partner)
-                .unwrap()
-        }
-    };
+    let draft = || partner_statement(&portal, &finance, partner, period);
     import("W1", "2026-06-10").await;
     portal.run_rebates(Some(&finance), period).await.unwrap();
-    let running = draft(&portal).await;
+    let running = draft().await;
     assert!(running.approvable_from.is_some() && !running.computed_while_running);
 
     // 2026-07-02: the period has ended, and a sale of its last days comes in.
     clock.advance_millis(12 * 86_400_000);
     import("W2", "2026-06-29").await;
-    let ended = draft(&portal).await;
+    let ended = draft().await;
     assert_eq!(
         (ended.approvable_from.as_deref(), ended.computed_while_running),
         (None, true)
@@ -1466,14 +1458,11 @@ async fn a_draft_computed_while_its_period_ran_is_run_again_before_approval(db: 
         matches!(&refused, service::ServiceError::Conflict(m) if m.contains("draft") && m.contains("computed while 2026-Q2 was running")),
         "{refused:?}"
     );
-    assert_eq!(
-        draft(&portal).await.status,
-        domain::rebates::StatementStatus::Draft
-    );
+    assert_eq!(draft().await.status, domain::rebates::StatementStatus::Draft);
 
     // Run again, the draft takes W2 in and is approved.
     portal.run_rebates(Some(&finance), period).await.unwrap();
-    let rerun = draft(&portal).await;
+    let rerun = draft().await;
     assert_eq!((rerun.basis, rerun.computed_while_running), (2_000_000, false));
     let approved = portal.approve_statement(&finance, rerun.id, None).await.unwrap();
     assert_eq!(approved.status, domain::rebates::StatementStatus::Approved);
