@@ -488,26 +488,36 @@ fn AdvanceResult(
     view! {
         <div aria-live="polite" data-testid="advance-result">
             {move || advance.value().get().map(|result| match result {
-                Ok(s) => view! { <p class="notice notice-success">{advanced_to(&s)}</p> }.into_any(),
+                Ok(s) => view! { <Done text=advanced_to(&s) /> }.into_any(),
                 Err(e) => view! { <p class="notice notice-error" role="alert">{refusal(e.located())}</p> }.into_any(),
             })}
             {move || approved_all().map(|result| match result {
                 Ok(a) => view! {
-                    <p class="notice notice-success">
-                        {format!(
-                            "Approved {} statement{} of {} totalling {} {}.",
-                            grouped(a.approved),
-                            if a.approved == 1 { "" } else { "s" },
-                            a.period,
-                            money(a.total, a.minor_digits),
-                            a.currency
-                        )}
-                    </p>
+                    <Done text=format!(
+                        "Approved {} statement{} of {} totalling {} {}.",
+                        grouped(a.approved),
+                        if a.approved == 1 { "" } else { "s" },
+                        a.period,
+                        money(a.total, a.minor_digits),
+                        a.currency
+                    ) />
                 }.into_any(),
                 Err(e) => view! { <p class="notice notice-error" role="alert">{e.located()}</p> }.into_any(),
             })}
         </div>
     }
+}
+
+/// What an approval or a payment did, said once the button that asked for it has gone with the
+/// list's reload: focus moves here, so a keyboard user goes on from the result rather than from
+/// the top of the page.
+#[component]
+fn Done(text: String) -> impl IntoView {
+    let note = NodeRef::<leptos::html::P>::new();
+    note.on_load(|note| {
+        let _ = note.focus();
+    });
+    view! { <p class="notice notice-success" tabindex="-1" node_ref=note>{text}</p> }
 }
 
 /// What `done=<what>` in the address says, when the statement or period now stands so:
