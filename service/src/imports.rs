@@ -6,6 +6,7 @@ use crate::audit::{self, AuditEntry};
 use crate::auth::Actor;
 use crate::error::{permit, ServiceError, ServiceResult};
 use crate::portal::Portal;
+use crate::program::SalesFacts;
 use crate::store::{Backend, Placeholders};
 use domain::calendar::Date;
 use domain::facts::parse_sale_amount;
@@ -1032,6 +1033,49 @@ impl<'q> SalesChunk<'q> {
     }
 }
 
+/// A bulk load's new rows summed per organisation, product line and day as they are validated:
+/// with the sums of the sales stored before the load, read beside it, the touched partners' tiers
+/// are evaluated without reading a million rows back once it is committed.
+#[derive(Default)]
+struct NewSalesSums<'a> {
+    /// By (organisation, whether the sales went through it as their distributor, line, day).
+    sums: FastMap<(i64, bool, &'a str, Date), i64>,
+    /// A sum that left the 64-bit range: the evaluation then reads the table, and refuses it
+    /// there as it would any such sum.
+    overflowed: bool,
+}
+
+impl<'a> NewSalesSums<'a> {
+    fn add(&mut self, rows: &[SaleRow<'a>]) {
+        for row in rows {
+            let owners =
+                std::iter::once((row.partner_id, false)).chain(row.distributor_id.map(|d| (d, true)));
+            for (owner, through) in owners {
+                let sum = self
+                    .sums
+                    .entry((owner, through, row.product_line, row.booked_on))
+                    .or_default();
+                match sum.checked_add(row.amount_minor) {
+                    Some(total) => *sum = total,
+                    None => self.overflowed = true,
+                }
+            }
+        }
+    }
+
+    /// Every sale the touched partners have once the load is committed: `stored`, the sums read
+    /// before it, with these beside them; `None` when a sum overflowed.
+    fn with_stored(self, mut stored: SalesFacts) -> Option<SalesFacts> {
+        if self.overflowed {
+            return None;
+        }
+        for ((owner, through, line, day), total) in self.sums {
+            stored.add(owner, through, line.to_owned(), day, total);
+        }
+        Some(stored)
+    }
+}
+
 /// The chunk's sales stored before this import (ids up to `newest_before`), by external id, as
 /// the audit log records them.
 async fn stored_sales(
@@ -1562,6 +1606,15 @@ impl Portal {
         } else {
             sqlx::Connection::begin(&mut *conn).await?
         };
+        // A bulk load's rows are summed for tier evaluation as they are validated, and the sums
+        // of the sales stored before it are read now, on another connection, beside the load:
+        // this transaction holds the write lock, so that reader sees exactly the table the load
+        // starts from (fewer rows than the file, by the bulk-load rule).
+        let stored_sums = bulk.then(|| {
+            let portal = self.clone();
+            tokio::spawn(async move { portal.stored_sales_facts().await })
+        });
+        let mut new_sums = bulk.then(NewSalesSums::default);
         // A preview writes nothing for good and need not wait for a rebate run.
         let now = if preview {
             self.now()
@@ -1620,6 +1673,9 @@ impl Portal {
         let mut records = raw.iter().enumerate();
         let (stored, full_sql) = (stored.as_ref(), full_sql.as_str());
         let mut next = validator.next_sales(&mut records, stored, full_sql, CHUNK, preview);
+        if let (Some(sums), Some(chunk)) = (new_sums.as_mut(), next.as_ref()) {
+            sums.add(&chunk.rows);
+        }
         let mut done = 0;
         while let Some(chunk) = next {
             progress(done, raw.len());
@@ -1633,7 +1689,13 @@ impl Portal {
                         Ok(())
                     }
                 },
-                async { validator.next_sales(&mut records, stored, full_sql, CHUNK, preview) },
+                async {
+                    let following = validator.next_sales(&mut records, stored, full_sql, CHUNK, preview);
+                    if let (Some(sums), Some(chunk)) = (new_sums.as_mut(), following.as_ref()) {
+                        sums.add(&chunk.rows);
+                    }
+                    following
+                },
             );
             written?;
             next = following;
@@ -1677,20 +1739,43 @@ impl Portal {
         let report = self
             .commit_import(tx, actor, ("sales", text, format), now, report, preview)
             .await?;
+        tracing::debug!(elapsed = ?started.elapsed(), "sales import committed");
         if !report.stored {
             return Ok(report);
         }
         let mut report = report;
         if bulk {
+            // The sums gathered during the load hold for the touched partners unless a stored
+            // sale changed, which moved a sum read before the load: then the table is read.
+            let sales = match (stored_sums, new_sums) {
+                (Some(stored), Some(new)) if report.updated == 0 => match stored.await {
+                    Ok(Ok(stored)) => new.with_stored(stored),
+                    Ok(Err(e)) => {
+                        tracing::warn!(error = %e, "reading the stored sales beside a bulk load failed");
+                        None
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "reading the stored sales beside a bulk load failed");
+                        None
+                    }
+                },
+                _ => None,
+            };
             let (checkpoint, ()) = tokio::join!(
-                sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&mut *conn),
-                self.evaluate_after_import(touched, &mut report),
+                async {
+                    let result = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                        .execute(&mut *conn)
+                        .await;
+                    tracing::debug!(elapsed = ?started.elapsed(), "log copied into the database");
+                    result
+                },
+                self.evaluate_after_import(touched, sales, &mut report),
             );
             if let Err(e) = checkpoint {
                 tracing::warn!(error = %e, "copying the log into the database after a bulk load failed");
             }
         } else {
-            self.evaluate_after_import(touched, &mut report).await;
+            self.evaluate_after_import(touched, None, &mut report).await;
         }
         Ok(report)
     }
@@ -1852,7 +1937,7 @@ impl Portal {
             .commit_import(tx, actor, ("certifications", text, format), now, report, preview)
             .await?;
         if report.stored {
-            self.evaluate_after_import(touched, &mut report).await;
+            self.evaluate_after_import(touched, None, &mut report).await;
         }
         Ok(report)
     }
@@ -1900,7 +1985,15 @@ impl Portal {
     /// a failure here (the database busy or gone for a moment) must not report the import as
     /// failed, which would invite a retry of a file already stored: the report says the tiers
     /// are behind, and the evaluation is tried again in the background.
-    async fn evaluate_after_import(&self, touched: BTreeSet<i64>, report: &mut ImportReport) {
+    ///
+    /// `sales`, when the import gathered them, are every stored sale of the touched partners,
+    /// summed; the first evaluation uses them instead of reading the table.
+    async fn evaluate_after_import(
+        &self,
+        touched: BTreeSet<i64>,
+        sales: Option<SalesFacts>,
+        report: &mut ImportReport,
+    ) {
         let partners = touched.len();
         let (first_try, evaluated) = tokio::sync::oneshot::channel();
         let portal = self.clone();
@@ -1908,7 +2001,7 @@ impl Portal {
         // request that imported them. A client that hangs up drops its request, not this task.
         tokio::spawn(async move {
             let evaluation = std::time::Instant::now();
-            let Err(e) = portal.facts_changed(touched.clone()).await else {
+            let Err(e) = portal.facts_changed_with(touched.clone(), sales).await else {
                 tracing::debug!(partners, elapsed = ?evaluation.elapsed(), "touched partners re-evaluated");
                 let _ = first_try.send(true);
                 return;
@@ -1939,8 +2032,18 @@ impl Portal {
     /// Re-evaluates the tiers of partners whose facts changed (RULES.md §4: "evaluation runs
     /// whenever facts change").
     pub async fn facts_changed(&self, partners: BTreeSet<i64>) -> ServiceResult<()> {
+        self.facts_changed_with(partners, None).await
+    }
+
+    /// [`Portal::facts_changed`], with the partners' sales given (see
+    /// [`Portal::evaluate_partners_with`]) or read from the table.
+    async fn facts_changed_with(
+        &self,
+        partners: BTreeSet<i64>,
+        sales: Option<SalesFacts>,
+    ) -> ServiceResult<()> {
         let ids: Vec<i64> = partners.iter().copied().collect();
-        self.evaluate_partners(&ids, self.today()).await?;
+        self.evaluate_partners_with(&ids, self.today(), sales).await?;
         self.publish_partner_events(partners, "facts").await;
         Ok(())
     }

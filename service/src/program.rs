@@ -45,11 +45,61 @@ fn cause_code(cause: &TierChangeCause) -> &'static str {
     }
 }
 
+/// Sales as tier evaluation reads them: summed per organisation, product line and day. Every
+/// sales metric adds amounts over a window of days and a set of product lines (RULES.md §3), so
+/// sums evaluate exactly as the individual sales would, and two sums for the same day and line
+/// (one read from the table, one gathered by an import) as their total would.
+#[derive(Debug, Default)]
+pub(crate) struct SalesFacts {
+    /// By selling partner.
+    sales: HashMap<i64, Vec<Sale>>,
+    /// By the distributor the sales went through.
+    sold_through: HashMap<i64, Vec<Sale>>,
+}
+
+impl SalesFacts {
+    /// Adds `total`, the sum of `owner`'s sales of `product_line` booked on `day`: sales it sold
+    /// itself, or with `through_distributor`, sales that went through it.
+    pub(crate) fn add(
+        &mut self,
+        owner: i64,
+        through_distributor: bool,
+        product_line: String,
+        day: Date,
+        total: i64,
+    ) {
+        let list = if through_distributor {
+            &mut self.sold_through
+        } else {
+            &mut self.sales
+        };
+        list.entry(owner).or_default().push(Sale {
+            external_id: String::new(),
+            partner_id: owner,
+            distributor_id: through_distributor.then_some(owner),
+            booked_on: day,
+            product_line,
+            amount_minor: total,
+        });
+    }
+
+    /// Takes in `other`'s sums beside these.
+    pub(crate) fn extend(&mut self, other: SalesFacts) {
+        for (mine, theirs) in [
+            (&mut self.sales, other.sales),
+            (&mut self.sold_through, other.sold_through),
+        ] {
+            for (owner, sums) in theirs {
+                mine.entry(owner).or_default().extend(sums);
+            }
+        }
+    }
+}
+
 /// Many partners' facts, by partner.
 #[derive(Debug, Default)]
 struct FactsBook {
-    sales: HashMap<i64, Vec<Sale>>,
-    sold_through: HashMap<i64, Vec<Sale>>,
+    sales: SalesFacts,
     won_deals: HashMap<i64, Vec<WonDeal>>,
     certifications: HashMap<i64, Vec<Certification>>,
 }
@@ -61,8 +111,8 @@ impl FactsBook {
         }
         PartnerFacts {
             partner_id,
-            sales: of(&self.sales, partner_id),
-            sold_through: of(&self.sold_through, partner_id),
+            sales: of(&self.sales.sales, partner_id),
+            sold_through: of(&self.sales.sold_through, partner_id),
             won_deals: of(&self.won_deals, partner_id),
             certifications: of(&self.certifications, partner_id),
         }
@@ -596,28 +646,37 @@ impl Portal {
         Ok(())
     }
 
-    /// Facts of many partners in a few set-wide queries. Sales come summed per partner, day and
-    /// product line: every sales metric adds amounts over a window of days and a set of product
-    /// lines (RULES.md §3), so the sums evaluate exactly as the individual sales would.
-    async fn facts_book(&self, partners: &[i64]) -> ServiceResult<FactsBook> {
+    /// Facts of many partners in a few set-wide queries; their sales as `sales` gives them, or,
+    /// without it, read from the table.
+    async fn facts_book(&self, partners: &[i64], sales: Option<SalesFacts>) -> ServiceResult<FactsBook> {
         // The chunks are read two at a time, alternately, on two pooled connections: the
         // grouping is the database's work, and a second connection puts the second core to it.
         // Chunks hold different partners, so the two halves' books never share a key.
+        let read_sales = sales.is_none();
         let chunks = || partners.chunks(ID_CHUNK);
         let (mut book, odd) = tokio::try_join!(
-            self.facts_of(chunks().step_by(2)),
-            self.facts_of(chunks().skip(1).step_by(2)),
+            self.facts_of(chunks().step_by(2), read_sales),
+            self.facts_of(chunks().skip(1).step_by(2), read_sales),
         )?;
         book.sales.extend(odd.sales);
-        book.sold_through.extend(odd.sold_through);
         book.won_deals.extend(odd.won_deals);
         book.certifications.extend(odd.certifications);
+        if let Some(sales) = sales {
+            book.sales = sales;
+        }
         Ok(book)
     }
 
-    /// The facts of the partners in `chunks`, one chunk after another.
-    async fn facts_of(&self, chunks: impl Iterator<Item = &[i64]>) -> ServiceResult<FactsBook> {
-        let mut book = FactsBook::default();
+    /// Every stored sale, summed as tier evaluation reads them.
+    pub(crate) async fn stored_sales_facts(&self) -> ServiceResult<SalesFacts> {
+        let mut facts = SalesFacts::default();
+        self.read_sales_facts(None, &mut facts).await?;
+        Ok(facts)
+    }
+
+    /// Reads into `facts` the sales of the organisations in `ids` (an SQL list), or of every
+    /// organisation.
+    async fn read_sales_facts(&self, ids: Option<&str>, facts: &mut SalesFacts) -> ServiceResult<()> {
         // Each partner's daily sums come back as one row holding a JSON array of
         // `[product_line, booked_on, total]`: a few thousand rows through the driver for a
         // million sales instead of a row per partner, line and day, where the driver's cost per
@@ -626,39 +685,41 @@ impl Portal {
             Backend::Sqlite => "json_group_array(json_array(product_line, booked_on, total))",
             Backend::Postgres => "CAST(json_agg(json_build_array(product_line, booked_on, total)) AS TEXT)",
         };
+        for owner in ["partner_id", "distributor_id"] {
+            let which = match ids {
+                Some(ids) => format!("{owner} IN ({ids})"),
+                None => format!("{owner} IS NOT NULL"),
+            };
+            let sql = format!(
+                "SELECT {owner}, {days} FROM (SELECT {owner}, product_line, booked_on, \
+                 CAST(SUM(amount_minor) AS BIGINT) AS total FROM sales WHERE {which} \
+                 GROUP BY {owner}, product_line, booked_on) daily GROUP BY {owner}"
+            );
+            let rows: Vec<(i64, String)> = sqlx::query_as(&sql).fetch_all(self.pool()).await?;
+            for (owner_id, json) in rows {
+                let daily: Vec<(String, String, i64)> = serde_json::from_str(&json)
+                    .map_err(|e| ServiceError::Internal(anyhow::anyhow!("daily sales do not read: {e}")))?;
+                for (product_line, booked_on, total) in daily {
+                    let day = stored_date(&booked_on, "booked_on")?;
+                    facts.add(owner_id, owner == "distributor_id", product_line, day, total);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The facts of the partners in `chunks`, one chunk after another; their sales only when
+    /// `read_sales` says so.
+    async fn facts_of(
+        &self,
+        chunks: impl Iterator<Item = &[i64]>,
+        read_sales: bool,
+    ) -> ServiceResult<FactsBook> {
+        let mut book = FactsBook::default();
         for chunk in chunks {
             let ids = id_list(chunk);
-            for owner in ["partner_id", "distributor_id"] {
-                let sql = format!(
-                    "SELECT {owner}, {days} FROM (SELECT {owner}, product_line, booked_on, \
-                     CAST(SUM(amount_minor) AS BIGINT) AS total FROM sales WHERE {owner} IN ({ids}) \
-                     GROUP BY {owner}, product_line, booked_on) daily GROUP BY {owner}"
-                );
-                let rows: Vec<(i64, String)> = sqlx::query_as(&sql).fetch_all(self.pool()).await?;
-                let list = if owner == "partner_id" {
-                    &mut book.sales
-                } else {
-                    &mut book.sold_through
-                };
-                for (partner_id, json) in rows {
-                    let daily: Vec<(String, String, i64)> = serde_json::from_str(&json).map_err(|e| {
-                        ServiceError::Internal(anyhow::anyhow!("daily sales do not read: {e}"))
-                    })?;
-                    let sales = daily
-                        .into_iter()
-                        .map(|(product_line, booked_on, total)| {
-                            Ok(Sale {
-                                external_id: String::new(),
-                                partner_id,
-                                distributor_id: (owner == "distributor_id").then_some(partner_id),
-                                booked_on: stored_date(&booked_on, "booked_on")?,
-                                product_line,
-                                amount_minor: total,
-                            })
-                        })
-                        .collect::<ServiceResult<Vec<_>>>()?;
-                    list.entry(partner_id).or_default().extend(sales);
-                }
+            if read_sales {
+                self.read_sales_facts(Some(&ids), &mut book.sales).await?;
             }
             let sql = format!("SELECT partner_id, won_on FROM won_deals WHERE partner_id IN ({ids})");
             for row in sqlx::query(&sql).fetch_all(self.pool()).await? {
@@ -723,6 +784,17 @@ impl Portal {
     /// Evaluates partners as [`Portal::evaluate_partner`] does, reading their facts in a few
     /// set-wide queries and recording every standing in one transaction.
     pub async fn evaluate_partners(&self, partners: &[i64], today: Date) -> ServiceResult<Evaluation> {
+        self.evaluate_partners_with(partners, today, None).await
+    }
+
+    /// [`Portal::evaluate_partners`], with the partners' sales as `sales` gives them (every
+    /// stored sale of theirs, summed) or, without it, read from the table.
+    pub(crate) async fn evaluate_partners_with(
+        &self,
+        partners: &[i64],
+        today: Date,
+        sales: Option<SalesFacts>,
+    ) -> ServiceResult<Evaluation> {
         let started = std::time::Instant::now();
         let mut standings = self.load_standings(partners).await?;
         if let Some(missing) = partners.iter().find(|id| !standings.contains_key(id)) {
@@ -743,7 +815,7 @@ impl Portal {
             .min()
             .unwrap_or(today);
         let programs = self.programs_between(earliest, today).await?;
-        let book = self.facts_book(partners).await?;
+        let book = self.facts_book(partners, sales).await?;
         tracing::debug!(partners = partners.len(), elapsed = ?started.elapsed(), "standings and facts read");
         let mut evaluated = Vec::with_capacity(partners.len());
         let mut moved = Vec::new();

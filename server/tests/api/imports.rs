@@ -4,7 +4,7 @@
 use crate::helpers::{error_code, spawn_app, Db, TestApp};
 use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::{Response, StatusCode};
-use serde_json::Value;
+use serde_json::{json, Value};
 use service::imports::{no_progress, ImportFormat};
 use service::store::Backend;
 
@@ -23,6 +23,7 @@ crate::on_both_databases!(
     amounts_must_be_plain_decimals_within_bounds,
     the_upload_page_takes_files_of_several_megabytes,
     a_load_larger_than_the_table_keeps_stored_rows_and_every_index,
+    a_bulk_load_evaluates_tiers_on_stored_and_loaded_sales,
 );
 
 async fn partner(app: &TestApp, name: &str) -> i64 {
@@ -1267,5 +1268,103 @@ async fn a_load_larger_than_the_table_keeps_stored_rows_and_every_index(db: Db) 
         }
         drop(connections);
     }
+    app.cleanup().await;
+}
+
+/// A file larger than the table (on SQLite a bulk load, whose tiers are evaluated on the sums it
+/// gathered as it went and those of the sales stored before it) moves a tier on every sale of the
+/// partners it touches: stored and loaded, sold and sold through. Here a distributor reaches
+/// Silver only on both halves of both: 32,000.00 stored and 20,000.00 loaded of its own sales,
+/// and the same of sales through it.
+async fn a_bulk_load_evaluates_tiers_on_stored_and_loaded_sales(db: Db) {
+    let app = signed_in(db, "finance@acme.test").await;
+    let pool = app.portal.store().pool();
+    let tailspin = partner(&app, "Tailspin Tech").await;
+    let distributor: i64 = sqlx::query_scalar(
+        "INSERT INTO organisations (name, kind, partner_type, region, tier_rank, created_at) \
+         VALUES ('Bulk Distribution', 'partner', 'distributor', 'na', 0, 0) RETURNING id",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    let today = app.portal.today().to_string();
+    // From today, Silver also asks for 50,000.00 of sell-through.
+    let mut admin = app.another_client();
+    admin.sign_in("admin@acme.test").await;
+    let mut program: Value = admin.get("/api/v1/program").await.json().await.unwrap();
+    let mut document = program["program"].take();
+    assert_eq!(document["tiers"][1]["name"], "Silver");
+    document["tiers"][1]["criteria"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({
+            "metric": "sell_through", "window": "trailing_12_months", "threshold": "50000.00"
+        }));
+    let response = admin
+        .client_put_program(&json!({ "effective_from": today, "program": document }))
+        .await;
+    assert_eq!(
+        response.status(),
+        StatusCode::CREATED,
+        "{}",
+        response.text().await.unwrap()
+    );
+    let certified =
+        format!("partner_id,person,code,earned_on,expires_on\n{distributor},Ada,ACNA,{today},2099-01-01\n");
+    let response = post(
+        &app,
+        "/api/v1/certifications/import",
+        "text/csv",
+        &certified,
+        None,
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let stored = format!(
+        "external_id,partner_id,distributor_id,booked_on,product_line,amount,currency\n\
+         S-own,{distributor},,{today},hardware,32000.00,USD\n\
+         S-through,{tailspin},{distributor},{today},hardware,32000.00,USD\n"
+    );
+    let report = sales_report(&app, "text/csv", &stored).await;
+    assert_eq!(report["inserted"], 2, "{report}");
+    let tier = format!("SELECT tier_rank FROM organisations WHERE id = {distributor}");
+    assert_eq!(count(&app, &tier).await, 0, "64,000.00 stored: not Silver yet");
+
+    let half = 50_000;
+    let mut file =
+        String::from("external_id,partner_id,distributor_id,booked_on,product_line,amount,currency\n");
+    for i in 0..half {
+        file.push_str(&format!("B-own-{i},{distributor},,{today},hardware,0.40,USD\n"));
+        file.push_str(&format!(
+            "B-through-{i},{tailspin},{distributor},{today},hardware,0.40,USD\n"
+        ));
+    }
+    assert!(
+        2 * half > count(&app, "SELECT MAX(id) FROM sales").await,
+        "the file is larger than the table"
+    );
+    let report = app
+        .portal
+        .import_sales(None, &file, ImportFormat::Csv, false, &no_progress)
+        .await
+        .unwrap();
+    assert_eq!(
+        (report.inserted, report.updated, report.stored),
+        (2 * half as usize, 0, true),
+        "{:?}",
+        report.errors
+    );
+    assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+    assert_eq!(
+        count(&app, &tier).await,
+        1,
+        "52,000.00 sold and 52,000.00 sold through: Silver"
+    );
+    let cause: String = sqlx::query_scalar("SELECT cause FROM tier_history WHERE partner_id = $1")
+        .bind(distributor)
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    assert_eq!(cause, "upgrade");
     app.cleanup().await;
 }
