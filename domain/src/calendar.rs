@@ -119,7 +119,35 @@ impl Date {
         };
         let month = u8::try_from(number(5..7)).map_err(|_| bad())?;
         let day = u8::try_from(number(8..10)).map_err(|_| bad())?;
-        Self::new(i32::from(number(0..4)), month, day).ok_or_else(bad)
+        let year = i32::from(number(0..4));
+        // Well formed but not on the calendar: say which part is wrong, as a spreadsheet that
+        // wrote `2026-11-31` or swapped month and day leaves the reader guessing otherwise.
+        Self::new(year, month, day).ok_or_else(|| {
+            let message = if !(1..=12).contains(&month) {
+                format!("`{text}` has no month {month:02}; write dates as YYYY-MM-DD, months 01 to 12")
+            } else {
+                const MONTHS: [&str; 12] = [
+                    "January",
+                    "February",
+                    "March",
+                    "April",
+                    "May",
+                    "June",
+                    "July",
+                    "August",
+                    "September",
+                    "October",
+                    "November",
+                    "December",
+                ];
+                format!(
+                    "`{text}` is not a day of the calendar: {} {year} has {} days",
+                    MONTHS[usize::from(month - 1)],
+                    days_in_month(year, month)
+                )
+            };
+            crate::FieldError::new(field, message)
+        })
     }
 
     /// A short human label such as `26 Nov 2026`.
@@ -208,6 +236,27 @@ mod tests {
         ] {
             assert!(Date::parse(bad, "booked_on").is_err(), "{bad}");
         }
+        let message = |text: &str| Date::parse(text, "booked_on").unwrap_err().message;
+        assert_eq!(
+            message("2026-11-31"),
+            "`2026-11-31` is not a day of the calendar: November 2026 has 30 days"
+        );
+        assert_eq!(
+            message("2025-02-29"),
+            "`2025-02-29` is not a day of the calendar: February 2025 has 28 days"
+        );
+        assert_eq!(
+            message("2026-06-00"),
+            "`2026-06-00` is not a day of the calendar: June 2026 has 30 days"
+        );
+        assert_eq!(
+            message("2026-13-01"),
+            "`2026-13-01` has no month 13; write dates as YYYY-MM-DD, months 01 to 12"
+        );
+        assert_eq!(
+            message("30/06/2026"),
+            "`30/06/2026` is not a date in the form YYYY-MM-DD"
+        );
     }
 
     #[test]

@@ -319,6 +319,10 @@ async fn a_bad_file_is_refused_whole_and_names_every_row(db: Db) {
     );
     let repeat = &body["report"]["errors"][4]["message"];
     assert!(repeat.as_str().unwrap().contains("(row 5)"), "{repeat}");
+    assert_eq!(
+        body["report"]["errors"][0]["message"],
+        "`2026-02-30` is not a day of the calendar: February 2026 has 28 days"
+    );
     assert_eq!(body["report"]["stored"], false);
     assert_eq!(
         count(&app, "SELECT COUNT(*) FROM sales").await,
