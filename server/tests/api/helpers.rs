@@ -285,6 +285,19 @@ impl TestApp {
             .unwrap()
     }
 
+    /// Adds a program version in force from `effective_from` (the caller must be a vendor
+    /// admin); the answer must be 201.
+    pub async fn add_program_version(&self, effective_from: &str, program: Value) {
+        let body = json!({ "effective_from": effective_from, "program": program });
+        let response = self.client_put_program(&body).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::CREATED,
+            "{}",
+            response.text().await.unwrap()
+        );
+    }
+
     pub async fn client_put_program(&self, body: &Value) -> Response {
         self.client
             .put(self.url("/api/v1/program"))

@@ -1304,15 +1304,7 @@ async fn a_bulk_load_evaluates_tiers_on_stored_and_loaded_sales(db: Db) {
         .push(json!({
             "metric": "sell_through", "window": "trailing_12_months", "threshold": "50000.00"
         }));
-    let response = admin
-        .client_put_program(&json!({ "effective_from": today, "program": document }))
-        .await;
-    assert_eq!(
-        response.status(),
-        StatusCode::CREATED,
-        "{}",
-        response.text().await.unwrap()
-    );
+    admin.add_program_version(&today, document).await;
     let certified =
         format!("partner_id,person,code,earned_on,expires_on\n{distributor},Ada,ACNA,{today},2099-01-01\n");
     let response = post(

@@ -167,15 +167,7 @@ async fn a_new_version_applies_from_its_date_and_rewrites_nothing(db: Db) {
     let mut document = program["program"].take();
     document["tiers"][2]["criteria"][0]["threshold"] = json!("300000.00");
     let from = first_of_next_month(today);
-    let response = app
-        .client_put_program(&json!({ "effective_from": from.to_string(), "program": document }))
-        .await;
-    assert_eq!(
-        response.status(),
-        StatusCode::CREATED,
-        "{}",
-        response.text().await.unwrap()
-    );
+    app.add_program_version(&from.to_string(), document).await;
 
     // Tailspin reaches 260,000.00 on the new version's first day: Gold by the old rule, not by
     // the new one, which applies from its date.
