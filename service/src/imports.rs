@@ -1033,7 +1033,7 @@ impl<'q> SalesChunk<'q> {
     }
 }
 
-/// A bulk load's new rows summed per organisation, product line and day as they are validated:
+/// A large load's rows summed per organisation, product line and day as they are validated:
 /// with the sums of the sales stored before the load, read beside it, the touched partners' tiers
 /// are evaluated without reading a million rows back once it is committed.
 #[derive(Default)]
@@ -1123,16 +1123,21 @@ async fn stored_sales(
 /// Rows from which an import can count as a bulk load.
 const BULK_LOAD_ROWS: usize = 50_000;
 
-/// Whether an import of `rows` into a table whose newest id is `stored` is a bulk load: a file
-/// larger than the table, cheaper to index afterwards, with one sort per index, than row by row
-/// into B-trees that outgrow the page cache (re-importing a file already stored is not one).
-/// Only on SQLite: there a writer's dropped index stays in place for every reader until the
-/// commit, while on Postgres `DROP INDEX` would lock readers out of the table for the whole
-/// import.
+/// Whether an import of `rows` into a table whose newest id is `stored` is a large load: at
+/// least [`BULK_LOAD_ROWS`] and more rows than the table holds (re-importing a file already
+/// stored is not one). Such a load gathers its rows' sums for tier evaluation, as reading back
+/// every stored sale after it would cost more than reading those stored before it beside it.
+fn is_larger_than_table(rows: usize, stored: i64) -> bool {
+    rows >= BULK_LOAD_ROWS && i64::try_from(rows).is_ok_and(|rows| rows > stored)
+}
+
+/// Whether a large load (see [`is_larger_than_table`]) is also a bulk load, which suspends the
+/// table's indexes: cheaper to index afterwards, with one sort per index, than row by row into
+/// B-trees that outgrow the page cache. Only on SQLite: there a writer's dropped index stays in
+/// place for every reader until the commit, while on Postgres `DROP INDEX` would lock readers
+/// out of the table for the whole import.
 fn is_bulk_load(backend: Backend, rows: usize, stored: i64) -> bool {
-    backend == Backend::Sqlite
-        && rows >= BULK_LOAD_ROWS
-        && i64::try_from(rows).is_ok_and(|rows| rows > stored)
+    backend == Backend::Sqlite && is_larger_than_table(rows, stored)
 }
 
 /// Drops `table`'s full indexes (not those behind its primary key or a constraint, nor partial
@@ -1586,7 +1591,9 @@ impl Portal {
         tracing::debug!(rows = raw.len(), elapsed = ?started.elapsed(), "sales read");
         let backend = self.store().backend();
         let mut conn = self.pool().acquire().await?;
-        let bulk = !preview && is_bulk_load(backend, raw.len(), newest_id(&mut conn, "sales").await?);
+        let newest = newest_id(&mut conn, "sales").await?;
+        let large = !preview && is_larger_than_table(raw.len(), newest);
+        let bulk = !preview && is_bulk_load(backend, raw.len(), newest);
         if bulk {
             // A bulk load checks every partner and distributor against the partners read inside
             // its own transaction, which holds the write lock from its start, so SQLite's own
@@ -1606,21 +1613,22 @@ impl Portal {
         } else {
             sqlx::Connection::begin(&mut *conn).await?
         };
-        // A bulk load's rows are summed for tier evaluation as they are validated, and the sums
-        // of the sales stored before it are read now, on another connection, beside the load:
-        // this transaction holds the write lock, so that reader sees exactly the table the load
-        // starts from (fewer rows than the file, by the bulk-load rule).
-        let stored_sums = bulk.then(|| {
-            let portal = self.clone();
-            tokio::spawn(async move { portal.stored_sales_facts().await })
-        });
-        let mut new_sums = bulk.then(NewSalesSums::default);
         // A preview writes nothing for good and need not wait for a rebate run.
         let now = if preview {
             self.now()
         } else {
             self.fact_time(&mut tx).await?
         };
+        // A large load's rows are summed for tier evaluation as they are validated, and the sums
+        // of the sales stored before it are read now, on another connection, beside the load.
+        // Only imports write sales, and they take turns on the fact clock, whose lock this
+        // transaction now holds: that reader sees exactly the table the load starts from (fewer
+        // rows than the file, by the rule for a large load).
+        let stored_sums = large.then(|| {
+            let portal = self.clone();
+            tokio::spawn(async move { portal.stored_sales_facts().await })
+        });
+        let mut new_sums = large.then(NewSalesSums::default);
         let (currency, product_lines) = self.import_terms().await?;
         let mut validator = SaleValidator {
             partners: partner_ids(&mut tx).await?,
@@ -1744,23 +1752,27 @@ impl Portal {
             return Ok(report);
         }
         let mut report = report;
+        // The sums gathered during the load hold for the touched partners when they count every
+        // row that went in and nothing stored before: a bulk load sets stored rows apart before
+        // summing, so it only needs no stored sale to have changed (which would move a sum read
+        // before it); any other load sums every row of the file, so every row must be new.
+        // Otherwise the table is read.
+        let sums_hold = report.updated == 0 && (bulk || report.unchanged == 0);
+        let sales = match (stored_sums, new_sums) {
+            (Some(stored), Some(new)) if sums_hold => match stored.await {
+                Ok(Ok(stored)) => new.with_stored(stored),
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "reading the stored sales beside a large load failed");
+                    None
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "reading the stored sales beside a large load failed");
+                    None
+                }
+            },
+            _ => None,
+        };
         if bulk {
-            // The sums gathered during the load hold for the touched partners unless a stored
-            // sale changed, which moved a sum read before the load: then the table is read.
-            let sales = match (stored_sums, new_sums) {
-                (Some(stored), Some(new)) if report.updated == 0 => match stored.await {
-                    Ok(Ok(stored)) => new.with_stored(stored),
-                    Ok(Err(e)) => {
-                        tracing::warn!(error = %e, "reading the stored sales beside a bulk load failed");
-                        None
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "reading the stored sales beside a bulk load failed");
-                        None
-                    }
-                },
-                _ => None,
-            };
             let (checkpoint, ()) = tokio::join!(
                 async {
                     let result = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
@@ -1775,7 +1787,7 @@ impl Portal {
                 tracing::warn!(error = %e, "copying the log into the database after a bulk load failed");
             }
         } else {
-            self.evaluate_after_import(touched, None, &mut report).await;
+            self.evaluate_after_import(touched, sales, &mut report).await;
         }
         Ok(report)
     }
@@ -2524,6 +2536,9 @@ mod tests {
         assert!(!is_bulk_load(Backend::Sqlite, 50_000, 50_000));
         assert!(!is_bulk_load(Backend::Sqlite, 49_999, 0));
         assert!(!is_bulk_load(Backend::Postgres, 1_000_000, 0));
+        assert!(is_larger_than_table(1_000_000, 0));
+        assert!(!is_larger_than_table(50_000, 50_000));
+        assert!(!is_larger_than_table(49_999, 0));
     }
 
     #[test]

@@ -1275,9 +1275,10 @@ async fn a_load_larger_than_the_table_keeps_stored_rows_and_every_index(db: Db) 
     app.cleanup().await;
 }
 
-/// A file larger than the table (on SQLite a bulk load, whose tiers are evaluated on the sums it
-/// gathered as it went and those of the sales stored before it) moves a tier on every sale of the
-/// partners it touches: stored and loaded, sold and sold through. Here a distributor reaches
+/// A file larger than the table, whose tiers are evaluated on the sums it gathered as it went and
+/// those of the sales stored before it (on SQLite also a bulk load, without the table's indexes),
+/// moves a tier on every sale of the partners it touches: stored and loaded, sold and sold
+/// through. Here a distributor reaches
 /// Silver only on both halves of both: 32,000.00 stored and 20,000.00 loaded of its own sales,
 /// and the same of sales through it.
 async fn a_bulk_load_evaluates_tiers_on_stored_and_loaded_sales(db: Db) {
