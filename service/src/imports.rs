@@ -1744,6 +1744,12 @@ impl Portal {
             ..
         } = writer;
         let touched: BTreeSet<i64> = touched.into_iter().collect();
+        // The stored sums are taken before the commit: a query of theirs that ran after it would
+        // count this load's rows as well. By now the reader has had the whole load to finish.
+        let stored_sums = match stored_sums {
+            Some(reading) => Some(reading.await),
+            None => None,
+        };
         let report = self
             .commit_import(tx, actor, ("sales", text, format), now, report, preview)
             .await?;
@@ -1759,7 +1765,7 @@ impl Portal {
         // Otherwise the table is read.
         let sums_hold = report.updated == 0 && (bulk || report.unchanged == 0);
         let sales = match (stored_sums, new_sums) {
-            (Some(stored), Some(new)) if sums_hold => match stored.await {
+            (Some(stored), Some(new)) if sums_hold => match stored {
                 Ok(Ok(stored)) => new.with_stored(stored),
                 Ok(Err(e)) => {
                     tracing::warn!(error = %e, "reading the stored sales beside a large load failed");
