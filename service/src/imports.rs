@@ -7,7 +7,7 @@ use crate::auth::Actor;
 use crate::error::{permit, ServiceError, ServiceResult};
 use crate::portal::Portal;
 use crate::program::SalesFacts;
-use crate::store::{Backend, Placeholders};
+use crate::store::{ArrayLiteral, Backend, Placeholders};
 use domain::calendar::Date;
 use domain::facts::parse_sale_amount;
 pub use domain::facts::{ImportReport, RowError};
@@ -936,39 +936,86 @@ struct SalesInsert {
 type BoundInsert<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
 
 impl SalesInsert {
-    /// The statement inserting `rows` sales.
+    /// How many rows one statement inserts. SQLite binds every value, under its limit of
+    /// 32,766 per statement; Postgres binds one array per column (see [`ArrayLiteral`]), so its
+    /// chunks are as large as keeps the next one's validation beside the write.
+    fn rows_per_statement(backend: Backend) -> usize {
+        match backend {
+            Backend::Sqlite => 2_000,
+            Backend::Postgres => 10_000,
+        }
+    }
+
+    /// The statement inserting `rows` sales (on Postgres, any number of them).
     fn sql(self, rows: usize) -> String {
         // The currency and the time are the same for every row: written once into the statement
         // (a currency code is three capital letters, the time a number) instead of bound per row.
         let currency = format!("'{}'", self.currency.code());
         let now = self.now.to_string();
-        let values = Placeholders::new(self.backend)
-            .rows_with(rows, &["?", "?", "?", "?", "?", "?", &currency, "?", &now, &now]);
         let on_conflict = if self.skip_stored {
             " ON CONFLICT (external_id) DO NOTHING"
         } else {
             ""
         };
-        format!(
-            "INSERT INTO sales (external_id, partner_id, distributor_id, booked_on, product_line, amount_minor, \
-             currency, customer_name, created_at, updated_at) VALUES {values}{on_conflict}"
-        )
+        let columns = "INSERT INTO sales (external_id, partner_id, distributor_id, booked_on, product_line, \
+             amount_minor, currency, customer_name, created_at, updated_at)";
+        match self.backend {
+            Backend::Postgres => format!(
+                "{columns} SELECT e, p, d, b, l, a, {currency}, c, {now}, {now} \
+                 FROM unnest($1::text[], $2::int8[], $3::int8[], $4::text[], $5::text[], $6::int8[], $7::text[]) \
+                 AS r (e, p, d, b, l, a, c){on_conflict}"
+            ),
+            Backend::Sqlite => {
+                let values = Placeholders::new(self.backend)
+                    .rows_with(rows, &["?", "?", "?", "?", "?", "?", &currency, "?", &now, &now]);
+                format!("{columns} VALUES {values}{on_conflict}")
+            }
+        }
     }
 
     /// `sql` (the statement for `chunk.len()` rows) with the chunk's values bound.
-    fn bind<'q>(sql: &'q str, chunk: &[SaleRow<'q>]) -> BoundInsert<'q> {
-        let mut insert = sqlx::query(sql);
-        for row in chunk {
-            insert = insert
+    fn bind<'q>(self, sql: &'q str, chunk: &[SaleRow<'q>]) -> BoundInsert<'q> {
+        let insert = sqlx::query(sql);
+        if self.backend == Backend::Postgres {
+            let rows = chunk.len();
+            let mut external_ids = ArrayLiteral::with_capacity(rows * 12);
+            let mut partners = ArrayLiteral::with_capacity(rows * 6);
+            let mut distributors = ArrayLiteral::with_capacity(rows * 5);
+            let mut booked_on = ArrayLiteral::with_capacity(rows * 13);
+            let mut lines = ArrayLiteral::with_capacity(rows * 10);
+            let mut amounts = ArrayLiteral::with_capacity(rows * 8);
+            let mut customers = ArrayLiteral::with_capacity(rows * 3);
+            for row in chunk {
+                external_ids.push_text(row.external_id);
+                partners.push_int(Some(row.partner_id));
+                distributors.push_int(row.distributor_id);
+                booked_on.push_text(row.booked_on_text);
+                lines.push_text(row.product_line);
+                amounts.push_int(Some(row.amount_minor));
+                customers.push_text(row.customer_name);
+            }
+            return [
+                external_ids,
+                partners,
+                distributors,
+                booked_on,
+                lines,
+                amounts,
+                customers,
+            ]
+            .into_iter()
+            .fold(insert, |insert, array| insert.bind(array.finish()));
+        }
+        chunk.iter().fold(insert, |insert, row| {
+            insert
                 .bind(row.external_id)
                 .bind(row.partner_id)
                 .bind(row.distributor_id)
                 .bind(row.booked_on_text)
                 .bind(row.product_line)
                 .bind(row.amount_minor)
-                .bind(row.customer_name);
-        }
-        insert
+                .bind(row.customer_name)
+        })
     }
 
     /// Inserts the chunk (its statement already bound, or bound now); returns how many rows
@@ -983,7 +1030,7 @@ impl SalesInsert {
             Some(insert) => insert.execute(&mut *tx).await?,
             None => {
                 let sql = self.sql(chunk.len());
-                Self::bind(&sql, chunk).execute(&mut *tx).await?
+                self.bind(&sql, chunk).execute(&mut *tx).await?
             }
         }
         .rows_affected();
@@ -1004,12 +1051,12 @@ struct SalesChunk<'q> {
 
 impl<'q> SalesChunk<'q> {
     /// Sets a bulk load's rows stored before it apart (`stored`, their external ids), and binds
-    /// the insert of the others when `full_sql` (the statement for a full chunk) fits them and
-    /// `bind` says the chunk will be written.
+    /// the insert of the others when `full_sql` (`insert`'s statement for a full chunk) fits
+    /// them and `bind` says the chunk will be written.
     fn new(
         rows: Vec<SaleRow<'q>>,
         stored: Option<&FastSet<String>>,
-        full_sql: &'q str,
+        (insert, full_sql): (SalesInsert, &'q str),
         full: usize,
         bind: bool,
     ) -> Self {
@@ -1019,7 +1066,7 @@ impl<'q> SalesChunk<'q> {
                 .partition(|row| !stored.contains(row.external_id)),
             None => (rows, Vec::new()),
         };
-        let bound = (bind && rows.len() == full).then(|| SalesInsert::bind(full_sql, &rows));
+        let bound = (bind && rows.len() == full).then(|| insert.bind(full_sql, &rows));
         SalesChunk {
             rows,
             stored_before,
@@ -1033,7 +1080,7 @@ impl<'q> SalesChunk<'q> {
     }
 }
 
-/// A large load's rows summed per organisation, product line and day as they are validated:
+/// A bulk load's rows summed per organisation, product line and day as they are validated:
 /// with the sums of the sales stored before the load, read beside it, the touched partners' tiers
 /// are evaluated without reading a million rows back once it is committed.
 #[derive(Default)]
@@ -1123,43 +1170,66 @@ async fn stored_sales(
 /// Rows from which an import can count as a bulk load.
 const BULK_LOAD_ROWS: usize = 50_000;
 
-/// Whether an import of `rows` into a table whose newest id is `stored` is a large load: at
+/// Whether an import of `rows` into a table whose newest id is `stored` is a bulk load: at
 /// least [`BULK_LOAD_ROWS`] and more rows than the table holds (re-importing a file already
-/// stored is not one). Such a load gathers its rows' sums for tier evaluation, as reading back
-/// every stored sale after it would cost more than reading those stored before it beside it.
-fn is_larger_than_table(rows: usize, stored: i64) -> bool {
+/// stored is not one). Such a load, typically a program's first years of sales:
+/// - suspends the table's indexes and constraint checks, which are then built once, with one
+///   sort per index and one join per foreign key, instead of row by row into B-trees that
+///   outgrow the page cache (see [`suspend_indexes`]);
+/// - gathers its rows' sums for tier evaluation, as reading back every stored sale after it
+///   would cost more than reading those stored before it.
+fn is_bulk_load(rows: usize, stored: i64) -> bool {
     rows >= BULK_LOAD_ROWS && i64::try_from(rows).is_ok_and(|rows| rows > stored)
 }
 
-/// Whether a large load (see [`is_larger_than_table`]) is also a bulk load, which suspends the
-/// table's indexes: cheaper to index afterwards, with one sort per index, than row by row into
-/// B-trees that outgrow the page cache. Only on SQLite: there a writer's dropped index stays in
-/// place for every reader until the commit, while on Postgres `DROP INDEX` would lock readers
-/// out of the table for the whole import.
-fn is_bulk_load(backend: Backend, rows: usize, stored: i64) -> bool {
-    backend == Backend::Sqlite && is_larger_than_table(rows, stored)
-}
-
-/// Drops `table`'s full indexes (not those behind its primary key or a constraint, nor partial
-/// ones) inside the transaction; returns their definitions, to be run again before the commit.
-/// A rollback, or a crash, leaves them as they were. SQLite only.
-async fn suspend_indexes(tx: &mut sqlx::AnyConnection, table: &str) -> ServiceResult<Vec<String>> {
-    // An index SQLite made for a constraint has no `sql` and cannot be dropped. A partial index
-    // stays: a row outside it costs one test of its condition, while building it again would
-    // read the whole table (most sales are direct, outside `sales_distributor`).
-    let indexes: Vec<(String, String)> = sqlx::query_as(
-        "SELECT m.name, m.sql FROM sqlite_master m JOIN pragma_index_list($1) l ON l.name = m.name \
-         WHERE m.type = 'index' AND m.sql IS NOT NULL AND l.partial = 0 ORDER BY m.name",
-    )
-    .bind(table)
-    .fetch_all(&mut *tx)
-    .await?;
-    for (name, _) in &indexes {
-        sqlx::query(&format!("DROP INDEX \"{name}\""))
-            .execute(&mut *tx)
-            .await?;
+/// Suspends `table`'s indexes inside the transaction, and returns the statements that build
+/// them again before the commit; a rollback, or a crash, leaves them as they were. The primary
+/// key stays (new ids only ever append to it), and so do partial indexes: a row outside one
+/// costs a test of its condition, while building it again would read the whole table (most
+/// sales are direct, outside `sales_distributor`).
+///
+/// - **SQLite**: the full indexes that can be dropped (not those behind a constraint). Readers
+///   keep seeing them until the commit. The foreign keys are not checked during a bulk load
+///   (see `import_sales`).
+/// - **Postgres**: the full indexes, the unique constraints and the foreign keys, added back
+///   (and so checked against every row) before the commit. This locks the table for the load:
+///   a reader waits for the commit, seconds for a million rows rather than the minute a load
+///   would take with every index and key checked row by row.
+async fn suspend_indexes(
+    tx: &mut sqlx::AnyConnection,
+    backend: Backend,
+    table: &str,
+) -> ServiceResult<Vec<String>> {
+    let sql = match backend {
+        // An index SQLite made for a constraint has no `sql` and cannot be dropped.
+        Backend::Sqlite => {
+            "SELECT 'DROP INDEX \"' || m.name || '\"', m.sql FROM sqlite_master m \
+             JOIN pragma_index_list($1) l ON l.name = m.name \
+             WHERE m.type = 'index' AND m.sql IS NOT NULL AND l.partial = 0 ORDER BY m.name"
+        }
+        // Indexes first, then unique constraints, then the foreign keys, whose checks are
+        // quickest once the rest is in place.
+        Backend::Postgres => {
+            "SELECT suspend, restore FROM ( \
+               SELECT format('DROP INDEX %I', i.relname) AS suspend, pg_get_indexdef(i.oid) AS restore, \
+                      0 AS step, i.relname AS name \
+               FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid \
+               WHERE x.indrelid = $1::regclass AND x.indpred IS NULL AND NOT EXISTS ( \
+                 SELECT 1 FROM pg_constraint c WHERE c.conrelid = x.indrelid AND c.conindid = x.indexrelid) \
+               UNION ALL \
+               SELECT format('ALTER TABLE %I DROP CONSTRAINT %I', $1, c.conname), \
+                      format('ALTER TABLE %I ADD CONSTRAINT %I %s', $1, c.conname, \
+                             pg_get_constraintdef(c.oid)), \
+                      CASE c.contype WHEN 'u' THEN 1 ELSE 2 END, c.conname \
+               FROM pg_constraint c WHERE c.conrelid = $1::regclass AND c.contype IN ('u', 'f') \
+             ) s ORDER BY step, name"
+        }
+    };
+    let statements: Vec<(String, String)> = sqlx::query_as(sql).bind(table).fetch_all(&mut *tx).await?;
+    for (suspend, _) in &statements {
+        sqlx::query(suspend).execute(&mut *tx).await?;
     }
-    Ok(indexes.into_iter().map(|(_, definition)| definition).collect())
+    Ok(statements.into_iter().map(|(_, restore)| restore).collect())
 }
 
 /// Every stored sale's external id: what a bulk load, without the external-id index, checks its
@@ -1205,20 +1275,20 @@ impl<'a> SaleValidator<'a> {
         (read > 0).then_some(chunk)
     }
 
-    /// The next `count` of `records` as a chunk to write (see [`SalesChunk::new`]; `full_sql`
-    /// inserts `count` rows), or `None` at the end of the file. Its insert is bound only while
+    /// The next `count` of `records` as a chunk to write (see [`SalesChunk::new`]; the statement
+    /// of `full_insert` inserts `count` rows), or `None` at the end of the file. Its insert is bound only while
     /// the file is valid so far and the import is not a preview.
     fn next_sales(
         &mut self,
         records: &mut impl Iterator<Item = (usize, Fields<'a>)>,
         stored: Option<&FastSet<String>>,
-        full_sql: &'a str,
+        full_insert: (SalesInsert, &'a str),
         count: usize,
         preview: bool,
     ) -> Option<SalesChunk<'a>> {
         let rows = self.next_chunk(records, count)?;
         let bind = !preview && self.errors.is_empty();
-        Some(SalesChunk::new(rows, stored, full_sql, count, bind))
+        Some(SalesChunk::new(rows, stored, full_insert, count, bind))
     }
 
     /// Row `row` of the file, if it is valid.
@@ -1592,9 +1662,9 @@ impl Portal {
         let backend = self.store().backend();
         let mut conn = self.pool().acquire().await?;
         let newest = newest_id(&mut conn, "sales").await?;
-        let large = !preview && is_larger_than_table(raw.len(), newest);
-        let bulk = !preview && is_bulk_load(backend, raw.len(), newest);
-        if bulk {
+        let bulk = !preview && is_bulk_load(raw.len(), newest);
+        let sqlite_bulk = bulk && backend == Backend::Sqlite;
+        if sqlite_bulk {
             // A bulk load checks every partner and distributor against the partners read inside
             // its own transaction, which holds the write lock from its start, so SQLite's own
             // foreign-key lookup per row (a quarter of the insert's time) is switched off; its
@@ -1608,27 +1678,33 @@ impl Portal {
             )
             .await?;
         }
-        let mut tx = if bulk {
+        let mut tx = if sqlite_bulk {
             sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?
         } else {
             sqlx::Connection::begin(&mut *conn).await?
         };
+        if bulk && backend == Backend::Postgres {
+            // The index builds sort in memory rather than in files (for this transaction only).
+            sqlx::query("SET LOCAL maintenance_work_mem = '256MB'")
+                .execute(&mut *tx)
+                .await?;
+        }
         // A preview writes nothing for good and need not wait for a rebate run.
         let now = if preview {
             self.now()
         } else {
             self.fact_time(&mut tx).await?
         };
-        // A large load's rows are summed for tier evaluation as they are validated, and the sums
+        // A bulk load's rows are summed for tier evaluation as they are validated, and the sums
         // of the sales stored before it are read now, on another connection, beside the load.
         // Only imports write sales, and they take turns on the fact clock, whose lock this
         // transaction now holds: that reader sees exactly the table the load starts from (fewer
-        // rows than the file, by the rule for a large load).
-        let stored_sums = large.then(|| {
+        // rows than the file, by the rule for a bulk load).
+        let mut stored_sums = bulk.then(|| {
             let portal = self.clone();
             tokio::spawn(async move { portal.stored_sales_facts().await })
         });
-        let mut new_sums = large.then(NewSalesSums::default);
+        let mut new_sums = bulk.then(NewSalesSums::default);
         let (currency, product_lines) = self.import_terms().await?;
         let mut validator = SaleValidator {
             partners: partner_ids(&mut tx).await?,
@@ -1640,16 +1716,15 @@ impl Portal {
             errors: Vec::new(),
         };
         let newest_before = newest_id(&mut tx, "sales").await?;
-        // Rows go in a chunk at a time, each chunk one statement; a chunk keeps the bound values
-        // under both databases' limits.
-        const CHUNK: usize = 2000;
+        // Rows go in a chunk at a time, each chunk one statement.
+        let chunk_rows = SalesInsert::rows_per_statement(backend);
         let insert = SalesInsert {
             backend,
             currency: validator.currency,
             now,
             skip_stored: !bulk,
         };
-        let full_sql = insert.sql(CHUNK);
+        let full_sql = insert.sql(chunk_rows);
         let mut writer = SalesWriter {
             insert,
             preview,
@@ -1666,9 +1741,17 @@ impl Portal {
         // A load larger than the table goes in faster without its indexes, which are then built
         // once, sorted, inside the same transaction. Without the external-id index the rows
         // already stored are told apart by the ids read here (fewer than the file's rows).
+        let mut stored_sums_read = None;
         let (stored, suspended) = if bulk {
             let stored = stored_external_ids(&mut tx).await?;
-            (Some(stored), suspend_indexes(&mut tx, "sales").await?)
+            if backend == Backend::Postgres {
+                // Suspending the indexes locks the table against every reader, the one of the
+                // stored sums too, which must then finish first.
+                if let Some(reading) = stored_sums.take() {
+                    stored_sums_read = Some(reading.await);
+                }
+            }
+            (Some(stored), suspend_indexes(&mut tx, backend, "sales").await?)
         } else {
             (None, Vec::new())
         };
@@ -1679,8 +1762,8 @@ impl Portal {
         // the file is still checked so that the report names every error, and the transaction
         // is rolled back.
         let mut records = raw.iter().enumerate();
-        let (stored, full_sql) = (stored.as_ref(), full_sql.as_str());
-        let mut next = validator.next_sales(&mut records, stored, full_sql, CHUNK, preview);
+        let (stored, full_insert) = (stored.as_ref(), (insert, full_sql.as_str()));
+        let mut next = validator.next_sales(&mut records, stored, full_insert, chunk_rows, preview);
         if let (Some(sums), Some(chunk)) = (new_sums.as_mut(), next.as_ref()) {
             sums.add(&chunk.rows);
         }
@@ -1698,7 +1781,8 @@ impl Portal {
                     }
                 },
                 async {
-                    let following = validator.next_sales(&mut records, stored, full_sql, CHUNK, preview);
+                    let following =
+                        validator.next_sales(&mut records, stored, full_insert, chunk_rows, preview);
                     if let (Some(sums), Some(chunk)) = (new_sums.as_mut(), following.as_ref()) {
                         sums.add(&chunk.rows);
                     }
@@ -1723,7 +1807,7 @@ impl Portal {
         // A bulk load's rows that were stored before it are compared (and updated) now that the
         // indexes are back, exactly as in any other import.
         writer.insert.skip_stored = true;
-        for chunk in std::mem::take(&mut writer.stored_before_bulk).chunks(CHUNK) {
+        for chunk in std::mem::take(&mut writer.stored_before_bulk).chunks(chunk_rows) {
             let chunk = SalesChunk {
                 rows: chunk.to_vec(),
                 stored_before: Vec::new(),
@@ -1748,7 +1832,7 @@ impl Portal {
         // count this load's rows as well. By now the reader has had the whole load to finish.
         let stored_sums = match stored_sums {
             Some(reading) => Some(reading.await),
-            None => None,
+            None => stored_sums_read,
         };
         let report = self
             .commit_import(tx, actor, ("sales", text, format), now, report, preview)
@@ -1758,27 +1842,25 @@ impl Portal {
             return Ok(report);
         }
         let mut report = report;
-        // The sums gathered during the load hold for the touched partners when they count every
-        // row that went in and nothing stored before: a bulk load sets stored rows apart before
-        // summing, so it only needs no stored sale to have changed (which would move a sum read
-        // before it); any other load sums every row of the file, so every row must be new.
-        // Otherwise the table is read.
-        let sums_hold = report.updated == 0 && (bulk || report.unchanged == 0);
+        // The sums gathered during the load hold for the touched partners when no stored sale
+        // changed (which would move a sum read before the load): a bulk load sets the rows
+        // stored before it apart before summing. Otherwise the table is read.
         let sales = match (stored_sums, new_sums) {
-            (Some(stored), Some(new)) if sums_hold => match stored {
-                Ok(Ok(stored)) => new.with_stored(stored),
-                Ok(Err(e)) => {
-                    tracing::warn!(error = %e, "reading the stored sales beside a large load failed");
-                    None
+            (Some(stored), Some(new)) if report.updated == 0 => {
+                match stored
+                    .map_err(anyhow::Error::from)
+                    .and_then(|read| read.map_err(anyhow::Error::from))
+                {
+                    Ok(stored) => new.with_stored(stored),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "reading the stored sales beside a bulk load failed");
+                        None
+                    }
                 }
-                Err(e) => {
-                    tracing::warn!(error = %e, "reading the stored sales beside a large load failed");
-                    None
-                }
-            },
+            }
             _ => None,
         };
-        if bulk {
+        if sqlite_bulk {
             let (checkpoint, ()) = tokio::join!(
                 async {
                     let result = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
@@ -2519,32 +2601,40 @@ mod tests {
 
         // A bulk load sets the stored row apart; the one left does not fit a two-row statement.
         let stored: FastSet<String> = ["B".to_owned()].into_iter().collect();
-        let chunk = SalesChunk::new(vec![sale("A"), sale("B")], Some(&stored), &full_sql, 2, true);
+        let chunk = SalesChunk::new(
+            vec![sale("A"), sale("B")],
+            Some(&stored),
+            (bulk, &full_sql),
+            2,
+            true,
+        );
         let ids = |rows: &[SaleRow<'_>]| rows.iter().map(|r| r.external_id.to_owned()).collect::<Vec<_>>();
         assert_eq!(ids(&chunk.rows), ["A"]);
         assert_eq!(ids(&chunk.stored_before), ["B"]);
         assert_eq!(chunk.len(), 2);
         assert!(chunk.bound.is_none());
         // A full chunk is bound ahead, unless it is not to be written.
-        let full = SalesChunk::new(vec![sale("A"), sale("C")], Some(&stored), &full_sql, 2, true);
+        let full = SalesChunk::new(
+            vec![sale("A"), sale("C")],
+            Some(&stored),
+            (bulk, &full_sql),
+            2,
+            true,
+        );
         assert!(full.bound.is_some() && full.stored_before.is_empty());
         assert!(
-            SalesChunk::new(vec![sale("A"), sale("C")], None, &full_sql, 2, false)
+            SalesChunk::new(vec![sale("A"), sale("C")], None, (bulk, &full_sql), 2, false)
                 .bound
                 .is_none()
         );
     }
 
     #[test]
-    fn only_files_larger_than_the_table_are_bulk_loads_on_sqlite() {
-        assert!(is_bulk_load(Backend::Sqlite, 1_000_000, 0));
-        assert!(is_bulk_load(Backend::Sqlite, 50_000, 49_999));
-        assert!(!is_bulk_load(Backend::Sqlite, 50_000, 50_000));
-        assert!(!is_bulk_load(Backend::Sqlite, 49_999, 0));
-        assert!(!is_bulk_load(Backend::Postgres, 1_000_000, 0));
-        assert!(is_larger_than_table(1_000_000, 0));
-        assert!(!is_larger_than_table(50_000, 50_000));
-        assert!(!is_larger_than_table(49_999, 0));
+    fn only_files_larger_than_the_table_are_bulk_loads() {
+        assert!(is_bulk_load(1_000_000, 0));
+        assert!(is_bulk_load(50_000, 49_999));
+        assert!(!is_bulk_load(50_000, 50_000));
+        assert!(!is_bulk_load(49_999, 0));
     }
 
     #[test]

@@ -122,6 +122,64 @@ impl Placeholders {
     }
 }
 
+/// A Postgres array literal (`{…}`), built one element at a time, to be bound as one text value
+/// and cast in the statement (`$1::text[]`, `$2::int8[]`). A bulk insert then binds a few values
+/// per thousands of rows, through a statement whose text does not grow with them: Postgres parses
+/// and plans a `VALUES` list of thousands of rows anew for every execution, and that costs more
+/// than writing the rows.
+#[derive(Debug)]
+pub(crate) struct ArrayLiteral {
+    text: String,
+}
+
+impl ArrayLiteral {
+    /// An empty literal with room for `bytes` of elements.
+    pub(crate) fn with_capacity(bytes: usize) -> Self {
+        let mut text = String::with_capacity(bytes + 2);
+        text.push('{');
+        Self { text }
+    }
+
+    fn separate(&mut self) {
+        if self.text.len() > 1 {
+            self.text.push(',');
+        }
+    }
+
+    /// Appends a text element. It is always quoted (so that an empty string, `NULL` or text with
+    /// braces and commas stays text), with `"` and `\` escaped by a backslash.
+    pub(crate) fn push_text(&mut self, value: &str) {
+        self.separate();
+        self.text.reserve(value.len() + 2);
+        self.text.push('"');
+        for c in value.chars() {
+            if c == '"' || c == '\\' {
+                self.text.push('\\');
+            }
+            self.text.push(c);
+        }
+        self.text.push('"');
+    }
+
+    /// Appends a number, or `NULL` for none.
+    pub(crate) fn push_int(&mut self, value: Option<i64>) {
+        use std::fmt::Write;
+        self.separate();
+        match value {
+            Some(n) => {
+                let _ = write!(self.text, "{n}");
+            }
+            None => self.text.push_str("NULL"),
+        }
+    }
+
+    /// The literal, closed.
+    pub(crate) fn finish(mut self) -> String {
+        self.text.push('}');
+        self.text
+    }
+}
+
 /// The database: a pool plus the knowledge of which dialect it speaks.
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -234,7 +292,7 @@ fn sqlite_url(rest: &str) -> anyhow::Result<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{sqlite_url, Backend, Placeholders};
+    use super::{sqlite_url, ArrayLiteral, Backend, Placeholders};
 
     #[test]
     fn placeholders_number_on_postgres_and_bind_by_position_on_sqlite() {
@@ -251,6 +309,24 @@ mod tests {
             "($1, 'USD', $2), ($3, 'USD', $4)"
         );
         assert_eq!(sqlite.rows_with(1, &["?", "7"]), "(?, 7)");
+    }
+
+    #[test]
+    fn array_literals_quote_every_text_and_escape_quotes_and_backslashes() {
+        let mut texts = ArrayLiteral::with_capacity(0);
+        for text in ["B1", "", "NULL", "a,b{c}", r#"say "hi""#, r"C:\dir"] {
+            texts.push_text(text);
+        }
+        assert_eq!(
+            texts.finish(),
+            r#"{"B1","","NULL","a,b{c}","say \"hi\"","C:\\dir"}"#
+        );
+        let mut numbers = ArrayLiteral::with_capacity(0);
+        for n in [Some(7), None, Some(-12)] {
+            numbers.push_int(n);
+        }
+        assert_eq!(numbers.finish(), "{7,NULL,-12}");
+        assert_eq!(ArrayLiteral::with_capacity(8).finish(), "{}");
     }
 
     #[test]

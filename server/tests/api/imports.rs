@@ -14,6 +14,7 @@ crate::on_both_databases!(
     reimporting_never_duplicates_and_records_changes,
     a_bad_file_is_refused_whole_and_names_every_row,
     json_lines_import_like_csv,
+    text_is_stored_exactly_as_written,
     idempotency_keys_replay_the_first_answer,
     only_finance_and_vendor_admins_import,
     previews_store_nothing,
@@ -349,6 +350,49 @@ async fn a_bad_file_is_refused_whole_and_names_every_row(db: Db) {
     assert_eq!(
         (body["rows"].as_i64(), body["inserted"].as_i64()),
         (Some(2), Some(2))
+    );
+    app.cleanup().await;
+}
+
+/// External ids and customer names keep every character, whatever the database does with quotes,
+/// backslashes, braces, commas or the word NULL.
+async fn text_is_stored_exactly_as_written(db: Db) {
+    let app = signed_in(db, "admin@acme.test").await;
+    let northwind = partner(&app, "Northwind Systems").await;
+    let texts = [
+        (r#"Q"1{a,b}\"#, r#"Smith "Bob", {NULL} \ Co"#),
+        ("NULL", "NULL"),
+        ("{}", ""),
+        ("ü-€ 1", "Müller & Söhne — Zürich"),
+    ];
+    let file: String = texts
+        .iter()
+        .map(|(external_id, customer)| {
+            format!(
+                "{}\n",
+                json!({
+                    "external_id": external_id, "partner_id": northwind, "booked_on": "2026-03-01",
+                    "product_line": "cloud", "amount": "10.00", "currency": "USD", "customer_name": customer,
+                })
+            )
+        })
+        .collect();
+    let report = sales_report(&app, "application/x-ndjson", &file).await;
+    assert_eq!(report["inserted"], 4, "{report}");
+    for (external_id, customer) in texts {
+        let stored: String = sqlx::query_scalar("SELECT customer_name FROM sales WHERE external_id = $1")
+            .bind(external_id)
+            .fetch_one(app.portal.store().pool())
+            .await
+            .unwrap_or_else(|e| panic!("sale `{external_id}`: {e}"));
+        assert_eq!(stored, customer, "sale `{external_id}`");
+    }
+    // The same file again finds every row stored and unchanged.
+    let report = sales_report(&app, "application/x-ndjson", &file).await;
+    assert_eq!(
+        (report["unchanged"].as_i64(), report["inserted"].as_i64()),
+        (Some(4), Some(0)),
+        "{report}"
     );
     app.cleanup().await;
 }
@@ -1107,13 +1151,17 @@ async fn the_upload_page_takes_files_of_several_megabytes(db: Db) {
 }
 
 /// The indexes on `sales`, by name.
+/// Every index, key and constraint of `sales`, as the database defines them: a bulk load suspends
+/// some of them and must leave each as it was.
 async fn sales_indexes(app: &TestApp) -> Vec<String> {
     let sql = match app.db {
         Db::Postgres => {
-            "SELECT CAST(indexname AS TEXT) FROM pg_indexes WHERE tablename = 'sales' ORDER BY indexname"
+            "SELECT indexdef FROM pg_indexes WHERE tablename = 'sales' \
+             UNION ALL SELECT CAST(conname AS TEXT) || ': ' || pg_get_constraintdef(oid) \
+             FROM pg_constraint WHERE conrelid = 'sales'::regclass ORDER BY 1"
         }
         Db::Sqlite => {
-            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'sales' ORDER BY name"
+            "SELECT name || ': ' || COALESCE(sql, '') FROM sqlite_master WHERE tbl_name = 'sales' ORDER BY name"
         }
     };
     sqlx::query_scalar(sql)
@@ -1122,8 +1170,8 @@ async fn sales_indexes(app: &TestApp) -> Vec<String> {
         .unwrap()
 }
 
-/// A file larger than the whole table (on SQLite a bulk load, written without the table's
-/// indexes) treats the rows it shares with the table like any other import: identical ones are
+/// A file larger than the whole table (a bulk load, written without the table's indexes and, on
+/// Postgres, its constraints) treats the rows it shares with the table like any other import: identical ones are
 /// left alone, changed ones updated and recorded, and nothing is duplicated.
 async fn a_load_larger_than_the_table_keeps_stored_rows_and_every_index(db: Db) {
     let app = signed_in(db, "finance@acme.test").await;
@@ -1212,6 +1260,15 @@ async fn a_load_larger_than_the_table_keeps_stored_rows_and_every_index(db: Db) 
     .execute(app.portal.store().pool())
     .await
     .is_err());
+    // And a sale still names a real organisation.
+    assert!(sqlx::query(
+        "INSERT INTO sales (external_id, partner_id, booked_on, product_line, amount_minor, currency, created_at, updated_at) \
+         VALUES ('L-orphan', $1, '2026-01-01', 'hardware', 1, 'USD', 0, 0)"
+    )
+    .bind(tailspin + 1_000_000)
+    .execute(app.portal.store().pool())
+    .await
+    .is_err());
 
     // A larger file with a bad last row stores nothing and leaves every index in place.
     let before = count(&app, "SELECT COUNT(*) FROM sales").await;
@@ -1219,7 +1276,7 @@ async fn a_load_larger_than_the_table_keeps_stored_rows_and_every_index(db: Db) 
     for i in 0..2 * rows {
         bad.push_str(&format!("M-{i},{tailspin},{today},hardware,1.00,USD\n"));
     }
-    // A bulk load checks partners itself (SQLite's own foreign-key check is off for it): an
+    // A bulk load checks partners itself (the database's foreign-key checks are off for it): an
     // organisation that is not a partner is refused like an unknown one.
     let vendor = count(&app, "SELECT id FROM organisations WHERE kind = 'vendor'").await;
     bad.push_str(&format!("M-vendor,{vendor},{today},hardware,1.00,USD\n"));
@@ -1276,7 +1333,7 @@ async fn a_load_larger_than_the_table_keeps_stored_rows_and_every_index(db: Db) 
 }
 
 /// A file larger than the table, whose tiers are evaluated on the sums it gathered as it went and
-/// those of the sales stored before it (on SQLite also a bulk load, without the table's indexes),
+/// those of the sales stored before it (a bulk load, without the table's indexes),
 /// moves a tier on every sale of the partners it touches: stored and loaded, sold and sold
 /// through. Here a distributor reaches
 /// Silver only on both halves of both: 32,000.00 stored and 20,000.00 loaded of its own sales,
