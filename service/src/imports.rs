@@ -1183,18 +1183,18 @@ fn is_bulk_load(rows: usize, stored: i64) -> bool {
 }
 
 /// Suspends `table`'s indexes inside the transaction, and returns the statements that build
-/// them again before the commit; a rollback, or a crash, leaves them as they were. The primary
-/// key stays (new ids only ever append to it), and so do partial indexes: a row outside one
-/// costs a test of its condition, while building it again would read the whole table (most
-/// sales are direct, outside `sales_distributor`).
+/// them again before the commit; a rollback, or a crash, leaves them as they were. Partial
+/// indexes stay: a row outside one costs a test of its condition, while building it again would
+/// read the whole table (most sales are direct, outside `sales_distributor`).
 ///
-/// - **SQLite**: the full indexes that can be dropped (not those behind a constraint). Readers
-///   keep seeing them until the commit. The foreign keys are not checked during a bulk load
-///   (see `import_sales`).
-/// - **Postgres**: the full indexes, the unique constraints and the foreign keys, added back
-///   (and so checked against every row) before the commit. This locks the table for the load:
-///   a reader waits for the commit, seconds for a million rows rather than the minute a load
-///   would take with every index and key checked row by row.
+/// - **SQLite**: the full indexes that can be dropped (not those behind a constraint; the
+///   primary key is the table's own order). Readers keep seeing them until the commit. The
+///   foreign keys are not checked during a bulk load (see `import_sales`).
+/// - **Postgres**: the full indexes, the primary key, the unique constraints and the foreign
+///   keys, added back (and so checked against every row) before the commit. Even the primary
+///   key, where new ids only append, costs more kept row by row than built once. This locks
+///   the table for the load: a reader waits for the commit, a few seconds for a million rows,
+///   where a load checking every index and key row by row took four times as long.
 async fn suspend_indexes(
     tx: &mut sqlx::AnyConnection,
     backend: Backend,
@@ -1207,8 +1207,7 @@ async fn suspend_indexes(
              JOIN pragma_index_list($1) l ON l.name = m.name \
              WHERE m.type = 'index' AND m.sql IS NOT NULL AND l.partial = 0 ORDER BY m.name"
         }
-        // Indexes first, then unique constraints, then the foreign keys, whose checks are
-        // quickest once the rest is in place.
+        // Indexes first, then the primary key and unique constraints, then the foreign keys.
         Backend::Postgres => {
             "SELECT suspend, restore FROM ( \
                SELECT format('DROP INDEX %I', i.relname) AS suspend, pg_get_indexdef(i.oid) AS restore, \
@@ -1220,8 +1219,8 @@ async fn suspend_indexes(
                SELECT format('ALTER TABLE %I DROP CONSTRAINT %I', $1, c.conname), \
                       format('ALTER TABLE %I ADD CONSTRAINT %I %s', $1, c.conname, \
                              pg_get_constraintdef(c.oid)), \
-                      CASE c.contype WHEN 'u' THEN 1 ELSE 2 END, c.conname \
-               FROM pg_constraint c WHERE c.conrelid = $1::regclass AND c.contype IN ('u', 'f') \
+                      CASE c.contype WHEN 'f' THEN 2 ELSE 1 END, c.conname \
+               FROM pg_constraint c WHERE c.conrelid = $1::regclass AND c.contype IN ('p', 'u', 'f') \
              ) s ORDER BY step, name"
         }
     };
@@ -1275,9 +1274,9 @@ impl<'a> SaleValidator<'a> {
         (read > 0).then_some(chunk)
     }
 
-    /// The next `count` of `records` as a chunk to write (see [`SalesChunk::new`]; the statement
-    /// of `full_insert` inserts `count` rows), or `None` at the end of the file. Its insert is bound only while
-    /// the file is valid so far and the import is not a preview.
+    /// The next `count` of `records` as a chunk to write (see [`SalesChunk::new`]; the
+    /// statement of `full_insert` inserts `count` rows), or `None` at the end of the file. Its
+    /// insert is bound only while the file is valid so far and the import is not a preview.
     fn next_sales(
         &mut self,
         records: &mut impl Iterator<Item = (usize, Fields<'a>)>,
