@@ -1173,9 +1173,8 @@ const BULK_LOAD_ROWS: usize = 50_000;
 /// Whether an import of `rows` into a table whose newest id is `stored` is a bulk load: at
 /// least [`BULK_LOAD_ROWS`] and more rows than the table holds (re-importing a file already
 /// stored is not one). Such a load, typically a program's first years of sales:
-/// - suspends the table's indexes and constraint checks, which are then built once, with one
-///   sort per index and one join per foreign key, instead of row by row into B-trees that
-///   outgrow the page cache (see [`suspend_indexes`]);
+/// - suspends the table's indexes, which are then built once, with one sort each, instead of
+///   row by row into B-trees that outgrow the page cache (see [`suspend_indexes`]);
 /// - gathers its rows' sums for tier evaluation, as reading back every stored sale after it
 ///   would cost more than reading those stored before it.
 fn is_bulk_load(rows: usize, stored: i64) -> bool {
@@ -1190,11 +1189,12 @@ fn is_bulk_load(rows: usize, stored: i64) -> bool {
 /// - **SQLite**: the full indexes that can be dropped (not those behind a constraint; the
 ///   primary key is the table's own order). Readers keep seeing them until the commit. The
 ///   foreign keys are not checked during a bulk load (see `import_sales`).
-/// - **Postgres**: the full indexes, the primary key, the unique constraints and the foreign
-///   keys, added back (and so checked against every row) before the commit. Even the primary
-///   key, where new ids only append, costs more kept row by row than built once. This locks
-///   the table for the load: a reader waits for the commit, a few seconds for a million rows,
-///   where a load checking every index and key row by row took four times as long.
+/// - **Postgres**: the full indexes, the primary key and the unique constraints, added back
+///   (and so checked against every row) before the commit. Even the primary key, where new ids
+///   only append, costs more kept row by row than built once. This locks the table for the
+///   load: a reader of sales waits for the commit, seconds per million rows. The foreign
+///   keys stay, checked row by row: dropping one would lock the organisations it refers to as
+///   well, and with them nearly every request, for the whole load.
 async fn suspend_indexes(
     tx: &mut sqlx::AnyConnection,
     backend: Backend,
@@ -1207,7 +1207,7 @@ async fn suspend_indexes(
              JOIN pragma_index_list($1) l ON l.name = m.name \
              WHERE m.type = 'index' AND m.sql IS NOT NULL AND l.partial = 0 ORDER BY m.name"
         }
-        // Indexes first, then the primary key and unique constraints, then the foreign keys.
+        // Indexes first, then the primary key and unique constraints.
         Backend::Postgres => {
             "SELECT suspend, restore FROM ( \
                SELECT format('DROP INDEX %I', i.relname) AS suspend, pg_get_indexdef(i.oid) AS restore, \
@@ -1219,8 +1219,8 @@ async fn suspend_indexes(
                SELECT format('ALTER TABLE %I DROP CONSTRAINT %I', $1, c.conname), \
                       format('ALTER TABLE %I ADD CONSTRAINT %I %s', $1, c.conname, \
                              pg_get_constraintdef(c.oid)), \
-                      CASE c.contype WHEN 'f' THEN 2 ELSE 1 END, c.conname \
-               FROM pg_constraint c WHERE c.conrelid = $1::regclass AND c.contype IN ('p', 'u', 'f') \
+                      1, c.conname \
+               FROM pg_constraint c WHERE c.conrelid = $1::regclass AND c.contype IN ('p', 'u') \
              ) s ORDER BY step, name"
         }
     };

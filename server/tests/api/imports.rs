@@ -1171,7 +1171,7 @@ async fn sales_indexes(app: &TestApp) -> Vec<String> {
 }
 
 /// A file larger than the whole table (a bulk load, written without the table's indexes and, on
-/// Postgres, its constraints) treats the rows it shares with the table like any other import: identical ones are
+/// Postgres, its primary and unique keys) treats the rows it shares with the table like any other import: identical ones are
 /// left alone, changed ones updated and recorded, and nothing is duplicated.
 async fn a_load_larger_than_the_table_keeps_stored_rows_and_every_index(db: Db) {
     let app = signed_in(db, "finance@acme.test").await;
@@ -1276,7 +1276,7 @@ async fn a_load_larger_than_the_table_keeps_stored_rows_and_every_index(db: Db) 
     for i in 0..2 * rows {
         bad.push_str(&format!("M-{i},{tailspin},{today},hardware,1.00,USD\n"));
     }
-    // A bulk load checks partners itself (the database's foreign-key checks are off for it): an
+    // A bulk load checks partners itself (SQLite's foreign-key check is off for it): an
     // organisation that is not a partner is refused like an unknown one.
     let vendor = count(&app, "SELECT id FROM organisations WHERE kind = 'vendor'").await;
     bad.push_str(&format!("M-vendor,{vendor},{today},hardware,1.00,USD\n"));
