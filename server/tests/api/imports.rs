@@ -1171,8 +1171,9 @@ async fn sales_indexes(app: &TestApp) -> Vec<String> {
 }
 
 /// A file larger than the whole table (a bulk load, written without the table's indexes and, on
-/// Postgres, its primary and unique keys) treats the rows it shares with the table like any other import: identical ones are
-/// left alone, changed ones updated and recorded, and nothing is duplicated.
+/// Postgres, its primary and unique keys) treats the rows it shares with the table like any
+/// other import: identical ones are left alone, changed ones updated and recorded, and nothing
+/// is duplicated.
 async fn a_load_larger_than_the_table_keeps_stored_rows_and_every_index(db: Db) {
     let app = signed_in(db, "finance@acme.test").await;
     let tailspin = partner(&app, "Tailspin Tech").await;
