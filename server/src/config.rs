@@ -3,6 +3,7 @@
 //! | setting | file key | environment | default |
 //! |---|---|---|---|
 //! | database | `database_url` | `DATABASE_URL` | `sqlite://data/atrium.db` |
+//! | database connections per instance | `database_connections` | `ATRIUM_DB_CONNECTIONS` | 8 on SQLite, 16 on Postgres |
 //! | listen address | `bind` | `ATRIUM_BIND` | the `site-addr` of the Leptos settings (127.0.0.1:3000) |
 //! | log format | `log_format` | `ATRIUM_LOG_FORMAT` | `text` (`json` for log shippers) |
 //! | `Secure` cookies | `secure_cookies` | `ATRIUM_SECURE_COOKIES` | `auto`: on, except plain-http localhost |
@@ -59,6 +60,8 @@ pub enum LogFormat {
 pub struct Config {
     /// `sqlite://…` or `postgres://…`.
     pub database_url: Option<String>,
+    /// The most connections this instance opens to the database (at least 1).
+    pub database_connections: Option<u32>,
     /// Address to listen on, e.g. `0.0.0.0:3000`.
     pub bind: Option<String>,
     /// Log format.
@@ -86,6 +89,11 @@ impl Config {
         };
         if let Ok(url) = std::env::var("DATABASE_URL") {
             config.database_url = Some(url);
+        }
+        if let Ok(connections) = std::env::var("ATRIUM_DB_CONNECTIONS") {
+            config.database_connections = Some(parse_connections(&connections).with_context(|| {
+                format!("ATRIUM_DB_CONNECTIONS must be a whole number from 1 (got `{connections}`)")
+            })?);
         }
         if let Ok(bind) = std::env::var("ATRIUM_BIND") {
             config.bind = Some(bind);
@@ -163,8 +171,15 @@ impl Config {
     fn from_file(path: &Path) -> anyhow::Result<Self> {
         let text =
             std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-        toml::from_str(&text)
-            .with_context(|| format!("{} is not a valid Atrium configuration", path.display()))
+        let config: Self = toml::from_str(&text)
+            .with_context(|| format!("{} is not a valid Atrium configuration", path.display()))?;
+        if config.database_connections == Some(0) {
+            anyhow::bail!(
+                "{}: database_connections must be at least 1 (got 0)",
+                path.display()
+            );
+        }
+        Ok(config)
     }
 
     /// The database URL in force.
@@ -172,6 +187,15 @@ impl Config {
         self.database_url
             .as_deref()
             .unwrap_or(service::store::DEFAULT_DATABASE_URL)
+    }
+}
+
+/// A connection count: a whole number from 1.
+fn parse_connections(text: &str) -> anyhow::Result<u32> {
+    match text.trim().parse::<u32>() {
+        Ok(0) => anyhow::bail!("the database needs at least one connection"),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -205,6 +229,18 @@ mod tests {
         assert_eq!(config.secure_cookies, SecureCookies::Always);
         assert!(toml::from_str::<Config>("databse_url = \"x\"").is_err());
         assert_eq!(Config::default().database_url(), "sqlite://data/atrium.db");
+    }
+
+    #[test]
+    fn connection_counts_are_whole_numbers_from_one() {
+        assert_eq!(parse_connections("1").unwrap(), 1);
+        assert_eq!(parse_connections(" 32 ").unwrap(), 32);
+        for bad in ["0", "-1", "eight", "", "2.5"] {
+            assert!(parse_connections(bad).is_err(), "{bad}");
+        }
+        let config: Config = toml::from_str("database_connections = 4").unwrap();
+        assert_eq!(config.database_connections, Some(4));
+        assert!(toml::from_str::<Config>("database_connections = -4").is_err());
     }
 
     #[test]

@@ -4,9 +4,10 @@
 //! escalations, expires deal registrations and drains the mail outbox every few seconds; each
 //! of those is safe to run on every instance at once (see `service::workflow`).
 
+use anyhow::Context;
 use service::notify::SmtpSettings;
 use service::{Backend, Portal};
-use sqlx::Row;
+use sqlx::{Connection, Row};
 use std::time::Duration;
 
 /// Advisory lock key for the tier evaluation ("ATRM" in ASCII).
@@ -21,11 +22,17 @@ pub async fn evaluate_tiers_once(portal: &Portal) -> anyhow::Result<()> {
             tracing::info!(%today, changed, "tier evaluation finished");
         }
         Backend::Postgres => {
-            // The lock belongs to this connection's session: hold the connection throughout.
-            let mut conn = portal.store().pool().acquire().await?;
+            // The lock belongs to this connection's session, held throughout the evaluation. It
+            // is a connection of its own: one held from the pool would leave the evaluation,
+            // which reads and writes through the pool, one fewer to share with every request.
+            let url = portal
+                .store()
+                .postgres_url()
+                .context("a Postgres store has a URL")?;
+            let mut conn = sqlx::PgConnection::connect(url).await?;
             let locked: bool = sqlx::query("SELECT pg_try_advisory_lock($1) AS locked")
                 .bind(TIER_EVALUATION_LOCK)
-                .fetch_one(&mut *conn)
+                .fetch_one(&mut conn)
                 .await?
                 .try_get("locked")?;
             if !locked {
@@ -35,8 +42,9 @@ pub async fn evaluate_tiers_once(portal: &Portal) -> anyhow::Result<()> {
             let result = portal.evaluate_all(today).await;
             sqlx::query("SELECT pg_advisory_unlock($1)")
                 .bind(TIER_EVALUATION_LOCK)
-                .execute(&mut *conn)
+                .execute(&mut conn)
                 .await?;
+            conn.close().await?;
             let changed = result?;
             tracing::info!(%today, changed, "tier evaluation finished");
         }

@@ -316,7 +316,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         config.log_format = LogFormat::Json;
     }
     init_logging(config.log_format);
-    let portal = open_portal(config.database_url(), config.portal_settings()).await?;
+    let portal = open_portal(
+        config.database_url(),
+        config.database_connections,
+        config.portal_settings(),
+    )
+    .await?;
     match cli.command.unwrap_or(Command::Serve {
         demo: std::env::var("ATRIUM_DEMO").is_ok_and(|v| v == "1" || v == "true"),
     }) {

@@ -47,9 +47,14 @@ impl AppState {
     }
 }
 
-/// Connects to the database, migrates it and builds the service layer.
-pub async fn open_portal(database_url: &str, settings: PortalSettings) -> anyhow::Result<Portal> {
-    let store = Store::connect(database_url).await?;
+/// Connects to the database with a pool of at most `connections` (the store's default when
+/// `None`), migrates it and builds the service layer.
+pub async fn open_portal(
+    database_url: &str,
+    connections: Option<u32>,
+    settings: PortalSettings,
+) -> anyhow::Result<Portal> {
+    let store = Store::connect_with(database_url, connections).await?;
     store.migrate().await?;
     let portal = Portal::new(store, Arc::new(SystemClock), settings);
     portal.load_business_calendar().await?;

@@ -683,7 +683,7 @@ impl Portal {
             .fetch_one(&mut *conn)
             .await?;
         let rank = TierRank(u8::try_from(rank.unwrap_or(0)).unwrap_or(0));
-        Ok(match self.program_on(day).await? {
+        Ok(match Self::program_on_in(conn, day).await? {
             Some(program) => program.program.deal_protection_days(rank),
             None => default_protection_days(rank.0),
         })

@@ -1659,9 +1659,25 @@ impl Portal {
         };
         tracing::debug!(rows = raw.len(), elapsed = ?started.elapsed(), "sales read");
         let backend = self.store().backend();
-        let mut conn = self.pool().acquire().await?;
-        let newest = newest_id(&mut conn, "sales").await?;
+        // Whatever the import reads through the pool is read before it holds a connection: code
+        // that holds one while it waits for another could wait for ever once every connection
+        // is held by such code.
+        let (currency, product_lines) = self.import_terms().await?;
+        let newest = newest_id(&mut *self.pool().acquire().await?, "sales").await?;
         let bulk = !preview && is_bulk_load(raw.len(), newest);
+        // A bulk load sums the sales stored before it on a second connection, beside the load
+        // (on a pool of one connection, first, on its own). It takes both before it starts,
+        // and only one bulk load of this process at a time may hold one of them while it
+        // waits for the other.
+        let sums_beside = bulk && self.store().has_spare_connection();
+        let (bulk_turn, stored_sums_reader) = if sums_beside {
+            let turn = self.bulk_load_turn().lock().await;
+            (Some(turn), Some(self.pool().acquire().await?))
+        } else {
+            (None, None)
+        };
+        let mut conn = self.pool().acquire().await?;
+        drop(bulk_turn);
         let sqlite_bulk = bulk && backend == Backend::Sqlite;
         if sqlite_bulk {
             // A bulk load checks every partner and distributor against the partners read inside
@@ -1699,12 +1715,16 @@ impl Portal {
         // Only imports write sales, and they take turns on the fact clock, whose lock this
         // transaction now holds: that reader sees exactly the table the load starts from (fewer
         // rows than the file, by the rule for a bulk load).
-        let mut stored_sums = bulk.then(|| {
+        let mut stored_sums = stored_sums_reader.map(|mut reader| {
             let portal = self.clone();
-            tokio::spawn(async move { portal.stored_sales_facts().await })
+            tokio::spawn(async move { portal.stored_sales_facts(&mut reader).await })
         });
         let mut new_sums = bulk.then(NewSalesSums::default);
-        let (currency, product_lines) = self.import_terms().await?;
+        let mut stored_sums_read = if bulk && !sums_beside {
+            Some(Ok(self.stored_sales_facts(&mut tx).await))
+        } else {
+            None
+        };
         let mut validator = SaleValidator {
             partners: partner_ids(&mut tx).await?,
             distributors: distributor_ids(&mut tx).await?,
@@ -1740,7 +1760,6 @@ impl Portal {
         // A load larger than the table goes in faster without its indexes, which are then built
         // once, sorted, inside the same transaction. Without the external-id index the rows
         // already stored are told apart by the ids read here (fewer than the file's rows).
-        let mut stored_sums_read = None;
         let (stored, suspended) = if bulk {
             let stored = stored_external_ids(&mut tx).await?;
             if backend == Backend::Postgres {
@@ -1861,11 +1880,13 @@ impl Portal {
         };
         if sqlite_bulk {
             let (checkpoint, ()) = tokio::join!(
-                async {
+                async move {
                     let result = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
                         .execute(&mut *conn)
                         .await;
                     tracing::debug!(elapsed = ?started.elapsed(), "log copied into the database");
+                    // Closed now, not when the evaluation beside it has finished.
+                    drop(conn);
                     result
                 },
                 self.evaluate_after_import(touched, sales, &mut report),
@@ -1874,6 +1895,8 @@ impl Portal {
                 tracing::warn!(error = %e, "copying the log into the database after a bulk load failed");
             }
         } else {
+            // The evaluation reads through the pool: this connection goes back first.
+            drop(conn);
             self.evaluate_after_import(touched, sales, &mut report).await;
         }
         Ok(report)

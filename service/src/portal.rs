@@ -62,6 +62,9 @@ struct Inner {
     business_calendar: std::sync::RwLock<crate::business_dates::BusinessCalendar>,
     /// Held while the calendar is read from the database and replaced.
     business_calendar_load: tokio::sync::Mutex<()>,
+    /// Held by the one bulk load of this process that may hold a pooled connection while it
+    /// waits for a second (see `Portal::import_sales`).
+    bulk_load_turn: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Portal {
@@ -144,6 +147,7 @@ impl Portal {
                 settings,
                 business_calendar: Default::default(),
                 business_calendar_load: Default::default(),
+                bulk_load_turn: Default::default(),
             }),
         }
     }
@@ -183,6 +187,10 @@ impl Portal {
 
     pub(crate) fn business_calendar_lock(&self) -> &tokio::sync::Mutex<()> {
         &self.inner.business_calendar_load
+    }
+
+    pub(crate) fn bulk_load_turn(&self) -> &tokio::sync::Mutex<()> {
+        &self.inner.bulk_load_turn
     }
 
     pub(crate) fn set_business_calendar(&self, calendar: crate::business_dates::BusinessCalendar) {

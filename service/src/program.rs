@@ -326,38 +326,23 @@ impl Portal {
 
     /// The program version in force on `date`, if any.
     pub async fn program_on(&self, date: Date) -> ServiceResult<Option<StoredProgram>> {
-        self.program_starting_by(&date.to_string()).await
+        program_starting_by(self.pool(), &date.to_string()).await
+    }
+
+    /// [`Portal::program_on`], read on a connection the caller already holds. Code holding a
+    /// connection (a transaction, say) reads through it: waiting for a second connection of the
+    /// pool could wait for ever once every connection is held by such code.
+    pub(crate) async fn program_on_in(
+        conn: &mut sqlx::AnyConnection,
+        date: Date,
+    ) -> ServiceResult<Option<StoredProgram>> {
+        program_starting_by(conn, &date.to_string()).await
     }
 
     /// The version that starts last, scheduled or in force, if any.
     async fn latest_program(&self) -> ServiceResult<Option<StoredProgram>> {
         // Dates are stored as `YYYY-MM-DD`, so this sorts after every one of them.
-        self.program_starting_by("9999-12-31").await
-    }
-
-    /// The latest version starting on or before `date` (`YYYY-MM-DD`).
-    async fn program_starting_by(&self, date: &str) -> ServiceResult<Option<StoredProgram>> {
-        let row = sqlx::query(
-            "SELECT id, effective_from, document FROM program_versions WHERE effective_from <= $1 \
-             ORDER BY effective_from DESC LIMIT 1",
-        )
-        .bind(date)
-        .fetch_optional(self.pool())
-        .await?;
-        row.map(|row| {
-            let document = ProgramDoc::from_toml(&row.try_get::<String, _>("document")?)
-                .map_err(|e| ServiceError::Internal(anyhow::anyhow!("stored program does not parse: {e}")))?;
-            let program = document.validate().map_err(|e| {
-                ServiceError::Internal(anyhow::anyhow!("stored program does not validate: {e}"))
-            })?;
-            Ok(StoredProgram {
-                id: row.try_get("id")?,
-                effective_from: stored_date(&row.try_get::<String, _>("effective_from")?, "effective_from")?,
-                program,
-                document,
-            })
-        })
-        .transpose()
+        program_starting_by(self.pool(), "9999-12-31").await
     }
 
     /// Every version, newest first.
@@ -668,15 +653,23 @@ impl Portal {
     }
 
     /// Every stored sale, summed as tier evaluation reads them.
-    pub(crate) async fn stored_sales_facts(&self) -> ServiceResult<SalesFacts> {
+    pub(crate) async fn stored_sales_facts(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+    ) -> ServiceResult<SalesFacts> {
         let mut facts = SalesFacts::default();
-        self.read_sales_facts(None, &mut facts).await?;
+        self.read_sales_facts(conn, None, &mut facts).await?;
         Ok(facts)
     }
 
     /// Reads into `facts` the sales of the organisations in `ids` (an SQL list), or of every
     /// organisation.
-    async fn read_sales_facts(&self, ids: Option<&str>, facts: &mut SalesFacts) -> ServiceResult<()> {
+    async fn read_sales_facts(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        ids: Option<&str>,
+        facts: &mut SalesFacts,
+    ) -> ServiceResult<()> {
         // Each partner's daily sums come back as one row holding a JSON array of
         // `[product_line, booked_on, total]`: a few thousand rows through the driver for a
         // million sales instead of a row per partner, line and day, where the driver's cost per
@@ -695,7 +688,7 @@ impl Portal {
                  CAST(SUM(amount_minor) AS BIGINT) AS total FROM sales WHERE {which} \
                  GROUP BY {owner}, product_line, booked_on) daily GROUP BY {owner}"
             );
-            let rows: Vec<(i64, String)> = sqlx::query_as(&sql).fetch_all(self.pool()).await?;
+            let rows: Vec<(i64, String)> = sqlx::query_as(&sql).fetch_all(&mut *conn).await?;
             for (owner_id, json) in rows {
                 let daily: Vec<(String, String, i64)> = serde_json::from_str(&json)
                     .map_err(|e| ServiceError::Internal(anyhow::anyhow!("daily sales do not read: {e}")))?;
@@ -718,11 +711,14 @@ impl Portal {
         let mut book = FactsBook::default();
         for chunk in chunks {
             let ids = id_list(chunk);
+            // One connection per chunk, taken when nothing else is held.
+            let mut conn = self.pool().acquire().await?;
             if read_sales {
-                self.read_sales_facts(Some(&ids), &mut book.sales).await?;
+                self.read_sales_facts(&mut conn, Some(&ids), &mut book.sales)
+                    .await?;
             }
             let sql = format!("SELECT partner_id, won_on FROM won_deals WHERE partner_id IN ({ids})");
-            for row in sqlx::query(&sql).fetch_all(self.pool()).await? {
+            for row in sqlx::query(&sql).fetch_all(&mut *conn).await? {
                 let partner_id: i64 = row.try_get("partner_id")?;
                 book.won_deals.entry(partner_id).or_default().push(WonDeal {
                     partner_id,
@@ -732,7 +728,7 @@ impl Portal {
             let sql = format!(
                 "SELECT partner_id, person, code, earned_on, expires_on FROM certifications WHERE partner_id IN ({ids})"
             );
-            for row in sqlx::query(&sql).fetch_all(self.pool()).await? {
+            for row in sqlx::query(&sql).fetch_all(&mut *conn).await? {
                 let partner_id: i64 = row.try_get("partner_id")?;
                 book.certifications
                     .entry(partner_id)
@@ -1115,4 +1111,32 @@ fn describe_benefit(kind: &BenefitKind, program: &Program) -> String {
         BenefitKind::Rooms { rooms } => format!("Rooms: {}", rooms.join(", ")),
         BenefitKind::Text { text } => text.clone(),
     }
+}
+
+/// The latest version starting on or before `date` (`YYYY-MM-DD`).
+async fn program_starting_by<'c>(
+    executor: impl sqlx::Executor<'c, Database = sqlx::Any>,
+    date: &str,
+) -> ServiceResult<Option<StoredProgram>> {
+    let row = sqlx::query(
+        "SELECT id, effective_from, document FROM program_versions WHERE effective_from <= $1 \
+         ORDER BY effective_from DESC LIMIT 1",
+    )
+    .bind(date)
+    .fetch_optional(executor)
+    .await?;
+    row.map(|row| {
+        let document = ProgramDoc::from_toml(&row.try_get::<String, _>("document")?)
+            .map_err(|e| ServiceError::Internal(anyhow::anyhow!("stored program does not parse: {e}")))?;
+        let program = document
+            .validate()
+            .map_err(|e| ServiceError::Internal(anyhow::anyhow!("stored program does not validate: {e}")))?;
+        Ok(StoredProgram {
+            id: row.try_get("id")?,
+            effective_from: stored_date(&row.try_get::<String, _>("effective_from")?, "effective_from")?,
+            program,
+            document,
+        })
+    })
+    .transpose()
 }

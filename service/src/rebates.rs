@@ -199,17 +199,34 @@ struct StoredStatement {
 }
 
 /// The program version in force at the end of each locked period a run restates, read once.
-#[derive(Default)]
-struct ProgramsByPeriod(HashMap<FiscalPeriod, Option<Program>>);
+struct ProgramsByPeriod {
+    /// The calendar periods are named in: today's program's.
+    naming: FiscalCalendar,
+    programs: HashMap<FiscalPeriod, Option<Program>>,
+}
 
 impl ProgramsByPeriod {
-    async fn get(&mut self, portal: &Portal, period: FiscalPeriod) -> ServiceResult<Option<&Program>> {
-        if let std::collections::hash_map::Entry::Vacant(slot) = self.0.entry(period) {
-            let (_, end) = portal.fiscal_calendar().await?.range(period);
-            let program = portal.program_on(end).await?.map(|stored| stored.program);
+    fn new(naming: FiscalCalendar) -> Self {
+        Self {
+            naming,
+            programs: HashMap::new(),
+        }
+    }
+
+    /// Reads on the caller's connection, which is held throughout a run or a forecast.
+    async fn get(
+        &mut self,
+        conn: &mut sqlx::AnyConnection,
+        period: FiscalPeriod,
+    ) -> ServiceResult<Option<&Program>> {
+        if let std::collections::hash_map::Entry::Vacant(slot) = self.programs.entry(period) {
+            let (_, end) = self.naming.range(period);
+            let program = Portal::program_on_in(conn, end)
+                .await?
+                .map(|stored| stored.program);
             slot.insert(program);
         }
-        Ok(self.0.get(&period).and_then(Option::as_ref))
+        Ok(self.programs.get(&period).and_then(Option::as_ref))
     }
 }
 
@@ -379,8 +396,9 @@ impl Portal {
         if let Some(actor) = actor {
             require_finance(actor)?;
         }
+        let naming = self.fiscal_calendar().await?;
         let stored = {
-            let (_, end) = self.fiscal_calendar().await?.range(period);
+            let (_, end) = naming.range(period);
             self.program_on(end).await?.ok_or(ServiceError::NotFound(
                 "program in force at the end of that period",
             ))?
@@ -464,7 +482,7 @@ impl Portal {
         .await?
         .into_iter()
         .collect();
-        let mut programs = ProgramsByPeriod::default();
+        let mut programs = ProgramsByPeriod::new(naming);
         let no_sales = LineTotals::default();
         let mut new_drafts = Vec::new();
         for partner in &partners {
@@ -733,7 +751,7 @@ impl Portal {
             if carried_by_earlier_draft {
                 continue;
             }
-            let Some(program) = programs.get(self, locked_period).await? else {
+            let Some(program) = programs.get(conn, locked_period).await? else {
                 continue;
             };
             // No plan for the partner's tier at that period's end any more (its type changed,
@@ -1224,7 +1242,6 @@ impl Portal {
             PartnerType::parse,
             "partner_type",
         )?;
-        let mut conn = self.pool().acquire().await?;
         let calendar = stored.program.ladder.calendar;
         let (_, to) = calendar.range(period);
         // The run pays the plan of the program version in force at the period's end, so the
@@ -1233,6 +1250,9 @@ impl Portal {
             Some(version) => version,
             None => stored,
         };
+        // Taken after every read on the pool: holding it while waiting for a second one
+        // could wait for ever once every connection is held that way.
+        let mut conn = self.pool().acquire().await?;
         let tier = self.effective_tier_on(&mut conn, partner_id, to).await?;
         let plan = at_end.program.rebate_plan_for(tier, partner_type);
         // What earlier locked periods now owe, or take back, as a run today would carry it on
@@ -1241,7 +1261,7 @@ impl Portal {
         let restated = self
             .restatements(
                 &mut conn,
-                &mut ProgramsByPeriod::default(),
+                &mut ProgramsByPeriod::new(calendar),
                 partner_id,
                 partner_type,
                 period,

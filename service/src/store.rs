@@ -189,6 +189,12 @@ pub struct Store {
     url: String,
 }
 
+/// Connections in a SQLite pool unless configured otherwise.
+pub const DEFAULT_SQLITE_CONNECTIONS: u32 = 8;
+
+/// Connections in a Postgres pool unless configured otherwise.
+pub const DEFAULT_POSTGRES_CONNECTIONS: u32 = 16;
+
 /// The URL used when none is configured: a SQLite file in `data/`.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/atrium.db";
 
@@ -196,6 +202,16 @@ impl Store {
     /// Connects to `url` (`sqlite://path`, `sqlite::memory:` or `postgres://…`). For SQLite the
     /// file and its folder are created when missing.
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        Self::connect_with(url, None).await
+    }
+
+    /// As [`Store::connect`], with a pool of at most `connections` connections (by default
+    /// [`DEFAULT_SQLITE_CONNECTIONS`] or [`DEFAULT_POSTGRES_CONNECTIONS`]). Every feature works
+    /// with one.
+    pub async fn connect_with(url: &str, connections: Option<u32>) -> anyhow::Result<Self> {
+        if connections == Some(0) {
+            anyhow::bail!("the database needs at least one connection (got 0)");
+        }
         install_default_drivers();
         let (backend, url) = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             (Backend::Postgres, url.to_owned())
@@ -205,10 +221,10 @@ impl Store {
             anyhow::bail!("DATABASE_URL must start with sqlite:// or postgres:// (got `{url}`)");
         };
         let pool = AnyPoolOptions::new()
-            .max_connections(match backend {
-                Backend::Sqlite => 8,
-                Backend::Postgres => 16,
-            })
+            .max_connections(connections.unwrap_or(match backend {
+                Backend::Sqlite => DEFAULT_SQLITE_CONNECTIONS,
+                Backend::Postgres => DEFAULT_POSTGRES_CONNECTIONS,
+            }))
             .acquire_timeout(Duration::from_secs(10))
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
@@ -244,8 +260,19 @@ impl Store {
     }
 
     /// The connection pool.
+    ///
+    /// Code that holds a connection of the pool (a transaction, say) does all its reading and
+    /// writing through that connection until it lets it go, and never waits for a second one:
+    /// once every connection were held by such code, each would wait for ever (in practice for
+    /// the ten-second acquire timeout, failing every request meanwhile). The API tests run once
+    /// more on a pool of one connection to keep it so.
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// Whether the pool has more than one connection, so that a task may hold two at once.
+    pub fn has_spare_connection(&self) -> bool {
+        self.pool.options().get_max_connections() > 1
     }
 
     /// The Postgres URL, when this is Postgres.

@@ -101,10 +101,20 @@ pub(crate) struct ApprovalScope {
 impl Portal {
     /// A workflow definition by key.
     pub async fn workflow_definition(&self, key: &str) -> ServiceResult<WorkflowDefinition> {
+        Self::workflow_definition_in(&mut *self.pool().acquire().await?, key).await
+    }
+
+    /// [`Portal::workflow_definition`], read on a connection the caller already holds: a
+    /// transaction that waited for a second connection of the pool could wait for ever once
+    /// every connection is held by such a transaction.
+    async fn workflow_definition_in(
+        conn: &mut AnyConnection,
+        key: &str,
+    ) -> ServiceResult<WorkflowDefinition> {
         let document: Option<String> =
             sqlx::query_scalar("SELECT document FROM workflow_definitions WHERE workflow_key = $1")
                 .bind(key)
-                .fetch_optional(self.pool())
+                .fetch_optional(conn)
                 .await?;
         let document = document.ok_or(ServiceError::NotFound("workflow"))?;
         serde_json::from_str(&document)
@@ -121,7 +131,7 @@ impl Portal {
         assignee: Option<i64>,
         actor: Option<i64>,
     ) -> ServiceResult<i64> {
-        let definition = self.workflow_definition(key).await?;
+        let definition = Self::workflow_definition_in(&mut *conn, key).await?;
         let now = self.now();
         let sla_millis = definition.sla_hours * 3_600_000;
         let instance_id: i64 = sqlx::query_scalar(
@@ -286,7 +296,7 @@ impl Portal {
             return Ok(());
         }
         let key: String = row.try_get("workflow_key")?;
-        let definition = self.workflow_definition(&key).await?;
+        let definition = Self::workflow_definition_in(&mut *conn, &key).await?;
         let subject_type: String = row.try_get("subject_type")?;
         let subject_id: i64 = row.try_get("subject_id")?;
         let due_at: i64 = row.try_get("due_at")?;

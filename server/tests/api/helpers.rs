@@ -92,6 +92,20 @@ pub fn client() -> Client {
         .unwrap()
 }
 
+/// The pool size the servers of this run use: `ATRIUM_TEST_DB_CONNECTIONS`, or the default.
+///
+/// `scripts/test.sh` runs the suite once more with one connection, where code that holds a
+/// connection and waits for a second fails at once (after the acquire timeout) instead of
+/// only under load.
+pub fn test_connections() -> Option<u32> {
+    let value = std::env::var("ATRIUM_TEST_DB_CONNECTIONS").ok()?;
+    Some(
+        value
+            .parse()
+            .unwrap_or_else(|_| panic!("ATRIUM_TEST_DB_CONNECTIONS must be a number (got `{value}`)")),
+    )
+}
+
 /// Starts a server on a fresh database loaded with the demo data.
 pub async fn spawn_app(db: Db) -> TestApp {
     spawn_app_with(db, PortalSettings::default()).await
@@ -160,7 +174,7 @@ pub async fn spawn_app_with(db: Db, settings: PortalSettings) -> TestApp {
     let url = database.url.clone();
     let dir = database.dir.take();
     let pg_database = database.pg_database.take();
-    let portal = open_portal(&url, settings)
+    let portal = open_portal(&url, test_connections(), settings)
         .await
         .expect("database opens and migrates");
     portal.load_demo().await.expect("demo loads");

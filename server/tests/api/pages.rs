@@ -7,7 +7,8 @@ crate::on_both_databases!(
     portal_pages_need_a_session,
     rooms_render_on_the_server,
     sign_in_form_works_without_script,
-    new_pages_render_whole_on_the_server
+    new_pages_render_whole_on_the_server,
+    many_pages_at_once_all_render_whole
 );
 
 async fn portal_pages_need_a_session(db: Db) {
@@ -173,4 +174,48 @@ async fn new_pages_render_whole_on_the_server(db: Db) {
         );
     }
     app.cleanup().await;
+}
+
+/// Far more pages at once than the pool has connections: every one renders whole, with its
+/// content and without a failed part. A page whose code held one connection while it waited
+/// for another once stalled them all for the ten-second acquire timeout, and the scorecard card
+/// of each then said "something went wrong".
+async fn many_pages_at_once_all_render_whole(db: Db) {
+    let mut app = spawn_app(db).await;
+    app.sign_in("sales@northwind.test").await;
+    let app = std::sync::Arc::new(app);
+    let cases = [
+        ("/rooms/sales", "Selling Acme SD-WAN to mid-market retail"),
+        ("/rooms/marketing", "Retail networking spend outlook 2027"),
+    ];
+    for round in 0..2 {
+        let pages = (0..64).map(|i| {
+            let app = app.clone();
+            let (path, expected) = cases[i % cases.len()];
+            tokio::spawn(async move {
+                let html = whole_page(&app, path)
+                    .await
+                    .unwrap_or_else(|e| panic!("round {round}, page {i} {path}: {e}"));
+                assert!(
+                    html.contains(expected),
+                    "round {round}, page {i} {path}: `{expected}` is missing"
+                );
+                // A resource that failed is sent to the browser as `{"Err":…}`.
+                if let Some(at) = html.find(r#"{\"Err\":"#) {
+                    panic!(
+                        "round {round}, page {i} {path}: a part failed: {}",
+                        html.get(at..(at + 200).min(html.len())).unwrap_or_default()
+                    );
+                }
+            })
+        });
+        for page in futures_util::future::join_all(pages).await {
+            page.expect("the page's task finished");
+        }
+    }
+    std::sync::Arc::try_unwrap(app)
+        .ok()
+        .expect("every request has finished")
+        .cleanup()
+        .await;
 }

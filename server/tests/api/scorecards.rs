@@ -489,7 +489,7 @@ async fn another_process_s_import_reaches_open_streams(db: Db) {
     let northwind = partner_ids(&app).await["Northwind Systems"];
     let stream = watch(&app, "admin@northwind.test", northwind, Duration::from_secs(4)).await;
     // What `atrium import sales FILE` does: its own process, its own connection to the database.
-    let command_line = server::startup::open_portal(&app.database_url, Default::default())
+    let command_line = server::startup::open_portal(&app.database_url, None, Default::default())
         .await
         .unwrap();
     let today = app.portal.today();
