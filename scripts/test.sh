@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The second command of the README, and what CI runs: every check and every test.
 #   formatting, clippy (server and browser builds), the domain crate for wasm32, unit and
-#   integration tests on SQLite and Postgres, cargo audit, and the Playwright suite in Chromium
+#   integration tests on SQLite and Postgres (the API tests twice: once on a pool of one
+#   database connection), cargo audit, and the Playwright suite in Chromium
 #   against a release build.
 # Postgres: ATRIUM_TEST_POSTGRES_URL, default postgres://postgres@127.0.0.1:5432/postgres. If no
 # server answers there the run fails; it never skips the Postgres tests.
@@ -32,6 +33,11 @@ cargo build -p domain --target wasm32-unknown-unknown
 
 say "Unit and integration tests (SQLite and Postgres)"
 cargo test -p domain -p service -p server
+
+# Code that holds a pooled connection while it waits for a second one stalls every request
+# once all connections are held that way; on a pool of one it fails at once, whatever the load.
+say "API tests again, on a pool of one database connection"
+ATRIUM_TEST_DB_CONNECTIONS=1 cargo test -p server --test api
 
 say "Supply-chain audit (offline advisory database)"
 scripts/audit.sh

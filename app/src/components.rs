@@ -8,9 +8,13 @@ use domain::scorecard::CriterionView;
 use leptos::prelude::*;
 use leptos_router::components::{Outlet, A};
 
-/// The signed-in user, loaded once per page by [`PortalLayout`] and shared through context.
-#[derive(Clone, Copy)]
-pub struct MeResource(pub Resource<Result<Option<Me>, PortalError>>);
+/// The signed-in user, for one `<Suspense>` or `<Transition>` to read. Each boundary that needs
+/// it creates its own: while a page streams, a resource read by two boundaries (the top bar's
+/// and the page's) could leave one of them waiting for ever under load, the page's response
+/// stopping mid-body (leptos-rs/leptos#4851). The second read is one small query.
+pub fn me_resource() -> Resource<Result<Option<Me>, PortalError>> {
+    Resource::new(|| (), |_| current_user())
+}
 
 /// The current request's CSRF token: from the request on the server, from the cookie in the
 /// browser. The server refuses state-changing requests whose token does not match the cookie.
@@ -231,9 +235,8 @@ pub fn in_tab_bar(href: &str) -> bool {
 /// tab bar.
 #[component]
 pub fn PortalLayout() -> impl IntoView {
-    let me = Resource::new(|| (), |_| current_user());
+    let me = me_resource();
     let unread = Resource::new(|| (), |_| get_unread());
-    provide_context(MeResource(me));
     let sign_out = ServerAction::<SignOut>::new();
 
     view! {

@@ -6,7 +6,7 @@ use crate::api::{
     get_deal, get_deal_form, get_deals_overview, preview_customer_key, DealAction, DealsOverview,
     RegisterDeal,
 };
-use crate::components::{human_date, id_param, CsrfField, ErrorPanel, MeResource};
+use crate::components::{human_date, id_param, me_resource, CsrfField, ErrorPanel};
 use domain::deals::{DealConflict, DealStatus, DealView, Turnaround};
 use domain::identity::{Me, Role};
 use leptos::prelude::*;
@@ -350,7 +350,7 @@ pub fn DealNewPage() -> impl IntoView {
 /// history.
 #[component]
 pub fn DealPage() -> impl IntoView {
-    let MeResource(me) = expect_context::<MeResource>();
+    let me = me_resource();
     let id = id_param();
     let act = ServerAction::<DealAction>::new();
     let deal = Resource::new(move || (id(), act.version().get()), |(id, _)| get_deal(id));

@@ -1,6 +1,6 @@
 //! The signed-in user's profile.
 
-use crate::components::{in_tab_bar, room_links, MeResource, TierBadgeView};
+use crate::components::{in_tab_bar, me_resource, room_links, TierBadgeView};
 use leptos::prelude::*;
 use leptos_meta::Title;
 
@@ -8,7 +8,7 @@ use leptos_meta::Title;
 /// every section the bottom tab bar has no room for.
 #[component]
 pub fn MePage() -> impl IntoView {
-    let MeResource(me) = expect_context::<MeResource>();
+    let me = me_resource();
     view! {
         <Title text="Me" />
         <Suspense fallback=|| view! { <p class="loading">"Loading your profile…"</p> }>

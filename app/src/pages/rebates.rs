@@ -6,7 +6,7 @@ use crate::api::{
     ApprovePeriod, ImportFacts, RunRebates, StatementDetail,
 };
 use crate::components::id_param;
-use crate::components::{query_value, CsrfField, ErrorPanel, MeResource};
+use crate::components::{me_resource, query_value, CsrfField, ErrorPanel};
 use domain::identity::{OrganisationKind, PartnerType, Role};
 use domain::money::format_minor;
 use domain::rebates::{grouped, PeriodDrafts, StatementPage, StatementStatus, StatementView};
@@ -113,7 +113,7 @@ fn advanced(advance: ServerAction<AdvanceStatement>) -> ReadSignal<usize> {
 /// filters are a plain GET form, so every view of the list has its own address.
 #[component]
 pub fn RebatesPage() -> impl IntoView {
-    let MeResource(me) = expect_context::<MeResource>();
+    let me = me_resource();
     let query = use_query_map();
     let param = move |name: &str| query.read().get(name).unwrap_or_default();
     let period = move || param("period");
@@ -949,7 +949,7 @@ fn ForecastCard() -> impl IntoView {
 /// `/rebates/:id`: one statement and the sales behind its basis.
 #[component]
 pub fn StatementPage() -> impl IntoView {
-    let MeResource(me) = expect_context::<MeResource>();
+    let me = me_resource();
     let query = use_query_map();
     let id = id_param();
     let advance = ServerAction::<AdvanceStatement>::new();

@@ -1,7 +1,7 @@
 //! A room: the items for the viewer's role, with search-as-you-type.
 
 use crate::api::{get_room, get_scorecard};
-use crate::components::{CardSkeleton, ContentCard, ErrorPanel, MeResource, TierBadgeView};
+use crate::components::{me_resource, CardSkeleton, ContentCard, ErrorPanel, TierBadgeView};
 use domain::content::{ContentKind, ContentSummary};
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -23,7 +23,7 @@ pub fn RoomPage() -> impl IntoView {
             .get("kind")
             .and_then(|k| ContentKind::parse(&k, "kind").ok()),
     );
-    let MeResource(me) = expect_context::<MeResource>();
+    let me = me_resource();
     // The compact scorecard (partners only; vendor staff get none) is read with the items and
     // follows live updates.
     let card = Resource::new(|| None::<i64>, get_scorecard);

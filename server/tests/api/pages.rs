@@ -147,18 +147,11 @@ async fn new_pages_render_whole_on_the_server(db: Db) {
     for (email, path, expected) in cases {
         let mut client = app.another_client();
         client.sign_in(email).await;
-        let html = match whole_page(&client, path).await {
-            Ok(html) => html,
-            // Under heavy load a page's stream has, rarely, stopped mid-body (see
-            // `server/src/render.rs`; the cause is not yet known). One stalled answer is said on
-            // stderr and the page asked for again; a page that stalls twice fails the test.
-            Err(e) => {
-                eprintln!("{email} {path}: the page did not finish ({e}); asking again");
-                whole_page(&client, path)
-                    .await
-                    .unwrap_or_else(|e| panic!("{email} {path}: the page did not finish twice: {e}"))
-            }
-        };
+        // A page that stops mid-body is rendered afresh by the server (`server/src/render.rs`)
+        // well within the 30 seconds allowed here.
+        let html = whole_page(&client, path)
+            .await
+            .unwrap_or_else(|e| panic!("{email} {path}: the page did not finish: {e}"));
         assert!(
             html.contains(expected),
             "{email} {path}: `{expected}` is in the first response"
