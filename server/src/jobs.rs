@@ -11,7 +11,7 @@ use sqlx::{Connection, Row};
 use std::time::Duration;
 
 /// Advisory lock key for the tier evaluation ("ATRM" in ASCII).
-const TIER_EVALUATION_LOCK: i64 = 0x4154_524d;
+pub const TIER_EVALUATION_LOCK: i64 = 0x4154_524d;
 
 /// Evaluates every partner for today unless another instance is doing it.
 pub async fn evaluate_tiers_once(portal: &Portal) -> anyhow::Result<()> {

@@ -13,6 +13,7 @@ crate::on_both_databases!(
     program_changes_are_validated_and_restricted,
     overrides_hold_a_tier_and_are_recorded,
     business_dates_follow_the_program_time_zone,
+    the_daily_evaluation_leaves_its_lock_free,
 );
 
 async fn org_id(app: &TestApp, name: &str) -> i64 {
@@ -445,4 +446,43 @@ async fn business_dates_follow_the_program_time_zone(db: Db) {
     portal.store().close().await;
     later.store().close().await;
     database.cleanup().await;
+}
+
+/// The daily tier evaluation holds its Postgres lock on a connection of its own, so it runs
+/// even on a pool of one connection, and lets the lock go; while another instance holds the
+/// lock, it does nothing and does not wait.
+async fn the_daily_evaluation_leaves_its_lock_free(db: Db) {
+    use sqlx::Connection;
+    let app = spawn_app(db).await;
+    let tier_of = || async {
+        sqlx::query_scalar::<_, Option<i64>>(
+            "SELECT tier_rank FROM organisations WHERE name = 'Northwind Systems'",
+        )
+        .fetch_one(app.portal.store().pool())
+        .await
+        .unwrap()
+    };
+    let before = tier_of().await;
+    server::jobs::evaluate_tiers_once(&app.portal).await.unwrap();
+    assert_eq!(tier_of().await, before, "the demo's tiers are already today's");
+    if db == Db::Postgres {
+        let mut other = sqlx::PgConnection::connect(&app.database_url).await.unwrap();
+        let try_lock = "SELECT pg_try_advisory_lock($1)";
+        let free: bool = sqlx::query_scalar(try_lock)
+            .bind(server::jobs::TIER_EVALUATION_LOCK)
+            .fetch_one(&mut other)
+            .await
+            .unwrap();
+        assert!(free, "the evaluation let its lock go");
+        // Another instance evaluating: this one returns at once.
+        tokio::time::timeout(
+            std::time::Duration::from_secs(30),
+            server::jobs::evaluate_tiers_once(&app.portal),
+        )
+        .await
+        .expect("it does not wait for the other instance")
+        .unwrap();
+        other.close().await.unwrap();
+    }
+    app.cleanup().await;
 }
