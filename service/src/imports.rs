@@ -1619,6 +1619,23 @@ async fn write_chunk<K, S>(
     Ok(Some(stored))
 }
 
+/// The sums of the sales stored before a bulk load: being read beside the load, or read.
+enum StoredSums {
+    Reading(tokio::task::JoinHandle<ServiceResult<SalesFacts>>),
+    Read(ServiceResult<SalesFacts>),
+}
+
+impl StoredSums {
+    async fn read(self) -> ServiceResult<SalesFacts> {
+        match self {
+            Self::Reading(reading) => reading.await.map_err(|e| {
+                ServiceError::Internal(anyhow::anyhow!("the stored sales' reader ended: {e}"))
+            })?,
+            Self::Read(read) => read,
+        }
+    }
+}
+
 /// The answer when rows an import was about to insert were stored by another import meanwhile.
 fn stored_meanwhile(what: &str) -> ServiceError {
     ServiceError::Conflict(format!(
@@ -1715,16 +1732,17 @@ impl Portal {
         // Only imports write sales, and they take turns on the fact clock, whose lock this
         // transaction now holds: that reader sees exactly the table the load starts from (fewer
         // rows than the file, by the rule for a bulk load).
-        let mut stored_sums = stored_sums_reader.map(|mut reader| {
-            let portal = self.clone();
-            tokio::spawn(async move { portal.stored_sales_facts(&mut reader).await })
-        });
-        let mut new_sums = bulk.then(NewSalesSums::default);
-        let mut stored_sums_read = if bulk && !sums_beside {
-            Some(Ok(self.stored_sales_facts(&mut tx).await))
-        } else {
-            None
+        let mut stored_sums = match stored_sums_reader {
+            Some(mut reader) => {
+                let portal = self.clone();
+                Some(StoredSums::Reading(tokio::spawn(async move {
+                    portal.stored_sales_facts(&mut reader).await
+                })))
+            }
+            None if bulk => Some(StoredSums::Read(self.stored_sales_facts(&mut tx).await)),
+            None => None,
         };
+        let mut new_sums = bulk.then(NewSalesSums::default);
         let mut validator = SaleValidator {
             partners: partner_ids(&mut tx).await?,
             distributors: distributor_ids(&mut tx).await?,
@@ -1765,8 +1783,8 @@ impl Portal {
             if backend == Backend::Postgres {
                 // Suspending the indexes locks the table against every reader, the one of the
                 // stored sums too, which must then finish first.
-                if let Some(reading) = stored_sums.take() {
-                    stored_sums_read = Some(reading.await);
+                if let Some(sums) = stored_sums.take() {
+                    stored_sums = Some(StoredSums::Read(sums.read().await));
                 }
             }
             (Some(stored), suspend_indexes(&mut tx, backend, "sales").await?)
@@ -1849,8 +1867,8 @@ impl Portal {
         // The stored sums are taken before the commit: a query of theirs that ran after it would
         // count this load's rows as well. By now the reader has had the whole load to finish.
         let stored_sums = match stored_sums {
-            Some(reading) => Some(reading.await),
-            None => stored_sums_read,
+            Some(sums) => Some(sums.read().await),
+            None => None,
         };
         let report = self
             .commit_import(tx, actor, ("sales", text, format), now, report, preview)
@@ -1864,18 +1882,13 @@ impl Portal {
         // changed (which would move a sum read before the load): a bulk load sets the rows
         // stored before it apart before summing. Otherwise the table is read.
         let sales = match (stored_sums, new_sums) {
-            (Some(stored), Some(new)) if report.updated == 0 => {
-                match stored
-                    .map_err(anyhow::Error::from)
-                    .and_then(|read| read.map_err(anyhow::Error::from))
-                {
-                    Ok(stored) => new.with_stored(stored),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "reading the stored sales beside a bulk load failed");
-                        None
-                    }
+            (Some(stored), Some(new)) if report.updated == 0 => match stored {
+                Ok(stored) => new.with_stored(stored),
+                Err(e) => {
+                    tracing::warn!(error = %e, "reading the stored sales beside a bulk load failed");
+                    None
                 }
-            }
+            },
             _ => None,
         };
         if sqlite_bulk {
