@@ -16,6 +16,7 @@
 
 use anyhow::Context;
 use serde::Deserialize;
+use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 
 /// How cookies get the `Secure` attribute.
@@ -60,8 +61,8 @@ pub enum LogFormat {
 pub struct Config {
     /// `sqlite://…` or `postgres://…`.
     pub database_url: Option<String>,
-    /// The most connections this instance opens to the database (at least 1).
-    pub database_connections: Option<u32>,
+    /// The most connections this instance opens to the database.
+    pub database_connections: Option<NonZeroU32>,
     /// Address to listen on, e.g. `0.0.0.0:3000`.
     pub bind: Option<String>,
     /// Log format.
@@ -87,37 +88,43 @@ impl Config {
             None if Path::new("atrium.toml").exists() => Self::from_file(Path::new("atrium.toml"))?,
             None => Self::default(),
         };
-        if let Ok(url) = std::env::var("DATABASE_URL") {
-            config.database_url = Some(url);
+        config.apply_environment(|name| std::env::var(name).ok())?;
+        Ok(config)
+    }
+
+    /// Applies the environment's overrides, each variable read through `var`.
+    fn apply_environment(&mut self, var: impl Fn(&str) -> Option<String>) -> anyhow::Result<()> {
+        if let Some(url) = var("DATABASE_URL") {
+            self.database_url = Some(url);
         }
-        if let Ok(connections) = std::env::var("ATRIUM_DB_CONNECTIONS") {
-            config.database_connections = Some(parse_connections(&connections).with_context(|| {
-                format!("ATRIUM_DB_CONNECTIONS must be a whole number from 1 (got `{connections}`)")
+        if let Some(connections) = var("ATRIUM_DB_CONNECTIONS") {
+            self.database_connections = Some(connections.trim().parse().map_err(|_| {
+                anyhow::anyhow!("ATRIUM_DB_CONNECTIONS must be a whole number from 1 (got `{connections}`)")
             })?);
         }
-        if let Ok(bind) = std::env::var("ATRIUM_BIND") {
-            config.bind = Some(bind);
+        if let Some(bind) = var("ATRIUM_BIND") {
+            self.bind = Some(bind);
         }
-        if let Ok(format) = std::env::var("ATRIUM_LOG_FORMAT") {
-            config.log_format = match format.as_str() {
+        if let Some(format) = var("ATRIUM_LOG_FORMAT") {
+            self.log_format = match format.as_str() {
                 "json" => LogFormat::Json,
                 "text" => LogFormat::Text,
                 other => anyhow::bail!("ATRIUM_LOG_FORMAT must be text or json (got `{other}`)"),
             };
         }
-        if let Ok(secure) = std::env::var("ATRIUM_SECURE_COOKIES") {
-            config.secure_cookies = secure.parse()?;
+        if let Some(secure) = var("ATRIUM_SECURE_COOKIES") {
+            self.secure_cookies = secure.parse()?;
         }
-        for (var, slot) in [
-            ("ATRIUM_SMTP_URL", &mut config.smtp_url),
-            ("ATRIUM_SMTP_FROM", &mut config.smtp_from),
-            ("ATRIUM_PUBLIC_URL", &mut config.public_url),
+        for (name, slot) in [
+            ("ATRIUM_SMTP_URL", &mut self.smtp_url),
+            ("ATRIUM_SMTP_FROM", &mut self.smtp_from),
+            ("ATRIUM_PUBLIC_URL", &mut self.public_url),
         ] {
-            if let Ok(value) = std::env::var(var) {
+            if let Some(value) = var(name) {
                 *slot = Some(value).filter(|v| !v.is_empty());
             }
         }
-        Ok(config)
+        Ok(())
     }
 
     /// The SMTP relay, when e-mail is configured.
@@ -171,15 +178,8 @@ impl Config {
     fn from_file(path: &Path) -> anyhow::Result<Self> {
         let text =
             std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-        let config: Self = toml::from_str(&text)
-            .with_context(|| format!("{} is not a valid Atrium configuration", path.display()))?;
-        if config.database_connections == Some(0) {
-            anyhow::bail!(
-                "{}: database_connections must be at least 1 (got 0)",
-                path.display()
-            );
-        }
-        Ok(config)
+        toml::from_str(&text)
+            .with_context(|| format!("{} is not a valid Atrium configuration", path.display()))
     }
 
     /// The database URL in force.
@@ -187,15 +187,6 @@ impl Config {
         self.database_url
             .as_deref()
             .unwrap_or(service::store::DEFAULT_DATABASE_URL)
-    }
-}
-
-/// A connection count: a whole number from 1.
-fn parse_connections(text: &str) -> anyhow::Result<u32> {
-    match text.trim().parse::<u32>() {
-        Ok(0) => anyhow::bail!("the database needs at least one connection"),
-        Ok(n) => Ok(n),
-        Err(e) => Err(e.into()),
     }
 }
 
@@ -233,14 +224,35 @@ mod tests {
 
     #[test]
     fn connection_counts_are_whole_numbers_from_one() {
-        assert_eq!(parse_connections("1").unwrap(), 1);
-        assert_eq!(parse_connections(" 32 ").unwrap(), 32);
-        for bad in ["0", "-1", "eight", "", "2.5"] {
-            assert!(parse_connections(bad).is_err(), "{bad}");
-        }
         let config: Config = toml::from_str("database_connections = 4").unwrap();
-        assert_eq!(config.database_connections, Some(4));
-        assert!(toml::from_str::<Config>("database_connections = -4").is_err());
+        assert_eq!(config.database_connections, NonZeroU32::new(4));
+        for bad in ["0", "-4", "2.5", "\"eight\""] {
+            let refused = toml::from_str::<Config>(&format!("database_connections = {bad}")).unwrap_err();
+            assert!(
+                refused.to_string().contains("database_connections"),
+                "{bad}: {refused}"
+            );
+        }
+
+        let from_environment = |value: &str| {
+            let mut config = Config::default();
+            config
+                .apply_environment(|name| (name == "ATRIUM_DB_CONNECTIONS").then(|| value.to_owned()))
+                .map(|()| config)
+        };
+        for (value, connections) in [("1", 1), (" 32 ", 32)] {
+            assert_eq!(
+                from_environment(value).unwrap().database_connections,
+                NonZeroU32::new(connections)
+            );
+        }
+        for bad in ["0", "-1", "eight", "", "2.5"] {
+            let refused = from_environment(bad).unwrap_err();
+            assert!(
+                refused.to_string().contains("ATRIUM_DB_CONNECTIONS"),
+                "{bad}: {refused}"
+            );
+        }
     }
 
     #[test]

@@ -15,6 +15,7 @@ use leptos_axum::{generate_route_list, LeptosRoutes};
 use service::{Portal, PortalSettings, Store, SystemClock};
 use std::future::Future;
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use tower_http::compression::CompressionLayer;
 use tower_http::trace::TraceLayer;
@@ -51,7 +52,7 @@ impl AppState {
 /// `None`), migrates it and builds the service layer.
 pub async fn open_portal(
     database_url: &str,
-    connections: Option<u32>,
+    connections: Option<NonZeroU32>,
     settings: PortalSettings,
 ) -> anyhow::Result<Portal> {
     let store = Store::connect_with(database_url, connections).await?;

@@ -1193,8 +1193,9 @@ fn is_bulk_load(rows: usize, stored: i64) -> bool {
 ///   (and so checked against every row) before the commit. Even the primary key, where new ids
 ///   only append, costs more kept row by row than built once. This locks the table for the
 ///   load: a reader of sales waits for the commit, seconds per million rows. The foreign
-///   keys stay, checked row by row: dropping one would lock the organisations it refers to as
-///   well, and with them nearly every request, for the whole load.
+///   keys stay: dropping one would lock the organisations it refers to as well, and with them
+///   nearly every request, for the whole load. Where the role may, their check of each row is
+///   suspended instead ([`suspend_row_checks`]).
 async fn suspend_indexes(
     tx: &mut sqlx::AnyConnection,
     backend: Backend,
@@ -1229,6 +1230,62 @@ async fn suspend_indexes(
         sqlx::query(suspend).execute(&mut *tx).await?;
     }
     Ok(statements.into_iter().map(|(_, restore)| restore).collect())
+}
+
+/// Suspends, for the rest of the transaction, the foreign keys' check of each row a Postgres
+/// bulk load writes (a lookup and a lock in `organisations` per row: half of the load's time).
+/// Only a role that may set `session_replication_role` can (a superuser, or one granted `SET`
+/// on it, see docs/configuration.md); for any other the keys go on checking every row.
+/// Returns whether they were suspended, in which case the load must end with
+/// [`check_organisations_named`], which does the same check once for every organisation.
+async fn suspend_row_checks(tx: &mut sqlx::AnyConnection) -> ServiceResult<bool> {
+    // Tried under a savepoint: a refusal would otherwise end the whole transaction.
+    let mut attempt = sqlx::Connection::begin(&mut *tx).await?;
+    match sqlx::query("SET LOCAL session_replication_role = replica")
+        .execute(&mut *attempt)
+        .await
+    {
+        Ok(_) => {
+            attempt.commit().await?;
+            Ok(true)
+        }
+        Err(e) => {
+            attempt.rollback().await?;
+            tracing::info!(
+                error = %e,
+                "this bulk load's foreign keys check every row: the database role may not set \
+                 session_replication_role (docs/configuration.md)"
+            );
+            Ok(false)
+        }
+    }
+}
+
+/// Ends [`suspend_row_checks`] and does the suspended checks' work once: every organisation
+/// the load's rows name is locked against deletion until the commit, as each row's check would
+/// have locked it, and must still be there. The validation checked them all when the load
+/// began; this finds one removed since, and refuses the whole load.
+async fn check_organisations_named(tx: &mut sqlx::AnyConnection, named: &FastSet<i64>) -> ServiceResult<()> {
+    sqlx::query("SET LOCAL session_replication_role = origin")
+        .execute(&mut *tx)
+        .await?;
+    let mut ids = ArrayLiteral::with_capacity(named.len() * 8);
+    for id in named {
+        ids.push_int(Some(*id));
+    }
+    let found: FastSet<i64> =
+        sqlx::query_scalar("SELECT id FROM organisations WHERE id = ANY($1::int8[]) FOR KEY SHARE")
+            .bind(ids.finish())
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .collect();
+    match named.iter().filter(|id| !found.contains(id)).min() {
+        None => Ok(()),
+        Some(gone) => Err(ServiceError::Conflict(format!(
+            "organisation {gone} was removed while the file was loading; nothing was stored"
+        ))),
+    }
 }
 
 /// Every stored sale's external id: what a bulk load, without the external-id index, checks its
@@ -1791,6 +1848,8 @@ impl Portal {
         } else {
             (None, Vec::new())
         };
+        let row_checks_suspended =
+            bulk && backend == Backend::Postgres && suspend_row_checks(&mut tx).await?;
 
         // While the database writes one chunk, the next is validated and its insert's values
         // bound: the database's work (its own thread on SQLite, its own process on Postgres)
@@ -1854,6 +1913,10 @@ impl Portal {
         if !writer.errors.is_empty() {
             tx.rollback().await?;
             return Ok(writer.report.refused(raw.with_lines(writer.errors)));
+        }
+        if row_checks_suspended {
+            // Every organisation a written row names is in `touched`.
+            check_organisations_named(&mut tx, &writer.touched).await?;
         }
         progress(raw.len(), raw.len());
         tracing::debug!(elapsed = ?started.elapsed(), rebuilt_indexes = suspended.len(), "sales written");

@@ -7,6 +7,7 @@
 use anyhow::Context;
 use sqlx::any::{install_default_drivers, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
+use std::num::NonZeroU32;
 use std::path::Path;
 use std::time::Duration;
 
@@ -208,10 +209,7 @@ impl Store {
     /// As [`Store::connect`], with a pool of at most `connections` connections (by default
     /// [`DEFAULT_SQLITE_CONNECTIONS`] or [`DEFAULT_POSTGRES_CONNECTIONS`]). Every feature works
     /// with one.
-    pub async fn connect_with(url: &str, connections: Option<u32>) -> anyhow::Result<Self> {
-        if connections == Some(0) {
-            anyhow::bail!("the database needs at least one connection (got 0)");
-        }
+    pub async fn connect_with(url: &str, connections: Option<NonZeroU32>) -> anyhow::Result<Self> {
         install_default_drivers();
         let (backend, url) = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             (Backend::Postgres, url.to_owned())
@@ -221,10 +219,13 @@ impl Store {
             anyhow::bail!("DATABASE_URL must start with sqlite:// or postgres:// (got `{url}`)");
         };
         let pool = AnyPoolOptions::new()
-            .max_connections(connections.unwrap_or(match backend {
-                Backend::Sqlite => DEFAULT_SQLITE_CONNECTIONS,
-                Backend::Postgres => DEFAULT_POSTGRES_CONNECTIONS,
-            }))
+            .max_connections(connections.map_or(
+                match backend {
+                    Backend::Sqlite => DEFAULT_SQLITE_CONNECTIONS,
+                    Backend::Postgres => DEFAULT_POSTGRES_CONNECTIONS,
+                },
+                NonZeroU32::get,
+            ))
             .acquire_timeout(Duration::from_secs(10))
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {

@@ -97,13 +97,11 @@ pub fn client() -> Client {
 /// `scripts/test.sh` runs the suite once more with one connection, where code that holds a
 /// connection and waits for a second fails at once (after the acquire timeout) instead of
 /// only under load.
-pub fn test_connections() -> Option<u32> {
+pub fn test_connections() -> Option<std::num::NonZeroU32> {
     let value = std::env::var("ATRIUM_TEST_DB_CONNECTIONS").ok()?;
-    Some(
-        value
-            .parse()
-            .unwrap_or_else(|_| panic!("ATRIUM_TEST_DB_CONNECTIONS must be a number (got `{value}`)")),
-    )
+    Some(value.parse().unwrap_or_else(|_| {
+        panic!("ATRIUM_TEST_DB_CONNECTIONS must be a whole number from 1 (got `{value}`)")
+    }))
 }
 
 /// Starts a server on a fresh database loaded with the demo data.
@@ -118,6 +116,9 @@ pub struct TestDatabase {
     dir: Option<TempDir>,
     pg_database: Option<(String, String)>,
 }
+
+/// The ordinary Postgres role of [`TestDatabase::create_for_ordinary_role`].
+pub const ORDINARY_ROLE: &str = "atrium_test_ordinary";
 
 impl TestDatabase {
     pub async fn create(db: Db) -> Self {
@@ -149,6 +150,38 @@ impl TestDatabase {
                     pg_database: Some((admin, name)),
                 }
             }
+        }
+    }
+
+    /// A new Postgres database owned by an ordinary role, not a superuser (as a deployment
+    /// usually connects), and its URL as that role. The role is made once per cluster.
+    pub async fn create_for_ordinary_role() -> Self {
+        let admin = postgres_admin_url();
+        let name = format!("atrium_test_{}", unique_name());
+        let mut conn = sqlx::PgConnection::connect(&admin)
+            .await
+            .unwrap_or_else(|e| panic!("cannot reach Postgres at {admin}: {e}"));
+        // Two tests may make it at once: the second finds it made.
+        sqlx::query(&format!(
+            "DO $$ BEGIN CREATE ROLE {ORDINARY_ROLE} LOGIN NOSUPERUSER; \
+             EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
+        ))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        sqlx::query(&format!("CREATE DATABASE {name} OWNER {ORDINARY_ROLE}"))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+        let host = admin
+            .split_once("://")
+            .map(|(_, rest)| rest.rsplit_once('@').map_or(rest, |(_, host)| host))
+            .expect("the Postgres URL has a scheme");
+        Self {
+            url: with_database(&format!("postgres://{ORDINARY_ROLE}@{host}"), &name),
+            dir: None,
+            pg_database: Some((admin, name)),
         }
     }
 

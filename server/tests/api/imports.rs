@@ -1,7 +1,7 @@
 //! Sales and certification imports: whole or nothing, errors by row and field, no duplicates,
 //! idempotent retries, and tiers that follow the new facts.
 
-use crate::helpers::{error_code, spawn_app, Db, TestApp};
+use crate::helpers::{error_code, spawn_app, Db, TestApp, TestDatabase};
 use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
@@ -1150,26 +1150,6 @@ async fn the_upload_page_takes_files_of_several_megabytes(db: Db) {
     app.cleanup().await;
 }
 
-/// The indexes on `sales`, by name.
-/// Every index, key and constraint of `sales`, as the database defines them: a bulk load suspends
-/// some of them and must leave each as it was.
-async fn sales_indexes(app: &TestApp) -> Vec<String> {
-    let sql = match app.db {
-        Db::Postgres => {
-            "SELECT indexdef FROM pg_indexes WHERE tablename = 'sales' \
-             UNION ALL SELECT CAST(conname AS TEXT) || ': ' || pg_get_constraintdef(oid) \
-             FROM pg_constraint WHERE conrelid = 'sales'::regclass ORDER BY 1"
-        }
-        Db::Sqlite => {
-            "SELECT name || ': ' || COALESCE(sql, '') FROM sqlite_master WHERE tbl_name = 'sales' ORDER BY name"
-        }
-    };
-    sqlx::query_scalar(sql)
-        .fetch_all(app.portal.store().pool())
-        .await
-        .unwrap()
-}
-
 /// A file larger than the whole table (a bulk load, written without the table's indexes and, on
 /// Postgres, its primary and unique keys) treats the rows it shares with the table like any
 /// other import: identical ones are left alone, changed ones updated and recorded, and nothing
@@ -1186,7 +1166,7 @@ async fn a_load_larger_than_the_table_keeps_stored_rows_and_every_index(db: Db) 
         None,
     )
     .await;
-    let indexes = sales_indexes(&app).await;
+    let indexes = sales_schema(&app).await;
     let stored = count(&app, "SELECT COUNT(*) FROM sales").await;
     let rows = 60_000;
     // T-1 as stored, T-2 with a new amount, then new sales.
@@ -1248,7 +1228,7 @@ async fn a_load_larger_than_the_table_keeps_stored_rows_and_every_index(db: Db) 
         .await,
         1
     );
-    assert_eq!(sales_indexes(&app).await, indexes, "every index is back");
+    assert_eq!(sales_schema(&app).await, indexes, "every index is back");
     let through_contoso =
         format!("SELECT COUNT(*) FROM sales WHERE distributor_id = {contoso} AND external_id LIKE 'L-%'");
     assert_eq!(count(&app, &through_contoso).await, (rows as i64 - 1) / 100);
@@ -1298,7 +1278,7 @@ async fn a_load_larger_than_the_table_keeps_stored_rows_and_every_index(db: Db) 
         before,
         "nothing stored"
     );
-    assert_eq!(sales_indexes(&app).await, indexes);
+    assert_eq!(sales_schema(&app).await, indexes);
 
     // On SQLite, where a bulk load switches the database's own foreign-key check off for its
     // connection: every sale names a real organisation, and every connection the application
@@ -1327,6 +1307,30 @@ async fn a_load_larger_than_the_table_keeps_stored_rows_and_every_index(db: Db) 
                 .await
                 .unwrap();
             assert_eq!(enforced, 1, "a pooled connection without foreign keys");
+        }
+        drop(connections);
+    } else {
+        // On Postgres, where a bulk load suspends the foreign keys' check of each row for its
+        // own transaction only: every sale names a real organisation, and every pooled
+        // connection checks rows again.
+        let pool = app.portal.store().pool();
+        let orphans = count(
+            &app,
+            "SELECT COUNT(*) FROM sales s WHERE NOT EXISTS (SELECT 1 FROM organisations o WHERE o.id = s.partner_id) \
+             OR (s.distributor_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM organisations o WHERE o.id = s.distributor_id))",
+        )
+        .await;
+        assert_eq!(orphans, 0, "sales that name no organisation");
+        let mut connections = Vec::new();
+        for _ in 0..pool.options().get_max_connections() {
+            connections.push(pool.acquire().await.unwrap());
+        }
+        for conn in &mut connections {
+            let role: String = sqlx::query_scalar("SELECT current_setting('session_replication_role')")
+                .fetch_one(&mut **conn)
+                .await
+                .unwrap();
+            assert_eq!(role, "origin", "a pooled connection that skips the row checks");
         }
         drop(connections);
     }
@@ -1422,4 +1426,58 @@ async fn a_bulk_load_evaluates_tiers_on_stored_and_loaded_sales(db: Db) {
         .unwrap();
     assert_eq!(cause, "upgrade");
     app.cleanup().await;
+}
+
+/// On Postgres a bulk load suspends the foreign keys' check of each row where its role may,
+/// and checks every organisation once instead. An ordinary role (not a superuser, as a
+/// deployment usually connects) may not: its bulk load goes in all the same, every row checked
+/// by the foreign keys, and leaves every index and key as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_bulk_load_by_an_ordinary_role_goes_in_checked_row_by_row() {
+    let database = TestDatabase::create_for_ordinary_role().await;
+    let portal = server::startup::open_portal(&database.url, None, Default::default())
+        .await
+        .expect("the database opens and migrates as its owner");
+    portal.load_demo().await.unwrap();
+    let pool = portal.store().pool();
+    let refused = sqlx::query("SET session_replication_role = replica")
+        .execute(pool)
+        .await
+        .expect_err("an ordinary role may not suspend the row checks");
+    assert!(refused.to_string().contains("permission denied"), "{refused}");
+    let schema = crate::common::sales_schema(pool, true).await;
+    let tailspin: i64 = sqlx::query_scalar("SELECT id FROM organisations WHERE name = 'Tailspin Tech'")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sales")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    let today = portal.today();
+    let rows = 60_000;
+    let mut file = String::from("external_id,partner_id,booked_on,product_line,amount,currency\n");
+    for i in 0..rows {
+        file.push_str(&format!("O-{i},{tailspin},{today},hardware,1.00,USD\n"));
+    }
+    assert!(rows > stored, "the file is larger than the table: a bulk load");
+    let report = portal
+        .import_sales(None, &file, ImportFormat::Csv, false, &no_progress)
+        .await
+        .unwrap();
+    assert!(report.stored, "{:?}", report.errors);
+    assert_eq!(report.inserted, rows as usize);
+    let loaded: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sales WHERE external_id LIKE 'O-%'")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    assert_eq!(loaded, rows);
+    assert_eq!(crate::common::sales_schema(pool, true).await, schema);
+    portal.store().pool().close().await;
+    database.cleanup().await;
+}
+
+/// `sales`' indexes and constraints (see [`crate::common::sales_schema`]).
+async fn sales_schema(app: &TestApp) -> Vec<String> {
+    crate::common::sales_schema(app.portal.store().pool(), app.db == Db::Postgres).await
 }

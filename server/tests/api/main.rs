@@ -4,6 +4,8 @@
 //! need `ATRIUM_TEST_POSTGRES_URL` (the test script sets it to the local server); without it they
 //! fail rather than pass silently. Skip them on purpose with `cargo test -- --skip postgres_`.
 
+#[path = "../common/mod.rs"]
+mod common;
 mod helpers;
 
 mod content;
