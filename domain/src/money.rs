@@ -150,22 +150,23 @@ pub fn parse_minor(text: &str, digits: u32, field: &str) -> Result<i64, FieldErr
         None => fraction,
     };
     let scale = 10i128.pow(digits);
-    let whole: i128 = if whole.is_empty() {
-        0
-    } else {
-        whole.parse().map_err(|_| bad())?
-    };
-    let fraction_value: i128 = if fraction.is_empty() {
-        0
-    } else {
-        fraction.parse::<i128>().map_err(|_| bad())? * 10i128.pow(digits - fraction.len() as u32)
-    };
+    let whole = decimal_digits(&whole).ok_or_else(bad)?;
+    let fraction_value =
+        decimal_digits(fraction).ok_or_else(bad)? * 10i128.pow(digits - fraction.len() as u32);
     let magnitude = whole
         .checked_mul(scale)
         .and_then(|w| w.checked_add(fraction_value))
         .ok_or_else(bad)?;
     let value = if negative { -magnitude } else { magnitude };
     i64::try_from(value).map_err(|_| FieldError::new(field, format!("`{text}` is too large")))
+}
+
+/// The value of a run of ASCII digits (0 for none), or `None` past `i128`: called once per
+/// sale row, a loop the compiler keeps tight where `str::parse` checks signs and radixes.
+fn decimal_digits(digits: &str) -> Option<i128> {
+    digits.bytes().try_fold(0i128, |value, b| {
+        value.checked_mul(10)?.checked_add(i128::from(b - b'0'))
+    })
 }
 
 /// The digits of a whole part written with or without thousands separators: `1,234,567` and

@@ -673,15 +673,12 @@ impl<'a> RowReader<'a, '_> {
         }
     }
 
-    /// The row's sale `external_id` (required); `seen` remembers the rows of the ids read so
-    /// far, and a repeat is an error naming the row it first appeared on.
-    pub(crate) fn external_id(&mut self, seen: &mut FastMap<&'a str, usize>) -> Option<&'a str> {
+    /// The row's sale `external_id` (required); `seen`, when given, remembers the rows of the
+    /// ids read so far, and a repeat is an error naming the row it first appeared on.
+    pub(crate) fn external_id(&mut self, seen: Option<&mut FastMap<&'a str, usize>>) -> Option<&'a str> {
         let id = self.text("external_id")?;
-        if let Some(first) = seen.insert(id, self.row) {
-            self.fail(
-                "external_id",
-                format!("`{id}` appears earlier in the same file (row {first})"),
-            );
+        if let Some(first) = seen.and_then(|seen| seen.insert(id, self.row)) {
+            self.errors.push(repeated_external_id(self.row, id, first));
         }
         Some(id)
     }
@@ -778,6 +775,38 @@ impl<'a> RowReader<'a, '_> {
             }
         }
     }
+}
+
+/// The error of row `row`, whose external id `id` the file gave first on row `first`.
+fn repeated_external_id(row: usize, id: &str, first: usize) -> RowError {
+    RowError {
+        row,
+        line: None,
+        field: "external_id".into(),
+        message: format!("`{id}` appears earlier in the same file (row {first})"),
+    }
+}
+
+/// Every row of a sales file whose external id an earlier row gives, as an error naming that
+/// row. A bulk load looks for them once its rows are written, while the database builds the
+/// table's indexes again, rather than row by row beside the writes, where the file's side is
+/// the slower one. It lets other work on its task go on every 65,536 rows: the statements that
+/// build the indexes are sent one after the other from the same task.
+async fn repeated_external_ids(raw: &Rows) -> Vec<RowError> {
+    let mut seen = FastMap::with_capacity_and_hasher(raw.len(), Default::default());
+    let mut repeated = Vec::new();
+    for (i, fields) in raw.iter().enumerate() {
+        if i % 65_536 == 65_535 {
+            tokio::task::yield_now().await;
+        }
+        let Some(id) = fields.get("external_id").filter(|id| !id.is_empty()) else {
+            continue;
+        };
+        if let Some(first) = seen.insert(id, i + 1) {
+            repeated.push(repeated_external_id(i + 1, id, first));
+        }
+    }
+    repeated
 }
 
 /// A validated sale row, borrowing its text from the file.
@@ -930,6 +959,31 @@ struct SalesInsert {
     /// Whether rows whose external ids are stored already are skipped; without it every row goes
     /// in (a bulk load without its external-id index, whose rows are known to be new).
     skip_stored: bool,
+    /// The optional columns the file has. One it lacks is the same for every row (no
+    /// distributor, no customer name), so it is written once into the statement rather than
+    /// bound per row: a million rows are a million values fewer to bind for each.
+    columns: OptionalSalesColumns,
+}
+
+/// Which of the optional sales columns a file has (a JSON lines file, whose rows each name
+/// their own keys, counts as having them all).
+#[derive(Clone, Copy)]
+struct OptionalSalesColumns {
+    distributor_id: bool,
+    customer_name: bool,
+}
+
+impl OptionalSalesColumns {
+    fn of(raw: &Rows) -> Self {
+        let has = |name: &str| match raw {
+            Rows::Csv { headers, .. } => headers.iter().any(|h| h == name),
+            Rows::Json { .. } => true,
+        };
+        Self {
+            distributor_id: has("distributor_id"),
+            customer_name: has("customer_name"),
+        }
+    }
 }
 
 /// A sales insert with its values bound.
@@ -959,15 +1013,36 @@ impl SalesInsert {
         };
         let columns = "INSERT INTO sales (external_id, partner_id, distributor_id, booked_on, product_line, \
              amount_minor, currency, customer_name, created_at, updated_at)";
+        let OptionalSalesColumns {
+            distributor_id,
+            customer_name,
+        } = self.columns;
         match self.backend {
-            Backend::Postgres => format!(
-                "{columns} SELECT e, p, d, b, l, a, {currency}, c, {now}, {now} \
-                 FROM unnest($1::text[], $2::int8[], $3::int8[], $4::text[], $5::text[], $6::int8[], $7::text[]) \
-                 AS r (e, p, d, b, l, a, c){on_conflict}"
-            ),
+            Backend::Postgres => {
+                // One array per column the file has, numbered in order.
+                let mut arrays = vec!["text[]", "int8[]"];
+                arrays.extend(distributor_id.then_some("int8[]"));
+                arrays.extend(["text[]", "text[]", "int8[]"]);
+                arrays.extend(customer_name.then_some("text[]"));
+                let arrays: Vec<String> = (1..).zip(arrays).map(|(n, t)| format!("${n}::{t}")).collect();
+                let mut names = vec!["e", "p"];
+                names.extend(distributor_id.then_some("d"));
+                names.extend(["b", "l", "a"]);
+                names.extend(customer_name.then_some("c"));
+                let d = if distributor_id { "d" } else { "NULL" };
+                let c = if customer_name { "c" } else { "''" };
+                format!(
+                    "{columns} SELECT e, p, {d}, b, l, a, {currency}, {c}, {now}, {now} \
+                     FROM unnest({}) AS r ({}){on_conflict}",
+                    arrays.join(", "),
+                    names.join(", ")
+                )
+            }
             Backend::Sqlite => {
+                let d = if distributor_id { "?" } else { "NULL" };
+                let c = if customer_name { "?" } else { "''" };
                 let values = Placeholders::new(self.backend)
-                    .rows_with(rows, &["?", "?", "?", "?", "?", "?", &currency, "?", &now, &now]);
+                    .rows_with(rows, &["?", "?", d, "?", "?", "?", &currency, c, &now, &now]);
                 format!("{columns} VALUES {values}{on_conflict}")
             }
         }
@@ -988,33 +1063,46 @@ impl SalesInsert {
             for row in chunk {
                 external_ids.push_text(row.external_id);
                 partners.push_int(Some(row.partner_id));
-                distributors.push_int(row.distributor_id);
+                if self.columns.distributor_id {
+                    distributors.push_int(row.distributor_id);
+                }
                 booked_on.push_text(row.booked_on_text);
                 lines.push_text(row.product_line);
                 amounts.push_int(Some(row.amount_minor));
-                customers.push_text(row.customer_name);
+                if self.columns.customer_name {
+                    customers.push_text(row.customer_name);
+                }
             }
             return [
-                external_ids,
-                partners,
-                distributors,
-                booked_on,
-                lines,
-                amounts,
-                customers,
+                Some(external_ids),
+                Some(partners),
+                self.columns.distributor_id.then_some(distributors),
+                Some(booked_on),
+                Some(lines),
+                Some(amounts),
+                self.columns.customer_name.then_some(customers),
             ]
             .into_iter()
+            .flatten()
             .fold(insert, |insert, array| insert.bind(array.finish()));
         }
-        chunk.iter().fold(insert, |insert, row| {
-            insert
-                .bind(row.external_id)
-                .bind(row.partner_id)
-                .bind(row.distributor_id)
+        let OptionalSalesColumns {
+            distributor_id,
+            customer_name,
+        } = self.columns;
+        chunk.iter().fold(insert, |mut insert, row| {
+            insert = insert.bind(row.external_id).bind(row.partner_id);
+            if distributor_id {
+                insert = insert.bind(row.distributor_id);
+            }
+            insert = insert
                 .bind(row.booked_on_text)
                 .bind(row.product_line)
-                .bind(row.amount_minor)
-                .bind(row.customer_name)
+                .bind(row.amount_minor);
+            if customer_name {
+                insert = insert.bind(row.customer_name);
+            }
+            insert
         })
     }
 
@@ -1310,7 +1398,9 @@ struct SaleValidator<'a> {
     /// The dates a sale can be booked on: a date outside them is a typing error (`0026-04-01`,
     /// `2206-04-01`) that would otherwise sit unseen outside every period.
     booking_dates: RangeInclusive<Date>,
-    seen: FastMap<&'a str, usize>,
+    /// The rows of the external ids read so far; `None` for a bulk load, which looks for
+    /// repeats after its writes ([`repeated_external_ids`]).
+    seen: Option<FastMap<&'a str, usize>>,
     errors: Vec<RowError>,
 }
 
@@ -1354,7 +1444,7 @@ impl<'a> SaleValidator<'a> {
             raw: fields,
             errors: &mut self.errors,
         };
-        let external_id = r.external_id(&mut self.seen);
+        let external_id = r.external_id(self.seen.as_mut());
         let partner_id = r.partner("partner_id", &self.partners);
         let distributor_id = match r.optional("distributor_id") {
             Some(_) => match r.partner("distributor_id", &self.partners) {
@@ -1806,7 +1896,7 @@ impl Portal {
             currency,
             product_lines: &product_lines,
             booking_dates: booking_dates(self.today()),
-            seen: FastMap::with_capacity_and_hasher(raw.len(), Default::default()),
+            seen: (!bulk).then(|| FastMap::with_capacity_and_hasher(raw.len(), Default::default())),
             errors: Vec::new(),
         };
         let newest_before = newest_id(&mut tx, "sales").await?;
@@ -1817,6 +1907,7 @@ impl Portal {
             currency: validator.currency,
             now,
             skip_stored: !bulk,
+            columns: OptionalSalesColumns::of(&raw),
         };
         let full_sql = insert.sql(chunk_rows);
         let mut writer = SalesWriter {
@@ -1889,16 +1980,41 @@ impl Portal {
         }
         if !validator.errors.is_empty() || !writer.errors.is_empty() {
             tx.rollback().await?;
-            let mut errors = validator.errors;
+            // A repeated external id is its row's first error, as its column is the first read.
+            let mut errors = if bulk {
+                repeated_external_ids(&raw).await
+            } else {
+                Vec::new()
+            };
+            errors.append(&mut validator.errors);
             errors.append(&mut writer.errors);
             // Stable: a row's own errors keep the order of its columns.
             errors.sort_by_key(|e| e.row);
             return Ok(writer.report.refused(raw.with_lines(errors)));
         }
         tracing::debug!(elapsed = ?started.elapsed(), "sales validated and inserted");
-        for definition in &suspended {
-            sqlx::query(definition).execute(&mut *tx).await?;
+        // A bulk load's repeated external ids are looked for while the indexes are built again
+        // (the unique one then fails, and the load is refused with the rows named).
+        let (restored, repeated) = tokio::join!(
+            async {
+                for definition in &suspended {
+                    sqlx::query(definition).execute(&mut *tx).await?;
+                }
+                Ok::<_, sqlx::Error>(())
+            },
+            async {
+                if bulk {
+                    repeated_external_ids(&raw).await
+                } else {
+                    Vec::new()
+                }
+            },
+        );
+        if !repeated.is_empty() {
+            tx.rollback().await?;
+            return Ok(writer.report.refused(raw.with_lines(repeated)));
         }
+        restored?;
         // A bulk load's rows that were stored before it are compared (and updated) now that the
         // indexes are back, exactly as in any other import.
         writer.insert.skip_stored = true;
@@ -2686,9 +2802,40 @@ mod tests {
             currency: Currency::USD,
             now: 0,
             skip_stored: false,
+            columns: OptionalSalesColumns {
+                distributor_id: true,
+                customer_name: true,
+            },
         };
         let full_sql = bulk.sql(2);
         assert_eq!(full_sql.matches('?').count(), 14);
+        // A column the file lacks is written into the statement, not bound per row.
+        let without = |distributor_id, customer_name, backend| {
+            SalesInsert {
+                backend,
+                columns: OptionalSalesColumns {
+                    distributor_id,
+                    customer_name,
+                },
+                ..bulk
+            }
+            .sql(2)
+        };
+        assert_eq!(without(false, true, Backend::Sqlite).matches('?').count(), 12);
+        assert_eq!(without(false, false, Backend::Sqlite).matches('?').count(), 10);
+        let postgres = without(false, false, Backend::Postgres);
+        assert!(
+            postgres.contains("SELECT e, p, NULL, b, l, a, 'USD', '', 0, 0")
+                && postgres.contains(
+                    "unnest($1::text[], $2::int8[], $3::text[], $4::text[], $5::int8[]) AS r (e, p, b, l, a)"
+                ),
+            "{postgres}"
+        );
+        let postgres = without(true, false, Backend::Postgres);
+        assert!(
+            postgres.contains("$3::int8[]") && postgres.contains("AS r (e, p, d, b, l, a)"),
+            "{postgres}"
+        );
         assert!(!full_sql.contains("ON CONFLICT"));
         assert!(SalesInsert {
             skip_stored: true,

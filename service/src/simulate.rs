@@ -68,7 +68,7 @@ pub fn read_sales(
             raw: fields,
             errors: &mut errors,
         };
-        let external_id = r.external_id(&mut seen);
+        let external_id = r.external_id(Some(&mut seen));
         let partner_id = r.text("partner_id").and_then(|t| match t.parse::<i64>() {
             Ok(id) => Some(id),
             Err(_) => {

@@ -1280,6 +1280,59 @@ async fn a_load_larger_than_the_table_keeps_stored_rows_and_every_index(db: Db) 
     );
     assert_eq!(sales_schema(&app).await, indexes);
 
+    // A bulk load finds a repeated external id once its rows are written, and is refused
+    // whole all the same, naming the row that repeats it and the row it repeats.
+    let mut repeats = String::from("external_id,partner_id,booked_on,product_line,amount,currency\n");
+    for i in 0..2 * rows {
+        repeats.push_str(&format!("R-{i},{tailspin},{today},hardware,1.00,USD\n"));
+    }
+    repeats.push_str(&format!("R-5,{tailspin},{today},cloud,2.00,USD\n"));
+    repeats.push_str(&format!("R-7,{tailspin},{today},hardware,ten,USD\n"));
+    let refused = import(repeats).await;
+    assert!(!refused.stored);
+    assert_eq!(
+        refused
+            .errors
+            .iter()
+            .map(|e| (e.row, e.field.as_str(), e.message.as_str()))
+            .collect::<Vec<_>>(),
+        vec![
+            (
+                2 * rows + 1,
+                "external_id",
+                "`R-5` appears earlier in the same file (row 6)"
+            ),
+            (
+                2 * rows + 2,
+                "external_id",
+                "`R-7` appears earlier in the same file (row 8)"
+            ),
+            (2 * rows + 2, "amount", refused.errors[2].message.as_str()),
+        ]
+    );
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM sales").await, before);
+    let mut repeats_only = String::from("external_id,partner_id,booked_on,product_line,amount,currency\n");
+    for i in 0..2 * rows {
+        repeats_only.push_str(&format!("S-{i},{tailspin},{today},hardware,1.00,USD\n"));
+    }
+    repeats_only.push_str(&format!("S-0,{tailspin},{today},hardware,1.00,USD\n"));
+    let refused = import(repeats_only).await;
+    assert!(!refused.stored);
+    assert_eq!(
+        refused
+            .errors
+            .iter()
+            .map(|e| (e.row, e.field.as_str(), e.message.as_str()))
+            .collect::<Vec<_>>(),
+        vec![(
+            2 * rows + 1,
+            "external_id",
+            "`S-0` appears earlier in the same file (row 1)"
+        )]
+    );
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM sales").await, before);
+    assert_eq!(sales_schema(&app).await, indexes);
+
     // On SQLite, where a bulk load switches the database's own foreign-key check off for its
     // connection: every sale names a real organisation, and every connection the application
     // uses still enforces foreign keys (the bulk load's own is closed, never pooled again).
