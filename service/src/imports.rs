@@ -1321,7 +1321,7 @@ async fn suspend_indexes(
 }
 
 /// Suspends, for the rest of the transaction, the foreign keys' check of each row a Postgres
-/// bulk load writes (a lookup and a lock in `organisations` per row: half of the load's time).
+/// bulk load writes (a lookup and a lock in `organisations` per row: over a third of the load's time).
 /// Only a role that may set `session_replication_role` can (a superuser, or one granted `SET`
 /// on it, see docs/configuration.md); for any other the keys go on checking every row.
 /// Returns whether they were suspended, in which case the load must end with
