@@ -133,53 +133,55 @@ impl TestDatabase {
                     pg_database: None,
                 }
             }
-            Db::Postgres => {
-                let admin = postgres_admin_url();
-                let name = format!("atrium_test_{}", unique_name());
-                let mut conn = sqlx::PgConnection::connect(&admin)
-                    .await
-                    .unwrap_or_else(|e| panic!("cannot reach Postgres at {admin}: {e}"));
-                sqlx::query(&format!("CREATE DATABASE {name}"))
-                    .execute(&mut conn)
-                    .await
-                    .unwrap();
-                conn.close().await.unwrap();
-                Self {
-                    url: with_database(&admin, &name),
-                    dir: None,
-                    pg_database: Some((admin, name)),
-                }
-            }
+            Db::Postgres => Self::create_postgres(None).await,
         }
     }
 
     /// A new Postgres database owned by an ordinary role, not a superuser (as a deployment
     /// usually connects), and its URL as that role. The role is made once per cluster.
     pub async fn create_for_ordinary_role() -> Self {
+        Self::create_postgres(Some(ORDINARY_ROLE)).await
+    }
+
+    /// A new Postgres database, and its URL: as the administrator, or owned by and reached as
+    /// `owner`, a role made the first time it is named.
+    async fn create_postgres(owner: Option<&str>) -> Self {
         let admin = postgres_admin_url();
         let name = format!("atrium_test_{}", unique_name());
         let mut conn = sqlx::PgConnection::connect(&admin)
             .await
             .unwrap_or_else(|e| panic!("cannot reach Postgres at {admin}: {e}"));
-        // Two tests may make it at once: the second finds it made.
-        sqlx::query(&format!(
-            "DO $$ BEGIN CREATE ROLE {ORDINARY_ROLE} LOGIN NOSUPERUSER; \
-             EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
-        ))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-        sqlx::query(&format!("CREATE DATABASE {name} OWNER {ORDINARY_ROLE}"))
-            .execute(&mut conn)
-            .await
-            .unwrap();
+        let url = match owner {
+            None => {
+                sqlx::query(&format!("CREATE DATABASE {name}"))
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+                with_database(&admin, &name)
+            }
+            Some(role) => {
+                // Two tests may make it at once: the second finds it made.
+                sqlx::query(&format!(
+                    "DO $$ BEGIN CREATE ROLE {role} LOGIN NOSUPERUSER; \
+                     EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
+                ))
+                .execute(&mut conn)
+                .await
+                .unwrap();
+                sqlx::query(&format!("CREATE DATABASE {name} OWNER {role}"))
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+                let host = admin
+                    .split_once("://")
+                    .map(|(_, rest)| rest.rsplit_once('@').map_or(rest, |(_, host)| host))
+                    .expect("the Postgres URL has a scheme");
+                with_database(&format!("postgres://{role}@{host}"), &name)
+            }
+        };
         conn.close().await.unwrap();
-        let host = admin
-            .split_once("://")
-            .map(|(_, rest)| rest.rsplit_once('@').map_or(rest, |(_, host)| host))
-            .expect("the Postgres URL has a scheme");
         Self {
-            url: with_database(&format!("postgres://{ORDINARY_ROLE}@{host}"), &name),
+            url,
             dir: None,
             pg_database: Some((admin, name)),
         }

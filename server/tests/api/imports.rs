@@ -1251,26 +1251,40 @@ async fn a_load_larger_than_the_table_keeps_stored_rows_and_every_index(db: Db) 
     .await
     .is_err());
 
-    // A larger file with a bad last row stores nothing and leaves every index in place.
+    // Files larger than the table (`2 * rows` new sales named `{prefix}-…`, then `last`) that
+    // are refused: each stores nothing and leaves every index in place.
     let before = count(&app, "SELECT COUNT(*) FROM sales").await;
-    let mut bad = String::from("external_id,partner_id,booked_on,product_line,amount,currency\n");
-    for i in 0..2 * rows {
-        bad.push_str(&format!("M-{i},{tailspin},{today},hardware,1.00,USD\n"));
-    }
-    // A bulk load checks partners itself (SQLite's foreign-key check is off for it): an
-    // organisation that is not a partner is refused like an unknown one.
-    let vendor = count(&app, "SELECT id FROM organisations WHERE kind = 'vendor'").await;
-    bad.push_str(&format!("M-vendor,{vendor},{today},hardware,1.00,USD\n"));
-    bad.push_str(&format!("M-last,{tailspin},{today},hardware,ten,USD\n"));
     assert!(2 * rows as i64 > before, "the file is larger than the table");
-    let refused = import(bad).await;
-    assert!(!refused.stored);
+    let larger_file = |prefix: &str, last: &[String]| {
+        let mut file = String::from("external_id,partner_id,booked_on,product_line,amount,currency\n");
+        for i in 0..2 * rows {
+            file.push_str(&format!("{prefix}-{i},{tailspin},{today},hardware,1.00,USD\n"));
+        }
+        for line in last {
+            file.push_str(line);
+            file.push('\n');
+        }
+        file
+    };
+    // The refused report's errors, by row and field.
+    fn refusal(report: &service::imports::ImportReport) -> Vec<(usize, &str)> {
+        assert!(!report.stored);
+        report.errors.iter().map(|e| (e.row, e.field.as_str())).collect()
+    }
+
+    // A bad last row. A bulk load checks partners itself (SQLite's foreign-key check is off for
+    // it): an organisation that is not a partner is refused like an unknown one.
+    let vendor = count(&app, "SELECT id FROM organisations WHERE kind = 'vendor'").await;
+    let refused = import(larger_file(
+        "M",
+        &[
+            format!("M-vendor,{vendor},{today},hardware,1.00,USD"),
+            format!("M-last,{tailspin},{today},hardware,ten,USD"),
+        ],
+    ))
+    .await;
     assert_eq!(
-        refused
-            .errors
-            .iter()
-            .map(|e| (e.row, e.field.as_str()))
-            .collect::<Vec<_>>(),
+        refusal(&refused),
         vec![(2 * rows + 1, "partner_id"), (2 * rows + 2, "amount")]
     );
     assert_eq!(
@@ -1281,54 +1295,43 @@ async fn a_load_larger_than_the_table_keeps_stored_rows_and_every_index(db: Db) 
     assert_eq!(sales_schema(&app).await, indexes);
 
     // A bulk load finds a repeated external id once its rows are written, and is refused
-    // whole all the same, naming the row that repeats it and the row it repeats.
-    let mut repeats = String::from("external_id,partner_id,booked_on,product_line,amount,currency\n");
-    for i in 0..2 * rows {
-        repeats.push_str(&format!("R-{i},{tailspin},{today},hardware,1.00,USD\n"));
-    }
-    repeats.push_str(&format!("R-5,{tailspin},{today},cloud,2.00,USD\n"));
-    repeats.push_str(&format!("R-7,{tailspin},{today},hardware,ten,USD\n"));
-    let refused = import(repeats).await;
-    assert!(!refused.stored);
+    // whole all the same, naming the row that repeats it and the row it repeats; a row's
+    // repeated id comes before its other errors, in the order of its columns.
+    let refused = import(larger_file(
+        "R",
+        &[
+            format!("R-5,{tailspin},{today},cloud,2.00,USD"),
+            format!("R-7,{tailspin},{today},hardware,ten,USD"),
+        ],
+    ))
+    .await;
     assert_eq!(
-        refused
-            .errors
-            .iter()
-            .map(|e| (e.row, e.field.as_str(), e.message.as_str()))
-            .collect::<Vec<_>>(),
+        refusal(&refused),
         vec![
-            (
-                2 * rows + 1,
-                "external_id",
-                "`R-5` appears earlier in the same file (row 6)"
-            ),
-            (
-                2 * rows + 2,
-                "external_id",
-                "`R-7` appears earlier in the same file (row 8)"
-            ),
-            (2 * rows + 2, "amount", refused.errors[2].message.as_str()),
+            (2 * rows + 1, "external_id"),
+            (2 * rows + 2, "external_id"),
+            (2 * rows + 2, "amount")
         ]
     );
-    assert_eq!(count(&app, "SELECT COUNT(*) FROM sales").await, before);
-    let mut repeats_only = String::from("external_id,partner_id,booked_on,product_line,amount,currency\n");
-    for i in 0..2 * rows {
-        repeats_only.push_str(&format!("S-{i},{tailspin},{today},hardware,1.00,USD\n"));
-    }
-    repeats_only.push_str(&format!("S-0,{tailspin},{today},hardware,1.00,USD\n"));
-    let refused = import(repeats_only).await;
-    assert!(!refused.stored);
     assert_eq!(
-        refused
-            .errors
-            .iter()
-            .map(|e| (e.row, e.field.as_str(), e.message.as_str()))
-            .collect::<Vec<_>>(),
-        vec![(
-            2 * rows + 1,
-            "external_id",
-            "`S-0` appears earlier in the same file (row 1)"
-        )]
+        refused.errors[0].message,
+        "`R-5` appears earlier in the same file (row 6)"
+    );
+    assert_eq!(
+        refused.errors[1].message,
+        "`R-7` appears earlier in the same file (row 8)"
+    );
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM sales").await, before);
+    // A repeat alone, in a file otherwise valid.
+    let refused = import(larger_file(
+        "S",
+        &[format!("S-0,{tailspin},{today},hardware,1.00,USD")],
+    ))
+    .await;
+    assert_eq!(refusal(&refused), vec![(2 * rows + 1, "external_id")]);
+    assert_eq!(
+        refused.errors[0].message,
+        "`S-0` appears earlier in the same file (row 1)"
     );
     assert_eq!(count(&app, "SELECT COUNT(*) FROM sales").await, before);
     assert_eq!(sales_schema(&app).await, indexes);
