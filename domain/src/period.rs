@@ -68,7 +68,7 @@ pub struct FiscalPeriod {
 }
 
 impl FiscalPeriod {
-    /// Parses `2026-Q2`.
+    /// Parses `2026-Q2` (or `2026-q2`, as typed at a command line).
     pub fn parse(text: &str, field: &str) -> Result<Self, FieldError> {
         if text.trim().is_empty() {
             return Err(FieldError::new(
@@ -77,7 +77,11 @@ impl FiscalPeriod {
             ));
         }
         let bad = || FieldError::new(field, format!("`{text}` is not a fiscal period such as 2026-Q2"));
-        let (year, quarter) = text.trim().split_once("-Q").ok_or_else(bad)?;
+        let text = text.trim();
+        let (year, quarter) = text
+            .split_once("-Q")
+            .or_else(|| text.split_once("-q"))
+            .ok_or_else(bad)?;
         // Digits only, as written: `parse` alone would also read `+2`, `02` and `02026`.
         let digits = |part: &str, len: usize| part.len() == len && part.bytes().all(|b| b.is_ascii_digit());
         if !digits(year, 4) || !digits(quarter, 1) {
@@ -250,9 +254,14 @@ mod tests {
             FiscalPeriod::parse(" 2026-Q2 ", "period").unwrap().to_string(),
             "2026-Q2"
         );
+        assert_eq!(
+            FiscalPeriod::parse("2026-q3", "period").unwrap(),
+            FiscalPeriod::parse("2026-Q3", "period").unwrap(),
+            "a period typed in lower case is the same period"
+        );
         let bad_ones = [
             "2026Q1", "2026-Q5", "2026-Q0", "26-Q1", "Q1-2026", "2026-Q+2", "+2026-Q2", "02026-Q2",
-            "2026-Q02", "2026-q2", "0999-Q1",
+            "2026-Q02", "2026-q", "0999-Q1",
         ];
         for bad in bad_ones {
             assert!(FiscalPeriod::parse(bad, "period").is_err(), "{bad}");

@@ -62,6 +62,27 @@ pub struct Benefit {
     pub partner_types: Vec<PartnerType>,
 }
 
+/// Why `benefit` cannot join `earlier` benefits of its tier: a partner's tier gives it one
+/// rebate plan (RULES.md §5, "the plan of the partner's effective tier"), so two plan benefits of
+/// a tier must be for partner types apart. `None` when it can.
+fn second_rebate_plan(earlier: &[Benefit], benefit: &Benefit) -> Option<String> {
+    let BenefitKind::RebatePlan { plan } = &benefit.kind else {
+        return None;
+    };
+    earlier.iter().enumerate().find_map(|(e, other)| {
+        let BenefitKind::RebatePlan { plan: first } = &other.kind else {
+            return None;
+        };
+        let shared = PartnerType::ALL
+            .iter()
+            .find(|t| benefit.applies_to(**t) && other.applies_to(**t))?;
+        Some(format!(
+            "a tier gives each partner type one rebate plan, and `{plan}` applies to `{}` partners as `{first}` (benefits[{e}]) does; limit the two to different partner_types",
+            shared.as_str()
+        ))
+    })
+}
+
 impl Benefit {
     /// Whether a partner of this type receives the benefit.
     pub fn applies_to(&self, partner_type: PartnerType) -> bool {
@@ -605,6 +626,9 @@ impl ProgramDoc {
                     }
                     _ => {}
                 }
+                if let Some(problem) = second_rebate_plan(&doc.benefits[..b], benefit) {
+                    return Err(FieldError::new(at("partner_types"), problem));
+                }
             }
             tiers.push(TierDefinition {
                 rank: TierRank(t as u8),
@@ -826,6 +850,34 @@ mod tests {
             })
         });
         assert!(e.field.starts_with("tiers[2].benefits["), "{e}");
+        // A tier gives a partner one rebate plan: a second plan benefit must be for other types.
+        let second_plan = |types: Vec<PartnerType>| {
+            let mut doc = ProgramDoc::from_toml(DEMO).unwrap();
+            let first = doc.tiers[2]
+                .benefits
+                .iter()
+                .position(|b| matches!(b.kind, BenefitKind::RebatePlan { .. }))
+                .expect("the demo's top tier has a rebate plan");
+            doc.tiers[2].benefits[first].partner_types = vec![PartnerType::Reseller, PartnerType::Msp];
+            let other = doc.rebate_plans[0].id.clone();
+            doc.tiers[2].benefits.push(Benefit {
+                kind: BenefitKind::RebatePlan { plan: other },
+                partner_types: types,
+            });
+            (doc.tiers[2].benefits.len() - 1, doc.validate())
+        };
+        let (b, refused) = second_plan(vec![]);
+        let e = refused.unwrap_err();
+        assert_eq!(e.field, format!("tiers[2].benefits[{b}].partner_types"));
+        assert!(e.message.contains("applies to `reseller` partners"), "{e}");
+        let (_, refused) = second_plan(vec![PartnerType::Referral, PartnerType::Msp]);
+        assert!(refused.unwrap_err().message.contains("`msp`"));
+        let (_, apart) = second_plan(vec![PartnerType::Referral]);
+        let program = apart.expect("plans for partner types apart are allowed");
+        let top = program.ladder.tiers[2].rank;
+        let referral = program.rebate_plan_for(top, PartnerType::Referral).unwrap();
+        let reseller = program.rebate_plan_for(top, PartnerType::Reseller).unwrap();
+        assert_ne!(referral.id, reseller.id, "each type gets its own plan");
         let e = error_of(|d| {
             let again = d.rebate_plans[1].accelerators[0].clone();
             d.rebate_plans[1].accelerators.push(again);

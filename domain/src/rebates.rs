@@ -288,17 +288,20 @@ impl RebatePlan {
         } else {
             "other product lines"
         };
-        lines.insert(
-            0,
-            StatementLine {
-                kind: LineKind::Basis,
-                description: format!("{label} {} × {} bp", money(plain, self.minor_digits), rate_bps),
-                basis: Some(plain),
-                rate_bps: Some(rate_bps),
-                multiplier_bps: None,
-                amount: apply_rate(plain, rate_bps, 10_000),
-            },
-        );
+        // A basis made wholly of accelerated lines has no plain group to explain.
+        if plain != 0 || lines.is_empty() {
+            lines.insert(
+                0,
+                StatementLine {
+                    kind: LineKind::Basis,
+                    description: format!("{label} {} × {} bp", money(plain, self.minor_digits), rate_bps),
+                    basis: Some(plain),
+                    rate_bps: Some(rate_bps),
+                    multiplier_bps: None,
+                    amount: apply_rate(plain, rate_bps, 10_000),
+                },
+            );
+        }
         // Returns of an accelerated line are multiplied too, and can outweigh the rest of a
         // positive basis. As a basis ≤ 0 earns no rebate, a period's own rebate is never below
         // zero: money comes back only as the restatement of a locked period.
@@ -659,12 +662,22 @@ pub struct PeriodApproval {
 pub fn restatement(period: FiscalPeriod, locked_total: i64, new_total: i64) -> Option<StatementLine> {
     (new_total != locked_total).then(|| StatementLine {
         kind: LineKind::Adjustment,
-        description: format!("{period} restatement"),
+        description: restatement_label(period),
         basis: None,
         rate_bps: None,
         multiplier_bps: None,
         amount: new_total - locked_total,
     })
+}
+
+/// The description of a locked period's restatement line, "2026-Q1 restatement".
+pub fn restatement_label(period: FiscalPeriod) -> String {
+    format!("{period} restatement")
+}
+
+/// Whether `line` is the restatement of the locked `period`.
+pub fn restates(line: &StatementLine, period: FiscalPeriod) -> bool {
+    line.kind == LineKind::Adjustment && line.description == restatement_label(period)
 }
 
 #[cfg(test)]
@@ -840,6 +853,12 @@ mod tests {
             ]
         );
         assert_eq!(calc.total, 15_000 + 120_000);
+        check_sum(&calc);
+        // A basis wholly of accelerated lines has no "other product lines" line of 0.00.
+        let calc = p.calculate(Q2, &[sale("storage", 1_000_000)], None, vec![]);
+        let described: Vec<&str> = calc.lines.iter().map(|l| l.description.as_str()).collect();
+        assert_eq!(described, ["storage 10,000.00 × 300 bp × 2"]);
+        assert_eq!(calc.total, 60_000);
         check_sum(&calc);
     }
 

@@ -298,7 +298,7 @@ impl Portal {
         require_publisher(actor)?;
         let top_tier = self.top_tier().await?;
         let now = self.now();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.store().begin_write().await?;
         let before = self
             .load_item(&mut tx, id)
             .await?
@@ -334,7 +334,7 @@ impl Portal {
     ) -> ServiceResult<ContentItem> {
         require_publisher(actor)?;
         let now = self.now();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.store().begin_write().await?;
         let before = self
             .load_item(&mut tx, id)
             .await?

@@ -341,7 +341,7 @@ impl Portal {
     ) -> ServiceResult<DealView> {
         let v = self.validate_deal(actor, &input).await?;
         let now = self.now();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.store().begin_write().await?;
         let conflicts = self
             .check_clash(&mut tx, None, v.partner_id, &v.key, &v.lines)
             .await?;
@@ -532,7 +532,7 @@ impl Portal {
 
     /// Submits a draft registration for a decision.
     pub async fn submit_deal(&self, actor: &Actor, id: i64) -> ServiceResult<DealView> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.store().begin_write().await?;
         let partner_id = self.submit_in(&mut tx, actor, id).await?;
         tx.commit().await?;
         self.publish_partner_events([partner_id], "deal").await;
@@ -548,7 +548,7 @@ impl Portal {
         approve: bool,
         comment: &str,
     ) -> ServiceResult<DealView> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.store().begin_write().await?;
         let deal = self.load_for_update(&mut tx, actor, id).await?;
         require_decider(actor)?;
         let comment = comment.trim();
@@ -707,7 +707,7 @@ impl Portal {
             )
             .into());
         }
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.store().begin_write().await?;
         let deal = self.load_for_update(&mut tx, actor, id).await?;
         if !(actor.role.is_partner() || is_decider(actor)) {
             return Err(ServiceError::Forbidden(
@@ -760,7 +760,7 @@ impl Portal {
     /// Asks for the one 30-day extension of an approved, unexpired registration; it goes
     /// through the same approval as the registration.
     pub async fn request_extension(&self, actor: &Actor, id: i64, reason: &str) -> ServiceResult<DealView> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.store().begin_write().await?;
         let deal = self.load_for_update(&mut tx, actor, id).await?;
         if !actor.role.is_partner() {
             return Err(ServiceError::Forbidden(

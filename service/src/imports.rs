@@ -245,9 +245,24 @@ fn why_columns_are_missing(headers: &[String], required: &[&str]) -> String {
 /// without a word. A CSV header is answered with one error instead of one per row; a JSON line
 /// with an unknown key is named by its row.
 pub(crate) fn check_columns(rows: &Rows, required: &[&str], optional: &[&str]) -> Result<(), Vec<RowError>> {
-    if rows.len() == 0 {
-        return Err(vec![file_error("file", "the file has no rows")]);
+    let no_rows = || vec![file_error("file", "the file has no rows")];
+    // A header with no rows under it is checked as well: a file wrong in both ways says so at
+    // once, not one way after the other.
+    let header_alone = match rows {
+        Rows::Csv { headers, .. } => rows.len() == 0 && headers.iter().any(|h| !h.trim().is_empty()),
+        Rows::Json { .. } => false,
+    };
+    if rows.len() == 0 && !header_alone {
+        return Err(no_rows());
     }
+    let header_error = |message: String| {
+        let also = if header_alone {
+            "; the file has no rows under its header either"
+        } else {
+            ""
+        };
+        vec![file_error("header", format!("{message}{also}"))]
+    };
     let known = |name: &str| required.contains(&name) || optional.contains(&name);
     match rows {
         Rows::Csv { headers, .. } => {
@@ -257,16 +272,13 @@ pub(crate) fn check_columns(rows: &Rows, required: &[&str], optional: &[&str]) -
                 .filter(|column| !headers.iter().any(|h| h == column))
                 .collect();
             if !missing.is_empty() {
-                return Err(vec![file_error(
-                    "header",
-                    format!(
-                        "missing column{} {}; the header must name {}{}",
-                        if missing.len() == 1 { "" } else { "s" },
-                        missing.join(", "),
-                        required.join(", "),
-                        why_columns_are_missing(headers, required)
-                    ),
-                )]);
+                return Err(header_error(format!(
+                    "missing column{} {}; the header must name {}{}",
+                    if missing.len() == 1 { "" } else { "s" },
+                    missing.join(", "),
+                    required.join(", "),
+                    why_columns_are_missing(headers, required)
+                )));
             }
             // A blank header cell (a trailing comma from a spreadsheet) names no column.
             let unknown: Vec<&str> = headers
@@ -275,15 +287,15 @@ pub(crate) fn check_columns(rows: &Rows, required: &[&str], optional: &[&str]) -
                 .filter(|h| !h.is_empty() && !known(h))
                 .collect();
             if !unknown.is_empty() {
-                return Err(vec![file_error(
-                    "header",
-                    format!(
-                        "unknown column{} {}; the columns are {}",
-                        if unknown.len() == 1 { "" } else { "s" },
-                        unknown.join(", "),
-                        known_columns(required, optional)
-                    ),
-                )]);
+                return Err(header_error(format!(
+                    "unknown column{} {}; the columns are {}",
+                    if unknown.len() == 1 { "" } else { "s" },
+                    unknown.join(", "),
+                    known_columns(required, optional)
+                )));
+            }
+            if header_alone {
+                return Err(no_rows());
             }
             // But a value under a blank header cell would be dropped without a word.
             let unnamed: Vec<usize> = (0..headers.len()).filter(|&i| headers[i].is_empty()).collect();
@@ -767,10 +779,28 @@ impl<'a> RowReader<'a, '_> {
 
     fn partner(&mut self, field: &str, partners: &FastSet<i64>) -> Option<i64> {
         let text = self.text(field)?;
-        match text.parse::<i64>().ok().filter(|id| partners.contains(id)) {
-            Some(id) => Some(id),
-            None => {
+        match text.parse::<i64>() {
+            Ok(id) if partners.contains(&id) => Some(id),
+            Ok(_) => {
                 self.fail(field, format!("unknown partner `{text}`"));
+                None
+            }
+            Err(_) => {
+                // Spreadsheets write a whole number as `7.0` when the column holds numbers.
+                let whole = text
+                    .split_once('.')
+                    .filter(|(id, zeros)| {
+                        id.parse::<i64>().is_ok() && !zeros.is_empty() && zeros.bytes().all(|b| b == b'0')
+                    })
+                    .map(|(id, _)| id);
+                let hint = match whole {
+                    Some(id) => format!("; write it `{id}`, without the decimals a spreadsheet added"),
+                    None => String::new(),
+                };
+                self.fail(
+                    field,
+                    format!("`{text}` is not a partner id (a whole number){hint}"),
+                );
                 None
             }
         }
@@ -2183,7 +2213,12 @@ impl Portal {
         }
         let now = self.now();
         let backend = self.store().backend();
-        let mut tx = self.pool().begin().await?;
+        // The stored certifications are read before any is written.
+        let mut tx = if preview {
+            self.pool().begin().await?
+        } else {
+            self.store().begin_write().await?
+        };
         let mut touched = BTreeSet::new();
         // A chunk at a time: the stored rows are looked up first, by the person as
         // `certified_people` tells people apart, so that a certification re-imported under

@@ -475,7 +475,7 @@ impl Portal {
         let phc = tokio::task::spawn_blocking(move || auth::hash_password(&owned))
             .await
             .map_err(|e| ServiceError::Internal(e.into()))??;
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.store().begin_write().await?;
         let taken: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
             .bind(email.as_str())
             .fetch_optional(&mut *tx)

@@ -444,7 +444,7 @@ impl Portal {
             }
         }
         let now = self.now();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.store().begin_write().await?;
         let taken: Option<i64> =
             sqlx::query_scalar("SELECT id FROM program_versions WHERE effective_from = $1")
                 .bind(effective_from.to_string())

@@ -15,8 +15,9 @@ use domain::identity::{OrganisationKind, PartnerType, Role, TierRank};
 use domain::period::{FiscalCalendar, FiscalPeriod};
 use domain::program::Program;
 use domain::rebates::{
-    at_pace, grouped, restatement, BasisSale, LineKind, PeriodApproval, PeriodDrafts, RebateCalculation,
-    RebateForecast, RebatePlan, RunSummary, StatementLine, StatementPage, StatementStatus, StatementView,
+    at_pace, grouped, restatement, restates, BasisSale, LineKind, PeriodApproval, PeriodDrafts,
+    RebateCalculation, RebateForecast, RebatePlan, RunSummary, StatementLine, StatementPage, StatementStatus,
+    StatementView,
 };
 use sqlx::Row;
 use std::collections::{HashMap, HashSet};
@@ -37,18 +38,24 @@ struct Advance<'a> {
 const SELECT: &str =
     "SELECT s.*, o.name AS partner_name FROM rebate_statements s JOIN organisations o ON o.id = s.partner_id";
 
-/// Which statements an actor may see, as SQL over `o` (the partner): vendor staff all; partners
-/// their own; a distributor's admins also their tier-two resellers'. Ids are numbers, never text.
-fn statement_scope(actor: &Actor) -> String {
+/// Which statements an actor may see, as SQL over `o` (the partner): finance and vendor admins
+/// all; partners their own; a distributor's admins also their tier-two resellers'. Other vendor
+/// staff (channel managers, content publishers) have no business with the partners' payouts
+/// (403). Ids are numbers, never text.
+fn statement_scope(actor: &Actor) -> ServiceResult<String> {
     if actor.organisation.kind == OrganisationKind::Vendor {
-        "1 = 1".to_owned()
+        permit(
+            actor.role.can_run_rebates(),
+            "only finance and vendor admins see the partners' rebate statements",
+        )?;
+        Ok("1 = 1".to_owned())
     } else if actor.role == Role::PartnerAdmin {
-        format!(
+        Ok(format!(
             "(o.id = {id} OR o.distributor_id = {id})",
             id = actor.organisation.id
-        )
+        ))
     } else {
-        format!("o.id = {}", actor.organisation.id)
+        Ok(format!("o.id = {}", actor.organisation.id))
     }
 }
 
@@ -186,6 +193,15 @@ fn computed_while_running(what: &str, period: FiscalPeriod) -> String {
     format!(
         "{what} computed while {period} was running, so the period's last sales may be missing; run {period} again, then approve"
     )
+}
+
+/// What a statement carries for its partner's locked earlier periods ([`Portal::restatements`]).
+#[derive(Default)]
+struct Restatements {
+    /// Its adjustment lines.
+    lines: Vec<StatementLine>,
+    /// The locked periods whose difference it holds, with a line or with nothing owed.
+    held: Vec<FiscalPeriod>,
 }
 
 /// A statement of the period being run, as the run found it.
@@ -513,12 +529,19 @@ impl Portal {
             // earlier locked periods now owe added; or, when the tier has no plan any more, a
             // statement of those restatements alone, so that a clawback still reaches the payout
             // system.
-            let restated = if locked_earlier.contains(&partner_id) {
+            let Restatements {
+                lines: restated,
+                held,
+            } = if locked_earlier.contains(&partner_id) {
                 self.restatements(&mut tx, &mut programs, partner_id, partner_type, period)
                     .await?
             } else {
-                Vec::new()
+                Restatements::default()
             };
+            if !held.is_empty() {
+                self.release_later_carries(&mut tx, actor, now, run_id, partner_id, period, &held)
+                    .await?;
+            }
             let mut calc = match plan {
                 Some(plan) => totals
                     .get(&partner_id)
@@ -675,9 +698,12 @@ impl Portal {
     ///
     /// A locked period's difference goes on the partner's next statement that is still open
     /// (RULES.md §5): a draft of a period between the locked one and `period` takes it, and
-    /// `period` carries nothing for it. What counts as carried is what locked statements carried
-    /// and what drafts of later periods carry; never an earlier draft, so that two drafts cannot
-    /// answer each other with lines of opposite sign, and a difference is never carried twice.
+    /// `period` carries nothing for it; otherwise `period` holds it. What counts as carried is
+    /// what locked statements carried, never a draft's line: so a statement's lines depend on
+    /// the facts and on which statements are locked, not on the order periods were run in. A
+    /// draft of a later period may still carry a line for a period `period` holds (it was run
+    /// first); the run takes that line off it ([`Portal::release_later_carries`]), so that a
+    /// difference is never carried twice.
     async fn restatements(
         &self,
         conn: &mut sqlx::AnyConnection,
@@ -685,7 +711,7 @@ impl Portal {
         partner_id: i64,
         partner_type: PartnerType,
         period: FiscalPeriod,
-    ) -> ServiceResult<Vec<StatementLine>> {
+    ) -> ServiceResult<Restatements> {
         let rows = sqlx::query(
             "SELECT period, total_minor, lines FROM rebate_statements WHERE partner_id = $1 \
              AND status IN ('approved', 'paid') AND period < $2 ORDER BY period",
@@ -697,7 +723,7 @@ impl Portal {
         // Nothing locked before the period, nothing to restate (most partners, most of the
         // time: the forecast asks on every scorecard).
         if rows.is_empty() {
-            return Ok(Vec::new());
+            return Ok(Restatements::default());
         }
         // The partner's other statements: their period, whether they are still drafts, and
         // their lines.
@@ -743,7 +769,7 @@ impl Portal {
             .map(|(other, _, _)| *other)
             .collect();
         let open = |other: FiscalPeriod, draft: bool| draft && !locked_periods.contains(&other);
-        let mut adjustments = Vec::new();
+        let mut restated = Restatements::default();
         for (locked_period, base) in locked_base {
             let carried_by_earlier_draft = others
                 .iter()
@@ -751,6 +777,7 @@ impl Portal {
             if carried_by_earlier_draft {
                 continue;
             }
+            restated.held.push(locked_period);
             let Some(program) = programs.get(conn, locked_period).await? else {
                 continue;
             };
@@ -763,19 +790,103 @@ impl Portal {
                 continue;
             };
             let now = recomputed.total;
-            let label = format!("{locked_period} restatement");
             let carried: i64 = others
                 .iter()
-                .filter(|(other, draft, _)| !draft || (open(*other, *draft) && *other > period))
+                .filter(|(_, draft, _)| !draft)
                 .flat_map(|(_, _, lines)| lines)
-                .filter(|l| l.kind == LineKind::Adjustment && l.description == label)
+                .filter(|l| restates(l, locked_period))
                 .map(|l| l.amount)
                 .sum();
-            if let Some(line) = restatement(locked_period, base + carried, now) {
-                adjustments.push(line);
-            }
+            restated
+                .lines
+                .extend(restatement(locked_period, base + carried, now));
         }
-        Ok(adjustments)
+        Ok(restated)
+    }
+
+    /// Takes off the partner's drafts of periods after `period` the restatement lines of the
+    /// locked periods `period` now holds (see [`Portal::restatements`]): such a draft was
+    /// computed while no open statement stood between it and the locked period. A draft left
+    /// with nothing (one of restatements alone) is discarded. Each change is in the audit log.
+    #[allow(clippy::too_many_arguments)]
+    async fn release_later_carries(
+        &self,
+        tx: &mut sqlx::AnyConnection,
+        actor: Option<&Actor>,
+        now: i64,
+        run_id: i64,
+        partner_id: i64,
+        period: FiscalPeriod,
+        held: &[FiscalPeriod],
+    ) -> ServiceResult<()> {
+        let later = sqlx::query(
+            "SELECT id, period, plan_id, total_minor, basis_minor, tier_rank, lines FROM rebate_statements \
+             WHERE partner_id = $1 AND period > $2 AND status = 'draft'",
+        )
+        .bind(partner_id)
+        .bind(period.to_string())
+        .fetch_all(&mut *tx)
+        .await?;
+        for row in later {
+            let mut lines: Vec<StatementLine> =
+                serde_json::from_str(&row.try_get::<String, _>("lines")?).map_err(internal)?;
+            let released: i64 = lines
+                .iter()
+                .filter(|l| held.iter().any(|p| restates(l, *p)))
+                .map(|l| l.amount)
+                .sum();
+            let before = lines.len();
+            lines.retain(|l| !held.iter().any(|p| restates(l, *p)));
+            if lines.len() == before {
+                continue;
+            }
+            let draft = StoredStatement {
+                id: row.try_get("id")?,
+                plan_id: row.try_get("plan_id")?,
+                locked: false,
+                total: row.try_get("total_minor")?,
+                basis: row.try_get("basis_minor")?,
+                tier_rank: row.try_get("tier_rank")?,
+            };
+            let draft_period =
+                FiscalPeriod::parse(&row.try_get::<String, _>("period")?, "period").map_err(internal)?;
+            if lines.is_empty() && draft.plan_id == RESTATEMENTS_ONLY.0 {
+                discard_draft(tx, actor, now, &draft, draft_period).await?;
+                continue;
+            }
+            let total = draft.total - released;
+            let updated = sqlx::query(
+                "UPDATE rebate_statements SET total_minor = $1, lines = $2, computed_at = $3 WHERE id = $4 AND status = 'draft'",
+            )
+            .bind(total)
+            .bind(serde_json::to_string(&lines).map_err(internal)?)
+            .bind(now)
+            .bind(draft.id)
+            .execute(&mut *tx)
+            .await?;
+            if updated.rows_affected() != 1 {
+                return Err(approved_during_run());
+            }
+            audit::record(
+                tx,
+                now,
+                AuditEntry {
+                    actor_user_id: actor.map(|a| a.user_id),
+                    action: "statement.recompute",
+                    entity_type: "rebate_statement",
+                    entity_id: draft.id.to_string(),
+                    before: Some(serde_json::json!({
+                        "total": draft.total, "basis": draft.basis, "tier_rank": draft.tier_rank
+                    })),
+                    after: Some(serde_json::json!({
+                        "total": total, "basis": draft.basis, "tier_rank": draft.tier_rank, "run_id": run_id,
+                        "restatements_moved_to": period.to_string()
+                    })),
+                },
+            )
+            .await?;
+        }
+        Ok(())
     }
 
     fn statement_from_row(row: &sqlx::any::AnyRow) -> ServiceResult<StatementView> {
@@ -837,7 +948,7 @@ impl Portal {
             return Err(domain::FieldError::new("offset", "is too large").into());
         }
         let mut clauses = vec![
-            statement_scope(actor),
+            statement_scope(actor)?,
             "($1 IS NULL OR s.period = $1)".to_owned(),
             // Lower-cased or as typed: SQLite lower-cases ASCII letters only, so a name with
             // accents is still found when typed as it is written.
@@ -1080,7 +1191,7 @@ impl Portal {
     pub async fn statement(&self, actor: &Actor, id: i64) -> ServiceResult<StatementView> {
         let row = sqlx::query(&format!(
             "{SELECT} WHERE {} AND s.id = $1",
-            statement_scope(actor)
+            statement_scope(actor)?
         ))
         .bind(id)
         .fetch_optional(self.pool())
@@ -1266,7 +1377,8 @@ impl Portal {
                 partner_type,
                 period,
             )
-            .await?;
+            .await?
+            .lines;
         let (plan_name, mut so_far, mut projected) = match plan {
             Some(plan) => {
                 let (so_far, projected) = self

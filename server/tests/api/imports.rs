@@ -25,6 +25,7 @@ crate::on_both_databases!(
     the_upload_page_takes_files_of_several_megabytes,
     a_load_larger_than_the_table_keeps_stored_rows_and_every_index,
     a_bulk_load_evaluates_tiers_on_stored_and_loaded_sales,
+    an_import_waits_for_another_writer_rather_than_failing,
 );
 
 async fn partner(app: &TestApp, name: &str) -> i64 {
@@ -286,7 +287,9 @@ async fn a_bad_file_is_refused_whole_and_names_every_row(db: Db) {
          B-7,{tailspin},2026-02-02,hardware,100.00,USD,{northwind}\n\
          B-8,{contoso},2026-02-02,hardware,100.00,USD,{contoso}\n\
          B-9,{tailspin},0026-02-02,hardware,100.00,USD,\n\
-         B-10,{tailspin},2206-02-02,hardware,100.00,USD,\n"
+         B-10,{tailspin},2206-02-02,hardware,100.00,USD,\n\
+         B-11,{tailspin}.0,2026-02-02,hardware,100.00,USD,\n\
+         B-12,Tailspin Tech,2026-02-02,hardware,100.00,USD,\n"
     );
     let response = post(&app, "/api/v1/sales/import", "text/csv", &file, None).await;
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
@@ -305,8 +308,25 @@ async fn a_bad_file_is_refused_whole_and_names_every_row(db: Db) {
             (7, "distributor_id"),
             (8, "distributor_id"),
             (9, "booked_on"),
-            (10, "booked_on")
+            (10, "booked_on"),
+            (11, "partner_id"),
+            (12, "partner_id")
         ]
+    );
+    let message = |i: usize| {
+        body["report"]["errors"][i]["message"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(message(1), "unknown partner `424242`");
+    assert_eq!(
+        message(9),
+        format!("`{tailspin}.0` is not a partner id (a whole number); write it `{tailspin}`, without the decimals a spreadsheet added")
+    );
+    assert_eq!(
+        message(10),
+        "`Tailspin Tech` is not a partner id (a whole number)"
     );
     let reseller = &body["report"]["errors"][5]["message"];
     assert!(
@@ -978,6 +998,13 @@ async fn files_with_a_bad_header_or_no_rows_are_refused_with_one_error(db: Db) {
     let cases = [
         ("/api/v1/sales/import", String::new(), "file", "no rows"),
         ("/api/v1/sales/import", format!("{header}\n"), "file", "no rows"),
+        // A wrong header with nothing under it says both.
+        (
+            "/api/v1/sales/import",
+            "external_id,partner_id,booked_on,product_line,amount\n".to_owned(),
+            "header",
+            "missing column currency; the header must name external_id, partner_id, booked_on, product_line, amount, currency; the file has no rows under its header either",
+        ),
         (
             "/api/v1/sales/import",
             format!("external_id,partner_id,booked_on,product_line\nM-1,{tailspin},2026-02-01,hardware\n"),
@@ -1536,4 +1563,52 @@ async fn postgres_a_bulk_load_by_an_ordinary_role_goes_in_checked_row_by_row() {
 /// `sales`' indexes and constraints (see [`crate::common::sales_schema`]).
 async fn sales_schema(app: &TestApp) -> Vec<String> {
     crate::common::sales_schema(app.portal.store().pool(), app.db == Db::Postgres).await
+}
+
+/// Another writer commits while a certification import is under way. On SQLite a transaction
+/// that read before it wrote could then not write at all (`SQLITE_BUSY`, at once, whatever the
+/// busy timeout): the import takes the write lock first, waits for the other writer, and goes in.
+async fn an_import_waits_for_another_writer_rather_than_failing(db: Db) {
+    use sqlx::Connection;
+    let app = spawn_app(db).await;
+    let tailspin = partner(&app, "Tailspin Tech").await;
+    let today = app.portal.today().to_string();
+    // Its own connection, not the pool's: the API tests also run on a pool of one.
+    let mut other = sqlx::AnyConnection::connect(&app.database_url).await.unwrap();
+    let begin = match db {
+        Db::Sqlite => "BEGIN IMMEDIATE",
+        Db::Postgres => "BEGIN",
+    };
+    sqlx::query(begin).execute(&mut other).await.unwrap();
+    sqlx::query("UPDATE organisations SET name = name WHERE id <> $1")
+        .bind(tailspin)
+        .execute(&mut other)
+        .await
+        .unwrap();
+    let file = format!(
+        "partner_id,person,code,earned_on,expires_on\n{tailspin},Ada,ACNA,{today},2099-01-01\n{tailspin},Grace,ACNA,{today},2099-01-01\n"
+    );
+    let portal = app.portal.clone();
+    let import = tokio::spawn(async move {
+        portal
+            .import_certifications(None, &file, ImportFormat::Csv, false, &no_progress)
+            .await
+    });
+    // Long enough for the import to read what it reads first.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    sqlx::query("COMMIT").execute(&mut other).await.unwrap();
+    let report = import
+        .await
+        .unwrap()
+        .expect("the import waits for the other writer and goes in");
+    assert_eq!((report.stored, report.inserted), (true, 2), "{report:?}");
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM certifications WHERE person IN ('Ada', 'Grace')"
+        )
+        .await,
+        2
+    );
+    app.cleanup().await;
 }

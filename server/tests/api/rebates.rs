@@ -10,6 +10,7 @@ crate::on_both_databases!(
     rules_5_example_4_growth_through_import_and_run,
     rules_5_example_6_restatement_through_runs,
     a_restatement_lands_on_the_next_open_draft_whichever_period_runs_first,
+    a_restatement_carried_ahead_moves_to_the_next_period_once_it_is_run,
     statements_are_approved_paid_and_never_change,
     statements_are_isolated_and_exported,
     a_plan_change_before_the_period_ends_replaces_the_draft,
@@ -450,6 +451,114 @@ async fn a_restatement_lands_on_the_next_open_draft_whichever_period_runs_first(
     app.cleanup().await;
 }
 
+/// A later period run before the next one carries a locked period's difference while no open
+/// statement stands between them. Once the next period is run, the difference moves to it and
+/// off the later draft, and runs in any order leave it there: carried once, never lost.
+async fn a_restatement_carried_ahead_moves_to_the_next_period_once_it_is_run(db: Db) {
+    let app = finance(db).await;
+    let silver = partner_at(&app, "Ahead Silver", 1).await;
+    let alone = partner_at(&app, "Ahead Restated Alone", 1).await;
+    import(
+        &app,
+        &[
+            ("A1", silver, "2026-02-01", "hardware", "50000.00"),
+            ("A2", silver, "2026-05-01", "hardware", "20000.00"),
+            ("A3", silver, "2026-08-01", "hardware", "10000.00"),
+            ("B1", alone, "2026-02-01", "hardware", "50000.00"),
+            ("B2", alone, "2026-05-01", "hardware", "20000.00"),
+        ],
+    )
+    .await;
+    run(&app, "2026-Q1").await;
+    for partner in [silver, alone] {
+        let q1 = statement(&app, "2026-Q1", partner).await;
+        app.post_empty(&format!("/api/v1/rebates/statements/{}/approve", q1["id"]))
+            .await;
+    }
+    // Late Q1 sales make Q1 worth 1,060.00 to each while Q2 has no statement yet: Q3, run
+    // first, carries the +60.00.
+    import(
+        &app,
+        &[
+            ("A4", silver, "2026-03-15", "hardware", "3000.00"),
+            ("B4", alone, "2026-03-15", "hardware", "3000.00"),
+        ],
+    )
+    .await;
+    run(&app, "2026-Q3").await;
+    let restated = vec![("2026-Q1 restatement".to_owned(), 6_000)];
+    assert_eq!(adjustments(&app, "2026-Q3", silver).await, restated);
+    assert_eq!(statement(&app, "2026-Q3", silver).await["total"], 26_000);
+    // The other partner's Q3 draft carries that line alone, as one does when the tier has no
+    // plan at the period's end.
+    let q3_alone = statement(&app, "2026-Q3", alone).await;
+    let only_restated: Vec<&Value> = q3_alone["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["kind"] == "adjustment")
+        .collect();
+    assert_eq!(only_restated.len(), 1, "{q3_alone}");
+    sqlx::query(
+        "UPDATE rebate_statements SET plan_id = '', plan_name = 'No rebate plan: restatements only', \
+         basis_minor = 0, total_minor = 6000, lines = $1 WHERE id = $2",
+    )
+    .bind(serde_json::to_string(&only_restated).unwrap())
+    .bind(q3_alone["id"].as_i64().unwrap())
+    .execute(app.portal.store().pool())
+    .await
+    .unwrap();
+
+    // Q2, run now, is the next statement: the line moves to it. Q3's draft loses it (the
+    // statement of restatements alone is discarded), and the audit log says where it went.
+    run(&app, "2026-Q2").await;
+    assert_eq!(adjustments(&app, "2026-Q2", silver).await, restated);
+    assert_eq!(statement(&app, "2026-Q2", silver).await["total"], 46_000);
+    let q3 = statement(&app, "2026-Q3", silver).await;
+    assert_eq!(adjustments(&app, "2026-Q3", silver).await, []);
+    assert_eq!(q3["total"], 20_000, "{q3}");
+    let moved: Vec<String> = sqlx::query_scalar(
+        "SELECT after_json FROM audit_log WHERE action = 'statement.recompute' AND entity_id = $1",
+    )
+    .bind(q3["id"].as_i64().unwrap().to_string())
+    .fetch_all(app.portal.store().pool())
+    .await
+    .unwrap();
+    assert!(
+        moved
+            .iter()
+            .any(|m| m.contains(r#""restatements_moved_to":"2026-Q2""#) && m.contains(r#""total":20000"#)),
+        "{moved:?}"
+    );
+    assert_eq!(adjustments(&app, "2026-Q2", alone).await, restated);
+    assert_eq!(statements_of(&app, "2026-Q3", alone).await, Vec::<Value>::new());
+    let discarded: Vec<String> =
+        sqlx::query_scalar("SELECT entity_id FROM audit_log WHERE action = 'statement.discard'")
+            .fetch_all(app.portal.store().pool())
+            .await
+            .unwrap();
+    assert_eq!(discarded, [q3_alone["id"].as_i64().unwrap().to_string()]);
+
+    // Runs again, in either order, leave it where it is.
+    for period in ["2026-Q3", "2026-Q2", "2026-Q3"] {
+        run(&app, period).await;
+        assert_eq!(
+            adjustments(&app, "2026-Q2", silver).await,
+            restated,
+            "after {period}"
+        );
+        assert_eq!(adjustments(&app, "2026-Q3", silver).await, [], "after {period}");
+    }
+    // Once Q2 is approved with it, Q3 owes nothing more for Q1.
+    let q2 = statement(&app, "2026-Q2", silver).await;
+    app.post_empty(&format!("/api/v1/rebates/statements/{}/approve", q2["id"]))
+        .await;
+    run(&app, "2026-Q3").await;
+    assert_eq!(adjustments(&app, "2026-Q3", silver).await, []);
+    assert_eq!(statement(&app, "2026-Q3", silver).await["total"], 20_000);
+    app.cleanup().await;
+}
+
 async fn statements_are_approved_paid_and_never_change(db: Db) {
     let app = finance(db).await;
     let gold = partner_at(&app, "Lifecycle Gold", 2).await;
@@ -703,6 +812,24 @@ async fn statements_are_isolated_and_exported(db: Db) {
             StatusCode::OK,
             "{reseller}"
         );
+    }
+    // Vendor staff other than finance and vendor admins have no business with payouts.
+    for email in ["cm@acme.test", "publisher@acme.test"] {
+        let mut staff = app.another_client();
+        staff.sign_in(email).await;
+        let refused = error_code(
+            staff.get("/api/v1/rebates/statements").await,
+            StatusCode::FORBIDDEN,
+        )
+        .await;
+        assert!(
+            refused["message"].as_str().unwrap().contains("finance"),
+            "{refused}"
+        );
+        for path in ["", "/sales", "/sales.csv"] {
+            let one = format!("/api/v1/rebates/statements/{contoso_statement}{path}");
+            error_code(staff.get(&one).await, StatusCode::FORBIDDEN).await;
+        }
     }
     // Approving and paying are finance's: another organisation's statement is not found, one's
     // own is refused.
