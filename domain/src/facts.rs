@@ -167,6 +167,75 @@ fn is_zero(n: &usize) -> bool {
     *n == 0
 }
 
+/// How many rows, and stored rows changed, a preview shows.
+pub const PREVIEW_ROWS: usize = 10;
+
+/// What a preview shows of a valid file before anything is stored: its first rows as they would
+/// be stored, the stored rows it would change (field by field), and its totals.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportPreview {
+    /// The headings of each sample row's cells.
+    pub columns: Vec<String>,
+    /// The file's first [`PREVIEW_ROWS`] rows as they would be stored, each cell as shown
+    /// (a partner by name and id, an amount in its currency's decimals).
+    pub sample: Vec<PreviewRow>,
+    /// The first [`PREVIEW_ROWS`] stored rows the file would change; the report's `updated`
+    /// counts them all.
+    pub changes: Vec<PreviewChange>,
+    /// The file's totals as a person reads them, e.g. `("Amount", "12,345.67 USD")`.
+    pub totals: Vec<(String, String)>,
+}
+
+/// One row of a file as it would be stored.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreviewRow {
+    /// Its row in the file (the first row under the header is 1).
+    pub row: usize,
+    /// One cell per [`ImportPreview::columns`] heading.
+    pub cells: Vec<String>,
+}
+
+/// A stored row that a file would change.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreviewChange {
+    /// The changing row in the file.
+    pub row: usize,
+    /// What identifies the stored row: a sale's external id, a certification's holder and code.
+    pub key: String,
+    /// Each field that changes, with its value before and after, as shown.
+    pub fields: Vec<FieldChange>,
+}
+
+impl PreviewChange {
+    /// Its fields as a person reads them: `amount 40,000.00 USD → 45,000.00 USD; customer_name
+    /// Globex → —` (an empty value as a dash).
+    pub fn describe(&self) -> String {
+        let shown = |value: &str| {
+            if value.is_empty() {
+                "—".to_owned()
+            } else {
+                value.to_owned()
+            }
+        };
+        self.fields
+            .iter()
+            .map(|f| format!("{} {} → {}", f.field, shown(&f.before), shown(&f.after)))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
+/// One field of a [`PreviewChange`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldChange {
+    /// The field's name, as the file's column.
+    pub field: String,
+    /// The stored value.
+    pub before: String,
+    /// The file's value.
+    pub after: String,
+}
+
 /// What an import did, or would have done.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImportReport {
@@ -193,6 +262,9 @@ pub struct ImportReport {
     /// re-evaluation is being retried.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// A preview of a valid file: what it would store and change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preview: Option<ImportPreview>,
 }
 
 impl ImportReport {

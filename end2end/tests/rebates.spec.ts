@@ -34,8 +34,14 @@ test('finance imports sales, runs a period and approves; the partner reads the s
   await expect(page.getByLabel('CSV with a header row, or JSON lines')).toHaveValue(file);
   await page.getByRole('button', { name: 'Preview' }).click();
   await expect(page.getByTestId('import-result')).toContainText('1 row: 1 new, 0 updated, 0 unchanged (preview: nothing stored)');
+  // The preview shows the row as it would be stored, and the file's totals.
+  const preview = page.getByTestId('import-preview');
+  await expect(preview.getByRole('cell', { name: 'E2E-1' })).toBeVisible();
+  await expect(preview.getByRole('table')).toContainText('40,000.00 USD');
+  await expect(preview.locator('dl')).toContainText('40,000.00 USD');
   await page.getByRole('button', { name: 'Import', exact: true }).click();
   await expect(page.getByTestId('import-result')).toHaveText('1 row: 1 new, 0 updated, 0 unchanged.');
+  await expect(page.getByTestId('import-preview')).toHaveCount(0);
   // A file saved with CRLF line ends, as spreadsheets on Windows save it, is imported byte for
   // byte: the audit log's sha256 is the file's own, as `sha256sum` gives it. (A sale of an old
   // year, which no other check counts.)

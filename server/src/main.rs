@@ -408,6 +408,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 );
             }
             println!("{}", report.summary());
+            if let Some(preview) = &report.preview {
+                print_preview(preview, report.updated);
+            }
         }
         Command::Rebates(RebatesCommand::Simulate { .. }) => {
             unreachable!("handled before the database opens")
@@ -482,5 +485,23 @@ async fn main() -> ExitCode {
             eprintln!("atrium: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// A preview's totals and the stored rows the file would change, a line each.
+fn print_preview(preview: &domain::facts::ImportPreview, changed: usize) {
+    for (name, value) in &preview.totals {
+        println!("{name}: {value}");
+    }
+    for change in &preview.changes {
+        println!(
+            "changes {} (row {}): {}",
+            change.key,
+            change.row,
+            change.describe()
+        );
+    }
+    if changed > preview.changes.len() {
+        println!("and {} more changed", changed - preview.changes.len());
     }
 }

@@ -155,6 +155,23 @@ fn import_reports_every_bad_row_and_stores_good_files() {
         String::from_utf8_lossy(&imported.stderr)
     );
     assert!(String::from_utf8_lossy(&imported.stdout).contains("1 row: 1 new, 0 updated, 0 unchanged"));
+    // A preview of a changed file says what it would change, and stores nothing.
+    let changed = dir.join("changed.jsonl");
+    std::fs::write(
+        &changed,
+        "{\"external_id\":\"C-1\",\"partner_id\":2,\"booked_on\":\"2026-01-01\",\"product_line\":\"cloud\",\"amount\":\"12.50\",\"currency\":\"USD\"}\n",
+    )
+    .unwrap();
+    let previewed = atrium(&db, &["import", "sales", changed.to_str().unwrap(), "--preview"]);
+    assert!(previewed.status.success());
+    let stdout = String::from_utf8_lossy(&previewed.stdout);
+    for expected in [
+        "1 row: 0 new, 1 updated, 0 unchanged (preview: nothing stored)",
+        "Amount: 12.50 USD",
+        "changes C-1 (row 1): amount 10.00 USD → 12.50 USD",
+    ] {
+        assert!(stdout.contains(expected), "{expected} in {stdout}");
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -18,6 +18,8 @@ use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::ops::RangeInclusive;
 
+mod preview;
+
 /// How an import file is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -941,7 +943,7 @@ impl CertificationRow<'_> {
 }
 
 /// A stored certification an import compares with its file row.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct StoredCertification {
     id: i64,
     /// The holder's name as stored, which a re-import in another spelling keeps.
@@ -1538,6 +1540,8 @@ struct SalesWriter<'a> {
     errors: Vec<RowError>,
     /// Partners and distributors whose figures the import moved.
     touched: FastSet<i64>,
+    /// In a preview, the first stored sales the file changes.
+    changes: Vec<preview::SaleChange>,
 }
 
 impl<'a> SalesWriter<'a> {
@@ -1623,6 +1627,10 @@ impl<'a> SalesWriter<'a> {
                     .filter_map(|k| before[*k].as_i64()),
             );
             if self.preview {
+                if self.changes.len() < domain::facts::PREVIEW_ROWS {
+                    self.changes
+                        .push((row.row, row.external_id.to_owned(), before.clone(), after));
+                }
                 continue;
             }
             sqlx::query(
@@ -1920,6 +1928,7 @@ impl Portal {
             None => None,
         };
         let mut new_sums = bulk.then(NewSalesSums::default);
+        let mut shown = preview.then(preview::SalesPreview::default);
         let mut validator = SaleValidator {
             partners: partner_ids(&mut tx).await?,
             distributors: distributor_ids(&mut tx).await?,
@@ -1952,6 +1961,7 @@ impl Portal {
             },
             errors: Vec::new(),
             touched: FastSet::default(),
+            changes: Vec::new(),
         };
         // A load larger than the table goes in faster without its indexes, which are then built
         // once, sorted, inside the same transaction. Without the external-id index the rows
@@ -1980,8 +1990,9 @@ impl Portal {
         let mut records = raw.iter().enumerate();
         let (stored, full_insert) = (stored.as_ref(), (insert, full_sql.as_str()));
         let mut next = validator.next_sales(&mut records, stored, full_insert, chunk_rows, preview);
-        if let (Some(sums), Some(chunk)) = (new_sums.as_mut(), next.as_ref()) {
-            sums.add(&chunk.rows);
+        if let Some(chunk) = next.as_ref() {
+            new_sums.iter_mut().for_each(|sums| sums.add(&chunk.rows));
+            shown.iter_mut().for_each(|shown| shown.add(&chunk.rows));
         }
         let mut done = 0;
         while let Some(chunk) = next {
@@ -1999,8 +2010,9 @@ impl Portal {
                 async {
                     let following =
                         validator.next_sales(&mut records, stored, full_insert, chunk_rows, preview);
-                    if let (Some(sums), Some(chunk)) = (new_sums.as_mut(), following.as_ref()) {
-                        sums.add(&chunk.rows);
+                    if let Some(chunk) = following.as_ref() {
+                        new_sums.iter_mut().for_each(|sums| sums.add(&chunk.rows));
+                        shown.iter_mut().for_each(|shown| shown.add(&chunk.rows));
                     }
                     following
                 },
@@ -2070,6 +2082,7 @@ impl Portal {
             insert: SalesInsert { now, .. },
             report,
             touched,
+            changes,
             ..
         } = writer;
         let touched: BTreeSet<i64> = touched.into_iter().collect();
@@ -2084,6 +2097,11 @@ impl Portal {
             .await?;
         tracing::debug!(elapsed = ?started.elapsed(), "sales import committed");
         if !report.stored {
+            let mut report = report;
+            // Only a preview of a valid file gets this far unstored.
+            if let Some(shown) = shown {
+                report.preview = Some(shown.finish(&changes, &mut conn, currency).await?);
+            }
             return Ok(report);
         }
         let mut report = report;
@@ -2225,6 +2243,8 @@ impl Portal {
         // another spelling of its holder's name is the stored one, not a second row. New rows
         // go in in one statement; changed ones are updated.
         let newest_before = newest_id(&mut tx, "certifications").await?;
+        // In a preview, the first stored certifications the file changes.
+        let mut changed: Vec<(usize, StoredCertification)> = Vec::new();
         const CHUNK: usize = 1000;
         for (chunk_index, chunk) in rows.chunks(CHUNK).enumerate() {
             progress(chunk_index * CHUNK, rows.len());
@@ -2241,7 +2261,7 @@ impl Portal {
             }
             report.inserted += new.len();
             touched.extend(new.iter().map(|row| row.partner_id));
-            for row in chunk {
+            for (offset, row) in chunk.iter().enumerate() {
                 let Some(before) = stored.get(&row.key()) else {
                     continue;
                 };
@@ -2253,6 +2273,9 @@ impl Portal {
                 report.updated += 1;
                 touched.insert(row.partner_id);
                 if preview {
+                    if changed.len() < domain::facts::PREVIEW_ROWS {
+                        changed.push((chunk_index * CHUNK + offset, before.clone()));
+                    }
                     continue;
                 }
                 sqlx::query("UPDATE certifications SET expires_on = $1 WHERE id = $2")
@@ -2287,6 +2310,8 @@ impl Portal {
             .await?;
         if report.stored {
             self.evaluate_after_import(touched, None, &mut report).await;
+        } else if preview {
+            report.preview = Some(preview::certifications_preview(self.pool(), &rows, &changed).await?);
         }
         Ok(report)
     }

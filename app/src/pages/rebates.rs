@@ -722,11 +722,15 @@ fn FinanceTools(run: ServerAction<RunRebates>) -> impl IntoView {
                             <ul>{report.warnings.iter().map(|w| view! { <li>{capitalised(w)}</li> }).collect_view()}</ul>
                         </div>
                     }.into_any(),
-                    Ok(report) if report.errors.is_empty() => view! {
-                        <p class="notice notice-success" role="status" data-testid="import-result">
-                            {format!("{}.", report.summary())}
-                        </p>
-                    }.into_any(),
+                    Ok(report) if report.errors.is_empty() => {
+                        let more_changes = report.updated;
+                        view! {
+                            <p class="notice notice-success" role="status" data-testid="import-result">
+                                {format!("{}.", report.summary())}
+                            </p>
+                            {report.preview.map(|preview| view! { <ImportPreviewView preview changed=more_changes /> })}
+                        }.into_any()
+                    }
                     Ok(report) => {
                         // A file wrong on every row has as many errors as rows: the page lists the
                         // first ones and says how many there are.
@@ -758,6 +762,63 @@ fn FinanceTools(run: ServerAction<RunRebates>) -> impl IntoView {
                 })}
             </article>
         </section>
+    }
+}
+
+/// What a preview shows of a valid file: its totals, its first rows as they would be stored,
+/// and the stored rows it would change, field by field.
+#[component]
+fn ImportPreviewView(
+    preview: domain::facts::ImportPreview,
+    /// How many stored rows the file changes in all (the preview lists the first ones).
+    changed: usize,
+) -> impl IntoView {
+    let domain::facts::ImportPreview {
+        columns,
+        sample,
+        changes,
+        totals,
+    } = preview;
+    let caption = match sample.len() {
+        1 => "The row as it would be stored".to_owned(),
+        n => format!("The first {n} rows as they would be stored"),
+    };
+    let unlisted = changed.saturating_sub(changes.len());
+    view! {
+        <div class="import-preview" data-testid="import-preview">
+            <dl class="facts">
+                {totals.into_iter().map(|(name, value)| view! { <dt>{name}</dt><dd>{value}</dd> }).collect_view()}
+            </dl>
+            // Explicit roles: on a phone the rows are laid out as cards.
+            <div class="table-scroll"><table class="history import-sample" role="table">
+                <caption>{caption}</caption>
+                <thead role="rowgroup"><tr role="row">
+                    <th scope="col" role="columnheader">"Row"</th>
+                    {columns.iter().map(|c| view! { <th scope="col" role="columnheader">{c.clone()}</th> }).collect_view()}
+                </tr></thead>
+                <tbody role="rowgroup">
+                    {sample.into_iter().map(|row| view! {
+                        <tr role="row">
+                            <td role="cell" data-label="Row">{row.row}</td>
+                            {row.cells.into_iter().zip(columns.clone()).map(|(cell, column)| view! {
+                                <td role="cell" data-label=column>{cell}</td>
+                            }).collect_view()}
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+            </table></div>
+            {(!changes.is_empty()).then(|| view! {
+                <h3>"Stored rows the file changes"</h3>
+                <ul class="import-changes" data-testid="import-changes">
+                    {changes.into_iter().map(|change| view! {
+                        <li>
+                            <strong>{change.key.clone()}</strong>{format!(" (row {}): {}", change.row, change.describe())}
+                        </li>
+                    }).collect_view()}
+                </ul>
+                {(unlisted > 0).then(|| view! { <p class="hint">{format!("And {unlisted} more.")}</p> })}
+            })}
+        </div>
     }
 }
 

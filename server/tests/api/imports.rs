@@ -748,6 +748,118 @@ async fn previews_store_nothing(db: Db) {
         (Some(3), Some(false))
     );
     assert_eq!(count(&app, "SELECT COUNT(*) FROM sales").await, before);
+    // The preview shows the rows as they would be stored, and the file's totals.
+    let preview = &report["preview"];
+    assert_eq!(preview["columns"][1], "Partner", "{report}");
+    assert_eq!(
+        preview["sample"][1],
+        json!({ "row": 2, "cells": [
+            "T-2", format!("Tailspin Tech ({tailspin})"), "", today, "cloud", "5.00 USD", "Initech"
+        ] })
+    );
+    assert_eq!(preview["sample"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        preview["totals"],
+        json!([
+            ["Rows", "3"],
+            ["Amount", "29,505.00 USD"],
+            ["Partners", "1"],
+            ["Booked", format!("{today} to {today}")]
+        ])
+    );
+    assert_eq!(preview["changes"], json!([]));
+    // Once stored, a preview of a changed file names each stored row it would change, field by
+    // field, and stores nothing.
+    import_sales_csv(&app, tailspin, &today).await;
+    let changed = sales_csv(tailspin, &today, "45000.00").replace(",Globex\n", ",\n");
+    let report: Value = post(
+        &app,
+        "/api/v1/sales/import?preview=true",
+        "text/csv",
+        &changed,
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(
+        (report["updated"].as_i64(), report["unchanged"].as_i64()),
+        (Some(3), Some(0)),
+        "{report}"
+    );
+    assert_eq!(
+        report["preview"]["changes"],
+        json!([
+            { "row": 1, "key": "T-1", "fields": [{ "field": "customer_name", "before": "Globex", "after": "" }] },
+            { "row": 2, "key": "T-2", "fields": [{ "field": "amount", "before": "40,000.00 USD", "after": "45,000.00 USD" }] },
+            { "row": 3, "key": "T-3", "fields": [{ "field": "customer_name", "before": "Globex", "after": "" }] },
+        ])
+    );
+    let stored: String = sqlx::query_scalar("SELECT customer_name FROM sales WHERE external_id = 'T-1'")
+        .fetch_one(app.portal.store().pool())
+        .await
+        .unwrap();
+    assert_eq!(stored, "Globex", "a preview changes nothing");
+    // Certifications alike: the sample, the expiry a file moves, and the people it certifies.
+    let certs = certification_csv(tailspin, &today);
+    post(&app, "/api/v1/certifications/import", "text/csv", &certs, None).await;
+    let moved = format!(
+        "{}{tailspin},Grace,ACNA,{today},2099-01-01\n",
+        certs.replace("2099-01-01", "2098-06-30")
+    );
+    let report: Value = post(
+        &app,
+        "/api/v1/certifications/import?preview=true",
+        "text/csv",
+        &moved,
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let preview = &report["preview"];
+    assert_eq!(
+        preview["sample"][0]["cells"],
+        json!([
+            format!("Tailspin Tech ({tailspin})"),
+            "Ada",
+            "ACNA",
+            today,
+            "2098-06-30"
+        ])
+    );
+    assert_eq!(
+        preview["changes"],
+        json!([{
+            "row": 1,
+            "key": format!("Ada's ACNA earned {today} at Tailspin Tech ({tailspin})"),
+            "fields": [{ "field": "expires_on", "before": "2099-01-01", "after": "2098-06-30" }]
+        }])
+    );
+    assert_eq!(
+        preview["totals"],
+        json!([["Rows", "2"], ["Partners", "1"], ["People", "2"]])
+    );
+    assert_eq!(
+        count(&app, "SELECT COUNT(*) FROM certifications WHERE person = 'Grace'").await,
+        0
+    );
+    // A refused file has no preview: its errors are the report.
+    let refused: Value = post(
+        &app,
+        "/api/v1/sales/import?preview=true",
+        "text/csv",
+        &sales_csv(tailspin, &today, "five"),
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert!(refused["report"]["preview"].is_null(), "{refused}");
+    assert_eq!(error_rows(&refused), [(2, "amount")]);
 
     // A misspelt or malformed flag is refused in the usual error shape, and nothing is stored:
     // `Preview=true` must never store a file meant as a preview.
@@ -804,7 +916,11 @@ async fn previews_store_nothing(db: Db) {
         body["message"].as_str().unwrap().contains("sign in again"),
         "{body}"
     );
-    assert_eq!(count(&app, "SELECT COUNT(*) FROM sales").await, before);
+    assert_eq!(
+        count(&app, "SELECT COUNT(*) FROM sales").await,
+        before + 3,
+        "only the one file imported for real is stored"
+    );
     app.cleanup().await;
 }
 
