@@ -230,16 +230,12 @@ impl Store {
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
-                        // A new database gets 8 KiB pages (SQLite's default is 4 KiB): a large
-                        // import writes half as many pages and log frames, and its indexes build
-                        // faster (docs/benchmarks.md). It must come first: the page size is fixed
-                        // once the file is written, so an existing database keeps its own.
                         // WAL lets readers run beside the single writer; the busy timeout makes
                         // concurrent writers wait instead of failing. A 32 MiB page cache (the
                         // default is 2 MiB) keeps a large import's index pages in memory instead of
                         // spilling them to the log mid-transaction; it is only taken as it is used.
                         conn.execute(
-                            "PRAGMA page_size = 8192; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
                              PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
                              PRAGMA cache_size = -32768;",
                         )
@@ -371,42 +367,6 @@ mod tests {
         }
         assert_eq!(numbers.finish(), "{7,NULL,-12}");
         assert_eq!(ArrayLiteral::with_capacity(8).finish(), "{}");
-    }
-
-    #[test]
-    fn new_sqlite_databases_get_8_kib_pages_and_old_ones_keep_theirs() {
-        let dir = std::env::temp_dir().join(format!("atrium-pages-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let page_size = |name: &str, before: Option<&str>| {
-            let url = format!("sqlite://{}", dir.join(name).display());
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async {
-                if let Some(sql) = before {
-                    // An existing database, as an earlier version or another tool wrote it.
-                    use sqlx::{Connection, Executor};
-                    super::install_default_drivers();
-                    let mut conn = sqlx::AnyConnection::connect(&format!("{url}?mode=rwc"))
-                        .await
-                        .unwrap();
-                    conn.execute(sql).await.unwrap();
-                    conn.close().await.unwrap();
-                }
-                let store = super::Store::connect(&url).await.unwrap();
-                let size: i64 = sqlx::query_scalar("PRAGMA page_size")
-                    .fetch_one(store.pool())
-                    .await
-                    .unwrap();
-                store.pool().close().await;
-                size
-            })
-        };
-        assert_eq!(page_size("new.db", None), 8192);
-        let old = "PRAGMA page_size = 4096; CREATE TABLE t (x); INSERT INTO t VALUES (1);";
-        assert_eq!(page_size("old.db", Some(old)), 4096);
-        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
