@@ -855,12 +855,13 @@ impl Portal {
                 continue;
             }
             let total = draft.total - released;
+            // Its basis is not recomputed, so it keeps the time it was computed at (a draft
+            // computed while its period ran is still to be run again before approval).
             let updated = sqlx::query(
-                "UPDATE rebate_statements SET total_minor = $1, lines = $2, computed_at = $3 WHERE id = $4 AND status = 'draft'",
+                "UPDATE rebate_statements SET total_minor = $1, lines = $2 WHERE id = $3 AND status = 'draft'",
             )
             .bind(total)
             .bind(serde_json::to_string(&lines).map_err(internal)?)
-            .bind(now)
             .bind(draft.id)
             .execute(&mut *tx)
             .await?;

@@ -488,7 +488,8 @@ async fn a_restatement_carried_ahead_moves_to_the_next_period_once_it_is_run(db:
     run(&app, "2026-Q3").await;
     let restated = vec![("2026-Q1 restatement".to_owned(), 6_000)];
     assert_eq!(adjustments(&app, "2026-Q3", silver).await, restated);
-    assert_eq!(statement(&app, "2026-Q3", silver).await["total"], 26_000);
+    let q3_computed = statement(&app, "2026-Q3", silver).await;
+    assert_eq!(q3_computed["total"], 26_000);
     // The other partner's Q3 draft carries that line alone, as one does when the tier has no
     // plan at the period's end.
     let q3_alone = statement(&app, "2026-Q3", alone).await;
@@ -517,6 +518,10 @@ async fn a_restatement_carried_ahead_moves_to_the_next_period_once_it_is_run(db:
     let q3 = statement(&app, "2026-Q3", silver).await;
     assert_eq!(adjustments(&app, "2026-Q3", silver).await, []);
     assert_eq!(q3["total"], 20_000, "{q3}");
+    assert_eq!(
+        q3["computed_at"], q3_computed["computed_at"],
+        "its basis was not recomputed, so neither is its time"
+    );
     let moved: Vec<String> = sqlx::query_scalar(
         "SELECT after_json FROM audit_log WHERE action = 'statement.recompute' AND entity_id = $1",
     )
