@@ -722,15 +722,11 @@ fn FinanceTools(run: ServerAction<RunRebates>) -> impl IntoView {
                             <ul>{report.warnings.iter().map(|w| view! { <li>{capitalised(w)}</li> }).collect_view()}</ul>
                         </div>
                     }.into_any(),
-                    Ok(report) if report.errors.is_empty() => {
-                        let more_changes = report.updated;
-                        view! {
-                            <p class="notice notice-success" role="status" data-testid="import-result">
-                                {format!("{}.", report.summary())}
-                            </p>
-                            {report.preview.map(|preview| view! { <ImportPreviewView preview changed=more_changes /> })}
-                        }.into_any()
-                    }
+                    Ok(report) if report.errors.is_empty() => view! {
+                        <p class="notice notice-success" role="status" data-testid="import-result">
+                            {format!("{}.", report.summary())}
+                        </p>
+                    }.into_any(),
                     Ok(report) => {
                         // A file wrong on every row has as many errors as rows: the page lists the
                         // first ones and says how many there are.
@@ -762,6 +758,16 @@ fn FinanceTools(run: ServerAction<RunRebates>) -> impl IntoView {
                 })}
             </article>
         </section>
+        // A preview's rows need the page's whole width.
+        {move || import.value().get().and_then(Result::ok).and_then(|report| {
+            let changed = report.updated;
+            report.preview.map(|preview| view! {
+                <section class="panel import-preview-panel" aria-labelledby="import-preview-title">
+                    <h2 id="import-preview-title">"Preview: nothing stored yet"</h2>
+                    <ImportPreviewView preview changed />
+                </section>
+            })
+        })}
     }
 }
 
@@ -801,7 +807,7 @@ fn ImportPreviewView(
                         <tr role="row">
                             <td role="cell" data-label="Row">{row.row}</td>
                             {row.cells.into_iter().zip(columns.clone()).map(|(cell, column)| view! {
-                                <td role="cell" data-label=column>{cell}</td>
+                                <td role="cell" data-label=column>{if cell.is_empty() { "—".to_owned() } else { cell }}</td>
                             }).collect_view()}
                         </tr>
                     }).collect_view()}
