@@ -252,6 +252,33 @@ fn approved_during_run() -> ServiceError {
     )
 }
 
+/// Records in the audit log that a run moved a draft's figures: `before` as the run found it,
+/// `after` as the run left it.
+async fn record_recompute(
+    tx: &mut sqlx::AnyConnection,
+    actor: Option<&Actor>,
+    now: i64,
+    draft: &StoredStatement,
+    after: serde_json::Value,
+) -> ServiceResult<()> {
+    audit::record(
+        tx,
+        now,
+        AuditEntry {
+            actor_user_id: actor.map(|a| a.user_id),
+            action: "statement.recompute",
+            entity_type: "rebate_statement",
+            entity_id: draft.id.to_string(),
+            before: Some(serde_json::json!({
+                "total": draft.total, "basis": draft.basis, "tier_rank": draft.tier_rank
+            })),
+            after: Some(after),
+        },
+    )
+    .await?;
+    Ok(())
+}
+
 /// Removes a draft the run no longer produces (the partner's tier, and so its plan, changed
 /// before the period's end, or its tier has no plan now), so that only one statement per
 /// partner and period can be approved and paid.
@@ -594,23 +621,10 @@ impl Portal {
                     // basis grows.
                     let before = (draft.total, draft.basis, draft.tier_rank);
                     if before != (calc.total, calc.basis, i64::from(tier.0)) {
-                        audit::record(
-                            &mut tx,
-                            now,
-                            AuditEntry {
-                                actor_user_id: actor.map(|a| a.user_id),
-                                action: "statement.recompute",
-                                entity_type: "rebate_statement",
-                                entity_id: id.to_string(),
-                                before: Some(serde_json::json!({
-                                    "total": draft.total, "basis": draft.basis, "tier_rank": draft.tier_rank
-                                })),
-                                after: Some(serde_json::json!({
-                                    "total": calc.total, "basis": calc.basis, "tier_rank": tier.0, "run_id": run_id
-                                })),
-                            },
-                        )
-                        .await?;
+                        let after = serde_json::json!({
+                            "total": calc.total, "basis": calc.basis, "tier_rank": tier.0, "run_id": run_id
+                        });
+                        record_recompute(&mut tx, actor, now, draft, after).await?;
                     }
                 }
                 None => new_drafts.push(NewDraft {
@@ -868,24 +882,11 @@ impl Portal {
             if updated.rows_affected() != 1 {
                 return Err(approved_during_run());
             }
-            audit::record(
-                tx,
-                now,
-                AuditEntry {
-                    actor_user_id: actor.map(|a| a.user_id),
-                    action: "statement.recompute",
-                    entity_type: "rebate_statement",
-                    entity_id: draft.id.to_string(),
-                    before: Some(serde_json::json!({
-                        "total": draft.total, "basis": draft.basis, "tier_rank": draft.tier_rank
-                    })),
-                    after: Some(serde_json::json!({
-                        "total": total, "basis": draft.basis, "tier_rank": draft.tier_rank, "run_id": run_id,
-                        "restatements_moved_to": period.to_string()
-                    })),
-                },
-            )
-            .await?;
+            let after = serde_json::json!({
+                "total": total, "basis": draft.basis, "tier_rank": draft.tier_rank, "run_id": run_id,
+                "restatements_moved_to": period.to_string()
+            });
+            record_recompute(tx, actor, now, &draft, after).await?;
         }
         Ok(())
     }

@@ -58,7 +58,6 @@ impl<'a> SalesPreview<'a> {
         currency: Currency,
     ) -> ServiceResult<ImportPreview> {
         let changes = &changes[..changes.len().min(PREVIEW_ROWS)];
-        let partner_field = |value: &serde_json::Value| value.as_i64();
         let mut ids: HashSet<i64> = self
             .sample
             .iter()
@@ -70,7 +69,7 @@ impl<'a> SalesPreview<'a> {
                 ids.extend(
                     ["partner_id", "distributor_id"]
                         .iter()
-                        .filter_map(|k| partner_field(&value[*k])),
+                        .filter_map(|k| value[*k].as_i64()),
                 );
             }
         }
