@@ -440,6 +440,9 @@ pub struct ImportQuery {
 /// What an import did: rows read, inserted, updated, unchanged; with errors (the first 1,000
 /// listed, `error_count` and `rows_with_errors` counting them all), nothing is stored.
 /// `warnings` (left out when empty) names what did not finish after the rows were stored.
+/// A preview of a valid file adds `preview`: `totals` (name and value pairs), `sample` (the
+/// first 10 rows as they would be stored, `{row, cells}` under `columns`) and `changes` (the
+/// first 10 stored rows it would change: `{row, key, fields: [{field, before, after}]}`).
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(transparent)]
 #[schema(value_type = Object)]
@@ -882,6 +885,7 @@ async fn run_rebates(
         (status = 200, description = "Statements, newest period first", body = [StatementResponse],
             headers(("X-Total-Count" = usize, description = "Statements matching the filter, on every page"))),
         (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Vendor staff other than finance and vendor admins", body = ErrorBody),
         (status = 422, description = "A malformed period, status, offset or limit; `field` names it", body = ErrorBody),
     ))]
 async fn list_statements(
@@ -986,6 +990,7 @@ async fn export_statements(
     responses(
         (status = 200, description = "The statement", body = StatementResponse),
         (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Vendor staff other than finance and vendor admins", body = ErrorBody),
         (status = 404, description = "No such statement, or another organisation's", body = ErrorBody),
     ))]
 async fn get_statement(
@@ -1056,6 +1061,7 @@ async fn pay_statement(
     responses(
         (status = 200, description = "The sales of the partner in the statement's period", body = [Object]),
         (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Vendor staff other than finance and vendor admins", body = ErrorBody),
         (status = 404, description = "No such statement, or another organisation's", body = ErrorBody),
     ))]
 async fn statement_sales(
@@ -1074,6 +1080,7 @@ async fn statement_sales(
     responses(
         (status = 200, description = "CSV: external_id, booked_on, product_line, amount, in_basis", content_type = "text/csv", body = String),
         (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Vendor staff other than finance and vendor admins", body = ErrorBody),
         (status = 404, description = "No such statement, or another organisation's", body = ErrorBody),
     ))]
 async fn export_statement_sales(
