@@ -131,7 +131,12 @@ pub fn iso_date(millis: i64) -> String {
 
 /// What went wrong and what to do about it.
 #[component]
-pub fn ErrorPanel(error: PortalError) -> impl IntoView {
+pub fn ErrorPanel(
+    error: PortalError,
+    /// Set where the page already has its `h1` above the panel: the panel's heading is then an `h2`.
+    #[prop(optional)]
+    under_heading: bool,
+) -> impl IntoView {
     let (heading, advice) = match error.code.as_str() {
         "unauthenticated" => ("Your session has ended", "Sign in again to continue."),
         "not_found" => (
@@ -149,7 +154,11 @@ pub fn ErrorPanel(error: PortalError) -> impl IntoView {
     let message = error.located();
     view! {
         <section class="notice notice-error" role="alert">
-            <h1>{heading}</h1>
+            {if under_heading {
+                view! { <h2>{heading}</h2> }.into_any()
+            } else {
+                view! { <h1>{heading}</h1> }.into_any()
+            }}
             <p>{message}</p>
             <p>{advice}</p>
             {sign_in.then(|| view! { <a class="button" href="/login">"Sign in"</a> })}

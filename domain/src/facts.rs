@@ -186,6 +186,9 @@ pub struct ImportPreview {
     pub totals: Vec<(String, String)>,
 }
 
+/// The heading of a sales preview's amount column, which a table aligns to the right.
+pub const AMOUNT_COLUMN: &str = "Amount";
+
 /// One row of a file as it would be stored.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PreviewRow {

@@ -170,7 +170,8 @@ fn decimal_digits(digits: &str) -> Option<i128> {
 }
 
 /// The digits of a whole part written with or without thousands separators: `1,234,567` and
-/// `1_234` are fine, `12,34`, `1,2345` and `1,234_567` are not (`None`).
+/// `1_234` are fine, `12,34`, `1,2345` and `1,234_567` are not (`None`). Nor is `0,123`: no
+/// grouping starts with a zero, so that is a decimal comma, which would read 1,000 times too large.
 fn ungroup(whole: &str) -> Option<std::borrow::Cow<'_, str>> {
     let Some(separator) = whole.chars().find(|c| matches!(c, ',' | '_')) else {
         return Some(whole.into());
@@ -179,6 +180,7 @@ fn ungroup(whole: &str) -> Option<std::borrow::Cow<'_, str>> {
     let first = groups.next().unwrap_or_default();
     let rest: Vec<&str> = groups.collect();
     let well_formed = (1..=3).contains(&first.len())
+        && !first.starts_with('0')
         && rest.iter().all(|g| g.len() == 3)
         && !whole.contains(if separator == ',' { '_' } else { ',' });
     well_formed.then(|| whole.replace(separator, "").into())
@@ -277,9 +279,17 @@ mod tests {
             "1,234_567",
             "1,234.5,6",
             "1__000",
+            "0,123",
+            "00,500",
+            "-0,500",
+            "0_125",
         ] {
             assert!(parse_minor(bad, 2, "amount").is_err(), "{bad}");
         }
+        assert!(
+            parse_minor("0,125", 3, "amount").is_err(),
+            "a decimal comma in KWD"
+        );
         assert_eq!(parse_minor("-5000", 2, "amount").unwrap(), -500_000);
         assert_eq!(parse_minor("0.5", 2, "amount").unwrap(), 50);
         assert_eq!(parse_minor(".05", 2, "amount").unwrap(), 5);

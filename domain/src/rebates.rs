@@ -568,6 +568,18 @@ pub struct StatementView {
     pub lines: Vec<StatementLine>,
     /// Set when paid.
     pub payout_reference: Option<String>,
+    /// When finance approved it, milliseconds since the Unix epoch.
+    #[serde(default)]
+    pub approved_at: Option<i64>,
+    /// Who approved it (their e-mail address); told to finance and vendor admins only.
+    #[serde(default)]
+    pub approved_by: Option<String>,
+    /// When it was marked paid, milliseconds since the Unix epoch.
+    #[serde(default)]
+    pub paid_at: Option<i64>,
+    /// Who marked it paid (their e-mail address); told to finance and vendor admins only.
+    #[serde(default)]
+    pub paid_by: Option<String>,
     /// For a draft of a period still running: the first day it can be approved (the day after
     /// the period ends, when the tier that sets its plan and the period's sales are known).
     #[serde(default)]
@@ -700,6 +712,10 @@ mod tests {
             currency: "USD".into(),
             lines: Vec::new(),
             payout_reference: None,
+            approved_at: None,
+            approved_by: None,
+            paid_at: None,
+            paid_by: None,
             approvable_from: None,
             computed_at: 0,
             computed_while_running: false,

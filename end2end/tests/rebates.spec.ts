@@ -93,6 +93,9 @@ test('finance imports sales, runs a period and approves; the partner reads the s
   await expect(page.getByTestId('advance-result')).toHaveText('Northwind Systems 2026-Q2 is marked paid.');
   await expect(northwind.locator('.status')).toHaveText('paid');
   await expect(northwind).toContainText('Paid: PAY-2026-Q2-0001');
+  // Finance sees who approved and paid, and when.
+  await expect(northwind.getByTestId('statement-approved')).toContainText(/^Approved \d+ \w+ \d{4}, \d\d:\d\d UTC by finance@acme\.test$/);
+  await expect(northwind.getByTestId('statement-paid')).toContainText(/, recorded \d+ \w+ \d{4}, \d\d:\d\d UTC by finance@acme\.test$/);
 
   // The partner filter narrows the list, and the count says so.
   await page.getByLabel('Partner', { exact: true }).fill('NORTH');
@@ -112,7 +115,7 @@ test('finance imports sales, runs a period and approves; the partner reads the s
   const noScript = await plain.newPage();
   await noScript.goto('/rebates?period=2026-Q2&status=draft');
   const firstDraft = noScript.locator('.statement').first();
-  const draftName = (await firstDraft.locator('h2').innerText()).trim();
+  const draftName = (await firstDraft.locator('h2').innerText()).split(' · ')[0].trim();
   await firstDraft.getByRole('button', { name: `Approve ${draftName} 2026-Q2` }).click();
   await expect(noScript).toHaveURL(/[?&]confirm=\d+/);
   await expect(noScript.locator('.statement').first()).toContainText(`for ${draftName} 2026-Q2? An approved statement never changes.`);
@@ -162,6 +165,9 @@ test('finance imports sales, runs a period and approves; the partner reads the s
   const own = partner.locator('.statement', { hasText: '2026-Q2' });
   await expect(own).toContainText('paid');
   await expect(own).toContainText('Paid: PAY-2026-Q2-0001');
+  // A partner sees when, not which of the vendor's people.
+  await expect(own.getByTestId('statement-approved')).toContainText(/^Approved \d+ \w+ \d{4}, \d\d:\d\d UTC$/);
+  await expect(own.getByTestId('statement-paid')).not.toContainText('@');
   await expect(own).toContainText(/cloud [\d,]+\.\d\d × \d+ bp/);
   await expect(partner.getByText('Contoso Distribution')).toHaveCount(0);
   await expect(partner.getByTestId('forecast-total')).toBeVisible();

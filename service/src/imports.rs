@@ -474,8 +474,13 @@ pub(crate) fn read_rows(text: &str, format: ImportFormat) -> Result<Rows, Unread
                                     record.len(),
                                     if record.len() == 1 { "" } else { "s" },
                                     headers.len(),
-                                    // One more is most often a comma inside a value.
-                                    if record.len() > headers.len() {
+                                    // One more, empty and last, is a row that ends with a
+                                    // comma; otherwise most often a comma inside a value.
+                                    if record.len() == headers.len() + 1
+                                        && record.iter().last().is_some_and(str::is_empty)
+                                    {
+                                        "; it ends with a comma the header does not have"
+                                    } else if record.len() > headers.len() {
                                         "; a value with a comma in it (a name, or an amount written 1,234.56) goes in double quotes"
                                     } else {
                                         ""
@@ -661,6 +666,11 @@ impl<'de> Deserialize<'de> for JsonEntries {
     }
 }
 
+/// The most characters an id, a code, a product line or a person's name may have.
+pub(crate) const MAX_TEXT_CHARS: usize = 255;
+/// The most characters a customer's name may have.
+pub(crate) const MAX_NAME_CHARS: usize = 500;
+
 pub(crate) struct RowReader<'a, 'e> {
     pub(crate) row: usize,
     pub(crate) raw: Fields<'a>,
@@ -677,14 +687,56 @@ impl<'a> RowReader<'a, '_> {
         });
     }
 
+    /// A required value: an id, a code, a product line, a person, or text read as a number or
+    /// a date. It holds no control character and at most [`MAX_TEXT_CHARS`] characters.
     pub(crate) fn text(&mut self, field: &str) -> Option<&'a str> {
         match self.optional(field) {
-            Some(v) => Some(v),
+            Some(v) => self.storable(field, v, MAX_TEXT_CHARS, false).then_some(v),
             None => {
                 self.fail(field, "is required");
                 None
             }
         }
+    }
+
+    /// Free text that may be left out, such as a customer's name: it may hold tabs and line
+    /// breaks, but no other control character, and at most [`MAX_NAME_CHARS`] characters.
+    /// Empty when left out, or when refused (the row has failed then).
+    pub(crate) fn free_text(&mut self, field: &str) -> &'a str {
+        match self.optional(field) {
+            Some(v) if self.storable(field, v, MAX_NAME_CHARS, true) => v,
+            _ => "",
+        }
+    }
+
+    /// Whether `value` can be stored as written, failing the row if not. A NUL character is one
+    /// no Postgres text holds, and an overlong id one no index holds; other control characters
+    /// are stray bytes of a file that is not what it seems.
+    fn storable(&mut self, field: &str, value: &str, max_chars: usize, free_text: bool) -> bool {
+        // Most values hold no byte that could start a control character: one pass over bytes.
+        if value.bytes().any(|b| b < 0x20 || b == 0x7f || b == 0xc2) {
+            let allowed = |c: char| free_text && matches!(c, '\t' | '\n' | '\r');
+            if let Some(c) = value.chars().find(|c| c.is_control() && !allowed(*c)) {
+                let what = if free_text {
+                    "a control character other than a tab or a line break"
+                } else {
+                    "a control character"
+                };
+                self.fail(field, format!("holds {what} (U+{:04X}); remove it", u32::from(c)));
+                return false;
+            }
+        }
+        if value.len() > max_chars {
+            let chars = value.chars().count();
+            if chars > max_chars {
+                self.fail(
+                    field,
+                    format!("is {chars} characters long, more than the {max_chars} it may have"),
+                );
+                return false;
+            }
+        }
+        true
     }
 
     /// The row's sale `external_id` (required); `seen`, when given, remembers the rows of the
@@ -1497,7 +1549,7 @@ impl<'a> SaleValidator<'a> {
             .text("product_line")
             .map(|line| domain::facts::in_program_spelling(line, self.product_lines));
         let amount = r.amount(self.currency);
-        let customer_name = r.optional("customer_name").unwrap_or_default();
+        let customer_name = r.free_text("customer_name");
         let kept = KeptColumns {
             distributor_id: !r.carries("distributor_id"),
             customer_name: !r.carries("customer_name"),
@@ -1833,15 +1885,21 @@ impl Portal {
         Ok(self.import_terms().await?.0)
     }
 
-    /// What an import checks its rows against from the program in force: its currency and the
-    /// product lines it names.
+    /// What an import checks its rows against: the currency and the product lines of the program
+    /// in force, or, before the first version starts, of the version scheduled last (every
+    /// version has the program's one currency). With no program at all there is no currency to
+    /// read amounts in, so nothing is imported.
     async fn import_terms(&self) -> ServiceResult<(Currency, Vec<String>)> {
-        Ok(self
-            .program_on(self.today())
-            .await?
-            .map_or((Currency::USD, Vec::new()), |p| {
-                (p.program.currency, p.program.named_product_lines())
-            }))
+        let stored = match self.program_on(self.today()).await? {
+            Some(stored) => stored,
+            None => self.latest_program().await?.ok_or_else(|| {
+                ServiceError::Conflict(
+                    "there is no channel program yet: set one up first, since its currency says how amounts are read"
+                        .to_owned(),
+                )
+            })?,
+        };
+        Ok((stored.program.currency, stored.program.named_product_lines()))
     }
 
     /// Imports sales. With `preview` nothing is stored; the report says what would happen.
@@ -2159,9 +2217,11 @@ impl Portal {
         let report = ImportReport::default();
         let partners = partner_ids(&mut *self.pool().acquire().await?).await?;
         let today = self.today();
-        let codes = self
-            .program_on(today)
-            .await?
+        let in_force = match self.program_on(today).await? {
+            Some(stored) => Some(stored),
+            None => self.latest_program().await?,
+        };
+        let codes = in_force
             .map(|p| p.program.named_certification_codes())
             .unwrap_or_default();
         let mut errors = Vec::new();
@@ -2841,6 +2901,60 @@ mod tests {
             panic!("a row with a field too many is refused");
         };
         assert!(errors[0].message.contains("goes in double quotes"), "{errors:?}");
+        // A row that ends with a comma the header lacks is told so.
+        let rows = read_rows("external_id,amount\nS1,1.00,\n", ImportFormat::Csv);
+        let Err(Unreadable { errors, .. }) = rows else {
+            panic!("a row with a trailing comma is refused");
+        };
+        assert!(
+            errors[0]
+                .message
+                .ends_with("it ends with a comma the header does not have"),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn values_hold_no_control_character_and_have_a_bounded_length() {
+        let mut errors = Vec::new();
+        let long_id = "S".repeat(MAX_TEXT_CHARS + 1);
+        let long_name = "ü".repeat(MAX_NAME_CHARS + 1);
+        let cases = [
+            ("external_id", "S\u{0}1", true),
+            ("external_id", "S\t1", true),
+            ("external_id", "S\u{85}1", true),
+            ("external_id", long_id.as_str(), true),
+            ("external_id", &long_id[1..], false),
+            ("external_id", "Zürich-1 \"quoted\"", false),
+            ("customer_name", "Line one\r\nline two\tand a tab", false),
+            ("customer_name", "Nul\u{0}here", true),
+            ("customer_name", long_name.as_str(), true),
+            ("customer_name", &long_name[2..], false),
+        ];
+        for (i, (field, value, refused)) in cases.iter().enumerate() {
+            let headers = [field.to_string()];
+            let bounds = [0, value.len()];
+            let raw = Fields::Csv {
+                headers: &headers,
+                text: value,
+                bounds: &bounds,
+            };
+            let mut r = RowReader {
+                row: i + 1,
+                raw,
+                errors: &mut errors,
+            };
+            let read = if *field == "customer_name" {
+                r.free_text(field)
+            } else {
+                r.text(field).unwrap_or_default()
+            };
+            let failed = errors.iter().any(|e| e.row == i + 1 && e.field == *field);
+            assert_eq!(failed, *refused, "{field} {value:?}: {errors:?}");
+            assert_eq!(read.is_empty(), *refused, "{field} {value:?}");
+        }
+        assert!(errors[0].message.contains("U+0000"), "{errors:?}");
+        assert!(errors[3].message.contains("256 characters long"), "{errors:?}");
     }
 
     #[test]

@@ -340,7 +340,7 @@ impl Portal {
     }
 
     /// The version that starts last, scheduled or in force, if any.
-    async fn latest_program(&self) -> ServiceResult<Option<StoredProgram>> {
+    pub(crate) async fn latest_program(&self) -> ServiceResult<Option<StoredProgram>> {
         // Dates are stored as `YYYY-MM-DD`, so this sorts after every one of them.
         program_starting_by(self.pool(), "9999-12-31").await
     }

@@ -36,7 +36,9 @@ struct Advance<'a> {
 
 /// The statements' columns, joined with the partner's name; followed by a `WHERE` clause.
 const SELECT: &str =
-    "SELECT s.*, o.name AS partner_name FROM rebate_statements s JOIN organisations o ON o.id = s.partner_id";
+    "SELECT s.*, o.name AS partner_name, approver.email AS approver_email, payer.email AS payer_email \
+     FROM rebate_statements s JOIN organisations o ON o.id = s.partner_id \
+     LEFT JOIN users approver ON approver.id = s.approved_by LEFT JOIN users payer ON payer.id = s.paid_by";
 
 /// Which statements an actor may see, as SQL over `o` (the partner): finance and vendor admins
 /// all; partners their own; a distributor's admins also their tier-two resellers'. Other vendor
@@ -891,7 +893,13 @@ impl Portal {
         Ok(())
     }
 
-    fn statement_from_row(row: &sqlx::any::AnyRow) -> ServiceResult<StatementView> {
+    /// A statement as `reader` sees it: the vendor's people who approved and paid it are named
+    /// to vendor staff only (a partner sees when, not who).
+    fn statement_from_row(row: &sqlx::any::AnyRow, reader: &Actor) -> ServiceResult<StatementView> {
+        let staff = reader.organisation.kind == OrganisationKind::Vendor;
+        let named = |column: &str| -> ServiceResult<Option<String>> {
+            Ok(if staff { row.try_get(column)? } else { None })
+        };
         Ok(StatementView {
             id: row.try_get("id")?,
             partner_id: row.try_get("partner_id")?,
@@ -907,6 +915,10 @@ impl Portal {
             currency: row.try_get("currency")?,
             lines: serde_json::from_str(&row.try_get::<String, _>("lines")?).map_err(internal)?,
             payout_reference: row.try_get("payout_reference")?,
+            approved_at: row.try_get("approved_at")?,
+            approved_by: named("approver_email")?,
+            paid_at: row.try_get("paid_at")?,
+            paid_by: named("payer_email")?,
             approvable_from: None,
             computed_at: row.try_get("computed_at")?,
             computed_while_running: false,
@@ -994,7 +1006,7 @@ impl Portal {
             .await?;
         let mut statements = rows
             .iter()
-            .map(Self::statement_from_row)
+            .map(|row| Self::statement_from_row(row, actor))
             .collect::<ServiceResult<Vec<_>>>()?;
         self.mark_approvable(&mut statements).await?;
         Ok(StatementPage {
@@ -1200,7 +1212,7 @@ impl Portal {
         .await?;
         let mut statement = row
             .as_ref()
-            .map(Self::statement_from_row)
+            .map(|row| Self::statement_from_row(row, actor))
             .transpose()?
             .ok_or(ServiceError::NotFound("statement"))?;
         self.mark_approvable(std::slice::from_mut(&mut statement)).await?;
@@ -1236,7 +1248,7 @@ impl Portal {
             .bind(id)
             .fetch_one(self.pool())
             .await?;
-        let then = self.sales_as_they_were(computed_at).await?;
+        let then = self.sales_as_they_were(computed_at, statement.partner_id).await?;
         let rows = sqlx::query(
             "SELECT external_id, booked_on, product_line, amount_minor, created_at FROM sales \
              WHERE partner_id = $1 AND booked_on >= $2 AND booked_on <= $3 ORDER BY booked_on, external_id",
@@ -1308,14 +1320,24 @@ impl Portal {
     }
 
     /// The sales changed by a re-import after `at` that were stored before it, each with the
-    /// values it had at `at`: the first change's `before` in the audit log.
-    async fn sales_as_they_were(&self, at: i64) -> ServiceResult<HashMap<String, SaleThen>> {
+    /// values it had at `at`: the first change's `before` in the audit log. Only sales that are
+    /// `partner`'s now or were before one of their changes are read, with all their changes, so
+    /// a drill-down reads its own partner's changes rather than every changed sale's.
+    async fn sales_as_they_were(&self, at: i64, partner: i64) -> ServiceResult<HashMap<String, SaleThen>> {
+        // A `before` is `SaleFields` as JSON, where `partner_id` is never the last field: the
+        // pattern finds every entry that names the partner (and the check below is exact).
+        let named = format!("%\"partner_id\":{partner},%");
         let rows = sqlx::query(
             "SELECT a.entity_id, a.before_json FROM audit_log a JOIN sales s ON s.external_id = a.entity_id \
              WHERE a.entity_type = 'sale' AND a.action = 'sale.update' AND a.occurred_at > $1 AND s.created_at <= $1 \
+             AND a.entity_id IN (SELECT c.entity_id FROM audit_log c JOIN sales cs ON cs.external_id = c.entity_id \
+                 WHERE c.entity_type = 'sale' AND c.action = 'sale.update' AND c.occurred_at > $1 \
+                 AND (cs.partner_id = $2 OR c.before_json LIKE $3)) \
              ORDER BY a.id",
         )
         .bind(at)
+        .bind(partner)
+        .bind(&named)
         .fetch_all(self.pool())
         .await?;
         let mut then = HashMap::new();

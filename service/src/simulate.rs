@@ -43,8 +43,9 @@ pub struct SimulatedStatement {
 pub struct GivenTier {
     /// Tier rank.
     pub rank: TierRank,
-    /// Partner type (for benefit limits); reseller when not given.
-    pub partner_type: PartnerType,
+    /// Partner type (which rebate plan applies); when the file leaves it out, a distributor
+    /// when a sale names the partner as one, and a reseller otherwise.
+    pub partner_type: Option<PartnerType>,
 }
 
 /// Reads sales (`external_id, partner_id, booked_on, product_line, amount, currency`) without
@@ -163,13 +164,14 @@ pub fn read_tiers(
         });
         let partner_type = match r.optional("partner_type") {
             Some(code) => match PartnerType::parse(code, "partner_type") {
-                Ok(t) => Some(t),
+                Ok(t) => Some(Some(t)),
                 Err(e) => {
                     r.fail("partner_type", e.message);
                     None
                 }
             },
-            None => Some(PartnerType::Reseller),
+            // Left out: found from the sales, as for a partner the file does not list.
+            None => Some(None),
         };
         match (partner_id, tier, partner_type) {
             (Some(id), Some(rank), Some(partner_type)) => {
@@ -226,25 +228,29 @@ pub fn simulate(
     }
     let mut statements = Vec::new();
     for (partner_id, partner_sales) in &by_partner {
-        let given = tiers.and_then(|t| t.get(partner_id)).copied().unwrap_or_else(|| {
-            let owned: Vec<Sale> = partner_sales.iter().map(|s| (*s).clone()).collect();
-            let sold_through = through.get(partner_id);
-            let facts = domain::facts::PartnerFacts {
-                partner_id: *partner_id,
-                sales: &owned,
-                sold_through: sold_through.map_or(&[][..], Vec::as_slice),
-                ..Default::default()
-            };
-            GivenTier {
-                rank: program.ladder.qualify(&facts, to).qualified,
-                partner_type: if sold_through.is_some() {
-                    PartnerType::Distributor
-                } else {
-                    PartnerType::Reseller
-                },
-            }
-        });
-        let Some(plan) = program.rebate_plan_for(given.rank, given.partner_type) else {
+        let sold_through = through.get(partner_id);
+        let given = tiers.and_then(|t| t.get(partner_id)).copied();
+        let rank = given.map_or_else(
+            || {
+                let owned: Vec<Sale> = partner_sales.iter().map(|s| (*s).clone()).collect();
+                let facts = domain::facts::PartnerFacts {
+                    partner_id: *partner_id,
+                    sales: &owned,
+                    sold_through: sold_through.map_or(&[][..], Vec::as_slice),
+                    ..Default::default()
+                };
+                program.ladder.qualify(&facts, to).qualified
+            },
+            |given| given.rank,
+        );
+        let partner_type = given
+            .and_then(|g| g.partner_type)
+            .unwrap_or(if sold_through.is_some() {
+                PartnerType::Distributor
+            } else {
+                PartnerType::Reseller
+            });
+        let Some(plan) = program.rebate_plan_for(rank, partner_type) else {
             continue;
         };
         let in_period: Vec<Sale> = partner_sales
@@ -260,7 +266,7 @@ pub fn simulate(
         let calc = plan.calculate(period, &in_period, Some(plan.basis(&last_year)), Vec::new());
         statements.push(SimulatedStatement {
             partner_id: *partner_id,
-            tier: program.ladder.name(given.rank).to_owned(),
+            tier: program.ladder.name(rank).to_owned(),
             plan_id: plan.id.clone(),
             period: period.to_string(),
             basis: calc.basis,
@@ -376,6 +382,39 @@ mod tests {
         let statements = simulate(&program, &sales, None, period);
         assert_eq!(statements.len(), 1);
         assert_eq!((statements[0].partner_id, statements[0].total), (9, 0));
+    }
+
+    #[test]
+    fn a_listed_partner_without_a_type_is_a_distributor_when_the_sales_say_so() {
+        // Silver's plan for distributors only: a reseller at Silver has none.
+        let program = PROGRAM.replace(
+            "{ kind = \"rebate_plan\", plan = \"silver-flat\" }",
+            "{ kind = \"rebate_plan\", plan = \"silver-flat\", partner_types = [\"distributor\"] }",
+        );
+        assert_ne!(program, PROGRAM);
+        let program = Program::from_toml(&program).unwrap();
+        let sales = "external_id,partner_id,distributor_id,booked_on,product_line,amount,currency\n\
+                     S1,8,9,2026-05-01,hardware,60000.00,USD\n\
+                     S2,9,,2026-05-02,hardware,20000.00,USD\n";
+        let sales = read_sales(sales, ImportFormat::Csv, &program, today()).unwrap();
+        let period = FiscalPeriod::parse("2026-Q2", "period").unwrap();
+        let found = |tiers: &str| {
+            let tiers = read_tiers(tiers, ImportFormat::Csv, &program).unwrap();
+            simulate(&program, &sales, Some(&tiers), period)
+                .iter()
+                .map(|s| (s.partner_id, s.total))
+                .collect::<Vec<_>>()
+        };
+        // 9 is named as a distributor by S1: with its type left out it is one, as when the
+        // file does not list it at all; 8 is a reseller and Silver gives it nothing.
+        assert_eq!(found("partner_id,tier\n8,Silver\n9,Silver\n"), [(9, 40_000)]);
+        assert_eq!(found("partner_id,tier\n8,Silver\n"), []);
+        // A type the file gives is kept.
+        assert_eq!(found("partner_id,tier,partner_type\n9,Silver,reseller\n"), []);
+        assert_eq!(
+            found("partner_id,tier,partner_type\n8,Silver,distributor\n9,Silver,\n"),
+            [(8, 120_000), (9, 40_000)]
+        );
     }
 
     #[test]

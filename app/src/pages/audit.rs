@@ -44,11 +44,11 @@ pub fn AuditPage() -> impl IntoView {
             <div class="field">
                 <label for="entity_type">"Kind of record"</label>
                 <input id="entity_type" name="entity_type" type="text" placeholder="rebate_statement"
-                    size="16" prop:value=move || param("entity_type") />
+                    size="16" value=param("entity_type") />
             </div>
             <div class="field">
                 <label for="entity_id">"Record id"</label>
-                <input id="entity_id" name="entity_id" type="text" size="10" prop:value=move || param("entity_id") />
+                <input id="entity_id" name="entity_id" type="text" size="10" value=param("entity_id") />
             </div>
             <button type="submit" class="button">"Show"</button>
         </form>
@@ -59,8 +59,11 @@ pub fn AuditPage() -> impl IntoView {
                     query_value(&param("action")), query_value(&param("entity_type")), query_value(&param("entity_id"))
                 );
                 match page.await {
-                    Ok(page) => view! { <AuditTable page filters /> }.into_any(),
-                    Err(error) => view! { <ErrorPanel error /> }.into_any(),
+                    Ok(page) => {
+                        let paged = !param("before").is_empty();
+                        view! { <AuditTable page filters paged /> }.into_any()
+                    }
+                    Err(error) => view! { <ErrorPanel error under_heading=true /> }.into_any(),
                 }
             })}
         </Transition>
@@ -68,7 +71,12 @@ pub fn AuditPage() -> impl IntoView {
 }
 
 #[component]
-fn AuditTable(page: Page, filters: String) -> impl IntoView {
+fn AuditTable(
+    page: Page,
+    filters: String,
+    /// Whether this is an older page (`before` was given).
+    paged: bool,
+) -> impl IntoView {
     if page.entries.is_empty() {
         return view! { <p class="empty" data-testid="audit-empty">"Nothing recorded matches."</p> }
             .into_any();
@@ -76,18 +84,27 @@ fn AuditTable(page: Page, filters: String) -> impl IntoView {
     let older = page
         .older
         .map(|before| format!("/audit?{filters}&before={before}"));
+    // Past the first page, a way back to the newest entries under the same filters.
+    let newest = paged.then(|| format!("/audit?{filters}"));
     view! {
-        <div class="table-scroll"><table class="history audit" data-testid="audit-log">
+        // Explicit roles: on narrow screens the rows are laid out as cards.
+        <div class="table-scroll"><table class="history audit" role="table" data-testid="audit-log">
             <caption class="visually-hidden">"Audit log entries, newest first"</caption>
-            <thead><tr>
-                <th scope="col">"When"</th><th scope="col">"Who"</th><th scope="col">"What"</th>
-                <th scope="col">"Record"</th><th scope="col">"Before"</th><th scope="col">"After"</th>
+            <thead role="rowgroup"><tr role="row">
+                <th scope="col" role="columnheader">"When"</th><th scope="col" role="columnheader">"Who"</th>
+                <th scope="col" role="columnheader">"What"</th><th scope="col" role="columnheader">"Record"</th>
+                <th scope="col" role="columnheader">"Before"</th><th scope="col" role="columnheader">"After"</th>
             </tr></thead>
-            <tbody>
+            <tbody role="rowgroup">
                 {page.entries.into_iter().map(|entry| view! { <AuditRow entry /> }).collect_view()}
             </tbody>
         </table></div>
-        {older.map(|href| view! { <p><a class="button" href=href>"Older entries"</a></p> })}
+        {(older.is_some() || newest.is_some()).then(|| view! {
+            <p class="pager">
+                {newest.map(|href| view! { <a class="button" href=href>"Newest entries"</a> })}
+                {older.map(|href| view! { <a class="button" href=href>"Older entries"</a> })}
+            </p>
+        })}
     }
     .into_any()
 }
@@ -96,13 +113,13 @@ fn AuditTable(page: Page, filters: String) -> impl IntoView {
 fn AuditRow(entry: AuditRecord) -> impl IntoView {
     let (before, after) = (entry.before_text(), entry.after_text());
     view! {
-        <tr>
-            <td class="when" data-label="When">{human_date_time(entry.occurred_at)}</td>
-            <td class="who" data-label="Who">{entry.actor_label().to_owned()}</td>
-            <td class="what" data-label="What"><code>{entry.action.clone()}</code></td>
-            <td data-label="Record">{format!("{} {}", entry.entity_type, entry.entity_id)}</td>
-            <td class="json" data-label="Before"><code>{before}</code></td>
-            <td class="json" data-label="After"><code>{after}</code></td>
+        <tr role="row">
+            <td role="cell" class="when" data-label="When">{human_date_time(entry.occurred_at)}</td>
+            <td role="cell" class="who" data-label="Who">{entry.actor_label().to_owned()}</td>
+            <td role="cell" class="what" data-label="What"><code>{entry.action.clone()}</code></td>
+            <td role="cell" data-label="Record">{format!("{} {}", entry.entity_type, entry.entity_id)}</td>
+            <td role="cell" class="json" data-label="Before"><code>{before}</code></td>
+            <td role="cell" class="json" data-label="After"><code>{after}</code></td>
         </tr>
     }
 }

@@ -31,7 +31,7 @@ pub fn DashboardPage() -> impl IntoView {
                 match dashboard.await {
                     Ok(d) => view! { <DashboardView d filters current /> }.into_any(),
                     Err(error) => view! {
-                        <ErrorPanel error />
+                        <ErrorPanel error under_heading=true />
                         <p><a class="button" href="/dashboard">"Show the current period, unfiltered"</a></p>
                     }.into_any(),
                 }

@@ -30,7 +30,7 @@ pub fn ProgramPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 match snapshot.await {
                     Ok(snapshot) => view! { <ProgramEditor snapshot save /> }.into_any(),
-                    Err(error) => view! { <ErrorPanel error /> }.into_any(),
+                    Err(error) => view! { <ErrorPanel error under_heading=true /> }.into_any(),
                 }
             })}
         </Suspense>

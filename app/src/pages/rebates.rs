@@ -6,7 +6,7 @@ use crate::api::{
     ApprovePeriod, ImportFacts, RunRebates, StatementDetail,
 };
 use crate::components::id_param;
-use crate::components::{me_resource, query_value, CsrfField, ErrorPanel};
+use crate::components::{human_date_time, me_resource, query_value, CsrfField, ErrorPanel};
 use domain::identity::{OrganisationKind, PartnerType, Role};
 use domain::money::format_minor;
 use domain::rebates::{grouped, PeriodDrafts, StatementPage, StatementStatus, StatementView};
@@ -262,7 +262,8 @@ pub fn RebatesPage() -> impl IntoView {
                         <p class="empty">
                             {match (p.is_empty(), filtered) {
                                 (_, true) => "No statements match these filters.".to_owned(),
-                                (true, false) => "No statements yet.".to_owned(),
+                                (true, false) if finance => "No statements yet.".to_owned(),
+                                (true, false) => "No statements yet. Statements appear here once finance runs a period; until then the forecast above shows what the current period is on course to earn.".to_owned(),
                                 (false, false) => format!("No statements for {p}."),
                             }}
                             {(finance && !filtered).then_some(" Run a period above to compute its statements.")}
@@ -771,6 +772,15 @@ fn FinanceTools(run: ServerAction<RunRebates>) -> impl IntoView {
     }
 }
 
+/// Amounts line up on the right, as in every other table of money.
+fn amount_class(column: &str) -> &'static str {
+    if column == domain::facts::AMOUNT_COLUMN {
+        "num"
+    } else {
+        ""
+    }
+}
+
 /// What a preview shows of a valid file: its totals, its first rows as they would be stored,
 /// and the stored rows it would change, field by field.
 #[component]
@@ -800,14 +810,14 @@ fn ImportPreviewView(
                 <caption>{caption}</caption>
                 <thead role="rowgroup"><tr role="row">
                     <th scope="col" role="columnheader">"Row"</th>
-                    {columns.iter().map(|c| view! { <th scope="col" role="columnheader">{c.clone()}</th> }).collect_view()}
+                    {columns.iter().map(|c| view! { <th scope="col" class=amount_class(c) role="columnheader">{c.clone()}</th> }).collect_view()}
                 </tr></thead>
                 <tbody role="rowgroup">
                     {sample.into_iter().map(|row| view! {
                         <tr role="row">
                             <td role="cell" data-label="Row">{row.row}</td>
                             {row.cells.into_iter().zip(columns.clone()).map(|(cell, column)| view! {
-                                <td role="cell" data-label=column>{if cell.is_empty() { "—".to_owned() } else { cell }}</td>
+                                <td role="cell" class=amount_class(&column) data-label=column>{if cell.is_empty() { "—".to_owned() } else { cell }}</td>
                             }).collect_view()}
                         </tr>
                     }).collect_view()}
@@ -868,9 +878,10 @@ fn StatementCard(
         <li class="card statement">
             <p class="card-top">
                 <span class=status_class>{s.status.as_str()}</span>
-                <span class="meta">{s.period.clone()} " · " {s.plan_name.clone()}</span>
+                <span class="meta">{s.plan_name.clone()}</span>
             </p>
-            <h2 class="card-title">{s.partner_name.clone()}</h2>
+            // The period is in the heading: a partner's own list would otherwise repeat one name.
+            <h2 class="card-title">{s.partner_name.clone()} " · " {s.period.clone()}</h2>
             <table class="lines">
                 <caption class="visually-hidden">"How the rebate was computed"</caption>
                 <tbody>
@@ -885,7 +896,19 @@ fn StatementCard(
             {(s.total < 0).then(|| view! {
                 <p class="meta">"A negative total: the partner owes this amount back; marking it paid records that it was settled."</p>
             })}
-            {s.payout_reference.clone().map(|r| view! { <p class="meta">"Paid: " {r}</p> })}
+            {s.approved_at.map(|at| view! {
+                <p class="meta" data-testid="statement-approved">
+                    "Approved " {human_date_time(at)}
+                    {s.approved_by.clone().map(|by| format!(" by {by}"))}
+                </p>
+            })}
+            {s.payout_reference.clone().map(|r| view! {
+                <p class="meta" data-testid="statement-paid">
+                    "Paid: " {r}
+                    {s.paid_at.map(|at| format!(", recorded {}", human_date_time(at)))}
+                    {s.paid_by.clone().map(|by| format!(" by {by}"))}
+                </p>
+            })}
             {(!own_page).then(|| view! {
                 <p><a href=format!("/rebates/{}", s.id)>"See the sales behind it"<span class="visually-hidden">{see_label}</span></a></p>
             })}
@@ -962,7 +985,8 @@ fn StatementCard(
 fn ForecastCard() -> impl IntoView {
     let forecast = Resource::new(|| (), |_| get_forecast());
     view! {
-        <Suspense fallback=|| ()>
+        // A placeholder of the panel's size, so the statements below do not move when it comes.
+        <Suspense fallback=|| view! { <section class="panel forecast skeleton" aria-busy="true" aria-label="Loading this period's forecast"></section> }>
             {move || Suspend::new(async move {
                 let f = match forecast.await {
                     Ok(Some(f)) => f,

@@ -65,7 +65,7 @@ pub fn StudioListPage() -> impl IntoView {
                         }
                             .into_any()
                     }
-                    Err(error) => view! { <ErrorPanel error /> }.into_any(),
+                    Err(error) => view! { <ErrorPanel error under_heading=true /> }.into_any(),
                 }
             })}
         </Suspense>
@@ -95,7 +95,7 @@ pub fn StudioNewPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 match tiers.await {
                     Ok(tiers) => view! { <ContentEditor item=None tiers /> }.into_any(),
-                    Err(error) => view! { <ErrorPanel error /> }.into_any(),
+                    Err(error) => view! { <ErrorPanel error under_heading=true /> }.into_any(),
                 }
             })}
         </Suspense>

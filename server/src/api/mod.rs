@@ -532,20 +532,38 @@ async fn import_facts(
     };
     let mut claim = None;
     if let Some(key) = &key {
-        match state
-            .portal
-            .claim_idempotency_key(&actor, key, endpoint, &request_hash)
-            .await?
-        {
-            KeyClaim::Claimed => {
-                claim = Some(UnansweredClaim {
-                    portal: state.portal.clone(),
-                    actor: actor.clone(),
-                    key: key.clone(),
+        // The claim commits, and its guard is made, in a task of its own: should the client hang
+        // up in between, the guard is dropped with the task's answer, which nobody awaits any
+        // more, and that releases the key rather than leaving it "still running".
+        let claiming = tokio::spawn({
+            let (portal, actor, key, request_hash) = (
+                state.portal.clone(),
+                actor.clone(),
+                key.clone(),
+                request_hash.clone(),
+            );
+            async move {
+                let found = portal
+                    .claim_idempotency_key(&actor, &key, endpoint, &request_hash)
+                    .await?;
+                let guard = matches!(found, KeyClaim::Claimed).then(|| UnansweredClaim {
+                    portal,
+                    actor,
+                    key,
                     endpoint,
                     settled: false,
                 });
+                Ok::<_, ApiError>((found, guard))
             }
+        });
+        let (found, guard) = claiming.await.map_err(|e| {
+            ApiError::Service(service::ServiceError::Internal(anyhow::anyhow!(
+                "claiming the Idempotency-Key stopped: {e}"
+            )))
+        })??;
+        claim = guard;
+        match found {
+            KeyClaim::Claimed => {}
             KeyClaim::InProgress {
                 request_hash: running,
             } if running != request_hash => return Err(reused()),

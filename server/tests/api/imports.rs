@@ -26,6 +26,7 @@ crate::on_both_databases!(
     a_load_larger_than_the_table_keeps_stored_rows_and_every_index,
     a_bulk_load_evaluates_tiers_on_stored_and_loaded_sales,
     an_import_waits_for_another_writer_rather_than_failing,
+    amounts_are_read_in_the_currency_of_a_program_yet_to_start,
 );
 
 async fn partner(app: &TestApp, name: &str) -> i64 {
@@ -1725,6 +1726,72 @@ async fn an_import_waits_for_another_writer_rather_than_failing(db: Db) {
         )
         .await,
         2
+    );
+    app.cleanup().await;
+}
+
+/// Before the first program version starts, amounts are read in its currency, not in a default
+/// one; with no program at all, nothing is imported.
+async fn amounts_are_read_in_the_currency_of_a_program_yet_to_start(db: Db) {
+    let app = signed_in(db, "admin@acme.test").await;
+    let tailspin = partner(&app, "Tailspin Tech").await;
+    let pool = app.portal.store().pool();
+    let moved = sqlx::query(
+        "UPDATE program_versions SET effective_from = '2099-01-01', \
+         document = REPLACE(document, 'currency = \"USD\"', 'currency = \"EUR\"')",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+    assert_eq!(moved.rows_affected(), 1);
+    let file = |currency: &str, amount: &str| {
+        format!(
+            "external_id,partner_id,booked_on,product_line,amount,currency\n\
+             E-1,{tailspin},2026-03-01,hardware,{amount},{currency}\n"
+        )
+    };
+    let refused = sales_report(&app, "text/csv", &file("USD", "10.00")).await;
+    assert_eq!(error_rows(&refused), [(1, "currency")], "{refused}");
+    assert!(
+        refused["report"]["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("EUR"),
+        "{refused}"
+    );
+    let report = sales_report(&app, "text/csv", &file("EUR", "\"1,234.50\"")).await;
+    assert_eq!(report["inserted"], 1, "{report}");
+    let stored: (i64, String) =
+        sqlx::query_as("SELECT amount_minor, currency FROM sales WHERE external_id = 'E-1'")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+    assert_eq!(stored, (123_450, "EUR".to_owned()));
+
+    // No program at all: no currency to read amounts in.
+    sqlx::query("UPDATE tier_history SET program_version_id = NULL")
+        .execute(pool)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM program_versions")
+        .execute(pool)
+        .await
+        .unwrap();
+    let e = error_code(
+        post(
+            &app,
+            "/api/v1/sales/import",
+            "text/csv",
+            &file("EUR", "1.00"),
+            None,
+        )
+        .await,
+        StatusCode::CONFLICT,
+    )
+    .await;
+    assert!(
+        e["message"].as_str().unwrap().contains("no channel program yet"),
+        "{e}"
     );
     app.cleanup().await;
 }

@@ -893,6 +893,35 @@ async fn statements_are_isolated_and_exported(db: Db) {
         StatusCode::UNAUTHORIZED,
     )
     .await;
+
+    // Finance sees who approved and paid a statement, and when; the partner sees when only.
+    let id = statement(&app, "2026-Q2", northwind).await["id"]
+        .as_i64()
+        .unwrap();
+    app.post_empty(&format!("/api/v1/rebates/statements/{id}/approve"))
+        .await;
+    let paid: Value = app
+        .post_json(
+            &format!("/api/v1/rebates/statements/{id}/pay"),
+            &json!({ "payout_reference": "PO-ISO-1" }),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    for field in ["approved_by", "paid_by"] {
+        assert_eq!(paid[field], "finance@acme.test", "{paid}");
+    }
+    assert!(paid["approved_at"].as_i64().unwrap() <= paid["paid_at"].as_i64().unwrap());
+    let seen: Value = northwind_admin
+        .get_json(&format!("/api/v1/rebates/statements/{id}"))
+        .await;
+    for field in ["approved_at", "paid_at", "payout_reference"] {
+        assert_eq!(seen[field], paid[field], "{field}: {seen}");
+    }
+    for field in ["approved_by", "paid_by"] {
+        assert_eq!(seen[field], Value::Null, "{field}: {seen}");
+    }
     app.cleanup().await;
 }
 

@@ -101,7 +101,7 @@ async fn scorecards_show_the_partner_and_answer_404_to_others(db: Db) {
         card["revenue_quarter"]["value"].as_i64().unwrap() + 100_000
     );
 
-    // Isolation: other partners answer 404, on the scorecard and on its stream.
+    // Isolation: other partners answer 404, on the scorecard, its stream and the rebate forecast.
     let tail = signed_in(&app, "sales@tailspin.test").await;
     let fab = signed_in(&app, "sales@fabrikam.test").await;
     let con = signed_in(&app, "admin@contoso.test").await;
@@ -128,6 +128,14 @@ async fn scorecards_show_the_partner_and_answer_404_to_others(db: Db) {
                 .status(),
             status,
             "stream {partner}"
+        );
+        assert_eq!(
+            client
+                .get(&format!("/api/v1/partners/{partner}/rebate-forecast"))
+                .await
+                .status(),
+            status,
+            "forecast {partner}"
         );
     }
     // A distributor's admin sees its resellers rolled up.

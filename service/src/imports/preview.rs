@@ -138,7 +138,7 @@ impl<'a> SalesPreview<'a> {
                 "Distributor",
                 "Booked on",
                 "Product line",
-                "Amount",
+                domain::facts::AMOUNT_COLUMN,
                 "Customer",
             ]
             .map(str::to_owned)
