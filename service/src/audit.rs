@@ -108,20 +108,45 @@ impl Portal {
             ));
         }
         let limit = query.limit.unwrap_or(DEFAULT_AUDIT_PAGE);
-        // One more than asked for tells whether an older page exists.
-        let rows = sqlx::query(
+        // Only the filters given are in the statement, so that the database can use the index
+        // on the kind and id of a record (`$2 IS NULL OR …` would keep it from any index).
+        let texts: Vec<(&str, &str)> = [
+            ("substr(a.action, 1, length({p})) = {p}", query.action.as_deref()),
+            ("a.entity_type = {p}", query.entity_type.as_deref()),
+            ("a.entity_id = {p}", query.entity_id.as_deref()),
+        ]
+        .into_iter()
+        .filter_map(|(condition, value)| value.map(|v| (condition, v)))
+        .collect();
+        let mut conditions: Vec<String> = texts
+            .iter()
+            .enumerate()
+            .map(|(i, (condition, _))| condition.replace("{p}", &format!("${}", i + 1)))
+            .collect();
+        let mut next = texts.len() + 1;
+        if query.before.is_some() {
+            conditions.push(format!("a.id < ${next}"));
+            next += 1;
+        }
+        let filter = if conditions.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", conditions.join(" AND "))
+        };
+        let sql = format!(
             "SELECT a.id, a.occurred_at, u.email, a.action, a.entity_type, a.entity_id, a.before_json, a.after_json \
              FROM audit_log a LEFT JOIN users u ON u.id = a.actor_user_id \
-             WHERE ($1 IS NULL OR substr(a.action, 1, length($1)) = $1) AND ($2 IS NULL OR a.entity_type = $2) \
-             AND ($3 IS NULL OR a.entity_id = $3) AND ($4 IS NULL OR a.id < $4) ORDER BY a.id DESC LIMIT $5",
-        )
-        .bind(query.action.as_deref())
-        .bind(query.entity_type.as_deref())
-        .bind(query.entity_id.as_deref())
-        .bind(query.before)
-        .bind(limit + 1)
-        .fetch_all(self.pool())
-        .await?;
+             {filter} ORDER BY a.id DESC LIMIT ${next}"
+        );
+        let mut statement = sqlx::query(&sql);
+        for (_, value) in &texts {
+            statement = statement.bind(*value);
+        }
+        if let Some(before) = query.before {
+            statement = statement.bind(before);
+        }
+        // One more than asked for tells whether an older page exists.
+        let rows = statement.bind(limit + 1).fetch_all(self.pool()).await?;
         let json = |text: Option<String>| text.and_then(|t| serde_json::from_str(&t).ok());
         let mut entries = rows
             .iter()

@@ -323,13 +323,27 @@ impl Portal {
         conn: &mut sqlx::AnyConnection,
         partner_id: Option<i64>,
     ) -> ServiceResult<HashMap<i64, Vec<TierStep>>> {
-        let rows = sqlx::query(
-            "SELECT partner_id, changed_on, from_rank, to_rank FROM tier_history \
-             WHERE $1 IS NULL OR partner_id = $1 ORDER BY partner_id, changed_on, id",
-        )
-        .bind(partner_id)
-        .fetch_all(&mut *conn)
-        .await?;
+        // Two statements rather than `$1 IS NULL OR partner_id = $1`, which no index serves:
+        // one partner's history is read through its index.
+        let rows = match partner_id {
+            Some(partner_id) => {
+                sqlx::query(
+                    "SELECT partner_id, changed_on, from_rank, to_rank FROM tier_history \
+                     WHERE partner_id = $1 ORDER BY partner_id, changed_on, id",
+                )
+                .bind(partner_id)
+                .fetch_all(&mut *conn)
+                .await?
+            }
+            None => {
+                sqlx::query(
+                    "SELECT partner_id, changed_on, from_rank, to_rank FROM tier_history \
+                     ORDER BY partner_id, changed_on, id",
+                )
+                .fetch_all(&mut *conn)
+                .await?
+            }
+        };
         let mut histories: HashMap<i64, Vec<TierStep>> = HashMap::new();
         for row in &rows {
             histories
@@ -358,20 +372,29 @@ impl Portal {
         let (last_from, last_to) = calendar.range(period.year_before());
         // One row per partner and product line with both sums, so that the grouping follows the
         // `sales_partner` index (partner, product line, date, amount) and reads no table rows.
-        let rows = sqlx::query(
+        // One partner's sales are read through the index from its first entry: a filter of
+        // `$5 IS NULL OR partner_id = $5` would read every partner's, since no index serves it.
+        let one_partner = if partner_id.is_some() {
+            "AND partner_id = $5"
+        } else {
+            ""
+        };
+        let sql = format!(
             "SELECT partner_id, product_line, \
              CAST(SUM(CASE WHEN booked_on >= $1 THEN amount_minor END) AS BIGINT) AS period_total, \
              CAST(SUM(CASE WHEN booked_on < $1 THEN amount_minor END) AS BIGINT) AS year_before_total \
              FROM sales WHERE (booked_on >= $1 AND booked_on <= $2 OR booked_on >= $3 AND booked_on <= $4) \
-             AND ($5 IS NULL OR partner_id = $5) GROUP BY partner_id, product_line",
-        )
-        .bind(from.to_string())
-        .bind(to.to_string())
-        .bind(last_from.to_string())
-        .bind(last_to.to_string())
-        .bind(partner_id)
-        .fetch_all(&mut *conn)
-        .await?;
+             {one_partner} GROUP BY partner_id, product_line"
+        );
+        let mut query = sqlx::query(&sql)
+            .bind(from.to_string())
+            .bind(to.to_string())
+            .bind(last_from.to_string())
+            .bind(last_to.to_string());
+        if let Some(partner_id) = partner_id {
+            query = query.bind(partner_id);
+        }
+        let rows = query.fetch_all(&mut *conn).await?;
         let mut totals: HashMap<i64, LineTotals> = HashMap::new();
         for row in &rows {
             let partner: i64 = row.try_get("partner_id")?;

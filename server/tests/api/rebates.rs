@@ -1187,6 +1187,23 @@ async fn the_audit_log_says_who_imported_approved_and_paid(db: Db) {
         .get_json(&format!("/api/v1/audit?limit=1&before={older}"))
         .await;
     assert!(second["entries"][0]["id"].as_i64().unwrap() < first["entries"][0]["id"].as_i64().unwrap());
+    // Filters and paging together: every page holds only what the filters match.
+    let statements: Value = app
+        .get_json("/api/v1/audit?entity_type=rebate_statement&action=statement.&limit=1")
+        .await;
+    let newest = &statements["entries"][0];
+    assert_eq!(newest["entity_type"], "rebate_statement", "{statements}");
+    let older = statements["older"].as_i64().expect("an older statement entry");
+    let next: Value = app
+        .get_json(&format!(
+            "/api/v1/audit?entity_type=rebate_statement&action=statement.&limit=50&before={older}"
+        ))
+        .await;
+    let next = next["entries"].as_array().unwrap();
+    assert!(!next.is_empty());
+    assert!(next.iter().all(|e| e["entity_type"] == "rebate_statement"
+        && e["action"].as_str().unwrap().starts_with("statement.")
+        && e["id"].as_i64().unwrap() < older));
 
     for (query, field) in [
         ("limit=0", "limit"),
