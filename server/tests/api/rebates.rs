@@ -28,6 +28,7 @@ crate::on_both_databases!(
     a_draft_computed_while_its_period_ran_is_run_again_before_approval,
     a_plain_form_returns_to_its_page_saying_what_was_done,
     a_product_line_stored_in_another_case_earns_its_accelerator,
+    many_partners_with_locked_quarters_are_restated_as_one_is,
 );
 
 /// Stores a version of the demo program, changed by `edit`, in force from `from`. Versions start
@@ -2202,5 +2203,57 @@ async fn a_product_line_stored_in_another_case_earns_its_accelerator(db: Db) {
     );
     assert_eq!(amounts(&q2), [10_000, 80_000]);
     assert_eq!(q2["total"], 90_000);
+    app.cleanup().await;
+}
+
+/// A run over many partners with locked earlier quarters reads each quarter's sales once for all
+/// of them (rather than partner by partner), and restates exactly what changed.
+async fn many_partners_with_locked_quarters_are_restated_as_one_is(db: Db) {
+    let app = finance(db).await;
+    let mut partners = Vec::new();
+    for i in 0..300 {
+        partners.push(partner_at(&app, &format!("Many Silver {i}"), 1).await);
+    }
+    let ids: Vec<(String, String)> = (0..partners.len())
+        .map(|i| (format!("M{i}-Q1"), format!("M{i}-Q2")))
+        .collect();
+    let mut rows = Vec::new();
+    for ((q1, q2), partner) in ids.iter().zip(&partners) {
+        rows.push((q1.as_str(), *partner, "2026-02-01", "hardware", "50000.00"));
+        rows.push((q2.as_str(), *partner, "2026-05-01", "hardware", "20000.00"));
+    }
+    import(&app, &rows).await;
+    run(&app, "2026-Q1").await;
+    let locked = sqlx::query(
+        "UPDATE rebate_statements SET status = 'approved', approved_at = 1 WHERE period = '2026-Q1'",
+    )
+    .execute(app.portal.store().pool())
+    .await
+    .unwrap();
+    assert!(locked.rows_affected() >= 300);
+    // Two partners' first-quarter sales change after approval, one up and one down.
+    import(
+        &app,
+        &[
+            ("M0-Q1", partners[0], "2026-02-01", "hardware", "50500.00"),
+            ("M1-Q1", partners[1], "2026-02-01", "hardware", "49500.00"),
+        ],
+    )
+    .await;
+    run(&app, "2026-Q2").await;
+    // Silver's flat 2 %: 500.00 more is 10.00 owed, 500.00 less is 10.00 back.
+    assert_eq!(
+        adjustments(&app, "2026-Q2", partners[0]).await,
+        [("2026-Q1 restatement".to_owned(), 1_000)]
+    );
+    assert_eq!(
+        adjustments(&app, "2026-Q2", partners[1]).await,
+        [("2026-Q1 restatement".to_owned(), -1_000)]
+    );
+    for partner in &partners[2..] {
+        let statement = statement(&app, "2026-Q2", *partner).await;
+        assert_eq!(statement["total"], 40_000, "{statement}");
+        assert_eq!(adjustments(&app, "2026-Q2", *partner).await, []);
+    }
     app.cleanup().await;
 }
