@@ -206,6 +206,14 @@ struct Restatements {
     held: Vec<FiscalPeriod>,
 }
 
+/// A partner's statement of another period than the one being run or forecast.
+struct OtherStatement {
+    period: FiscalPeriod,
+    draft: bool,
+    total: i64,
+    lines: Vec<StatementLine>,
+}
+
 /// A statement of the period being run, as the run found it.
 struct StoredStatement {
     id: i64,
@@ -615,6 +623,13 @@ impl Portal {
         } else {
             ProgramsByPeriod::new(naming)
         };
+        // Read before any of them changes: the run changes a partner's other statements only
+        // while it handles that partner.
+        let mut every_others = if programs.every_partner.is_some() {
+            Some(Self::other_statements(&mut tx, None, period).await?)
+        } else {
+            None
+        };
         let no_sales = LineTotals::default();
         let mut new_drafts = Vec::new();
         for partner in &partners {
@@ -649,7 +664,14 @@ impl Portal {
                 lines: restated,
                 held,
             } = if locked_earlier.contains(&partner_id) {
-                self.restatements(&mut tx, &mut programs, partner_id, partner_type, period)
+                let others = match &mut every_others {
+                    Some(every) => every.remove(&partner_id).unwrap_or_default(),
+                    None => Self::other_statements(&mut tx, Some(partner_id), period)
+                        .await?
+                        .remove(&partner_id)
+                        .unwrap_or_default(),
+                };
+                self.restatements(&mut tx, &mut programs, partner_id, partner_type, period, &others)
                     .await?
             } else {
                 Restatements::default()
@@ -795,6 +817,43 @@ impl Portal {
         Ok(summary)
     }
 
+    /// Statements of other periods than `period`, oldest first, by partner: of one partner, or
+    /// (with `None`) of every partner, which a run over many partners with locked quarters reads
+    /// once rather than partner by partner.
+    async fn other_statements(
+        conn: &mut sqlx::AnyConnection,
+        partner_id: Option<i64>,
+        period: FiscalPeriod,
+    ) -> ServiceResult<HashMap<i64, Vec<OtherStatement>>> {
+        let one_partner = if partner_id.is_some() {
+            "AND partner_id = $2"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "SELECT partner_id, period, status, total_minor, lines FROM rebate_statements \
+             WHERE period <> $1 {one_partner} ORDER BY partner_id, period, id"
+        );
+        let mut query = sqlx::query(&sql).bind(period.to_string());
+        if let Some(partner_id) = partner_id {
+            query = query.bind(partner_id);
+        }
+        let mut by_partner: HashMap<i64, Vec<OtherStatement>> = HashMap::new();
+        for row in query.fetch_all(&mut *conn).await? {
+            by_partner
+                .entry(row.try_get("partner_id")?)
+                .or_default()
+                .push(OtherStatement {
+                    period: FiscalPeriod::parse(&row.try_get::<String, _>("period")?, "period")
+                        .map_err(internal)?,
+                    draft: row.try_get::<String, _>("status")? == "draft",
+                    total: row.try_get("total_minor")?,
+                    lines: serde_json::from_str(&row.try_get::<String, _>("lines")?).map_err(internal)?,
+                });
+        }
+        Ok(by_partner)
+    }
+
     /// Adjustment lines for the partner's locked earlier statements whose facts have changed:
     /// for each locked period, the total recomputed under the program version in force at that
     /// period's end, less the locked total, less what other statements already carried.
@@ -807,6 +866,10 @@ impl Portal {
     /// draft of a later period may still carry a line for a period `period` holds (it was run
     /// first); the run takes that line off it ([`Portal::release_later_carries`]), so that a
     /// difference is never carried twice.
+    ///
+    /// `others` are the partner's statements of other periods than `period`, oldest first
+    /// ([`Portal::other_statements`]).
+    #[allow(clippy::too_many_arguments)]
     async fn restatements(
         &self,
         conn: &mut sqlx::AnyConnection,
@@ -814,56 +877,32 @@ impl Portal {
         partner_id: i64,
         partner_type: PartnerType,
         period: FiscalPeriod,
+        others: &[OtherStatement],
     ) -> ServiceResult<Restatements> {
-        let rows = sqlx::query(
-            "SELECT period, total_minor, lines FROM rebate_statements WHERE partner_id = $1 \
-             AND status IN ('approved', 'paid') AND period < $2 ORDER BY period",
-        )
-        .bind(partner_id)
-        .bind(period.to_string())
-        .fetch_all(&mut *conn)
-        .await?;
-        // Nothing locked before the period, nothing to restate (most partners, most of the
-        // time: the forecast asks on every scorecard).
-        if rows.is_empty() {
-            return Ok(Restatements::default());
-        }
-        // The partner's other statements: their period, whether they are still drafts, and
-        // their lines.
-        let others: Vec<(FiscalPeriod, bool, Vec<StatementLine>)> = sqlx::query(
-            "SELECT period, status, lines FROM rebate_statements WHERE partner_id = $1 AND period <> $2",
-        )
-        .bind(partner_id)
-        .bind(period.to_string())
-        .fetch_all(&mut *conn)
-        .await?
-        .iter()
-        .map(|row| {
-            Ok((
-                FiscalPeriod::parse(&row.try_get::<String, _>("period")?, "period").map_err(internal)?,
-                row.try_get::<String, _>("status")? == "draft",
-                serde_json::from_str(&row.try_get::<String, _>("lines")?).map_err(internal)?,
-            ))
-        })
-        .collect::<ServiceResult<_>>()?;
         // What each locked period paid, adjustments it carried for earlier periods left out.
         let mut locked_base: Vec<(FiscalPeriod, i64)> = Vec::new();
-        for row in rows {
-            let locked_period =
-                FiscalPeriod::parse(&row.try_get::<String, _>("period")?, "period").map_err(internal)?;
-            let lines: Vec<StatementLine> =
-                serde_json::from_str(&row.try_get::<String, _>("lines")?).map_err(internal)?;
-            let base = row.try_get::<i64, _>("total_minor")?
-                - lines
+        for locked in others.iter().filter(|o| !o.draft && o.period < period) {
+            let base = locked.total
+                - locked
+                    .lines
                     .iter()
                     .filter(|l| l.kind == LineKind::Adjustment)
                     .map(|l| l.amount)
                     .sum::<i64>();
             match locked_base.last_mut() {
-                Some((p, total)) if *p == locked_period => *total += base,
-                _ => locked_base.push((locked_period, base)),
+                Some((p, total)) if *p == locked.period => *total += base,
+                _ => locked_base.push((locked.period, base)),
             }
         }
+        // Nothing locked before the period, nothing to restate (most partners, most of the
+        // time: the forecast asks on every scorecard).
+        if locked_base.is_empty() {
+            return Ok(Restatements::default());
+        }
+        let others: Vec<(FiscalPeriod, bool, &[StatementLine])> = others
+            .iter()
+            .map(|o| (o.period, o.draft, o.lines.as_slice()))
+            .collect();
         // A draft is open unless a statement of its period is locked: such a draft is stale, the
         // period's next run discards it, and it takes or carries nothing.
         let locked_periods: HashSet<FiscalPeriod> = others
@@ -893,7 +932,7 @@ impl Portal {
             let carried: i64 = others
                 .iter()
                 .filter(|(_, draft, _)| !draft)
-                .flat_map(|(_, _, lines)| lines)
+                .flat_map(|(_, _, lines)| lines.iter())
                 .filter(|l| restates(l, locked_period))
                 .map(|l| l.amount)
                 .sum();
@@ -1477,6 +1516,10 @@ impl Portal {
         // What earlier locked periods now owe, or take back, as a run today would carry it on
         // this period's statement: part of the rebate so far, and of the forecast, even for a
         // tier with no plan (whose statement carries those lines alone).
+        let others = Self::other_statements(&mut conn, Some(partner_id), period)
+            .await?
+            .remove(&partner_id)
+            .unwrap_or_default();
         let restated = self
             .restatements(
                 &mut conn,
@@ -1484,6 +1527,7 @@ impl Portal {
                 partner_id,
                 partner_type,
                 period,
+                &others,
             )
             .await?
             .lines;
