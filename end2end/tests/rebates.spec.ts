@@ -102,7 +102,7 @@ test('finance imports sales, runs a period and approves; the partner reads the s
   await page.getByRole('button', { name: 'Show' }).click();
   await expect(page).toHaveURL(/partner=NORTH/);
   await expect(page.getByTestId('statements-count')).toHaveText('1 statement');
-  await expect(page.locator('.statement h2')).toHaveText(['Northwind Systems']);
+  await expect(page.locator('.statement h2')).toHaveText(['Northwind Systems · 2026-Q2']);
 
   // Before the page's WebAssembly has loaded (here: never, its request is refused) a draft is
   // approved too: Approve opens the question at an address of its own, and the answer is a
@@ -124,7 +124,7 @@ test('finance imports sales, runs a period and approves; the partner reads the s
   await expect(noScript).toHaveURL(/\/rebates\?period=2026-Q2&status=draft&done=approved-\d+$/);
   await expect(noScript.getByTestId('done-result')).toHaveText(`${draftName} 2026-Q2 is approved.`);
   await noScript.goto(`/rebates?period=2026-Q2&status=approved&partner=${encodeURIComponent(draftName)}`);
-  await expect(noScript.locator('.statement', { has: noScript.getByRole('heading', { name: draftName, exact: true }) }).locator('.status')).toHaveText('approved');
+  await expect(noScript.locator('.statement', { has: noScript.getByRole('heading', { name: `${draftName} · 2026-Q2`, exact: true }) }).locator('.status')).toHaveText('approved');
   await plain.close();
 
   // The rest of the period's drafts are approved together, after a confirmation that names
@@ -201,7 +201,7 @@ test('finance imports sales, runs a period and approves; the partner reads the s
   await distributor.getByRole('button', { name: 'Show' }).click();
   await expect(distributor).toHaveURL(/partner=fabrikam/);
   await expect(distributor.getByTestId('statements-count')).toHaveText('1 statement');
-  await expect(distributor.locator('.statement h2')).toHaveText(['Fabrikam IT']);
+  await expect(distributor.locator('.statement h2')).toHaveText(['Fabrikam IT · 2026-Q2']);
   await distributor.close();
 
   // The period still running can be run for drafts, which say when they can be approved and

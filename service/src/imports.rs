@@ -477,7 +477,7 @@ pub(crate) fn read_rows(text: &str, format: ImportFormat) -> Result<Rows, Unread
                                     // One more, empty and last, is a row that ends with a
                                     // comma; otherwise most often a comma inside a value.
                                     if record.len() == headers.len() + 1
-                                        && record.iter().last().is_some_and(str::is_empty)
+                                        && record.iter().next_back().is_some_and(str::is_empty)
                                     {
                                         "; it ends with a comma the header does not have"
                                     } else if record.len() > headers.len() {

@@ -309,9 +309,8 @@ impl ProgramsByPeriod {
         let Some(plan) = program.rebate_plan_for(tier_on(history, current, to), partner_type) else {
             return Ok(None);
         };
-        if !every.totals.contains_key(&period) {
-            let totals = portal.line_totals(conn, calendar, period, None).await?;
-            every.totals.insert(period, totals);
+        if let std::collections::hash_map::Entry::Vacant(slot) = every.totals.entry(period) {
+            slot.insert(portal.line_totals(conn, calendar, period, None).await?);
         }
         let no_sales = LineTotals::default();
         let totals = every.totals[&period].get(&partner_id).unwrap_or(&no_sales);
